@@ -1,0 +1,515 @@
+//! Evaluation: flags compiled once into an immutable `Snapshot`, and `evaluate()`, which reads it.
+//!
+//! `evaluate` never fails and never panics: an unknown flag, a wrong type or a missing targeting key
+//! come back as a `Resolution` with an OpenFeature error code and no value (the caller's code default
+//! applies). It takes no lock and does no I/O; the application swaps whole snapshots atomically when a
+//! flag changes. Evaluation counts are atomics inside the snapshot, bumped by the caller through
+//! `Resolution::record`, so counting never needs a lock either.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::bucket::{Percent, bucket};
+use super::flag::{Flag, FlagType};
+use super::rules::{ConditionSpec, Op, Rule, Serve};
+
+/// The subject of an evaluation: OpenFeature's targetingKey plus attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    pub targeting_key: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+/// Why a context was refused, in OpenFeature's terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidContext(pub String);
+
+const MAX_CONTEXT_ATTRIBUTES: usize = 256;
+const MAX_CONTEXT_BYTES: usize = 64 * 1024;
+
+impl Context {
+    pub fn with_key(key: &str) -> Context {
+        Context { targeting_key: Some(key.to_owned()), attributes: Map::new() }
+    }
+
+    /// Reads an OpenFeature context object: `{"targetingKey": "user-1", "email": "...", ...}`.
+    pub fn from_json(value: &Value) -> Result<Context, InvalidContext> {
+        let Value::Object(map) = value else {
+            return Err(InvalidContext("context must be a JSON object, e.g. {\"targetingKey\": \"user-1\", \"email\": \"a@b.c\"}".into()));
+        };
+        if map.len() > MAX_CONTEXT_ATTRIBUTES {
+            return Err(InvalidContext(format!("context has {} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed", map.len())));
+        }
+        let size = value.to_string().len();
+        if size > MAX_CONTEXT_BYTES {
+            return Err(InvalidContext(format!("context is {size} bytes of JSON; at most {MAX_CONTEXT_BYTES} are allowed")));
+        }
+        let mut attributes = map.clone();
+        let targeting_key = match attributes.remove("targetingKey") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(InvalidContext("context.targetingKey must be a string".into())),
+        };
+        Ok(Context { targeting_key, attributes })
+    }
+
+    fn get(&self, attr: &Attr) -> Option<Scalar<'_>> {
+        match attr {
+            Attr::TargetingKey => self.targeting_key.as_deref().map(Scalar::Str),
+            Attr::Named(name) => self.attributes.get(&**name).and_then(Scalar::of),
+        }
+    }
+}
+
+/// OpenFeature resolution reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    Static,
+    Default,
+    TargetingMatch,
+    Split,
+    Disabled,
+    Error,
+}
+
+/// OpenFeature error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    FlagNotFound,
+    TypeMismatch,
+    TargetingKeyMissing,
+    InvalidContext,
+    ParseError,
+    General,
+}
+
+/// Which side of a running canary a unit is on; stable for a unit as the canary grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    Canary,
+    Control,
+    Excluded,
+}
+
+impl Arm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Canary => "canary",
+            Arm::Control => "control",
+            Arm::Excluded => "excluded",
+        }
+    }
+}
+
+/// The answer to one evaluation. `value == None` means "use your code default" (with `error` set).
+#[derive(Debug, Clone)]
+pub struct Resolution<'s> {
+    pub value: Option<&'s Value>,
+    pub variant: Option<&'s str>,
+    pub reason: Reason,
+    pub error: Option<(ErrorCode, &'static str)>,
+    /// Set while a rollout runs in this environment.
+    pub arm: Option<Arm>,
+    pub flag_version: Option<i64>,
+    counter: Option<&'s AtomicU64>,
+}
+
+impl<'s> Resolution<'s> {
+    fn error(code: ErrorCode, message: &'static str) -> Resolution<'s> {
+        Resolution { value: None, variant: None, reason: Reason::Error, error: Some((code, message)), arm: None, flag_version: None, counter: None }
+    }
+    /// Counts this evaluation toward the flag's per-variant evaluation counts.
+    pub fn record(&self) {
+        if let Some(c) = self.counter {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A rollout as evaluation needs it: who is in the canary right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRollout {
+    pub flag: String,
+    pub env: String,
+    pub candidate: String,
+    pub lkg: String,
+    pub percent: Percent,
+}
+
+/// Evaluation counts per (flag, environment, variant), shared by every snapshot compiled from the
+/// previous one so a swap loses no counts.
+pub type Counts = Arc<[AtomicU64]>;
+
+/// All flags, compiled for evaluation. Immutable once built.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    flags: HashMap<Box<str>, CompiledFlag>,
+}
+
+#[derive(Debug)]
+struct CompiledFlag {
+    kind: FlagType,
+    variants: Vec<(Box<str>, Value)>,
+    salt: Box<str>,
+    version: i64,
+    envs: Vec<(Box<str>, CompiledEnv)>,
+}
+
+#[derive(Debug)]
+struct CompiledEnv {
+    enabled: bool,
+    off: usize,
+    default: usize,
+    pinned: Option<usize>,
+    rules: Vec<CompiledRule>,
+    rollout: Option<CompiledRollout>,
+    counts: Counts,
+}
+
+#[derive(Debug)]
+struct CompiledRollout {
+    candidate: usize,
+    lkg: usize,
+    canary_bp: u16,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    conditions: Vec<CompiledCondition>,
+    serve: CompiledServe,
+}
+
+#[derive(Debug)]
+enum CompiledServe {
+    Variant(usize),
+    /// (exclusive cumulative upper bound in basis points, variant index)
+    Split(Vec<(u16, usize)>),
+}
+
+#[derive(Debug)]
+enum Attr {
+    TargetingKey,
+    Named(Box<str>),
+}
+
+#[derive(Debug)]
+struct CompiledCondition {
+    attr: Attr,
+    test: Test,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scalar<'a> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+}
+
+impl<'a> Scalar<'a> {
+    fn of(v: &'a Value) -> Option<Scalar<'a>> {
+        match v {
+            Value::String(s) => Some(Scalar::Str(s)),
+            Value::Number(n) => n.as_f64().map(Scalar::Num),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Owned {
+    Str(Box<str>),
+    Num(f64),
+    Bool(bool),
+}
+
+impl Owned {
+    fn of(v: &Value) -> Option<Owned> {
+        Scalar::of(v).map(|s| match s {
+            Scalar::Str(s) => Owned::Str(s.into()),
+            Scalar::Num(n) => Owned::Num(n),
+            Scalar::Bool(b) => Owned::Bool(b),
+        })
+    }
+    fn eq(&self, s: Scalar<'_>) -> bool {
+        match (self, s) {
+            (Owned::Str(a), Scalar::Str(b)) => **a == *b,
+            (Owned::Num(a), Scalar::Num(b)) => *a == b,
+            (Owned::Bool(a), Scalar::Bool(b)) => *a == b,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Cmp::Eq => ord == Equal,
+            Cmp::Gt => ord == Greater,
+            Cmp::Gte => ord != Less,
+            Cmp::Lt => ord == Less,
+            Cmp::Lte => ord != Greater,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Test {
+    Equals(Owned),
+    NotEquals(Owned),
+    In { strings: HashSet<Box<str>>, others: Vec<Owned>, negate: bool },
+    StartsWith(Vec<Box<str>>),
+    EndsWith(Vec<Box<str>>),
+    Contains(Vec<Box<str>>),
+    Number(Cmp, f64),
+    Semver(Cmp, semver::Version),
+}
+
+fn parse_version(s: &str) -> Option<semver::Version> {
+    semver::Version::parse(s.trim().trim_start_matches('v')).ok()
+}
+
+impl Test {
+    fn compile(c: &ConditionSpec) -> Test {
+        // Rules were validated by `Rule::parse`, so operands have the right shapes here; anything odd
+        // compiles to a test that never matches rather than a panic.
+        let first = c.values.first();
+        let strings = || c.values.iter().filter_map(|v| v.as_str().map(Box::from)).collect::<Vec<Box<str>>>();
+        let never = || Test::In { strings: HashSet::new(), others: Vec::new(), negate: false };
+        let num = |cmp| first.and_then(Value::as_f64).map_or_else(never, |n| Test::Number(cmp, n));
+        let ver = |cmp| first.and_then(Value::as_str).and_then(parse_version).map_or_else(never, |v| Test::Semver(cmp, v));
+        match c.op {
+            Op::Equals => first.and_then(Owned::of).map_or_else(never, Test::Equals),
+            Op::NotEquals => first.and_then(Owned::of).map_or_else(never, Test::NotEquals),
+            Op::In | Op::NotIn => {
+                let mut strings = HashSet::new();
+                let mut others = Vec::new();
+                for v in &c.values {
+                    match Owned::of(v) {
+                        Some(Owned::Str(s)) => {
+                            strings.insert(s);
+                        }
+                        Some(o) => others.push(o),
+                        None => {}
+                    }
+                }
+                Test::In { strings, others, negate: c.op == Op::NotIn }
+            }
+            Op::StartsWith => Test::StartsWith(strings()),
+            Op::EndsWith => Test::EndsWith(strings()),
+            Op::Contains => Test::Contains(strings()),
+            Op::Gt => num(Cmp::Gt),
+            Op::Gte => num(Cmp::Gte),
+            Op::Lt => num(Cmp::Lt),
+            Op::Lte => num(Cmp::Lte),
+            Op::SemverEq => ver(Cmp::Eq),
+            Op::SemverGt => ver(Cmp::Gt),
+            Op::SemverGte => ver(Cmp::Gte),
+            Op::SemverLt => ver(Cmp::Lt),
+            Op::SemverLte => ver(Cmp::Lte),
+        }
+    }
+
+    /// A missing attribute matches no condition, not even a negated one: "not in the beta list" should
+    /// not silently include users whose list membership is unknown.
+    fn matches(&self, value: Scalar<'_>) -> bool {
+        match self {
+            Test::Equals(o) => o.eq(value),
+            Test::NotEquals(o) => !o.eq(value),
+            Test::In { strings, others, negate } => {
+                let found = match value {
+                    Scalar::Str(s) => strings.contains(s),
+                    other => others.iter().any(|o| o.eq(other)),
+                };
+                found != *negate
+            }
+            Test::StartsWith(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.starts_with(&**p))),
+            Test::EndsWith(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.ends_with(&**p))),
+            Test::Contains(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.contains(&**p))),
+            Test::Number(cmp, n) => match value {
+                Scalar::Num(v) => v.partial_cmp(n).is_some_and(|o| cmp.holds(o)),
+                Scalar::Str(s) => s.trim().parse::<f64>().ok().and_then(|v| v.partial_cmp(n)).is_some_and(|o| cmp.holds(o)),
+                Scalar::Bool(_) => false,
+            },
+            Test::Semver(cmp, want) => match value {
+                Scalar::Str(s) => parse_version(s).is_some_and(|v| cmp.holds(v.cmp(want))),
+                _ => false,
+            },
+        }
+    }
+}
+
+impl Snapshot {
+    /// Compiles flags and their live rollouts. `previous` hands over evaluation counters, so counts
+    /// survive the swap.
+    pub fn compile(flags: &[Flag], rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> Snapshot {
+        let mut out = HashMap::with_capacity(flags.len());
+        for flag in flags {
+            let index = |name: &str| flag.variants.index_of(name).unwrap_or(0);
+            let off = index(&flag.off_variant);
+            let envs = flag
+                .envs
+                .iter()
+                .map(|(env, state)| {
+                    let rules = state.rules.iter().map(|r| compile_rule(r, &index)).collect();
+                    let rollout = rollouts.iter().find(|r| r.flag == flag.key.as_str() && r.env == *env).map(|r| CompiledRollout {
+                        candidate: index(&r.candidate),
+                        lkg: index(&r.lkg),
+                        canary_bp: r.percent.basis_points(),
+                    });
+                    let counts = previous
+                        .and_then(|p| p.counts(flag.key.as_str(), env))
+                        .filter(|c| c.len() == flag.variants.len())
+                        .unwrap_or_else(|| (0..flag.variants.len()).map(|_| AtomicU64::new(0)).collect());
+                    let compiled = CompiledEnv {
+                        enabled: state.enabled,
+                        off,
+                        default: index(&state.default_variant),
+                        pinned: state.pinned_variant.as_deref().map(index),
+                        rules,
+                        rollout,
+                        counts,
+                    };
+                    (Box::<str>::from(env.as_str()), compiled)
+                })
+                .collect();
+            let compiled = CompiledFlag {
+                kind: flag.variants.kind(),
+                variants: flag.variants.iter().map(|(n, v)| (Box::from(n), v.clone())).collect(),
+                salt: flag.salt.as_str().into(),
+                version: flag.version,
+                envs,
+            };
+            out.insert(Box::from(flag.key.as_str()), compiled);
+        }
+        Snapshot { flags: out }
+    }
+
+    /// The counters of one flag in one environment (for flushing and for carrying across swaps).
+    pub fn counts(&self, flag: &str, env: &str) -> Option<Counts> {
+        let f = self.flags.get(flag)?;
+        f.envs.iter().find(|(e, _)| **e == *env).map(|(_, s)| s.counts.clone())
+    }
+
+    /// Every counter with its (flag, environment, variant) name.
+    pub fn all_counts(&self) -> impl Iterator<Item = (&str, &str, &str, &AtomicU64)> {
+        self.flags.iter().flat_map(|(key, f)| {
+            f.envs.iter().flat_map(move |(env, s)| {
+                f.variants.iter().zip(s.counts.iter()).map(move |((variant, _), c)| (&**key, &**env, &**variant, c))
+            })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.flags.keys().map(|k| &**k)
+    }
+}
+
+fn compile_rule(rule: &Rule, index: &impl Fn(&str) -> usize) -> CompiledRule {
+    let conditions = rule
+        .conditions()
+        .iter()
+        .map(|c| CompiledCondition {
+            attr: if c.attribute == "targetingKey" { Attr::TargetingKey } else { Attr::Named(c.attribute.as_str().into()) },
+            test: Test::compile(c),
+        })
+        .collect();
+    let serve = match rule.serve() {
+        Serve::Variant(v) => CompiledServe::Variant(index(v)),
+        Serve::Split(arms) => {
+            let mut upper = 0u16;
+            CompiledServe::Split(
+                arms.iter()
+                    .map(|(v, p)| {
+                        upper += p.basis_points();
+                        (upper, index(v))
+                    })
+                    .collect(),
+            )
+        }
+    };
+    CompiledRule { conditions, serve }
+}
+
+/// Evaluates flag `key` in `env` for `ctx`. When `expected` is given and the flag's type differs, the
+/// answer is TYPE_MISMATCH, as OpenFeature's typed getters expect.
+pub fn evaluate<'s>(snapshot: &'s Snapshot, key: &str, env: &str, ctx: &Context, expected: Option<FlagType>) -> Resolution<'s> {
+    let Some(flag) = snapshot.flags.get(key) else {
+        return Resolution::error(ErrorCode::FlagNotFound, "flag not found");
+    };
+    if expected.is_some_and(|t| t != flag.kind) {
+        return Resolution::error(ErrorCode::TypeMismatch, "flag has a different type than requested");
+    }
+    let Some((_, state)) = flag.envs.iter().find(|(e, _)| **e == *env) else {
+        return Resolution::error(ErrorCode::General, "environment is not declared in the policy");
+    };
+    let serve = |idx: usize, reason: Reason, arm: Option<Arm>| {
+        let (name, value) = &flag.variants[idx];
+        Resolution { value: Some(value), variant: Some(name), reason, error: None, arm, flag_version: Some(flag.version), counter: state.counts.get(idx) }
+    };
+    if let Some(pin) = state.pinned {
+        return serve(pin, Reason::Static, None);
+    }
+    if !state.enabled {
+        return serve(state.off, Reason::Disabled, None);
+    }
+    for rule in &state.rules {
+        let matched = rule.conditions.iter().all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)));
+        if !matched {
+            continue;
+        }
+        return match &rule.serve {
+            CompiledServe::Variant(v) => serve(*v, Reason::TargetingMatch, None),
+            CompiledServe::Split(arms) => {
+                let Some(tk) = ctx.targeting_key.as_deref() else {
+                    return Resolution::error(ErrorCode::TargetingKeyMissing, "a percentage split needs context.targetingKey");
+                };
+                let b = bucket(&flag.salt, tk);
+                let idx = arms.iter().find(|(upper, _)| b < *upper).map_or(arms[arms.len() - 1].1, |(_, v)| *v);
+                serve(idx, Reason::Split, None)
+            }
+        };
+    }
+    if let Some(r) = &state.rollout {
+        let Some(tk) = ctx.targeting_key.as_deref() else {
+            return Resolution::error(ErrorCode::TargetingKeyMissing, "a canary rollout is running: context.targetingKey is needed to place the user");
+        };
+        let b = bucket(&flag.salt, tk);
+        let c = r.canary_bp;
+        // Balanced arms: canary [0, c), control [5000, 5000 + c) on the last-known-good variant. As c
+        // grows both ranges only gain units, so nobody changes arm and evidence accumulates.
+        return if b < c {
+            serve(r.candidate, Reason::Split, Some(Arm::Canary))
+        } else if c <= 5_000 && (5_000..5_000 + c).contains(&b) {
+            serve(r.lkg, Reason::Split, Some(Arm::Control))
+        } else {
+            serve(r.lkg, Reason::Default, Some(Arm::Excluded))
+        };
+    }
+    let reason = if state.rules.is_empty() { Reason::Static } else { Reason::Default };
+    serve(state.default, reason, None)
+}

@@ -1,0 +1,11 @@
+//! The pure domain: flags, evaluation, bucketing, rules, policy, rollouts, the gate and the audit chain.
+//! Nothing here does I/O, reads a clock or draws a random number; `now` and identities are arguments.
+
+pub mod audit;
+pub mod bucket;
+pub mod eval;
+pub mod flag;
+pub mod gate;
+pub mod policy;
+pub mod rollout;
+pub mod rules;

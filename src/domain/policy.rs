@@ -1,0 +1,884 @@
+//! The human-owned policy (`flagwarden.toml`) and `decide()`, the pure function every action passes.
+//!
+//! Parsing is strict: unknown keys, bad types and out-of-range values are refused with the file, the
+//! line and the field, so a server never runs on a half-read policy. `decide` checks the hard bounds
+//! first (who may act, freezes and windows, rate limits, allowed steps, step size, dwell) and only when
+//! all of them hold does it consider the human-gated ones (max_auto_percent, start approval, rollback
+//! proposals), which turn the action into an approval request instead of a refusal.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::bucket::Percent;
+
+/// An action the policy can name: the MCP tool names, plus what only humans do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    CreateFlag,
+    WrapChange,
+    SetTargeting,
+    StartCanary,
+    AdvanceCanary,
+    RecordSignals,
+    Rollback,
+    CleanupFlag,
+    Approve,
+    Reject,
+    ArchiveFlag,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::CreateFlag => "create_flag",
+            ActionKind::WrapChange => "wrap_change",
+            ActionKind::SetTargeting => "set_targeting",
+            ActionKind::StartCanary => "start_canary",
+            ActionKind::AdvanceCanary => "advance_canary",
+            ActionKind::RecordSignals => "record_signals",
+            ActionKind::Rollback => "rollback",
+            ActionKind::CleanupFlag => "cleanup_flag",
+            ActionKind::Approve => "approve",
+            ActionKind::Reject => "reject",
+            ActionKind::ArchiveFlag => "archive_flag",
+        }
+    }
+    /// Actions that change who is exposed to what; freezes and change windows stop these.
+    pub fn changes_exposure(self) -> bool {
+        matches!(self, ActionKind::SetTargeting | ActionKind::StartCanary | ActionKind::AdvanceCanary)
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Actor {
+    /// An MCP client, named by its clientInfo.
+    Agent(String),
+    /// A person at the CLI (or, later, with a human token).
+    Human(String),
+    System,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Agent(_) => "agent",
+            Actor::Human(_) => "human",
+            Actor::System => "system",
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Agent(n) | Actor::Human(n) => n,
+            Actor::System => "flagwarden",
+        }
+    }
+}
+
+/// What the actor wants to do, with the facts the bounds need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action<'a> {
+    CreateFlag,
+    WrapChange { creates_flag: bool },
+    SetTargeting { env: &'a str },
+    StartCanary { env: &'a str, steps: &'a [Percent] },
+    /// `from == to == 100 %` is the final bake: completing the rollout.
+    AdvanceCanary { env: &'a str, from: Percent, to: Percent, dwell: SignedDuration },
+    RecordSignals { env: &'a str },
+    Rollback { env: &'a str },
+    CleanupFlag,
+}
+
+impl Action<'_> {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::CreateFlag => ActionKind::CreateFlag,
+            Action::WrapChange { .. } => ActionKind::WrapChange,
+            Action::SetTargeting { .. } => ActionKind::SetTargeting,
+            Action::StartCanary { .. } => ActionKind::StartCanary,
+            Action::AdvanceCanary { .. } => ActionKind::AdvanceCanary,
+            Action::RecordSignals { .. } => ActionKind::RecordSignals,
+            Action::Rollback { .. } => ActionKind::Rollback,
+            Action::CleanupFlag => ActionKind::CleanupFlag,
+        }
+    }
+    fn env(&self) -> Option<&str> {
+        match self {
+            Action::SetTargeting { env }
+            | Action::StartCanary { env, .. }
+            | Action::AdvanceCanary { env, .. }
+            | Action::RecordSignals { env }
+            | Action::Rollback { env } => Some(env),
+            Action::CreateFlag | Action::WrapChange { .. } | Action::CleanupFlag => None,
+        }
+    }
+}
+
+/// Counts from the audit trail that rate limits are checked against, gathered by the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub flags_created_last_day: u32,
+    pub rollouts_started_last_day: u32,
+    pub advances_last_hour: u32,
+    /// A human's break-glass for this environment, active until this instant.
+    pub break_glass_until: Option<Timestamp>,
+}
+
+/// The name of the policy rule behind a decision, e.g. `production.max_auto_percent`.
+pub type RuleId = String;
+
+/// The outcome of `decide`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny { rule: RuleId, message: String },
+    NeedsApproval { rule: RuleId, message: String },
+}
+
+impl Decision {
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            Decision::Allow => None,
+            Decision::Deny { rule, .. } | Decision::NeedsApproval { rule, .. } => Some(rule),
+        }
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny { .. } => "deny",
+            Decision::NeedsApproval { .. } => "needs_approval",
+        }
+    }
+}
+
+/// Whether an agent's rollback happens at once or waits for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRollback {
+    Allow,
+    Propose,
+}
+
+/// A parsed, validated policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub version: u32,
+    pub flags: FlagBounds,
+    pub environments: BTreeMap<String, EnvPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagBounds {
+    pub agent_may_create: bool,
+    pub created_per_day: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvPolicy {
+    pub agent_may: Vec<ActionKind>,
+    pub human_only: Vec<ActionKind>,
+    pub steps: Vec<Percent>,
+    pub max_auto_percent: Percent,
+    pub max_step_increase: Percent,
+    pub min_dwell: MinDwell,
+    pub requires_start_approval: bool,
+    pub agent_rollback: AgentRollback,
+    pub approvals: u32,
+    pub auto_rollback_critical: bool,
+    pub gate: GateBounds,
+    pub rate_limits: RateLimits,
+    pub change_windows: Vec<Window>,
+    pub freezes: Vec<Freeze>,
+}
+
+/// The threshold gate's inputs (the statistical gate replaces these in a later version).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateBounds {
+    pub min_samples: u64,
+    pub max_error_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RateLimits {
+    pub advances_per_hour: Option<u32>,
+    pub rollouts_per_day: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinDwell {
+    pub default: SignedDuration,
+    pub per_step: BTreeMap<u16, SignedDuration>,
+}
+
+impl MinDwell {
+    /// How long a rollout must stay at `step` before it may leave it.
+    pub fn at(&self, step: Percent) -> SignedDuration {
+        self.per_step.get(&step.basis_points()).copied().unwrap_or(self.default)
+    }
+}
+
+/// A recurring weekly window in a time zone: on `days`, from `start` to `end` (overnight if end < start).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    pub days: Vec<String>,
+    #[serde(skip)]
+    weekdays: Vec<Weekday>,
+    pub start: String,
+    pub end: String,
+    pub tz: String,
+    #[serde(skip)]
+    times: (Time, Time),
+    #[serde(skip)]
+    zone: TimeZone,
+}
+
+/// A freeze: weekly recurring (`from`/`to` such as "fri 16:00" → "mon 09:00" in `tz`) or one-off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Freeze {
+    pub reason: String,
+    #[serde(flatten)]
+    pub when: FreezeWhen,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FreezeWhen {
+    Weekly {
+        from: String,
+        to: String,
+        tz: String,
+        #[serde(skip)]
+        minutes: (u32, u32),
+        #[serde(skip)]
+        zone: TimeZone,
+    },
+    Once {
+        start: Timestamp,
+        end: Timestamp,
+    },
+}
+
+const MINUTES_PER_WEEK: u32 = 7 * 24 * 60;
+
+fn minute_of_week(ts: Timestamp, zone: &TimeZone) -> (Weekday, u32, Time) {
+    let z = ts.to_zoned_datetime(zone.clone());
+    let day = z.weekday();
+    let t = z.time();
+    let m = day.to_monday_zero_offset() as u32 * 1440 + t.hour() as u32 * 60 + t.minute() as u32;
+    (day, m, t)
+}
+
+impl Window {
+    pub fn contains(&self, now: Timestamp) -> bool {
+        let (day, _, t) = minute_of_week(now, &self.zone);
+        let (start, end) = self.times;
+        if start < end {
+            self.weekdays.contains(&day) && start <= t && t < end
+        } else {
+            (self.weekdays.contains(&day) && t >= start) || (self.weekdays.contains(&day.previous()) && t < end)
+        }
+    }
+}
+
+impl Freeze {
+    pub fn contains(&self, now: Timestamp) -> bool {
+        match &self.when {
+            FreezeWhen::Once { start, end } => *start <= now && now < *end,
+            FreezeWhen::Weekly { minutes: (from, to), zone, .. } => {
+                let (_, m, _) = minute_of_week(now, zone);
+                if from < to { *from <= m && m < *to } else { m >= *from || m < *to }
+            }
+        }
+    }
+}
+
+/// Where a policy file went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {field}: {message}")]
+pub struct PolicyError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+// ---- the file format -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Spanned<u32>,
+    #[serde(default)]
+    flags: Option<RawFlags>,
+    environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFlags {
+    #[serde(default = "yes")]
+    agent_may_create: bool,
+    created_per_day: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    #[serde(default)]
+    agent_may: Vec<ActionKind>,
+    #[serde(default)]
+    human_only: Vec<ActionKind>,
+    steps: Option<Spanned<Vec<Spanned<f64>>>>,
+    max_auto_percent: Option<Spanned<f64>>,
+    max_step_increase: Option<Spanned<f64>>,
+    min_dwell: Option<Spanned<RawDwell>>,
+    #[serde(default)]
+    requires_start_approval: bool,
+    agent_rollback: Option<AgentRollback>,
+    approvals: Option<Spanned<u32>>,
+    #[serde(default)]
+    auto_rollback_critical: bool,
+    gate: Option<RawGate>,
+    rate_limits: Option<RawRateLimits>,
+    #[serde(default)]
+    change_windows: Vec<Spanned<RawWindow>>,
+    #[serde(default)]
+    freezes: Vec<Spanned<RawFreeze>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDwell {
+    All(String),
+    PerStep(BTreeMap<String, String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    min_samples: Option<u64>,
+    max_error_rate: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimits {
+    advances_per_hour: Option<u32>,
+    rollouts_per_day: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Vec<String>,
+    start: String,
+    end: String,
+    tz: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreeze {
+    #[serde(default)]
+    reason: String,
+    from: Option<String>,
+    to: Option<String>,
+    tz: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: std::ops::Range<usize>, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+        let line = self.source[..span.start.min(self.source.len())].matches('\n').count() + 1;
+        PolicyError { file: self.file.to_owned(), line, field: field.into(), message: message.into() }
+    }
+}
+
+fn parse_weekday(s: &str) -> Option<Weekday> {
+    Some(match s.to_ascii_lowercase().get(..3)? {
+        "mon" => Weekday::Monday,
+        "tue" => Weekday::Tuesday,
+        "wed" => Weekday::Wednesday,
+        "thu" => Weekday::Thursday,
+        "fri" => Weekday::Friday,
+        "sat" => Weekday::Saturday,
+        "sun" => Weekday::Sunday,
+        _ => return None,
+    })
+}
+
+fn parse_time(s: &str) -> Option<Time> {
+    let (h, m) = s.split_once(':')?;
+    Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+}
+
+fn parse_zone(s: &str) -> Option<TimeZone> {
+    TimeZone::get(s).ok()
+}
+
+fn parse_duration(s: &str) -> Option<SignedDuration> {
+    let d: SignedDuration = s.trim().parse().ok()?;
+    (!d.is_negative()).then_some(d)
+}
+
+impl Policy {
+    /// Parses and validates a policy file's text. `file` is used in error messages only.
+    pub fn parse(file: &str, source: &str) -> Result<Policy, PolicyError> {
+        let cx = Ctx { file, source };
+        let raw: RawPolicy = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let field = source.get(span.clone()).map(|s| s.split('=').next().unwrap_or(s).trim().to_owned()).unwrap_or_default();
+            let field = if field.is_empty() || field.len() > 60 { "(syntax)".to_owned() } else { field };
+            cx.err(span, field, e.message().trim().to_owned())
+        })?;
+        if *raw.version.get_ref() == 0 {
+            return Err(cx.err(raw.version.span(), "version", "version must be 1 or more; bump it on every change"));
+        }
+        let flags = raw.flags.unwrap_or_default();
+        let env_span = raw.environments.span();
+        let mut environments = BTreeMap::new();
+        for (name, env) in raw.environments.into_inner() {
+            if super::flag::check_environment_name(&name).is_err() {
+                return Err(cx.err(env.span(), format!("environments.{name}"), "an environment name uses letters, digits, '-', '_' or '.'"));
+            }
+            let span = env.span();
+            let parsed = parse_env(&cx, &name, span, env.into_inner())?;
+            environments.insert(name, parsed);
+        }
+        if environments.is_empty() {
+            return Err(cx.err(env_span, "environments", "declare at least one environment, e.g. [environments.development]"));
+        }
+        Ok(Policy {
+            version: raw.version.into_inner(),
+            flags: FlagBounds { agent_may_create: flags.agent_may_create, created_per_day: flags.created_per_day },
+            environments,
+        })
+    }
+
+    pub fn env(&self, name: &str) -> Option<&EnvPolicy> {
+        self.environments.get(name)
+    }
+
+    pub fn env_names(&self) -> impl Iterator<Item = &str> {
+        self.environments.keys().map(String::as_str)
+    }
+}
+
+fn percent(cx: &Ctx, field: &str, v: &Spanned<f64>) -> Result<Percent, PolicyError> {
+    Percent::from_percent(*v.get_ref()).map_err(|m| cx.err(v.span(), field, m))
+}
+
+fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) -> Result<EnvPolicy, PolicyError> {
+    let f = |k: &str| format!("environments.{name}.{k}");
+    for a in &raw.agent_may {
+        if raw.human_only.contains(a) {
+            return Err(cx.err(span.clone(), f("agent_may"), format!("{a} is in both agent_may and human_only; keep it in one")));
+        }
+        if matches!(a, ActionKind::Approve | ActionKind::Reject | ActionKind::ArchiveFlag) {
+            return Err(cx.err(span.clone(), f("agent_may"), format!("{a} is for humans only and cannot be given to agents")));
+        }
+    }
+    let steps = match &raw.steps {
+        None => [1.0, 5.0, 25.0, 50.0, 100.0].iter().map(|p| Percent::from_percent(*p).expect("valid")).collect(),
+        Some(list) => {
+            let mut out: Vec<Percent> = Vec::new();
+            for s in list.get_ref() {
+                let p = percent(cx, &f("steps"), s)?;
+                if p == Percent::ZERO || out.last().is_some_and(|last| *last >= p) {
+                    return Err(cx.err(s.span(), f("steps"), "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]"));
+                }
+                out.push(p);
+            }
+            if out.last() != Some(&Percent::FULL) {
+                return Err(cx.err(list.span(), f("steps"), "the last step must be 100"));
+            }
+            out
+        }
+    };
+    let max_auto_percent = raw.max_auto_percent.as_ref().map(|v| percent(cx, &f("max_auto_percent"), v)).transpose()?.unwrap_or(Percent::FULL);
+    let max_step_increase = raw.max_step_increase.as_ref().map(|v| percent(cx, &f("max_step_increase"), v)).transpose()?.unwrap_or(Percent::FULL);
+    if max_step_increase == Percent::ZERO {
+        let s = raw.max_step_increase.as_ref().expect("set").span();
+        return Err(cx.err(s, f("max_step_increase"), "must be above 0, or no rollout could ever advance"));
+    }
+    let bad_duration = "use a duration such as \"30m\", \"2h\" or \"1h 30m\"";
+    let min_dwell = match raw.min_dwell {
+        None => MinDwell { default: SignedDuration::ZERO, per_step: BTreeMap::new() },
+        Some(d) => {
+            let s = d.span();
+            match d.into_inner() {
+                RawDwell::All(text) => {
+                    MinDwell { default: parse_duration(&text).ok_or_else(|| cx.err(s.clone(), f("min_dwell"), bad_duration))?, per_step: BTreeMap::new() }
+                }
+                RawDwell::PerStep(map) => {
+                    let mut dwell = MinDwell { default: SignedDuration::ZERO, per_step: BTreeMap::new() };
+                    for (k, v) in map {
+                        let field = format!("{}.{k}", f("min_dwell"));
+                        let d = parse_duration(&v).ok_or_else(|| cx.err(s.clone(), &field, bad_duration))?;
+                        if k == "default" {
+                            dwell.default = d;
+                        } else {
+                            let p = k
+                                .parse::<f64>()
+                                .ok()
+                                .and_then(|p| Percent::from_percent(p).ok())
+                                .filter(|p| steps.contains(p))
+                                .ok_or_else(|| cx.err(s.clone(), &field, "keys are \"default\" or one of the steps, e.g. \"25\""))?;
+                            dwell.per_step.insert(p.basis_points(), d);
+                        }
+                    }
+                    dwell
+                }
+            }
+        }
+    };
+    let approvals = match raw.approvals {
+        None => 1,
+        Some(a) if *a.get_ref() == 0 || *a.get_ref() > 5 => return Err(cx.err(a.span(), f("approvals"), "between 1 and 5 humans")),
+        Some(a) => a.into_inner(),
+    };
+    let gate = match raw.gate {
+        None => GateBounds { min_samples: 100, max_error_rate: 0.05 },
+        Some(g) => {
+            let max_error_rate = match g.max_error_rate {
+                None => 0.05,
+                Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+                    return Err(cx.err(r.span(), f("gate.max_error_rate"), "a rate between 0 and 1, e.g. 0.02"));
+                }
+                Some(r) => r.into_inner(),
+            };
+            GateBounds { min_samples: g.min_samples.unwrap_or(100), max_error_rate }
+        }
+    };
+    let rate_limits = raw
+        .rate_limits
+        .map(|r| RateLimits { advances_per_hour: r.advances_per_hour, rollouts_per_day: r.rollouts_per_day })
+        .unwrap_or_default();
+    let mut change_windows = Vec::new();
+    for (i, w) in raw.change_windows.into_iter().enumerate() {
+        let s = w.span();
+        let field = format!("{}[{i}]", f("change_windows"));
+        let w = w.into_inner();
+        let weekdays = w
+            .days
+            .iter()
+            .map(|d| parse_weekday(d))
+            .collect::<Option<Vec<_>>>()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| cx.err(s.clone(), format!("{field}.days"), "days like [\"mon\", \"tue\"]"))?;
+        let start = parse_time(&w.start).ok_or_else(|| cx.err(s.clone(), format!("{field}.start"), "a time \"HH:MM\""))?;
+        let end = parse_time(&w.end).ok_or_else(|| cx.err(s.clone(), format!("{field}.end"), "a time \"HH:MM\""))?;
+        let zone = parse_zone(&w.tz).ok_or_else(|| cx.err(s.clone(), format!("{field}.tz"), format!("unknown time zone {:?}: use an IANA name such as \"Europe/Berlin\"", w.tz)))?;
+        change_windows.push(Window { days: w.days, weekdays, start: w.start, end: w.end, tz: w.tz, times: (start, end), zone });
+    }
+    let mut freezes = Vec::new();
+    for (i, fr) in raw.freezes.into_iter().enumerate() {
+        let s = fr.span();
+        let field = format!("{}[{i}]", f("freezes"));
+        let fr = fr.into_inner();
+        let when = match (fr.from, fr.to, fr.tz, fr.start, fr.end) {
+            (Some(from), Some(to), Some(tz), None, None) => {
+                let at = |text: &str, k: &str| -> Result<u32, PolicyError> {
+                    let bad = || cx.err(s.clone(), format!("{field}.{k}"), "a weekday and time such as \"fri 16:00\"");
+                    let (d, t) = text.trim().split_once(' ').ok_or_else(bad)?;
+                    let day = parse_weekday(d).ok_or_else(bad)?;
+                    let time = parse_time(t.trim()).ok_or_else(bad)?;
+                    Ok(day.to_monday_zero_offset() as u32 * 1440 + time.hour() as u32 * 60 + time.minute() as u32)
+                };
+                let minutes = (at(&from, "from")?, at(&to, "to")?);
+                if minutes.0 == minutes.1 || minutes.0 >= MINUTES_PER_WEEK {
+                    return Err(cx.err(s, format!("{field}.to"), "`to` must differ from `from`"));
+                }
+                let zone = parse_zone(&tz).ok_or_else(|| cx.err(s.clone(), format!("{field}.tz"), format!("unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\"")))?;
+                FreezeWhen::Weekly { from, to, tz, minutes, zone }
+            }
+            (None, None, None, Some(start), Some(end)) => {
+                let ts = |text: &str, k: &str| {
+                    text.parse::<Timestamp>().map_err(|_| cx.err(s.clone(), format!("{field}.{k}"), "an RFC 3339 instant such as \"2026-12-20T00:00:00Z\""))
+                };
+                let (start, end) = (ts(&start, "start")?, ts(&end, "end")?);
+                if end <= start {
+                    return Err(cx.err(s, format!("{field}.end"), "`end` must be after `start`"));
+                }
+                FreezeWhen::Once { start, end }
+            }
+            _ => {
+                return Err(cx.err(
+                    s,
+                    field,
+                    "a freeze is either weekly (from = \"fri 16:00\", to = \"mon 09:00\", tz = \"Europe/Berlin\") or one-off (start and end as RFC 3339 instants)",
+                ));
+            }
+        };
+        freezes.push(Freeze { reason: fr.reason, when });
+    }
+    Ok(EnvPolicy {
+        agent_may: raw.agent_may,
+        human_only: raw.human_only,
+        steps,
+        max_auto_percent,
+        max_step_increase,
+        min_dwell,
+        requires_start_approval: raw.requires_start_approval,
+        agent_rollback: raw.agent_rollback.unwrap_or(AgentRollback::Propose),
+        approvals,
+        auto_rollback_critical: raw.auto_rollback_critical,
+        gate,
+        rate_limits,
+        change_windows,
+        freezes,
+    })
+}
+
+// ---- deciding --------------------------------------------------------------------------------
+
+fn deny(rule: String, message: String) -> Decision {
+    Decision::Deny { rule, message }
+}
+
+fn human_gate(rule: String, message: String) -> Decision {
+    Decision::NeedsApproval { rule, message }
+}
+
+fn fmt_duration(d: SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m"),
+        _ => format!("{h}h {m}m"),
+    }
+}
+
+/// Decides whether `actor` may do `action` now. Pure: every fact comes in as an argument.
+pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, now: Timestamp) -> Decision {
+    let kind = action.kind();
+    let env_name = action.env();
+    let env = match env_name {
+        Some(name) => match policy.env(name) {
+            Some(env) => Some((name, env)),
+            None => {
+                let known: Vec<_> = policy.env_names().collect();
+                return deny("environments".into(), format!("environment {name:?} is not declared in the policy; declared: {}", known.join(", ")));
+            }
+        },
+        None => None,
+    };
+    let break_glass = usage.break_glass_until.is_some_and(|until| now < until);
+
+    // Freezes bind everyone, humans too, unless a human has broken the glass; rollback is never stopped.
+    if let Some((name, env)) = env
+        && kind.changes_exposure()
+        && !break_glass
+    {
+        if let Some((i, fr)) = env.freezes.iter().enumerate().find(|(_, f)| f.contains(now)) {
+            let why = if fr.reason.is_empty() { String::new() } else { format!(" ({})", fr.reason) };
+            return deny(
+                format!("{name}.freezes[{i}]"),
+                format!("{name} is frozen{why}: {kind} is not allowed now; rollback stays available, and a human can use break-glass for an emergency"),
+            );
+        }
+        if !env.change_windows.is_empty() && !env.change_windows.iter().any(|w| w.contains(now)) {
+            let windows: Vec<_> =
+                env.change_windows.iter().map(|w| format!("{} {}–{} {}", w.days.join("/"), w.start, w.end, w.tz)).collect();
+            return deny(format!("{name}.change_windows"), format!("{kind} in {name} is only allowed inside its change windows: {}", windows.join("; ")));
+        }
+    }
+
+    let agent = match actor {
+        Actor::Agent(_) => true,
+        Actor::Human(_) | Actor::System => false,
+    };
+    if !agent {
+        return Decision::Allow;
+    }
+
+    match (kind, env) {
+        (ActionKind::CreateFlag, _) | (ActionKind::WrapChange, _) => {
+            let creates = matches!(action, Action::CreateFlag | Action::WrapChange { creates_flag: true });
+            if creates && !policy.flags.agent_may_create {
+                return deny("flags.agent_may_create".into(), "agents may not create flags under this policy; ask a human to create it".into());
+            }
+            if creates
+                && let Some(limit) = policy.flags.created_per_day
+                && usage.flags_created_last_day >= limit
+            {
+                return deny(
+                    "flags.created_per_day".into(),
+                    format!("{} flags were created in the last 24 h, the limit is {limit}; reuse an existing flag or wait", usage.flags_created_last_day),
+                );
+            }
+            return Decision::Allow;
+        }
+        (ActionKind::CleanupFlag, _) => return Decision::Allow,
+        _ => {}
+    }
+    let Some((name, env)) = env else { return Decision::Allow };
+
+    if env.human_only.contains(&kind) {
+        return deny(format!("{name}.human_only"), format!("{kind} in {name} is reserved for humans; ask a human to do it with the flagwarden CLI"));
+    }
+    if !env.agent_may.contains(&kind) {
+        return deny(
+            format!("{name}.agent_may"),
+            format!("{kind} in {name} is not in the agent's allowed actions ({}); ask a human", list(&env.agent_may)),
+        );
+    }
+    match action {
+        Action::Rollback { .. } => match env.agent_rollback {
+            AgentRollback::Allow => Decision::Allow,
+            AgentRollback::Propose => human_gate(
+                format!("{name}.agent_rollback"),
+                format!("in {name} an agent's rollback is a proposal: exposure is frozen until a human confirms it"),
+            ),
+        },
+        Action::StartCanary { steps, .. } => {
+            if let Some(limit) = env.rate_limits.rollouts_per_day
+                && usage.rollouts_started_last_day >= limit
+            {
+                return deny(
+                    format!("{name}.rate_limits.rollouts_per_day"),
+                    format!("{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human", usage.rollouts_started_last_day),
+                );
+            }
+            if let Some(bad) = steps.iter().find(|s| !env.steps.contains(s)) {
+                return deny(format!("{name}.steps"), format!("step {bad} is not allowed in {name}; allowed steps are {}", percents(&env.steps)));
+            }
+            let first = steps.first().copied().unwrap_or(Percent::FULL);
+            if first > env.max_step_increase {
+                return deny(
+                    format!("{name}.max_step_increase"),
+                    format!("the first step {first} exceeds the largest allowed step of {} in {name}; start lower", env.max_step_increase),
+                );
+            }
+            if env.requires_start_approval {
+                return human_gate(format!("{name}.requires_start_approval"), format!("starting a rollout in {name} needs a human's approval"));
+            }
+            if first > env.max_auto_percent {
+                return human_gate(
+                    format!("{name}.max_auto_percent"),
+                    format!("the first step {first} is above {name}'s max_auto_percent ({}); a human must approve it", env.max_auto_percent),
+                );
+            }
+            Decision::Allow
+        }
+        Action::AdvanceCanary { from, to, dwell, .. } => {
+            if let Some(limit) = env.rate_limits.advances_per_hour
+                && usage.advances_last_hour >= limit
+            {
+                return deny(
+                    format!("{name}.rate_limits.advances_per_hour"),
+                    format!("this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later", usage.advances_last_hour),
+                );
+            }
+            let need = env.min_dwell.at(*from);
+            if *dwell < need {
+                return deny(
+                    format!("{name}.min_dwell"),
+                    format!("the rollout must stay at {from} for {} (it has been {}); advance again in {}", fmt_duration(need), fmt_duration(*dwell), fmt_duration(need - *dwell)),
+                );
+            }
+            if from == to {
+                return Decision::Allow;
+            }
+            if !env.steps.contains(to) {
+                return deny(format!("{name}.steps"), format!("step {to} is not allowed in {name}; allowed steps are {}", percents(&env.steps)));
+            }
+            let increase = Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points())).unwrap_or(Percent::ZERO);
+            if increase > env.max_step_increase {
+                return deny(
+                    format!("{name}.max_step_increase"),
+                    format!("{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}", env.max_step_increase),
+                );
+            }
+            if *to > env.max_auto_percent {
+                return human_gate(
+                    format!("{name}.max_auto_percent"),
+                    format!("{to} is above {name}'s max_auto_percent ({}); a human must approve this step", env.max_auto_percent),
+                );
+            }
+            Decision::Allow
+        }
+        _ => Decision::Allow,
+    }
+}
+
+fn list(actions: &[ActionKind]) -> String {
+    if actions.is_empty() { "none".into() } else { actions.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ") }
+}
+
+fn percents(steps: &[Percent]) -> String {
+    steps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The bounds of one environment in plain words, for `get_policy` and people.
+pub fn describe(name: &str, env: &EnvPolicy) -> Vec<String> {
+    let mut out = vec![
+        format!("agents may: {}", list(&env.agent_may)),
+        format!("humans only: {}", list(&env.human_only)),
+        format!("rollout steps: {}", percents(&env.steps)),
+        format!("above {} a human approves each step; a step may add at most {}", env.max_auto_percent, env.max_step_increase),
+    ];
+    if env.min_dwell.default > SignedDuration::ZERO || !env.min_dwell.per_step.is_empty() {
+        let mut parts = vec![format!("default {}", fmt_duration(env.min_dwell.default))];
+        for (bp, d) in &env.min_dwell.per_step {
+            parts.push(format!("{}% {}", f64::from(*bp) / 100.0, fmt_duration(*d)));
+        }
+        out.push(format!("minimum time at each step: {}", parts.join(", ")));
+    }
+    if env.requires_start_approval {
+        out.push("starting a rollout needs a human's approval".into());
+    }
+    out.push(match env.agent_rollback {
+        AgentRollback::Allow => "an agent may roll back on its own".into(),
+        AgentRollback::Propose => "an agent's rollback is a proposal a human confirms".into(),
+    });
+    out.push(format!(
+        "gate: at least {} canary requests, error rate at most {:.2}%",
+        env.gate.min_samples,
+        env.gate.max_error_rate * 100.0
+    ));
+    if let Some(n) = env.rate_limits.advances_per_hour {
+        out.push(format!("at most {n} advances per rollout per hour"));
+    }
+    if let Some(n) = env.rate_limits.rollouts_per_day {
+        out.push(format!("at most {n} rollouts started per day"));
+    }
+    for w in &env.change_windows {
+        out.push(format!("changes only {} {}–{} ({})", w.days.join("/"), w.start, w.end, w.tz));
+    }
+    for f in &env.freezes {
+        let when = match &f.when {
+            FreezeWhen::Weekly { from, to, tz, .. } => format!("every week {from} → {to} ({tz})"),
+            FreezeWhen::Once { start, end } => format!("{start} → {end}"),
+        };
+        out.push(format!("frozen {when}{}", if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) }));
+    }
+    let _ = name;
+    out
+}

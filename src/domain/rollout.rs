@@ -1,0 +1,282 @@
+//! The rollout state machine. A rollout moves one flag in one environment from its last-known-good
+//! (LKG) variant to a candidate through percentage steps. Transitions are pure functions
+//! `(rollout, event, now) -> Result<rollout>`; an illegal event is an error that says what the
+//! rollout is waiting for.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::bucket::Percent;
+use super::eval::LiveRollout;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RolloutState {
+    /// Waiting for a human: to start (no exposure yet) or to take a human-gated step.
+    AwaitingApproval,
+    Running,
+    /// A rollback was proposed: exposure is frozen at the current step until a human decides.
+    RollbackPending,
+    Paused,
+    Completed,
+    RolledBack,
+    Aborted,
+}
+
+impl RolloutState {
+    pub const ALL: [RolloutState; 7] = [
+        RolloutState::AwaitingApproval,
+        RolloutState::Running,
+        RolloutState::RollbackPending,
+        RolloutState::Paused,
+        RolloutState::Completed,
+        RolloutState::RolledBack,
+        RolloutState::Aborted,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::AwaitingApproval => "AWAITING_APPROVAL",
+            RolloutState::Running => "RUNNING",
+            RolloutState::RollbackPending => "ROLLBACK_PENDING",
+            RolloutState::Paused => "PAUSED",
+            RolloutState::Completed => "COMPLETED",
+            RolloutState::RolledBack => "ROLLED_BACK",
+            RolloutState::Aborted => "ABORTED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RolloutState> {
+        RolloutState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RolloutState::Completed | RolloutState::RolledBack | RolloutState::Aborted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollout {
+    pub id: i64,
+    pub flag: String,
+    pub env: String,
+    pub candidate: String,
+    pub lkg: String,
+    pub steps: Vec<Percent>,
+    /// Index into `steps` of the exposure now served; `None` before a human approved the start.
+    pub step: Option<usize>,
+    /// The step a pending approval would move to.
+    pub pending_step: Option<usize>,
+    pub state: RolloutState,
+    pub step_started_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What can happen to a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Advance,
+    RequestApproval { target: usize },
+    Approve,
+    Reject,
+    ProposeRollback,
+    RollBack,
+    DismissRollback,
+    Complete,
+    Abort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IllegalTransition(pub String);
+
+impl Rollout {
+    /// A new rollout: running at its first step, or waiting for a human to approve the start.
+    pub fn start(
+        id: i64,
+        flag: &str,
+        env: &str,
+        candidate: &str,
+        lkg: &str,
+        steps: Vec<Percent>,
+        needs_approval: bool,
+        now: Timestamp,
+    ) -> Rollout {
+        let (state, step, pending_step, step_started_at) =
+            if needs_approval { (RolloutState::AwaitingApproval, None, Some(0), None) } else { (RolloutState::Running, Some(0), None, Some(now)) };
+        Rollout {
+            id,
+            flag: flag.into(),
+            env: env.into(),
+            candidate: candidate.into(),
+            lkg: lkg.into(),
+            steps,
+            step,
+            pending_step,
+            state,
+            step_started_at,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The share of users now served the candidate.
+    pub fn percent(&self) -> Percent {
+        match (self.state, self.step) {
+            (RolloutState::Completed, _) => Percent::FULL,
+            (RolloutState::RolledBack | RolloutState::Aborted, _) | (_, None) => Percent::ZERO,
+            (_, Some(i)) => self.steps[i],
+        }
+    }
+
+    /// The step after the current one, if any.
+    pub fn next_step(&self) -> Option<usize> {
+        let next = self.step.map_or(0, |i| i + 1);
+        (next < self.steps.len()).then_some(next)
+    }
+
+    pub fn at_last_step(&self) -> bool {
+        self.step == Some(self.steps.len() - 1)
+    }
+
+    /// What evaluation must serve while this rollout exposes anyone.
+    pub fn live(&self) -> Option<LiveRollout> {
+        (!self.state.is_terminal() && self.step.is_some()).then(|| LiveRollout {
+            flag: self.flag.clone(),
+            env: self.env.clone(),
+            candidate: self.candidate.clone(),
+            lkg: self.lkg.clone(),
+            percent: self.percent(),
+        })
+    }
+
+    fn waiting_for(&self) -> String {
+        match self.state {
+            RolloutState::AwaitingApproval => "it is waiting for a human's approval (see list_approvals)".into(),
+            RolloutState::RollbackPending => "a rollback was proposed and exposure is frozen until a human confirms or dismisses it".into(),
+            RolloutState::Paused => "it is paused until a human resumes it".into(),
+            s => format!("it is {}", s.as_str()),
+        }
+    }
+
+    /// Applies `event` at `now`.
+    pub fn apply(&self, event: Event, now: Timestamp) -> Result<Rollout, IllegalTransition> {
+        use RolloutState::*;
+        let refuse = |what: &str| Err(IllegalTransition(format!("rollout {} cannot {what}: {}", self.id, self.waiting_for())));
+        let mut next = self.clone();
+        next.updated_at = now;
+        match event {
+            Event::Advance => {
+                if self.state != Running {
+                    return refuse("advance");
+                }
+                let Some(i) = self.next_step() else { return refuse("advance past its last step; complete it instead") };
+                next.step = Some(i);
+                next.step_started_at = Some(now);
+            }
+            Event::RequestApproval { target } => {
+                if self.state != Running || target >= self.steps.len() {
+                    return refuse("ask for approval");
+                }
+                next.state = AwaitingApproval;
+                next.pending_step = Some(target);
+            }
+            Event::Approve => {
+                let (AwaitingApproval, Some(target)) = (self.state, self.pending_step) else { return refuse("be approved") };
+                next.state = Running;
+                next.step = Some(target);
+                next.pending_step = None;
+                next.step_started_at = Some(now);
+            }
+            Event::Reject => {
+                if self.state != AwaitingApproval {
+                    return refuse("be rejected");
+                }
+                next.pending_step = None;
+                next.state = if self.step.is_none() { Aborted } else { Running };
+            }
+            Event::ProposeRollback => {
+                if !matches!(self.state, Running | AwaitingApproval | Paused) {
+                    return refuse("take a rollback proposal");
+                }
+                next.state = RollbackPending;
+                next.pending_step = None;
+            }
+            Event::RollBack => {
+                if self.state.is_terminal() {
+                    return refuse("roll back");
+                }
+                next.state = RolledBack;
+                next.pending_step = None;
+            }
+            Event::DismissRollback => {
+                if self.state != RollbackPending {
+                    return refuse("have a rollback dismissed");
+                }
+                next.state = Running;
+            }
+            Event::Complete => {
+                if self.state != Running || !self.at_last_step() {
+                    return refuse("complete before it serves 100%");
+                }
+                next.state = Completed;
+            }
+            Event::Abort => {
+                if self.state.is_terminal() {
+                    return refuse("be aborted");
+                }
+                next.state = Aborted;
+                next.pending_step = None;
+            }
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+    fn steps() -> Vec<Percent> {
+        [1.0, 5.0, 100.0].iter().map(|p| Percent::from_percent(*p).unwrap()).collect()
+    }
+
+    #[test]
+    fn runs_through_its_steps_and_completes() {
+        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0));
+        assert_eq!((r.state, r.percent().as_f64()), (RolloutState::Running, 1.0));
+        let r = r.apply(Event::Advance, ts(10)).unwrap();
+        assert_eq!((r.percent().as_f64(), r.step_started_at), (5.0, Some(ts(10))));
+        let r = r.apply(Event::RequestApproval { target: 2 }, ts(20)).unwrap();
+        assert_eq!(r.state, RolloutState::AwaitingApproval);
+        assert_eq!(r.percent().as_f64(), 5.0, "waiting for approval keeps the current exposure");
+        let r = r.apply(Event::Approve, ts(30)).unwrap();
+        assert!(r.at_last_step());
+        assert!(r.apply(Event::Advance, ts(40)).is_err());
+        let r = r.apply(Event::Complete, ts(40)).unwrap();
+        assert_eq!((r.state, r.percent()), (RolloutState::Completed, Percent::FULL));
+        assert!(r.live().is_none());
+    }
+
+    #[test]
+    fn a_proposed_rollback_freezes_exposure_until_a_human_decides() {
+        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0)).apply(Event::ProposeRollback, ts(1)).unwrap();
+        assert_eq!(r.percent().as_f64(), 1.0);
+        let err = r.apply(Event::Advance, ts(2)).unwrap_err();
+        assert!(err.0.contains("frozen until a human"), "{err}");
+        assert_eq!(r.apply(Event::DismissRollback, ts(3)).unwrap().state, RolloutState::Running);
+        let done = r.apply(Event::RollBack, ts(3)).unwrap();
+        assert_eq!((done.state, done.percent()), (RolloutState::RolledBack, Percent::ZERO));
+        assert!(done.apply(Event::RollBack, ts(4)).is_err(), "terminal states stay terminal");
+    }
+
+    #[test]
+    fn start_approval_exposes_nobody_until_approved() {
+        let r = Rollout::start(1, "f", "production", "on", "off", steps(), true, ts(0));
+        assert_eq!((r.state, r.percent(), r.live()), (RolloutState::AwaitingApproval, Percent::ZERO, None));
+        assert_eq!(r.apply(Event::Reject, ts(1)).unwrap().state, RolloutState::Aborted);
+        let r = r.apply(Event::Approve, ts(1)).unwrap();
+        assert_eq!((r.state, r.percent().as_f64()), (RolloutState::Running, 1.0));
+    }
+}

@@ -1,0 +1,3 @@
+//! flagwarden: release control for coding agents. See ARCHITECTURE.md for the map.
+
+pub mod domain;
