@@ -132,9 +132,9 @@ mod tests {
             hashes.push((prev.clone(), h.clone()));
             prev = h;
         }
-        let rows = |evs: &'_ [AuditEvent], hs: &'_ [(String, String)]| {
-            evs.iter().zip(hs).map(|(e, (p, h))| (e, p.as_str(), h.as_str())).collect::<Vec<_>>()
-        };
+        fn rows<'a>(evs: &'a [AuditEvent], hs: &'a [(String, String)]) -> Vec<(&'a AuditEvent, &'a str, &'a str)> {
+            evs.iter().zip(hs).map(|(e, (p, h))| (e, p.as_str(), h.as_str())).collect()
+        }
         assert_eq!(verify(rows(&events, &hashes)), Ok(3));
 
         let mut edited = events.clone();
