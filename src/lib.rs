@@ -1,3 +1,4 @@
 //! flagwarden: release control for coding agents. See ARCHITECTURE.md for the map.
 
 pub mod domain;
+pub mod store;

@@ -1,0 +1,630 @@
+//! The SQLite store: schema migrations, and every query flagwarden runs. The only module that knows SQL.
+//!
+//! One file, WAL mode, foreign keys on. Mutations run inside `BEGIN IMMEDIATE` transactions opened by
+//! the application, so each change and its audit event commit together or not at all. Audit events are
+//! append-only: triggers refuse UPDATE and DELETE on them.
+
+mod schema;
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value;
+
+use crate::domain::audit::{AuditEvent, GENESIS};
+use crate::domain::bucket::Percent;
+use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
+use crate::domain::gate::ArmCounts;
+use crate::domain::rollout::{Rollout, RolloutState};
+use crate::domain::rules::{Rule, RuleSpec};
+
+pub use rusqlite::Error as SqlError;
+
+/// A storage failure, or stored data that no longer reads as valid.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Timestamps are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
+pub fn ts_text(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn parse_ts(s: &str) -> Result<Timestamp> {
+    s.parse().map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        Store::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL lets readers run beside the one writer; synchronous=FULL makes every acknowledged commit
+        // survive power loss, which matters more here than write throughput.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// A write transaction that takes the write lock at once, so two processes never interleave.
+    pub fn begin(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Changes whenever another connection commits; cheap to poll.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+}
+
+// ---- flags -----------------------------------------------------------------------------------
+
+const FLAG_COLUMNS: &str = "key, description, change_type, variants, off_variant, default_variant, owner, lifetime_days, tags, salt, status, version, created_at, updated_at";
+
+pub fn insert_flag(conn: &Connection, f: &Flag) -> Result<()> {
+    conn.execute(
+        &format!("INSERT INTO flags ({FLAG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+        params![
+            f.key.as_str(),
+            f.description,
+            f.change_type.as_str(),
+            Value::Object(f.variants.to_map()).to_string(),
+            f.off_variant,
+            f.default_variant,
+            f.owner,
+            f.lifetime_days,
+            serde_json::to_string(&f.tags).expect("strings serialize"),
+            f.salt,
+            f.status.as_str(),
+            f.version,
+            ts_text(f.created_at),
+            ts_text(f.updated_at),
+        ],
+    )?;
+    for (env, state) in &f.envs {
+        upsert_env(conn, f.key.as_str(), env, state)?;
+    }
+    Ok(())
+}
+
+/// Writes the flag-level fields that change after creation, and the version.
+pub fn update_flag(conn: &Connection, f: &Flag) -> Result<()> {
+    conn.execute(
+        "UPDATE flags SET status = ?2, version = ?3, updated_at = ?4 WHERE key = ?1",
+        params![f.key.as_str(), f.status.as_str(), f.version, ts_text(f.updated_at)],
+    )?;
+    Ok(())
+}
+
+pub fn upsert_env(conn: &Connection, key: &str, env: &str, s: &EnvState) -> Result<()> {
+    let rules: Vec<&RuleSpec> = s.rules.iter().map(Rule::spec).collect();
+    conn.execute(
+        "INSERT INTO flag_envs (flag_key, env, enabled, default_variant, rules, pinned_variant, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (flag_key, env) DO UPDATE SET enabled = ?3, default_variant = ?4, rules = ?5, pinned_variant = ?6, updated_at = ?7",
+        params![key, env, s.enabled, s.default_variant, serde_json::to_string(&rules).expect("rules serialize"), s.pinned_variant, ts_text(s.updated_at)],
+    )?;
+    Ok(())
+}
+
+fn read_flag(row: &rusqlite::Row) -> Result<Flag> {
+    let key: String = row.get(0)?;
+    let variants: String = row.get(3)?;
+    let variants = Variants::parse(&parse_json::<serde_json::Map<String, Value>>("variants", &variants)?)
+        .map_err(|e| StoreError::Corrupt(format!("flag {key}: {e}")))?;
+    let change_type: String = row.get(2)?;
+    let status: String = row.get(10)?;
+    let tags: String = row.get(8)?;
+    Ok(Flag {
+        key: FlagKey::parse(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        description: row.get(1)?,
+        change_type: ChangeType::parse(&change_type).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        variants,
+        off_variant: row.get(4)?,
+        default_variant: row.get(5)?,
+        owner: row.get(6)?,
+        lifetime_days: row.get(7)?,
+        tags: parse_json("tags", &tags)?,
+        salt: row.get(9)?,
+        status: FlagStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("flag status {status:?}")))?,
+        version: row.get(11)?,
+        created_at: parse_ts(&row.get::<_, String>(12)?)?,
+        updated_at: parse_ts(&row.get::<_, String>(13)?)?,
+        envs: Default::default(),
+    })
+}
+
+fn attach_envs(conn: &Connection, flag: &mut Flag) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT env, enabled, default_variant, rules, pinned_variant, updated_at FROM flag_envs WHERE flag_key = ?1 ORDER BY env",
+    )?;
+    let rows = stmt.query_map([flag.key.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, String>(5)?))
+    })?;
+    for row in rows {
+        let (env, enabled, default_variant, rules, pinned_variant, updated_at) = row?;
+        let specs: Vec<RuleSpec> = parse_json("rules", &rules)?;
+        let rules = Rule::parse_all(&specs, &flag.variants).map_err(|e| StoreError::Corrupt(format!("rules of {}/{env}: {e}", flag.key)))?;
+        flag.envs.insert(env, EnvState { enabled, default_variant, rules, pinned_variant, updated_at: parse_ts(&updated_at)? });
+    }
+    Ok(())
+}
+
+pub fn load_flag(conn: &Connection, key: &str) -> Result<Option<Flag>> {
+    let flag = conn
+        .query_row(&format!("SELECT {FLAG_COLUMNS} FROM flags WHERE key = ?1"), [key], |r| Ok(read_flag(r)))
+        .optional()?
+        .transpose()?;
+    match flag {
+        None => Ok(None),
+        Some(mut f) => {
+            attach_envs(conn, &mut f)?;
+            Ok(Some(f))
+        }
+    }
+}
+
+pub fn load_flags(conn: &Connection) -> Result<Vec<Flag>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {FLAG_COLUMNS} FROM flags ORDER BY key"))?;
+    let flags = stmt.query_map([], |r| Ok(read_flag(r)))?.collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(flags.len());
+    for f in flags {
+        let mut f = f?;
+        attach_envs(conn, &mut f)?;
+        out.push(f);
+    }
+    Ok(out)
+}
+
+pub fn count_flags_created_since(conn: &Connection, since: Timestamp) -> Result<u32> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM flags WHERE created_at >= ?1", [ts_text(since)], |r| r.get(0))?)
+}
+
+// ---- rollouts --------------------------------------------------------------------------------
+
+const ROLLOUT_COLUMNS: &str =
+    "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at";
+
+fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
+    let steps: String = r.get(5)?;
+    let steps: Vec<u16> = parse_json("steps", &steps)?;
+    let state: String = r.get(8)?;
+    let opt_ts = |s: Option<String>| s.map(|s| parse_ts(&s)).transpose();
+    Ok(Rollout {
+        id: r.get(0)?,
+        flag: r.get(1)?,
+        env: r.get(2)?,
+        candidate: r.get(3)?,
+        lkg: r.get(4)?,
+        steps: steps
+            .into_iter()
+            .map(|bp| Percent::from_basis_points(bp).ok_or_else(|| StoreError::Corrupt(format!("step {bp}"))))
+            .collect::<Result<_>>()?,
+        step: r.get::<_, Option<i64>>(6)?.map(|s| s as usize),
+        pending_step: r.get::<_, Option<i64>>(7)?.map(|s| s as usize),
+        state: RolloutState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("rollout state {state:?}")))?,
+        step_started_at: opt_ts(r.get(9)?)?,
+        created_at: parse_ts(&r.get::<_, String>(10)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(11)?)?,
+    })
+}
+
+fn query_rollouts(conn: &Connection, filter: &str, p: impl rusqlite::Params) -> Result<Vec<Rollout>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts {filter}"))?;
+    let rows = stmt.query_map(p, |r| Ok(read_rollout(r)))?.collect::<std::result::Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+const ACTIVE: &str = "state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED')";
+
+/// The rollout of `flag` in `env` that is not yet finished, if any (there is at most one).
+pub fn active_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(conn, &format!("WHERE flag_key = ?1 AND env = ?2 AND {ACTIVE}"), params![flag, env])?.pop())
+}
+
+/// The most recent rollout of `flag` in `env`, finished or not.
+pub fn latest_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(conn, "WHERE flag_key = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1", params![flag, env])?.pop())
+}
+
+pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
+    query_rollouts(conn, &format!("WHERE {ACTIVE} ORDER BY id"), [])
+}
+
+pub fn rollout(conn: &Connection, id: i64) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(conn, "WHERE id = ?1", [id])?.pop())
+}
+
+pub fn next_rollout_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts", [], |r| r.get(0))?)
+}
+
+pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
+    let steps: Vec<u16> = r.steps.iter().map(|p| p.basis_points()).collect();
+    conn.execute(
+        &format!(
+            "INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (id) DO UPDATE SET step = ?7, pending_step = ?8, state = ?9, step_started_at = ?10, updated_at = ?12"
+        ),
+        params![
+            r.id,
+            r.flag,
+            r.env,
+            r.candidate,
+            r.lkg,
+            serde_json::to_string(&steps).expect("numbers serialize"),
+            r.step.map(|s| s as i64),
+            r.pending_step.map(|s| s as i64),
+            r.state.as_str(),
+            r.step_started_at.map(ts_text),
+            ts_text(r.created_at),
+            ts_text(r.updated_at),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn count_rollouts_started_since(conn: &Connection, env: &str, since: Timestamp) -> Result<u32> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2", params![env, ts_text(since)], |r| r.get(0))?)
+}
+
+pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM rollouts GROUP BY state ORDER BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+// ---- signals ---------------------------------------------------------------------------------
+
+pub fn insert_signals(conn: &Connection, rollout_id: i64, arm: &str, c: &ArmCounts, batch_id: Option<&str>, at: Timestamp) -> Result<()> {
+    conn.execute(
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            rollout_id,
+            arm,
+            c.exposures as i64,
+            c.requests as i64,
+            c.errors as i64,
+            c.task_attempts as i64,
+            c.task_successes as i64,
+            c.safety_checks as i64,
+            c.safety_passes as i64,
+            batch_id,
+            ts_text(at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Summed counts of one arm of a rollout.
+pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
+                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0)
+         FROM signals WHERE rollout_id = ?1 AND arm = ?2",
+        params![rollout_id, arm],
+        |r| {
+            Ok(ArmCounts {
+                exposures: r.get::<_, i64>(0)? as u64,
+                requests: r.get::<_, i64>(1)? as u64,
+                errors: r.get::<_, i64>(2)? as u64,
+                task_attempts: r.get::<_, i64>(3)? as u64,
+                task_successes: r.get::<_, i64>(4)? as u64,
+                safety_checks: r.get::<_, i64>(5)? as u64,
+                safety_passes: r.get::<_, i64>(6)? as u64,
+            })
+        },
+    )?)
+}
+
+// ---- approvals -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Approval {
+    pub id: i64,
+    /// start_canary, advance_canary or rollback.
+    pub kind: String,
+    pub flag: String,
+    pub env: String,
+    pub rollout_id: Option<i64>,
+    pub target_percent: Option<f64>,
+    pub requested_by: String,
+    pub rule: String,
+    pub reason: String,
+    /// pending, approved, rejected or superseded.
+    pub status: String,
+    pub approvals_needed: u32,
+    pub approved_by: Vec<String>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+const APPROVAL_COLUMNS: &str = "id, kind, flag_key, env, rollout_id, target_percent, requested_by, rule, reason, status, approvals_needed, approved_by, decided_by, decision_reason, created_at, decided_at";
+
+fn read_approval(r: &rusqlite::Row) -> rusqlite::Result<Approval> {
+    let approved_by: String = r.get(11)?;
+    Ok(Approval {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        flag: r.get(2)?,
+        env: r.get(3)?,
+        rollout_id: r.get(4)?,
+        target_percent: r.get(5)?,
+        requested_by: r.get(6)?,
+        rule: r.get(7)?,
+        reason: r.get(8)?,
+        status: r.get(9)?,
+        approvals_needed: r.get(10)?,
+        approved_by: serde_json::from_str(&approved_by).unwrap_or_default(),
+        decided_by: r.get(12)?,
+        decision_reason: r.get(13)?,
+        created_at: r.get(14)?,
+        decided_at: r.get(15)?,
+    })
+}
+
+pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<i64> {
+    conn.execute(
+        &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        params![
+            a.kind,
+            a.flag,
+            a.env,
+            a.rollout_id,
+            a.target_percent,
+            a.requested_by,
+            a.rule,
+            a.reason,
+            a.status,
+            a.approvals_needed,
+            serde_json::to_string(&a.approved_by).expect("strings serialize"),
+            a.decided_by,
+            a.decision_reason,
+            a.created_at,
+            a.decided_at
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn update_approval(conn: &Connection, a: &Approval) -> Result<()> {
+    conn.execute(
+        "UPDATE approvals SET status = ?2, approved_by = ?3, decided_by = ?4, decision_reason = ?5, decided_at = ?6 WHERE id = ?1",
+        params![a.id, a.status, serde_json::to_string(&a.approved_by).expect("strings serialize"), a.decided_by, a.decision_reason, a.decided_at],
+    )?;
+    Ok(())
+}
+
+pub fn approval(conn: &Connection, id: i64) -> Result<Option<Approval>> {
+    Ok(conn.query_row(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"), [id], read_approval).optional()?)
+}
+
+pub fn approvals(conn: &Connection, status: Option<&str>, limit: u32) -> Result<Vec<Approval>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![status, limit], read_approval)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Pending approvals of one rollout (superseded when the rollout ends).
+pub fn pending_approvals_for(conn: &Connection, flag: &str, env: &str) -> Result<Vec<Approval>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE flag_key = ?1 AND env = ?2 AND status = 'pending' ORDER BY id"))?;
+    let rows = stmt.query_map(params![flag, env], read_approval)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+// ---- break-glass -----------------------------------------------------------------------------
+
+pub fn insert_break_glass(conn: &Connection, env: &str, by: &str, reason: &str, at: Timestamp, until: Timestamp) -> Result<()> {
+    conn.execute(
+        "INSERT INTO break_glass (env, opened_by, reason, opened_at, until) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![env, by, reason, ts_text(at), ts_text(until)],
+    )?;
+    Ok(())
+}
+
+pub fn break_glass_until(conn: &Connection, env: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+    let until: Option<String> =
+        conn.query_row("SELECT MAX(until) FROM break_glass WHERE env = ?1 AND until > ?2", params![env, ts_text(now)], |r| r.get(0))?;
+    until.map(|u| parse_ts(&u)).transpose()
+}
+
+// ---- audit -----------------------------------------------------------------------------------
+
+/// Appends an event, chaining it to the last one. Returns its sequence number.
+pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
+    let (last_seq, prev): (i64, String) = conn
+        .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, GENESIS.to_owned()));
+    e.seq = last_seq + 1;
+    let hash = e.chain_hash(&prev);
+    conn.execute(
+        "INSERT INTO audit_events (seq, ts, actor_kind, actor, action, flag_key, env, rollout_id, approval_id, decision, rule, message, reason,
+                                   args, state_before, state_after, policy_version, policy_sha256, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        params![
+            e.seq,
+            e.ts,
+            e.actor_kind,
+            e.actor,
+            e.action,
+            e.flag,
+            e.env,
+            e.rollout_id,
+            e.approval_id,
+            e.decision,
+            e.rule,
+            e.message,
+            e.reason,
+            e.args,
+            e.before,
+            e.after,
+            e.policy_version,
+            e.policy_sha256,
+            prev,
+            hash
+        ],
+    )?;
+    Ok(e.seq)
+}
+
+const AUDIT_COLUMNS: &str = "seq, ts, actor_kind, actor, action, flag_key, env, rollout_id, approval_id, decision, rule, message, reason, args, state_before, state_after, policy_version, policy_sha256, prev_hash, hash";
+
+fn read_audit(r: &rusqlite::Row) -> rusqlite::Result<(AuditEvent, String, String)> {
+    Ok((
+        AuditEvent {
+            seq: r.get(0)?,
+            ts: r.get(1)?,
+            actor_kind: r.get(2)?,
+            actor: r.get(3)?,
+            action: r.get(4)?,
+            flag: r.get(5)?,
+            env: r.get(6)?,
+            rollout_id: r.get(7)?,
+            approval_id: r.get(8)?,
+            decision: r.get(9)?,
+            rule: r.get(10)?,
+            message: r.get(11)?,
+            reason: r.get(12)?,
+            args: r.get(13)?,
+            before: r.get(14)?,
+            after: r.get(15)?,
+            policy_version: r.get(16)?,
+            policy_sha256: r.get(17)?,
+        },
+        r.get(18)?,
+        r.get(19)?,
+    ))
+}
+
+/// Recent events, newest first, optionally for one flag and/or environment.
+pub fn audit_events(conn: &Connection, flag: Option<&str>, env: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE (?1 IS NULL OR flag_key = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY seq DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![flag, env, limit], read_audit)?;
+    Ok(rows.map(|r| r.map(|(e, _, _)| e)).collect::<std::result::Result<_, _>>()?)
+}
+
+/// Every event in order with its stored previous hash and hash, for verification.
+pub fn audit_chain(conn: &Connection) -> Result<Vec<(AuditEvent, String, String)>> {
+    let mut stmt = conn.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"))?;
+    let rows = stmt.query_map([], read_audit)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// How many allowed `action` events touched rollout `rollout_id` since `since`.
+pub fn count_actions_since(conn: &Connection, action: &str, rollout_id: i64, since: Timestamp) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND rollout_id = ?2 AND decision = 'allow' AND ts >= ?3",
+        params![action, rollout_id, ts_text(since)],
+        |r| r.get(0),
+    )?)
+}
+
+// ---- idempotency -----------------------------------------------------------------------------
+
+/// The stored (request hash, response) for an idempotency key of one tool.
+pub fn idempotent_response(conn: &Connection, tool: &str, key: &str) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row("SELECT request_sha256, response FROM idempotency WHERE tool = ?1 AND key = ?2", params![tool, key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+pub fn save_idempotent_response(conn: &Connection, tool: &str, key: &str, request_sha256: &str, response: &str, at: Timestamp) -> Result<()> {
+    conn.execute(
+        "INSERT INTO idempotency (tool, key, request_sha256, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tool, key, request_sha256, response, ts_text(at)],
+    )?;
+    Ok(())
+}
+
+// ---- code references and evaluation counts -----------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct CodeRef {
+    pub file: String,
+    pub line: Option<u32>,
+    pub language: String,
+    pub recorded_at: String,
+}
+
+pub fn add_code_ref(conn: &Connection, flag: &str, r: &CodeRef) -> Result<()> {
+    conn.execute(
+        "INSERT INTO code_refs (flag_key, file, line, language, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (flag_key, file, line) DO UPDATE SET language = ?4, recorded_at = ?5",
+        params![flag, r.file, r.line.unwrap_or(0), r.language, r.recorded_at],
+    )?;
+    Ok(())
+}
+
+pub fn code_refs(conn: &Connection, flag: &str) -> Result<Vec<CodeRef>> {
+    let mut stmt = conn.prepare_cached("SELECT file, line, language, recorded_at FROM code_refs WHERE flag_key = ?1 ORDER BY file, line")?;
+    let rows = stmt.query_map([flag], |r| {
+        let line: u32 = r.get(1)?;
+        Ok(CodeRef { file: r.get(0)?, line: (line > 0).then_some(line), language: r.get(2)?, recorded_at: r.get(3)? })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Adds flushed in-memory evaluation counts.
+pub fn add_evaluations(conn: &Connection, flag: &str, env: &str, variant: &str, count: u64, at: Timestamp) -> Result<()> {
+    conn.execute(
+        "INSERT INTO evaluations (flag_key, env, variant, count, last_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (flag_key, env, variant) DO UPDATE SET count = count + ?4, last_at = ?5",
+        params![flag, env, variant, count as i64, ts_text(at)],
+    )?;
+    Ok(())
+}
+
+/// (env, variant, count, last evaluated) for a flag.
+pub fn evaluations(conn: &Connection, flag: &str) -> Result<Vec<(String, String, u64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT env, variant, count, last_at FROM evaluations WHERE flag_key = ?1 ORDER BY env, variant")?;
+    let rows = stmt.query_map([flag], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?)))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}

@@ -1,0 +1,167 @@
+//! Schema migrations, applied in order and tracked by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::Result;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a shipped migration; append.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE flags (
+    key             TEXT PRIMARY KEY,
+    description     TEXT NOT NULL,
+    change_type     TEXT NOT NULL,
+    variants        TEXT NOT NULL,
+    off_variant     TEXT NOT NULL,
+    default_variant TEXT NOT NULL,
+    owner           TEXT,
+    lifetime_days   INTEGER,
+    tags            TEXT NOT NULL,
+    salt            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE flag_envs (
+    flag_key        TEXT NOT NULL REFERENCES flags (key),
+    env             TEXT NOT NULL,
+    enabled         INTEGER NOT NULL,
+    default_variant TEXT NOT NULL,
+    rules           TEXT NOT NULL,
+    pinned_variant  TEXT,
+    updated_at      TEXT NOT NULL,
+    PRIMARY KEY (flag_key, env)
+) STRICT;
+
+CREATE TABLE rollouts (
+    id              INTEGER PRIMARY KEY,
+    flag_key        TEXT NOT NULL REFERENCES flags (key),
+    env             TEXT NOT NULL,
+    candidate       TEXT NOT NULL,
+    lkg             TEXT NOT NULL,
+    steps           TEXT NOT NULL,
+    step            INTEGER,
+    pending_step    INTEGER,
+    state           TEXT NOT NULL,
+    step_started_at TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) STRICT;
+-- At most one unfinished rollout per flag and environment.
+CREATE UNIQUE INDEX one_active_rollout ON rollouts (flag_key, env) WHERE state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED');
+
+CREATE TABLE signals (
+    id             INTEGER PRIMARY KEY,
+    rollout_id     INTEGER NOT NULL REFERENCES rollouts (id),
+    arm            TEXT NOT NULL,
+    exposures      INTEGER NOT NULL,
+    requests       INTEGER NOT NULL,
+    errors         INTEGER NOT NULL,
+    task_attempts  INTEGER NOT NULL,
+    task_successes INTEGER NOT NULL,
+    safety_checks  INTEGER NOT NULL,
+    safety_passes  INTEGER NOT NULL,
+    batch_id       TEXT UNIQUE,
+    recorded_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX signals_by_rollout ON signals (rollout_id, arm);
+
+CREATE TABLE approvals (
+    id               INTEGER PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    flag_key         TEXT NOT NULL REFERENCES flags (key),
+    env              TEXT NOT NULL,
+    rollout_id       INTEGER REFERENCES rollouts (id),
+    target_percent   REAL,
+    requested_by     TEXT NOT NULL,
+    rule             TEXT NOT NULL,
+    reason           TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    approvals_needed INTEGER NOT NULL,
+    approved_by      TEXT NOT NULL,
+    decided_by       TEXT,
+    decision_reason  TEXT,
+    created_at       TEXT NOT NULL,
+    decided_at       TEXT
+) STRICT;
+
+CREATE TABLE break_glass (
+    id        INTEGER PRIMARY KEY,
+    env       TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    until     TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE audit_events (
+    seq            INTEGER PRIMARY KEY,
+    ts             TEXT NOT NULL,
+    actor_kind     TEXT NOT NULL,
+    actor          TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    flag_key       TEXT,
+    env            TEXT,
+    rollout_id     INTEGER,
+    approval_id    INTEGER,
+    decision       TEXT NOT NULL,
+    rule           TEXT,
+    message        TEXT,
+    reason         TEXT,
+    args           TEXT NOT NULL,
+    state_before   TEXT NOT NULL,
+    state_after    TEXT NOT NULL,
+    policy_version INTEGER NOT NULL,
+    policy_sha256  TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_flag ON audit_events (flag_key, env);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+
+CREATE TABLE idempotency (
+    tool           TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    response       TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (tool, key)
+) STRICT;
+
+CREATE TABLE code_refs (
+    flag_key    TEXT NOT NULL REFERENCES flags (key),
+    file        TEXT NOT NULL,
+    line        INTEGER NOT NULL,
+    language    TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (flag_key, file, line)
+) STRICT;
+
+CREATE TABLE evaluations (
+    flag_key TEXT NOT NULL,
+    env      TEXT NOT NULL,
+    variant  TEXT NOT NULL,
+    count    INTEGER NOT NULL,
+    last_at  TEXT NOT NULL,
+    PRIMARY KEY (flag_key, env, variant)
+) STRICT;
+"#];
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(super::StoreError::Corrupt(format!(
+            "the database is at schema version {current}, newer than this flagwarden knows ({}); upgrade flagwarden",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
