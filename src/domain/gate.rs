@@ -46,7 +46,7 @@ pub struct ArmStats {
     pub control: ArmCounts,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     Promote,
@@ -55,7 +55,7 @@ pub enum Verdict {
 }
 
 /// A verdict and the evidence for it.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateResult {
     pub verdict: Verdict,
     pub reasons: Vec<String>,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::bucket::Percent;
 use super::eval::LiveRollout;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RolloutState {
     /// Waiting for a human: to start (no exposure yet) or to take a human-gated step.

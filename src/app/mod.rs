@@ -1,0 +1,394 @@
+//! The use cases, one method each, shared by every edge (MCP, CLI). Every mutation goes through
+//! `App::mutate`: it opens one write transaction, checks idempotency, runs the use case (which asks
+//! `domain::policy::decide` first), appends the audit event, and commits them together; a dry run
+//! does all of that and rolls back. Evaluation reads the compiled snapshot, swapped after each commit.
+
+mod flags;
+mod rollouts;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::eval::Snapshot;
+use crate::domain::flag::{Flag, InvalidFlag};
+use crate::domain::policy::{Actor, Decision, Policy, PolicyError};
+use crate::store::{self, Store, StoreError};
+
+pub use types::*;
+
+/// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{}denied by {rule}: {message}", if *dry_run { "dry run: would be " } else { "" })]
+    Denied { rule: String, message: String, dry_run: bool },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<InvalidFlag> for AppError {
+    fn from(e: InvalidFlag) -> Self {
+        AppError::Invalid { field: e.field, message: e.message }
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        AppError::Store(StoreError::Sql(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AppError>;
+
+pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    AppError::Invalid { field: field.into(), message: message.into() }
+}
+
+/// The policy in force, with what identifies it on audit events.
+#[derive(Debug, Clone)]
+pub struct LoadedPolicy {
+    pub policy: Policy,
+    pub sha256: String,
+    pub path: String,
+}
+
+impl LoadedPolicy {
+    pub fn parse(path: &str, source: &str) -> std::result::Result<LoadedPolicy, PolicyError> {
+        let policy = Policy::parse(path, source)?;
+        Ok(LoadedPolicy { policy, sha256: hex::encode(Sha256::digest(source.as_bytes())), path: path.into() })
+    }
+}
+
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Settings the edges pass in.
+#[derive(Clone)]
+pub struct Config {
+    /// Where applications reach OFREP, used in generated setup code.
+    pub ofrep_base_url: String,
+    /// Root that relative `file` paths in wrap_change are read from.
+    pub project_root: PathBuf,
+}
+
+pub struct App {
+    store: Mutex<Store>,
+    policy: LoadedPolicy,
+    snapshot: ArcSwap<Snapshot>,
+    data_version: Mutex<i64>,
+    clock: Clock,
+    config: Config,
+}
+
+/// What a use case hands back to `mutate`: its answer and the audit event to write.
+pub(crate) struct Done<T> {
+    pub output: T,
+    pub audit: Audit,
+}
+
+/// The parts of an audit event a use case fills in; `mutate` adds actor, time, policy and arguments.
+#[derive(Default)]
+pub(crate) struct Audit {
+    pub flag: Option<String>,
+    pub env: Option<String>,
+    pub rollout_id: Option<i64>,
+    pub approval_id: Option<i64>,
+    pub decision: Option<Decision>,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// A refusal the policy made: recorded in the audit trail, then returned as an error.
+pub(crate) struct Refusal {
+    pub audit: Audit,
+    pub rule: String,
+    pub message: String,
+}
+
+pub(crate) enum Failure {
+    Refused(Box<Refusal>),
+    Error(AppError),
+}
+
+impl<E: Into<AppError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+pub(crate) type Step<T> = std::result::Result<Done<T>, Failure>;
+
+/// What a use case sees inside its transaction.
+pub(crate) struct Tx<'a> {
+    pub conn: &'a Connection,
+    pub now: Timestamp,
+    pub actor: &'a Actor,
+    pub policy: &'a Policy,
+    pub dry_run: bool,
+    /// Follow-up audit events (e.g. an approval request beside the decision).
+    pub extra: Vec<(String, Audit, Option<String>)>,
+}
+
+impl App {
+    pub fn new(store: Store, policy: LoadedPolicy, clock: Clock, config: Config) -> Result<App> {
+        let app = App {
+            store: Mutex::new(store),
+            policy,
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            data_version: Mutex::new(-1),
+            clock,
+            config,
+        };
+        app.reload()?;
+        Ok(app)
+    }
+
+    /// Opens the store at `db` with the system clock.
+    pub fn open(db: &Path, policy: LoadedPolicy, config: Config) -> Result<App> {
+        App::new(Store::open(db)?, policy, Arc::new(Timestamp::now), config)
+    }
+
+    pub fn policy(&self) -> &LoadedPolicy {
+        &self.policy
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// The snapshot evaluation reads. Cheap; never blocks on writers.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction rolls
+        // back on drop), so a poisoned lock is safe to keep using.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Recompiles the snapshot from the store.
+    fn reload(&self) -> Result<()> {
+        let store = self.store();
+        self.rebuild(store.conn())?;
+        *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = store.data_version()?;
+        Ok(())
+    }
+
+    fn rebuild(&self, conn: &Connection) -> Result<()> {
+        let flags = store::load_flags(conn)?;
+        let live: Vec<_> = store::active_rollouts(conn)?.iter().filter_map(|r| r.live()).collect();
+        let previous = self.snapshot.load();
+        self.snapshot.store(Arc::new(Snapshot::compile(&flags, &live, Some(&previous))));
+        Ok(())
+    }
+
+    /// Picks up changes another process (the CLI beside a running server) committed.
+    pub fn refresh(&self) -> Result<()> {
+        let changed = {
+            let store = self.store();
+            let now = store.data_version()?;
+            let mut seen = self.data_version.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = *seen != now;
+            *seen = now;
+            changed
+        };
+        if changed {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the in-memory evaluation counts to the store and zeroes them.
+    pub fn flush_counts(&self) -> Result<()> {
+        let snap = self.snapshot();
+        let now = self.now();
+        let mut store = self.store();
+        let tx = store.begin()?;
+        for (flag, env, variant, counter) in snap.all_counts() {
+            let n = counter.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if n > 0 {
+                store::add_evaluations(&tx, flag, env, variant, n, now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs a read against the store.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, Timestamp) -> Result<T>) -> Result<T> {
+        self.refresh()?;
+        let store = self.store();
+        f(store.conn(), self.now())
+    }
+
+    /// The one path every mutation takes. See the module docs.
+    pub(crate) fn mutate<A: Serialize, T: Serialize + DeserializeOwned>(
+        &self,
+        actor: &Actor,
+        tool: &str,
+        args: &A,
+        reason: &str,
+        idempotency_key: Option<&str>,
+        dry_run: bool,
+        run: impl FnOnce(&mut Tx) -> Step<T>,
+    ) -> Result<T> {
+        if reason.len() > 2000 {
+            return Err(invalid("reason", "keep the reason under 2000 characters"));
+        }
+        if let Some(k) = idempotency_key
+            && (k.is_empty() || k.len() > 200)
+        {
+            return Err(invalid("idempotency_key", "use 1 to 200 characters, e.g. a UUID"));
+        }
+        let args_json = serde_json::to_string(args).expect("requests serialize");
+        let request_sha = hex::encode(Sha256::digest(args_json.as_bytes()));
+        self.refresh()?;
+        let now = self.now();
+        let mut store = self.store();
+        let tx = store.begin()?;
+        if let Some(key) = idempotency_key
+            && !dry_run
+            && let Some((sha, response)) = store::idempotent_response(&tx, tool, key)?
+        {
+            if sha != request_sha {
+                return Err(invalid(
+                    "idempotency_key",
+                    format!("{key:?} was already used for a different {tool} request; use a new key for a new request"),
+                ));
+            }
+            return serde_json::from_str(&response).map_err(|e| AppError::Store(StoreError::Corrupt(format!("stored response: {e}"))));
+        }
+        let mut cx = Tx { conn: &tx, now, actor, policy: &self.policy.policy, dry_run, extra: Vec::new() };
+        let result = run(&mut cx);
+        let extra = std::mem::take(&mut cx.extra);
+        let event = |action: &str, audit: Audit, decision: &Decision, message: Option<String>| AuditEvent {
+            seq: 0,
+            ts: store::ts_text(now),
+            actor_kind: actor.kind().into(),
+            actor: actor.name().into(),
+            action: action.into(),
+            flag: audit.flag,
+            env: audit.env,
+            rollout_id: audit.rollout_id,
+            approval_id: audit.approval_id,
+            decision: decision.label().into(),
+            rule: decision.rule().map(str::to_owned),
+            message: message.or_else(|| match decision {
+                Decision::Allow => None,
+                Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => Some(message.clone()),
+            }),
+            reason: (!reason.is_empty()).then(|| reason.to_owned()),
+            args: args_json.clone(),
+            before: audit.before.to_string(),
+            after: audit.after.to_string(),
+            policy_version: self.policy.policy.version,
+            policy_sha256: self.policy.sha256.clone(),
+        };
+        match result {
+            Ok(Done { mut output, audit }) => {
+                if dry_run {
+                    drop(tx); // rolls back: a dry run changes nothing
+                    return Ok(output);
+                }
+                let decision = audit.decision.clone().unwrap_or(Decision::Allow);
+                let seq = store::append_audit(&tx, event(tool, audit, &decision, None))?;
+                for (action, audit, message) in extra {
+                    let d = audit.decision.clone().unwrap_or(Decision::Allow);
+                    store::append_audit(&tx, event(&action, audit, &d, message))?;
+                }
+                // The answer names its audit event; it is patched in here because only now is it known.
+                let mut value = serde_json::to_value(&output).expect("answers serialize");
+                if let Some(obj) = value.as_object_mut()
+                    && obj.contains_key("dry_run")
+                {
+                    obj.insert("audit_seq".into(), seq.into());
+                    output = serde_json::from_value(value.clone()).expect("answers round-trip");
+                }
+                if let Some(key) = idempotency_key {
+                    store::save_idempotent_response(&tx, tool, key, &request_sha, &value.to_string(), now)?;
+                }
+                tx.commit()?;
+                self.rebuild(store.conn())?;
+                *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = store.data_version()?;
+                Ok(output)
+            }
+            Err(Failure::Refused(refusal)) => {
+                let Refusal { audit, rule, message } = *refusal;
+                drop(tx);
+                if !dry_run {
+                    // The refusal is recorded on its own: nothing else from the attempt survives.
+                    let tx = store.begin()?;
+                    let decision = Decision::Deny { rule: rule.clone(), message: message.clone() };
+                    store::append_audit(&tx, event(tool, audit, &decision, None))?;
+                    tx.commit()?;
+                }
+                Err(AppError::Denied { rule, message, dry_run })
+            }
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Loads a flag or says how to find the right key.
+    pub fn flag(&self, key: &str) -> std::result::Result<Flag, Failure> {
+        crate::domain::flag::FlagKey::parse(key)?;
+        store::load_flag(self.conn, key)?.ok_or_else(|| Failure::Error(not_found_flag(key)))
+    }
+
+    /// Checks that the environment is declared in the policy.
+    pub fn env(&self, env: &str) -> std::result::Result<(), Failure> {
+        check_env(self.policy, env).map_err(Failure::Error)
+    }
+
+    pub fn check_version(&self, flag: &Flag, expected: Option<i64>) -> std::result::Result<(), Failure> {
+        match expected {
+            Some(v) if v != flag.version => Err(Failure::Error(AppError::Conflict(format!(
+                "expected_version {v} is stale: flag {} is at version {}; read it again (get_flag) and retry with expected_version {}",
+                flag.key, flag.version, flag.version
+            )))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a policy refusal.
+    pub fn refuse<T>(&self, audit: Audit, decision: &Decision) -> Step<T> {
+        match decision {
+            Decision::Deny { rule, message } | Decision::NeedsApproval { rule, message } => {
+                Err(Failure::Refused(Box::new(Refusal { audit, rule: rule.clone(), message: message.clone() })))
+            }
+            Decision::Allow => unreachable!("refuse is only called for denials"),
+        }
+    }
+}
+
+pub fn not_found_flag(key: &str) -> AppError {
+    AppError::NotFound(format!("flag {key:?} does not exist; list_flags shows the existing keys, create_flag makes a new one"))
+}
+
+pub fn check_env(policy: &Policy, env: &str) -> Result<()> {
+    if policy.env(env).is_some() {
+        return Ok(());
+    }
+    let known: Vec<_> = policy.env_names().collect();
+    Err(invalid("environment", format!("unknown environment {env:?}: the policy declares {}", known.join(", "))))
+}
+
+/// Serializes a value for the audit trail's before/after columns.
+pub(crate) fn state<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,539 @@
+//! Requests and answers of the use cases. The MCP tools take and return these types directly, so the
+//! doc comments on request fields are the documentation a model reads: short, concrete, with examples.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::eval::{Arm, ErrorCode, Reason};
+use crate::domain::flag::{ChangeType, FlagStatus, FlagType};
+use crate::domain::gate::{ArmCounts, GateResult};
+use crate::domain::policy::Decision;
+use crate::domain::rollout::RolloutState;
+use crate::domain::rules::RuleSpec;
+use crate::store::{Approval, CodeRef};
+
+// ---- requests --------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFlag {
+    /// Flag key: letters, digits, '-', '_', '.'; e.g. "new-checkout".
+    pub key: String,
+    /// What the flag guards, for humans reading the flag list.
+    pub description: String,
+    pub change_type: ChangeType,
+    /// Variant name -> value, all of one type (boolean, string, number or object). Default {"on": true, "off": false}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Map<String, Value>")]
+    pub variants: Option<serde_json::Map<String, Value>>,
+    /// Served when the flag is off: the old path. Default: the `false` variant, else the last listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub off_variant: Option<String>,
+    /// Served once the flag is on and no rule matches. Default: the off variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub default_variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub owner: Option<String>,
+    /// Expected life before the flag is stale. Default by change type (code: 40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub lifetime_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+/// Fields every mutating tool takes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Meta {
+    /// Why you are doing this, for the human reading the audit trail.
+    pub reason: String,
+    /// Retry-safe key: repeating a call with the same key returns the first answer and changes nothing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub idempotency_key: Option<String>,
+    /// true: return the exact plan and the policy decision, change nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagRef {
+    /// Flag key.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListFlags {
+    /// Only show this environment's state.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub environment: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "ChangeType")]
+    pub change_type: Option<ChangeType>,
+    #[serde(default)]
+    #[schemars(with = "FlagStatus")]
+    pub status: Option<FlagStatus>,
+    /// Substring of key, description, owner or tags.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateFlag {
+    pub key: String,
+    pub environment: String,
+    /// OpenFeature context, e.g. {"targetingKey": "user-1", "email": "a@corp.com"}.
+    #[serde(default = "empty_object")]
+    pub context: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagEnv {
+    pub key: String,
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTargeting {
+    pub key: String,
+    pub environment: String,
+    /// Ordered rules; the first match serves. Replaces the current rules. Example: [{"name": "internal", "conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}].
+    pub rules: Vec<RuleSpec>,
+    /// Turn the flag on/off in this environment. Default: on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub enabled: Option<bool>,
+    /// Served when no rule matches. Default: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub default_variant: Option<String>,
+    /// The flag version you read (get_flag); a stale one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartCanary {
+    pub key: String,
+    pub environment: String,
+    /// The variant to roll out, e.g. "on".
+    pub candidate_variant: String,
+    /// Percent steps ending at 100, e.g. [1, 5, 25, 50, 100]. Default: the policy's steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<f64>")]
+    pub steps: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceCanary {
+    pub key: String,
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSignals {
+    pub key: String,
+    pub environment: String,
+    /// Which arm the counts are for: canary (served the candidate) or control.
+    pub arm: Arm,
+    #[serde(flatten)]
+    pub counts: ArmCounts,
+    /// Where the evidence comes from, e.g. "eval suite run 12".
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackFlag {
+    pub key: String,
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrapChange {
+    /// Flag key; created (boolean, off) if it does not exist.
+    pub key: String,
+    /// rust, typescript, javascript, python, go, java or csharp.
+    pub language: String,
+    /// What the new code path does.
+    pub change_description: String,
+    /// Path of the file holding the old code, to get a diff and record the code reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub file: Option<String>,
+    /// First line (1-based) of the old code to wrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub start_line: Option<u32>,
+    /// Last line (inclusive) of the old code to wrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub end_line: Option<u32>,
+    /// Change type if the flag is created. Default: code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ChangeType")]
+    pub change_type: Option<ChangeType>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupFlag {
+    pub key: String,
+    /// The variant whose code path stays, e.g. "on".
+    pub keep_variant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListStale {
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub environment: Option<String>,
+    /// Only flags at least this old. Default 0.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub min_age_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyQuery {
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListApprovals {
+    /// pending (default), approved, rejected, superseded or all.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub key: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub environment: Option<String>,
+    /// Newest first; default 50, max 500.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub limit: Option<u32>,
+}
+
+// ---- answers ---------------------------------------------------------------------------------
+
+/// The policy decision behind a mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DecisionView {
+    /// allow, deny or needs_approval.
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<&Decision> for DecisionView {
+    fn from(d: &Decision) -> Self {
+        match d {
+            Decision::Allow => DecisionView { result: "allow".into(), rule: None, message: None },
+            Decision::Deny { rule, message } | Decision::NeedsApproval { rule, message } => {
+                DecisionView { result: d.label().into(), rule: Some(rule.clone()), message: Some(message.clone()) }
+            }
+        }
+    }
+}
+
+/// What a mutation did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Outcome {
+    pub dry_run: bool,
+    pub decision: DecisionView,
+    /// One sentence: what changed and what to do next.
+    pub summary: String,
+    /// The flag's version after the call; pass it as expected_version next time.
+    pub version: i64,
+    /// Audit event number; absent for dry runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RolloutView {
+    pub id: i64,
+    pub state: RolloutState,
+    pub candidate: String,
+    pub lkg: String,
+    pub percent: f64,
+    pub steps: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvView {
+    pub environment: String,
+    pub enabled: bool,
+    pub default_variant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_variant: Option<String>,
+    pub rules: Vec<RuleSpec>,
+    /// Plain words: who gets what.
+    pub serving: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+    /// Evaluations per variant.
+    pub evaluations: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlagView {
+    pub key: String,
+    pub description: String,
+    pub change_type: ChangeType,
+    #[serde(rename = "type")]
+    pub flag_type: FlagType,
+    pub variants: serde_json::Map<String, Value>,
+    pub off_variant: String,
+    pub default_variant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_days: Option<u32>,
+    pub tags: Vec<String>,
+    pub status: FlagStatus,
+    pub version: i64,
+    pub created_at: String,
+    pub environments: Vec<EnvView>,
+    pub code_refs: Vec<CodeRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlagOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub flag: FlagView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlagSummary {
+    pub key: String,
+    pub change_type: ChangeType,
+    pub status: FlagStatus,
+    pub version: i64,
+    pub description: String,
+    /// environment -> plain-words serving state.
+    pub serving: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlagList {
+    pub flags: Vec<FlagSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Evaluation {
+    pub key: String,
+    /// Absent when an error means the caller's code default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub reason: Reason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// canary/control/excluded while a rollout runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<Arm>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyView {
+    pub version: u32,
+    pub sha256: String,
+    pub path: String,
+    /// environment -> the bounds in plain words.
+    pub plain: serde_json::Map<String, Value>,
+    /// The parsed bounds as data.
+    pub bounds: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CanaryOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CanaryStatus {
+    pub key: String,
+    pub environment: String,
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateResult>,
+    pub canary: ArmCounts,
+    pub control: ArmCounts,
+    /// Earliest time policy lets the next advance happen (dwell), if later than now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_advance_at: Option<String>,
+    /// What is missing before the next step: samples, dwell, approval.
+    pub missing: Vec<String>,
+    pub pending_approvals: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SignalsOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub rollout_id: i64,
+    pub arm: Arm,
+    /// Totals for this arm after the call.
+    pub totals: ArmCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WrapOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub created_flag: bool,
+    pub install: String,
+    pub setup: String,
+    pub guard: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    pub test_plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CleanupOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub keep_variant: String,
+    /// Edit each: keep the keep_variant path, delete the other path and the flag check.
+    pub code_refs: Vec<CodeRef>,
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StaleFlag {
+    pub key: String,
+    /// past_lifetime, launched, never_evaluated.
+    pub reasons: Vec<String>,
+    pub evidence: Vec<String>,
+    pub recommended_action: String,
+    pub code_refs: Vec<CodeRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StaleList {
+    pub flags: Vec<StaleFlag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalList {
+    pub approvals: Vec<Approval>,
+    /// How a human decides.
+    pub how_to_decide: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditLog {
+    pub events: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub ts: String,
+    /// agent:<client>, human:<name> or system.
+    pub actor: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A human's decision on an approval (CLI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub approval: Approval,
+    pub executed: bool,
+    pub summary: String,
+}
