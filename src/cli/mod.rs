@@ -1,0 +1,340 @@
+//! The human CLI: the same use cases as the MCP tools, on the same façade, with tables for people and
+//! `--json` for scripts. Human-only actions ask for a typed confirmation on a terminal (or `--yes`), so
+//! an agent's non-interactive shell does not approve by accident. Uses `anyhow`, like `main`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use comfy_table::Table;
+use serde::Serialize;
+
+use crate::app::types::*;
+use crate::app::{App, Config, LoadedPolicy};
+use crate::domain::policy::Actor;
+
+pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
+
+#[derive(Parser)]
+#[command(name = "flagwarden", version, about = "Release control for coding agents: flags, policy-bounded canaries, audited rollbacks")]
+pub struct Cli {
+    /// Policy file. The database defaults to .flagwarden/flagwarden.db beside it.
+    #[arg(long, global = true, env = "FLAGWARDEN_POLICY", default_value = "flagwarden.toml")]
+    pub policy: PathBuf,
+    /// SQLite database file.
+    #[arg(long, global = true, env = "FLAGWARDEN_DB")]
+    pub db: Option<PathBuf>,
+    /// Base URL applications reach flagwarden's OFREP endpoint at (used in generated code).
+    #[arg(long, global = true, env = "FLAGWARDEN_OFREP_URL", default_value = "http://127.0.0.1:7070")]
+    pub ofrep_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a commented default policy and create an empty store.
+    Init {
+        /// Overwrite an existing policy file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Serve the MCP tools over stdio (register this command in Claude Code or Cursor).
+    Mcp,
+    /// List flags, or show one.
+    Flags {
+        #[command(subcommand)]
+        show: Option<FlagsCmd>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pending approval requests (all with --all).
+    Approvals {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending request (human only).
+    Approve {
+        id: i64,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Reject a pending request (human only).
+    Reject {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Roll a flag back to its last-known-good variant at once (human).
+    Rollback {
+        key: String,
+        #[arg(long = "env")]
+        env: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Lift freezes and change windows in an environment for a while (human, with a reason).
+    BreakGlass {
+        #[arg(long = "env")]
+        env: String,
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. "2h" (at most 24h).
+        #[arg(long = "for", default_value = "1h")]
+        duration: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// The audit trail; --verify checks the hash chain.
+    Audit {
+        #[arg(long)]
+        verify: bool,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long = "env")]
+        env: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Policy commands.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Evaluate a flag as an application would.
+    Eval {
+        key: String,
+        #[arg(long = "env")]
+        env: String,
+        /// OpenFeature context as JSON, e.g. '{"targetingKey":"user-1"}'.
+        #[arg(long, default_value = "{}")]
+        context: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FlagsCmd {
+    /// One flag in full.
+    Show { key: String },
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Validate the policy file and print its bounds.
+    Check,
+}
+
+#[derive(Args)]
+pub struct Confirm {
+    /// Skip the typed confirmation (scripts). Anyone who can run this can pass it: see README.
+    #[arg(long)]
+    yes: bool,
+}
+
+impl Cli {
+    fn db_path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| {
+            let dir = self.policy.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            dir.join(".flagwarden").join("flagwarden.db")
+        })
+    }
+
+    /// Reads the policy; a missing file means the embedded default (said on stderr), a bad one is fatal.
+    pub fn load_policy(&self) -> Result<LoadedPolicy> {
+        let path = self.policy.display().to_string();
+        let source = match std::fs::read_to_string(&self.policy) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!("no policy at {path}: using the embedded default policy (`flagwarden init` writes it out)");
+                return Ok(LoadedPolicy::parse("(embedded default policy)", DEFAULT_POLICY).expect("the default policy is valid"));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read the policy {path}")),
+        };
+        Ok(LoadedPolicy::parse(&path, &source).map_err(|e| anyhow::anyhow!("refusing to start on a bad policy: {e}"))?)
+    }
+
+    pub fn open_app(&self) -> Result<Arc<App>> {
+        let policy = self.load_policy()?;
+        let root = self.policy.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let config = Config { ofrep_base_url: self.ofrep_url.clone(), project_root: root };
+        let db = self.db_path();
+        Ok(Arc::new(App::open(&db, policy, config).with_context(|| format!("cannot open the store {}", db.display()))?))
+    }
+}
+
+fn human() -> Actor {
+    let name = std::env::var("FLAGWARDEN_HUMAN").or_else(|_| std::env::var("USER")).or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "human".into());
+    Actor::Human(name)
+}
+
+/// A human-only action proceeds only after the person types `expected` on a terminal, or with --yes.
+fn confirm(c: &Confirm, what: &str, expected: &str) -> Result<()> {
+    if c.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} is a human action: run it in a terminal to confirm it, or pass --yes in a script you trust");
+    }
+    eprint!("{what}\nType {expected:?} to confirm: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != expected {
+        bail!("not confirmed; nothing changed");
+    }
+    Ok(())
+}
+
+fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.set_header(header.to_vec());
+    t
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init { force } => init(&cli, *force),
+        Command::Mcp => crate::serve_stdio(cli.open_app()?),
+        Command::Policy { cmd: PolicyCmd::Check } => {
+            let p = cli.load_policy()?;
+            println!("{}: version {}, sha256 {}", p.path, p.policy.version, p.sha256);
+            for (name, env) in &p.policy.environments {
+                println!("\n{name}:");
+                for line in crate::domain::policy::describe(name, env) {
+                    println!("  - {line}");
+                }
+            }
+            Ok(())
+        }
+        Command::Flags { show: Some(FlagsCmd::Show { key }), .. } => print_json(&cli.open_app()?.get_flag(key)?),
+        Command::Flags { show: None, json } => {
+            let list = cli.open_app()?.list_flags(&ListFlags::default())?;
+            if *json {
+                return print_json(&list);
+            }
+            let mut t = table(&["flag", "type", "status", "v", "serving"]);
+            for f in list.flags {
+                let serving: Vec<String> = f.serving.iter().map(|(e, s)| format!("{e}: {}", s.as_str().unwrap_or_default())).collect();
+                t.add_row(vec![f.key.clone(), f.change_type_str(), format!("{:?}", f.status).to_lowercase(), f.version.to_string(), serving.join("\n")]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        Command::Approvals { all, json } => {
+            let list = cli.open_app()?.list_approvals(&ListApprovals { status: Some(if *all { "all" } else { "pending" }.into()) })?;
+            if *json {
+                return print_json(&list);
+            }
+            let mut t = table(&["id", "kind", "flag", "env", "to", "status", "requested by", "rule", "reason"]);
+            for a in &list.approvals {
+                t.add_row(vec![
+                    a.id.to_string(),
+                    a.kind.clone(),
+                    a.flag.clone(),
+                    a.env.clone(),
+                    a.target_percent.map(|p| format!("{p}%")).unwrap_or_default(),
+                    a.status.clone(),
+                    a.requested_by.clone(),
+                    a.rule.clone(),
+                    a.reason.clone(),
+                ]);
+            }
+            println!("{t}\n{}", list.how_to_decide);
+            Ok(())
+        }
+        Command::Approve { id, reason, confirm: c } => {
+            let app = cli.open_app()?;
+            confirm(c, &format!("approve request {id}"), &id.to_string())?;
+            let d = app.approve(&human(), *id, reason)?;
+            println!("{}", d.summary);
+            Ok(())
+        }
+        Command::Reject { id, reason, confirm: c } => {
+            let app = cli.open_app()?;
+            confirm(c, &format!("reject request {id}"), &id.to_string())?;
+            println!("{}", app.reject(&human(), *id, reason)?.summary);
+            Ok(())
+        }
+        Command::Rollback { key, env, reason, confirm: c } => {
+            let app = cli.open_app()?;
+            confirm(c, &format!("roll back {key} in {env}"), key)?;
+            let req = RollbackFlag { key: key.clone(), environment: env.clone(), expected_version: None, meta: Meta { reason: reason.clone(), ..Meta::default() } };
+            println!("{}", app.rollback(&human(), &req)?.outcome.summary);
+            Ok(())
+        }
+        Command::BreakGlass { env, reason, duration, confirm: c } => {
+            let ttl: jiff::SignedDuration = duration.parse().with_context(|| format!("--for {duration:?}: use a duration such as \"2h\""))?;
+            let app = cli.open_app()?;
+            confirm(c, &format!("lift freezes in {env} for {duration}"), env)?;
+            println!("{}", app.break_glass(&human(), env, reason, ttl)?);
+            Ok(())
+        }
+        Command::Audit { verify, key, env, limit, json } => {
+            let app = cli.open_app()?;
+            if *verify {
+                match app.verify_audit()? {
+                    Ok(n) => println!("audit chain verified: {n} events, no gaps or edits"),
+                    Err(broken) => bail!("{broken}"),
+                }
+            }
+            let events = app.audit_events(key.as_deref(), env.as_deref(), *limit)?;
+            if *json {
+                return print_json(&events);
+            }
+            let mut t = table(&["seq", "time", "actor", "action", "flag", "env", "decision", "rule", "reason"]);
+            for e in events.iter().rev() {
+                t.add_row(vec![
+                    e.seq.to_string(),
+                    e.ts.clone(),
+                    format!("{}:{}", e.actor_kind, e.actor),
+                    e.action.clone(),
+                    e.flag.clone().unwrap_or_default(),
+                    e.env.clone().unwrap_or_default(),
+                    e.decision.clone(),
+                    e.rule.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        Command::Eval { key, env, context } => {
+            let context: serde_json::Value = serde_json::from_str(context).context("--context must be a JSON object")?;
+            print_json(&cli.open_app()?.evaluate_flag(&EvaluateFlag { key: key.clone(), environment: env.clone(), context })?)
+        }
+    }
+}
+
+fn init(cli: &Cli, force: bool) -> Result<()> {
+    if cli.policy.exists() && !force {
+        bail!("{} already exists; pass --force to overwrite it", cli.policy.display());
+    }
+    std::fs::write(&cli.policy, DEFAULT_POLICY).with_context(|| format!("cannot write {}", cli.policy.display()))?;
+    let app = cli.open_app()?;
+    drop(app);
+    println!("wrote {} (development permissive, production strict) and created {}", cli.policy.display(), cli.db_path().display());
+    Ok(())
+}
+
+impl FlagSummary {
+    fn change_type_str(&self) -> String {
+        self.change_type.as_str().to_owned()
+    }
+}
