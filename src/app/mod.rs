@@ -214,17 +214,30 @@ impl App {
 
     /// Writes the in-memory evaluation counts to the store and zeroes them.
     pub fn flush_counts(&self) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
         let snap = self.snapshot();
+        if snap.all_counts().all(|(.., c)| c.load(Relaxed) == 0) {
+            return Ok(()); // nothing to write: leave the file alone
+        }
         let now = self.now();
         let mut store = self.store();
         let tx = store.begin()?;
+        let mut taken = Vec::new();
         for (flag, env, variant, counter) in snap.all_counts() {
-            let n = counter.swap(0, std::sync::atomic::Ordering::Relaxed);
+            let n = counter.swap(0, Relaxed);
             if n > 0 {
-                store::add_evaluations(&tx, flag, env, variant, n, now)?;
+                taken.push((counter, n));
+                if let Err(e) = store::add_evaluations(&tx, flag, env, variant, n, now) {
+                    // Put the counts back so a failed flush loses nothing.
+                    taken.iter().for_each(|(c, n)| { c.fetch_add(*n, Relaxed); });
+                    return Err(e.into());
+                }
             }
         }
-        tx.commit()?;
+        if let Err(e) = tx.commit() {
+            taken.iter().for_each(|(c, n)| { c.fetch_add(*n, Relaxed); });
+            return Err(e.into());
+        }
         Ok(())
     }
 

@@ -328,7 +328,7 @@ struct RawPolicy {
     environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFlags {
     #[serde(default = "yes")]
@@ -338,6 +338,13 @@ struct RawFlags {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for RawFlags {
+    /// An absent `[flags]` section means the same as an empty one.
+    fn default() -> Self {
+        RawFlags { agent_may_create: true, created_per_day: None }
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,130 @@
+//! Shared harness for the integration tests: a temp project with its own policy and store, the real
+//! `flagwarden` binary served over stdio to rmcp's client, and the human CLI.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+pub const TEST_POLICY: &str = r#"
+version = 3
+[environments.development]
+agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
+agent_rollback = "allow"
+[environments.production]
+agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
+steps = [5, 25, 50, 100]
+max_auto_percent = 25
+max_step_increase = 25
+agent_rollback = "propose"
+[environments.production.gate]
+min_samples = 100
+max_error_rate = 0.05
+"#;
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(policy: &str) -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("flagwarden.toml"), policy).expect("write policy");
+        Project { dir }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn policy(&self) -> PathBuf {
+        self.path().join("flagwarden.toml")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.path().join(".flagwarden").join("flagwarden.db")
+    }
+
+    /// Runs the human CLI as `alice`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"))
+            .arg("--policy")
+            .arg(self.policy())
+            .args(args)
+            .env("FLAGWARDEN_HUMAN", "alice")
+            .env_remove("FLAGWARDEN_DB")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run flagwarden")
+    }
+
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "flagwarden {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Starts `flagwarden mcp` and connects rmcp's client to it as `client_name`.
+    pub async fn connect(&self, client_name: &str) -> Client {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"));
+        cmd.arg("--policy").arg(self.policy()).arg("mcp").env_remove("FLAGWARDEN_DB");
+        let transport = TokioChildProcess::new(cmd).expect("spawn flagwarden mcp");
+        let config = ClientConfig::new(ClientCapabilities::default(), Implementation::new(client_name, "1.0"));
+        Client { inner: config.serve(transport).await.expect("initialize") }
+    }
+
+    /// The bytes of the database and its WAL, to prove nothing changed.
+    pub fn db_bytes(&self) -> Vec<u8> {
+        let mut all = std::fs::read(self.db()).expect("db exists");
+        let wal = self.db().with_extension("db-wal");
+        if let Ok(w) = std::fs::read(wal) {
+            all.extend(w);
+        }
+        all
+    }
+}
+
+pub struct Client {
+    pub inner: RunningService<RoleClient, ClientConfig>,
+}
+
+/// A tool's answer: structured content on success, the message text on an in-band error.
+#[derive(Debug)]
+pub enum Answer {
+    Ok(Value),
+    Err(String),
+}
+
+impl Answer {
+    pub fn ok(self) -> Value {
+        match self {
+            Answer::Ok(v) => v,
+            Answer::Err(e) => panic!("expected success, got error: {e}"),
+        }
+    }
+    pub fn err(self) -> String {
+        match self {
+            Answer::Ok(v) => panic!("expected an error, got {v}"),
+            Answer::Err(e) => e,
+        }
+    }
+}
+
+impl Client {
+    pub async fn call(&self, tool: &str, args: Value) -> Answer {
+        let Value::Object(map) = args else { panic!("arguments must be an object") };
+        let result = self.inner.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map)).await.expect("tools/call");
+        if result.is_error == Some(true) {
+            let text = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
+            return Answer::Err(text);
+        }
+        Answer::Ok(result.structured_content.expect("structured content"))
+    }
+
+    pub async fn close(self) {
+        let _ = self.inner.cancel().await;
+    }
+}
