@@ -18,27 +18,27 @@ use crate::store::{Approval, CodeRef};
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFlag {
-    /// Flag key: letters, digits, '-', '_', '.'; e.g. "new-checkout".
+    /// Letters, digits, - _ . e.g. "new-checkout".
     pub key: String,
-    /// What the flag guards, for humans reading the flag list.
+    /// What it guards.
     pub description: String,
     pub change_type: ChangeType,
-    /// Variant name -> value, all of one type (boolean, string, number or object). Default {"on": true, "off": false}.
+    /// name -> value, one type. Default {"on": true, "off": false}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub variants: Option<serde_json::Map<String, Value>>,
-    /// Served when the flag is off: the old path. Default: the `false` variant, else the last listed.
+    /// Served when off (old path). Default: the false variant, else the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub off_variant: Option<String>,
-    /// Served once the flag is on and no rule matches. Default: the off variant.
+    /// Served when on and no rule matches. Default: off_variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub default_variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub owner: Option<String>,
-    /// Expected life before the flag is stale. Default by change type (code: 40).
+    /// Days before stale. Default by change_type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     pub lifetime_days: Option<u32>,
@@ -51,13 +51,13 @@ pub struct CreateFlag {
 /// Fields every mutating tool takes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Meta {
-    /// Why you are doing this, for the human reading the audit trail.
+    /// For the audit trail.
     pub reason: String,
-    /// Retry-safe key: repeating a call with the same key returns the first answer and changes nothing again.
+    /// A repeat returns the first answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub idempotency_key: Option<String>,
-    /// true: return the exact plan and the policy decision, change nothing.
+    /// Preview only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
@@ -114,17 +114,17 @@ pub struct FlagEnv {
 pub struct SetTargeting {
     pub key: String,
     pub environment: String,
-    /// Ordered rules; the first match serves. Replaces the current rules. Example: [{"name": "internal", "conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}].
+    /// Ordered, first match serves; replaces current rules. E.g. [{"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}]
     pub rules: Vec<RuleSpec>,
-    /// Turn the flag on/off in this environment. Default: on.
+    /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     pub enabled: Option<bool>,
-    /// Served when no rule matches. Default: unchanged.
+    /// Served when no rule matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub default_variant: Option<String>,
-    /// The flag version you read (get_flag); a stale one is refused.
+    /// Version you read; stale is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
@@ -139,7 +139,7 @@ pub struct StartCanary {
     pub environment: String,
     /// The variant to roll out, e.g. "on".
     pub candidate_variant: String,
-    /// Percent steps ending at 100, e.g. [1, 5, 25, 50, 100]. Default: the policy's steps.
+    /// Percents ending at 100, e.g. [1, 5, 25, 100]. Default: policy steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<f64>")]
     pub steps: Option<Vec<f64>>,
@@ -167,7 +167,7 @@ pub struct AdvanceCanary {
 pub struct RecordSignals {
     pub key: String,
     pub environment: String,
-    /// Which arm the counts are for: canary (served the candidate) or control.
+    /// canary (got the candidate) or control.
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
@@ -202,7 +202,7 @@ pub struct WrapChange {
     pub language: String,
     /// What the new code path does.
     pub change_description: String,
-    /// Path of the file holding the old code, to get a diff and record the code reference.
+    /// File with the old code: records the reference; with lines, a diff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub file: Option<String>,

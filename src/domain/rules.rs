@@ -46,10 +46,10 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSpec {
-    /// Context attribute to test, e.g. "email", "plan", "appVersion"; "targetingKey" tests the key.
+    /// Context attribute, e.g. "email"; "targetingKey" tests the key.
     pub attribute: String,
     pub op: Op,
-    /// Operands. One for equals/not_equals/numeric/semver ops; any number for in/not_in/starts_with/ends_with/contains (matches if any matches).
+    /// One operand, or several for in/not_in/starts_with/ends_with/contains (any matches).
     pub values: Vec<Value>,
 }
 
@@ -58,7 +58,7 @@ pub struct ConditionSpec {
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     pub variant: String,
-    /// Share of matched users, 0–100, up to two decimals. A split's percents sum to 100.
+    /// 0-100, two decimals; a split sums to 100.
     pub percent: f64,
 }
 
@@ -68,7 +68,7 @@ pub struct SplitSpec {
 pub struct ServeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    /// Sticky split by targetingKey: a user inside at 5 % stays inside at 25 %.
+    /// Sticky split by targetingKey.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<Vec<SplitSpec>>,
 }
@@ -77,10 +77,9 @@ pub struct ServeSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
-    /// Optional label, e.g. "internal users".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// All must match (AND). Empty matches everyone.
+    /// All must match; empty matches all.
     #[serde(default)]
     pub conditions: Vec<ConditionSpec>,
     pub serve: ServeSpec,

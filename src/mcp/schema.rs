@@ -1,0 +1,83 @@
+//! Keeps tools/list small: an agent pays for it in every conversation, so the whole list stays under
+//! 16 KiB. Input schemas keep their field docs (the model reads them) but lose `$schema`, number
+//! formats and type-level descriptions; output schemas keep the top-level fields and their JSON types,
+//! which is what a client needs to read structured content; nested values and required-ness are left
+//! open, so the schema never rejects a valid answer.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+type Obj = Map<String, Value>;
+
+/// Removes keys that cost bytes without telling a model anything, recursively.
+fn strip(v: &mut Value, depth: usize) {
+    match v {
+        Value::Object(m) => {
+            // The server refuses unknown fields itself, with a message naming them.
+            m.remove("additionalProperties");
+            for k in ["$schema", "format", "minimum", "default", "title"] {
+                m.remove(k);
+            }
+            // Type-level docs in $defs repeat what the field docs say.
+            if depth >= 2 && (m.contains_key("properties") || m.contains_key("enum")) {
+                m.remove("description");
+            }
+            for (_, child) in m.iter_mut() {
+                strip(child, depth + 1);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| strip(c, depth + 1)),
+        _ => {}
+    }
+}
+
+pub fn compact_input(schema: &Obj) -> Arc<Obj> {
+    let mut v = Value::Object(schema.clone());
+    strip(&mut v, 0);
+    match v {
+        Value::Object(m) => Arc::new(m),
+        _ => unreachable!("an object stays an object"),
+    }
+}
+
+/// The JSON type(s) a property schema allows, resolving `$ref`s and nullable `anyOf`s; `None` if open.
+fn json_type(p: &Value, defs: &Obj) -> Option<Value> {
+    if let Some(t) = p.get("type") {
+        return Some(t.clone());
+    }
+    if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+        let def = defs.get(r.trim_start_matches("#/$defs/"))?;
+        if def.get("oneOf").or(def.get("enum")).is_some() && def.get("type").is_none() {
+            return Some(json!("string"));
+        }
+        return json_type(def, defs);
+    }
+    if let Some(any) = p.get("anyOf").and_then(Value::as_array) {
+        let mut types = Vec::new();
+        for alt in any {
+            match json_type(alt, defs)? {
+                Value::Array(ts) => types.extend(ts),
+                t => types.push(t),
+            }
+        }
+        return Some(Value::Array(types));
+    }
+    None
+}
+
+pub fn compact_output(schema: &Obj) -> Arc<Obj> {
+    let defs = schema.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut props = Obj::new();
+    if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+        for (name, prop) in p {
+            // A nullable field is left open: "absent or null" needs no words.
+            let t = json_type(prop, &defs).filter(|t| !t.is_array()).map(|t| json!({"type": t})).unwrap_or_else(|| json!({}));
+            props.insert(name.clone(), t);
+        }
+    }
+    let mut out = Obj::new();
+    out.insert("type".into(), json!("object"));
+    out.insert("properties".into(), Value::Object(props));
+    Arc::new(out)
+}
