@@ -1,0 +1,200 @@
+//! Every policy bound, one case each: the decision, and the rule a denial names. Pure `decide()` with a
+//! controlled clock; plus parse errors naming file, line and field, and a freeze through the binary.
+
+mod common;
+
+use flagwarden::domain::bucket::Percent;
+use flagwarden::domain::policy::{Action, Actor, Decision, Policy, Usage, decide};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+const POLICY: &str = r#"
+version = 1
+[flags]
+created_per_day = 2
+[environments.production]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+human_only = ["set_targeting"]
+steps = [1, 5, 25, 50, 100]
+max_auto_percent = 25
+max_step_increase = 25
+min_dwell = { default = "1h", "25" = "6h" }
+agent_rollback = "propose"
+[environments.production.rate_limits]
+advances_per_hour = 2
+rollouts_per_day = 3
+[[environments.production.change_windows]]
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end = "17:00"
+tz = "Europe/Berlin"
+[[environments.production.freezes]]
+from = "fri 16:00"
+to = "mon 09:00"
+tz = "Europe/Berlin"
+reason = "weekend"
+[[environments.production.freezes]]
+start = "2026-12-20T00:00:00Z"
+end = "2027-01-04T00:00:00Z"
+reason = "holidays"
+[environments.gated]
+agent_may = ["start_canary", "rollback"]
+requires_start_approval = true
+agent_rollback = "allow"
+"#;
+
+/// Tuesday 2026-11-24, 10:00 in Berlin: inside the window, outside every freeze.
+fn tuesday_morning() -> Timestamp {
+    "2026-11-24T09:00:00Z".parse().unwrap()
+}
+
+fn pct(p: f64) -> Percent {
+    Percent::from_percent(p).unwrap()
+}
+
+fn agent() -> Actor {
+    Actor::Agent("claude-code".into())
+}
+
+fn hours(h: i64) -> SignedDuration {
+    SignedDuration::from_hours(h)
+}
+
+fn check(action: Action, usage: Usage, now: Timestamp, actor: Actor, expect: &str) {
+    let policy = Policy::parse("flagwarden.toml", POLICY).unwrap();
+    let d = decide(&policy, &actor, &action, &usage, now);
+    let got = match &d {
+        Decision::Allow => "allow".to_owned(),
+        Decision::Deny { rule, message } => {
+            assert!(!message.is_empty());
+            format!("deny {rule}")
+        }
+        Decision::NeedsApproval { rule, .. } => format!("approval {rule}"),
+    };
+    assert_eq!(got, expect, "{action:?} at {now}: {d:?}");
+}
+
+fn advance(from: f64, to: f64, dwell: SignedDuration) -> Action<'static> {
+    Action::AdvanceCanary { env: "production", from: pct(from), to: pct(to), dwell }
+}
+
+#[test]
+fn each_bound_names_its_rule() {
+    let t = tuesday_morning();
+    let u = Usage::default;
+    let steps_ok = [pct(1.0), pct(5.0), pct(25.0), pct(100.0)];
+    let steps_bad = [pct(2.0), pct(100.0)];
+    // who may act
+    check(Action::SetTargeting { env: "production" }, u(), t, agent(), "deny production.human_only");
+    check(Action::CleanupFlag, u(), t, agent(), "allow");
+    check(Action::SetTargeting { env: "gated" }, u(), t, agent(), "deny gated.agent_may");
+    check(Action::SetTargeting { env: "staging" }, u(), t, agent(), "deny environments");
+    // steps, step size, dwell, automatic ceiling
+    check(Action::StartCanary { env: "production", steps: &steps_ok }, u(), t, agent(), "allow");
+    check(Action::StartCanary { env: "production", steps: &steps_bad }, u(), t, agent(), "deny production.steps");
+    check(advance(1.0, 5.0, hours(2)), u(), t, agent(), "allow");
+    check(advance(5.0, 50.0, hours(2)), u(), t, agent(), "deny production.max_step_increase");
+    check(advance(1.0, 5.0, SignedDuration::from_mins(59)), u(), t, agent(), "deny production.min_dwell");
+    check(advance(25.0, 50.0, hours(5)), u(), t, agent(), "deny production.min_dwell");
+    check(advance(25.0, 50.0, hours(6)), u(), t, agent(), "approval production.max_auto_percent");
+    check(advance(25.0, 50.0, hours(6)), u(), t, Actor::Human("alice".into()), "allow");
+    // start approval and rollback proposals
+    check(Action::StartCanary { env: "gated", steps: &steps_ok }, u(), t, agent(), "approval gated.requires_start_approval");
+    check(Action::Rollback { env: "production" }, u(), t, agent(), "approval production.agent_rollback");
+    check(Action::Rollback { env: "gated" }, u(), t, agent(), "allow");
+    // rate limits
+    check(Action::CreateFlag, Usage { flags_created_last_day: 2, ..u() }, t, agent(), "deny flags.created_per_day");
+    check(Action::WrapChange { creates_flag: false }, Usage { flags_created_last_day: 2, ..u() }, t, agent(), "allow");
+    check(
+        Action::StartCanary { env: "production", steps: &steps_ok },
+        Usage { rollouts_started_last_day: 3, ..u() },
+        t,
+        agent(),
+        "deny production.rate_limits.rollouts_per_day",
+    );
+    check(advance(1.0, 5.0, hours(2)), Usage { advances_last_hour: 2, ..u() }, t, agent(), "deny production.rate_limits.advances_per_hour");
+}
+
+#[test]
+fn windows_and_freezes_follow_the_time_zone() {
+    let u = Usage::default;
+    let at = |s: &str| s.parse::<Timestamp>().unwrap();
+    // 07:30 UTC is 08:30 in Berlin (CET): before the window opens.
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-24T07:30:00Z"), agent(), "deny production.change_windows");
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-24T08:30:00Z"), agent(), "allow");
+    // In summer Berlin is UTC+2: 15:30 UTC is 17:30 local, after the window.
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-06-16T14:30:00Z"), agent(), "allow");
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-06-16T15:30:00Z"), agent(), "deny production.change_windows");
+    // Weekly freeze from Friday 16:00 Berlin: Friday 15:30 UTC is 16:30 local.
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-27T14:30:00Z"), agent(), "allow");
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-27T15:30:00Z"), agent(), "deny production.freezes[0]");
+    // One-off holiday freeze, on a Tuesday.
+    check(advance(1.0, 5.0, hours(2)), u(), at("2026-12-22T10:00:00Z"), agent(), "deny production.freezes[1]");
+}
+
+#[test]
+fn a_freeze_blocks_advancing_but_never_a_rollback() {
+    let saturday: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+    let u = Usage::default;
+    check(advance(1.0, 5.0, hours(2)), u(), saturday, agent(), "deny production.freezes[0]");
+    check(advance(1.0, 5.0, hours(2)), u(), saturday, Actor::Human("alice".into()), "deny production.freezes[0]");
+    check(Action::Rollback { env: "production" }, u(), saturday, agent(), "approval production.agent_rollback");
+    check(Action::Rollback { env: "production" }, u(), saturday, Actor::Human("alice".into()), "allow");
+    check(Action::RecordSignals { env: "production" }, u(), saturday, agent(), "allow");
+    // A human's break-glass lifts the freeze until it expires.
+    let glass = Usage { break_glass_until: Some(saturday + hours(1)), ..u() };
+    check(advance(1.0, 5.0, hours(2)), glass.clone(), saturday, agent(), "allow");
+    check(advance(1.0, 5.0, hours(2)), glass, saturday + hours(2), agent(), "deny production.freezes[0]");
+}
+
+#[test]
+fn bad_policies_are_refused_with_file_line_and_field() {
+    let cases = [
+        ("version = 1\n[environments.production]\nmax_auto_percnt = 25\n", 3, "environments.production.max_auto_percnt"),
+        ("version = 1\n[environments.production]\nmax_auto_percent = 150\n", 3, "environments.production.max_auto_percent"),
+        ("version = 1\n[environments.production]\nsteps = [5, 1, 100]\n", 3, "environments.production.steps"),
+        ("version = 1\n[environments.production]\nsteps = [5, 50]\n", 3, "environments.production.steps"),
+        ("version = 1\n[environments.production]\nagent_may = [\"approve\"]\n", 3, "environments.production.agent_may"),
+        ("version = 1\n[environments.production]\nagent_may = [\"launch\"]\n", 3, "environments.production.agent_may"),
+        ("version = 1\n[environments.production]\nmin_dwell = \"soon\"\n", 3, "environments.production.min_dwell"),
+        ("version = 1\n\n[[environments.production.change_windows]]\ndays = [\"mon\"]\nstart = \"09:00\"\nend = \"17:00\"\ntz = \"Mars/Olympus\"\n", 7, "environments.production.change_windows[0].tz"),
+        ("version = 1\n[[environments.production.freezes]]\nfrom = \"someday\"\nto = \"mon 09:00\"\ntz = \"UTC\"\n", 3, "environments.production.freezes[0].from"),
+        ("version = 0\n[environments.production]\n", 1, "version"),
+        ("version = 1\n", 1, "environments"),
+        ("version = 1\n[environments.production\n", 2, "(syntax)"),
+    ];
+    for (source, line, field) in cases {
+        let err = Policy::parse("policy/flagwarden.toml", source).unwrap_err();
+        assert_eq!((err.line, err.field.as_str()), (line, field), "{source:?} gave {err}");
+        assert!(err.to_string().starts_with(&format!("policy/flagwarden.toml:{line}: ")), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_environment_refuses_advance_but_rolls_back_through_the_binary() {
+    let policy = r#"
+version = 1
+[environments.production]
+agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback"]
+steps = [10, 100]
+agent_rollback = "allow"
+[environments.production.gate]
+min_samples = 1
+[[environments.production.freezes]]
+start = "2000-01-01T00:00:00Z"
+end = "2100-01-01T00:00:00Z"
+reason = "test freeze"
+"#;
+    let p = common::Project::new(policy);
+    let agent = p.connect("frozen-agent").await;
+    agent.call("create_flag", json!({"key": "f", "description": "d", "change_type": "code", "reason": "r"})).await.ok();
+    let denied = agent.call("start_canary", json!({"key": "f", "environment": "production", "candidate_variant": "on", "reason": "r"})).await.err();
+    assert!(denied.contains("denied by production.freezes[0]") && denied.contains("test freeze"), "{denied}");
+    let rolled = agent.call("rollback", json!({"key": "f", "environment": "production", "reason": "incident"})).await.ok();
+    assert_eq!(rolled["decision"]["result"], "allow");
+    // The denial is on the audit trail; the rollback too.
+    let log = agent.call("audit_log", json!({"key": "f"})).await.ok();
+    let decisions: Vec<(&str, &str)> = log["events"].as_array().unwrap().iter().map(|e| (e["action"].as_str().unwrap(), e["decision"].as_str().unwrap())).collect();
+    assert_eq!(decisions, [("rollback", "allow"), ("start_canary", "deny"), ("create_flag", "allow")]);
+    agent.close().await;
+}
