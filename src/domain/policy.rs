@@ -497,7 +497,13 @@ impl Policy {
         let cx = Ctx { file, source };
         let raw: RawPolicy = toml::from_str(source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            cx.err(span.clone(), field_at(source, span.start), e.message().trim().to_owned())
+            let message = e.message().trim().to_owned();
+            // serde names a missing key in its message; point at that key rather than the line.
+            let field = match message.strip_prefix("missing field `").and_then(|m| m.split_once('`')) {
+                Some((missing, _)) => missing.to_owned(),
+                None => field_at(source, span.start),
+            };
+            cx.err(span, field, message)
         })?;
         if *raw.version.get_ref() == 0 {
             return Err(cx.err(raw.version.span(), "version", "version must be 1 or more; bump it on every change"));
