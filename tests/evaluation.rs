@@ -139,5 +139,3 @@ fn splits_are_sticky_and_monotone_and_arms_balanced() {
     }
     assert!(grew > 6_000, "growing to 25 % brought {grew} more units into the arms");
 }
-    }
-}
