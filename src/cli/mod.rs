@@ -43,6 +43,8 @@ pub enum Command {
     },
     /// Serve the MCP tools over stdio (register this command in Claude Code or Cursor).
     Mcp,
+    /// Print every tool's name, description, annotations and schemas (what tools/list returns) as JSON.
+    Schema,
     /// List flags, or show one.
     Flags {
         #[command(subcommand)]
@@ -212,6 +214,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => init(&cli, *force),
         Command::Mcp => crate::serve_stdio(cli.open_app()?),
+        Command::Schema => print_json(&crate::mcp::Server::tool_list()),
         Command::Policy { cmd: PolicyCmd::Check } => {
             let p = cli.load_policy()?;
             println!("{}: version {}, sha256 {}", p.path, p.policy.version, p.sha256);

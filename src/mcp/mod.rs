@@ -36,12 +36,23 @@ fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
 
 impl Server {
     pub fn new(app: Arc<App>) -> Server {
+        Server { app, tool_router: Self::compact_router() }
+    }
+
+    fn compact_router() -> ToolRouter<Server> {
         let mut tool_router = Self::tool_router();
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = schema::compact_input(&route.attr.input_schema);
             route.attr.output_schema = route.attr.output_schema.as_deref().map(schema::compact_output);
         }
-        Server { app, tool_router }
+        tool_router
+    }
+
+    /// Exactly what tools/list returns, sorted by name: `flagwarden schema` writes it to tools-schema/.
+    pub fn tool_list() -> Vec<rmcp::model::Tool> {
+        let mut tools = Self::compact_router().list_all();
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        tools
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static) -> Result<Json<T>, String> {
