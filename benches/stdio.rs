@@ -14,13 +14,23 @@ const POLICY: &str = "version = 1\n[environments.production]\nagent_may = [\"rol
 
 async fn connect(dir: &std::path::Path) -> RunningService<RoleClient, ClientConfig> {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"));
-    cmd.arg("--policy").arg(dir.join("flagwarden.toml")).arg("mcp");
-    let config = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "1"));
-    config.serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap()
+    cmd.arg("--policy")
+        .arg(dir.join("flagwarden.toml"))
+        .arg("mcp");
+    let config = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("bench", "1"),
+    );
+    config
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap()
 }
 
 fn call(tool: &'static str, args: serde_json::Value) -> CallToolRequestParams {
-    let serde_json::Value::Object(m) = args else { unreachable!() };
+    let serde_json::Value::Object(m) = args else {
+        unreachable!()
+    };
     CallToolRequestParams::new(tool).with_arguments(m)
 }
 
@@ -29,12 +39,21 @@ fn stdio(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("flagwarden.toml"), POLICY).unwrap();
     let client = rt.block_on(connect(dir.path()));
-    rt.block_on(client.call_tool(call("create_flag", json!({"key": "bench", "description": "d", "change_type": "code", "reason": "r"})))).unwrap();
+    rt.block_on(client.call_tool(call(
+        "create_flag",
+        json!({"key": "bench", "description": "d", "change_type": "code", "reason": "r"}),
+    )))
+    .unwrap();
 
     let mut g = c.benchmark_group("stdio");
     g.measurement_time(Duration::from_secs(4));
     g.bench_function("get_flag", |b| {
-        b.to_async(&rt).iter(|| async { client.call_tool(call("get_flag", json!({"key": "bench"}))).await.unwrap() })
+        b.to_async(&rt).iter(|| async {
+            client
+                .call_tool(call("get_flag", json!({"key": "bench"})))
+                .await
+                .unwrap()
+        })
     });
     let mut n = 0u64;
     g.bench_function("create_flag", |b| {
@@ -66,7 +85,9 @@ fn stdio(c: &mut Criterion) {
         })
     });
     g.finish();
-    rt.block_on(async { let _ = client.cancel().await; });
+    rt.block_on(async {
+        let _ = client.cancel().await;
+    });
 }
 
 criterion_group!(benches, stdio);

@@ -1,11 +1,11 @@
 //! flagwarden: release control for coding agents. See ARCHITECTURE.md for the map.
 
-pub mod domain;
-pub mod store;
 pub mod app;
-pub mod codegen;
-pub mod mcp;
 pub mod cli;
+pub mod codegen;
+pub mod domain;
+pub mod mcp;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -13,7 +13,10 @@ use std::sync::Arc;
 /// the end. Nothing but JSON-RPC goes to stdout.
 pub fn serve_stdio(app: Arc<app::App>) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let flusher = {
             let app = app.clone();
@@ -22,13 +25,17 @@ pub fn serve_stdio(app: Arc<app::App>) -> anyhow::Result<()> {
                 loop {
                     tick.tick().await;
                     let app = app.clone();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || app.flush_counts()).await {
+                    if let Ok(Err(e)) =
+                        tokio::task::spawn_blocking(move || app.flush_counts()).await
+                    {
                         tracing::warn!("flushing evaluation counts failed: {e}");
                     }
                 }
             })
         };
-        let service = mcp::Server::new(app.clone()).serve(rmcp::transport::stdio()).await?;
+        let service = mcp::Server::new(app.clone())
+            .serve(rmcp::transport::stdio())
+            .await?;
         service.waiting().await?;
         flusher.abort();
         anyhow::Ok(())

@@ -5,7 +5,10 @@ use clap::Parser;
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLAGWARDEN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLAGWARDEN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let cli = flagwarden::cli::Cli::parse();
     if let Err(e) = flagwarden::cli::run(cli) {

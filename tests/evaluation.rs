@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use flagwarden::domain::bucket::{Percent, bucket};
 use flagwarden::domain::eval::{Arm, Context, LiveRollout, Snapshot, evaluate};
-use flagwarden::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, FlagType, Variants};
+use flagwarden::domain::flag::{
+    ChangeType, EnvState, Flag, FlagKey, FlagStatus, FlagType, Variants,
+};
 use flagwarden::domain::rules::{Rule, RuleSpec};
 use jiff::Timestamp;
 use serde_json::Value;
@@ -51,8 +53,13 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
 
 fn snapshot() -> Snapshot {
     let data: Value = serde_json::from_str(include_str!("data/evaluation.json")).unwrap();
-    let (flags, rollouts): (Vec<_>, Vec<_>) = data["flags"].as_array().unwrap().iter().map(build).unzip();
-    Snapshot::compile(&flags, &rollouts.into_iter().flatten().collect::<Vec<_>>(), None)
+    let (flags, rollouts): (Vec<_>, Vec<_>) =
+        data["flags"].as_array().unwrap().iter().map(build).unzip();
+    Snapshot::compile(
+        &flags,
+        &rollouts.into_iter().flatten().collect::<Vec<_>>(),
+        None,
+    )
 }
 
 #[test]
@@ -61,14 +68,25 @@ fn case_table() {
     let data: Value = serde_json::from_str(include_str!("data/evaluation.json")).unwrap();
     for case in data["cases"].as_array().unwrap() {
         let ctx = Context::from_json(&case["context"]).unwrap();
-        let expected = case.get("expect_type").map(|t| serde_json::from_value::<FlagType>(t.clone()).unwrap());
-        let r = evaluate(&snap, case["flag"].as_str().unwrap(), "production", &ctx, expected);
+        let expected = case
+            .get("expect_type")
+            .map(|t| serde_json::from_value::<FlagType>(t.clone()).unwrap());
+        let r = evaluate(
+            &snap,
+            case["flag"].as_str().unwrap(),
+            "production",
+            &ctx,
+            expected,
+        );
         let got = serde_json::json!({
             "variant": r.variant, "reason": r.reason, "error": r.error.map(|(c, _)| c), "value": r.value,
         });
         if let Some(e) = case.get("error") {
             assert_eq!(&got["error"], e, "{case}");
-            assert!(r.value.is_none(), "an error leaves the caller's default: {case}");
+            assert!(
+                r.value.is_none(),
+                "an error leaves the caller's default: {case}"
+            );
             continue;
         }
         assert_eq!(&got["variant"], &case["variant"], "{case} gave {got}");
@@ -91,12 +109,26 @@ fn an_unknown_environment_is_an_error_not_a_panic() {
 #[test]
 fn buckets_match_the_reference_murmur3() {
     // Cross-implementation check: the same bucket as the murmur3 crate, over the same bytes.
-    for (salt, key) in [("new-checkout", "user-1"), ("a", ""), ("flag.x", "😀 unicode"), ("s", &"long".repeat(100))] {
-        let reference = murmur3::murmur3_32(&mut std::io::Cursor::new(format!("{salt}/{key}")), 0).unwrap();
-        assert_eq!(u32::from(bucket(salt, key)), reference % 10_000, "{salt}/{key}");
+    for (salt, key) in [
+        ("new-checkout", "user-1"),
+        ("a", ""),
+        ("flag.x", "😀 unicode"),
+        ("s", &"long".repeat(100)),
+    ] {
+        let reference =
+            murmur3::murmur3_32(&mut std::io::Cursor::new(format!("{salt}/{key}")), 0).unwrap();
+        assert_eq!(
+            u32::from(bucket(salt, key)),
+            reference % 10_000,
+            "{salt}/{key}"
+        );
     }
     // Pinned vectors: a change here changes every user's bucket everywhere; it must never happen silently.
-    assert_eq!(bucket("new-checkout", "user-1"), (murmur3::murmur3_32(&mut std::io::Cursor::new("new-checkout/user-1"), 0).unwrap() % 10_000) as u16);
+    assert_eq!(
+        bucket("new-checkout", "user-1"),
+        (murmur3::murmur3_32(&mut std::io::Cursor::new("new-checkout/user-1"), 0).unwrap() % 10_000)
+            as u16
+    );
 }
 
 #[test]
@@ -104,8 +136,17 @@ fn splits_are_sticky_and_monotone_and_arms_balanced() {
     let snap = snapshot();
     let users: Vec<String> = (0..20_000).map(|i| format!("user-{i}")).collect();
     // 50/50 split lands near half.
-    let on = users.iter().filter(|u| evaluate(&snap, "split", "production", &Context::with_key(u), None).variant == Some("on")).count();
-    assert!((9_600..=10_400).contains(&on), "{on} of 20000 in a 50% split");
+    let on = users
+        .iter()
+        .filter(|u| {
+            evaluate(&snap, "split", "production", &Context::with_key(u), None).variant
+                == Some("on")
+        })
+        .count();
+    assert!(
+        (9_600..=10_400).contains(&on),
+        "{on} of 20000 in a 50% split"
+    );
     // A canary at 10 %: arms of equal size, the rest excluded.
     let mut arms = BTreeMap::new();
     for u in &users {
@@ -118,24 +159,45 @@ fn splits_are_sticky_and_monotone_and_arms_balanced() {
         }
     }
     let (canary, control) = (arms["Canary"], arms["Control"]);
-    assert!((1_800..=2_200).contains(&canary) && (1_800..=2_200).contains(&control), "{arms:?}");
+    assert!(
+        (1_800..=2_200).contains(&canary) && (1_800..=2_200).contains(&control),
+        "{arms:?}"
+    );
     // Growing the canary from 5 % to 25 % only adds units: nobody leaves the canary or the control arm.
     let data: Value = serde_json::from_str(include_str!("data/evaluation.json")).unwrap();
-    let (flag, rollout) = build(&data["flags"].as_array().unwrap().iter().find(|f| f["key"] == "canary").unwrap().clone());
+    let (flag, rollout) = build(
+        &data["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == "canary")
+            .unwrap()
+            .clone(),
+    );
     let at = |p: f64| {
-        let r = LiveRollout { percent: Percent::from_percent(p).unwrap(), ..rollout.clone().unwrap() };
+        let r = LiveRollout {
+            percent: Percent::from_percent(p).unwrap(),
+            ..rollout.clone().unwrap()
+        };
         Snapshot::compile(std::slice::from_ref(&flag), &[r], None)
     };
     let (small, large) = (at(5.0), at(25.0));
     let mut grew = 0;
     for u in &users {
-        let a = evaluate(&small, "canary", "production", &Context::with_key(u), None).arm.unwrap();
-        let b = evaluate(&large, "canary", "production", &Context::with_key(u), None).arm.unwrap();
+        let a = evaluate(&small, "canary", "production", &Context::with_key(u), None)
+            .arm
+            .unwrap();
+        let b = evaluate(&large, "canary", "production", &Context::with_key(u), None)
+            .arm
+            .unwrap();
         if a != Arm::Excluded {
             assert_eq!(a, b, "{u} changed arm as the canary grew");
         } else if b != Arm::Excluded {
             grew += 1;
         }
     }
-    assert!(grew > 6_000, "growing to 25 % brought {grew} more units into the arms");
+    assert!(
+        grew > 6_000,
+        "growing to 25 % brought {grew} more units into the arms"
+    );
 }

@@ -45,7 +45,10 @@ impl World {
             Store::open_in_memory().unwrap(),
             LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
             Arc::new(move || jiff::Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()),
-            Config { ofrep_base_url: "http://127.0.0.1:7070".into(), project_root: ".".into() },
+            Config {
+                ofrep_base_url: "http://127.0.0.1:7070".into(),
+                project_root: ".".into(),
+            },
         )
         .unwrap();
         World { app, clock }
@@ -54,27 +57,44 @@ impl World {
         self.clock.fetch_add(secs, Ordering::SeqCst);
     }
     fn flag(&self, key: &str) {
-        let req: CreateFlag = serde_json::from_value(json!({"key": key, "description": "d", "change_type": "code", "reason": "r"})).unwrap();
+        let req: CreateFlag = serde_json::from_value(
+            json!({"key": key, "description": "d", "change_type": "code", "reason": "r"}),
+        )
+        .unwrap();
         self.app.create_flag(&agent(), &req).unwrap();
     }
     fn start(&self, key: &str, env: &str) -> Result<CanaryOutput, AppError> {
-        let req: StartCanary = serde_json::from_value(json!({"key": key, "environment": env, "candidate_variant": "on", "reason": "r"})).unwrap();
+        let req: StartCanary = serde_json::from_value(
+            json!({"key": key, "environment": env, "candidate_variant": "on", "reason": "r"}),
+        )
+        .unwrap();
         self.app.start_canary(&agent(), &req)
     }
     fn signals(&self, key: &str, env: &str, arm: &str, requests: u64, errors: u64) {
         let req: RecordSignals = serde_json::from_value(json!({"key": key, "environment": env, "arm": arm, "requests": requests, "errors": errors})).unwrap();
         self.app.record_signals(&agent(), &req).unwrap();
     }
-    fn advance(&self, key: &str, env: &str, expected_version: Option<i64>) -> Result<CanaryOutput, AppError> {
+    fn advance(
+        &self,
+        key: &str,
+        env: &str,
+        expected_version: Option<i64>,
+    ) -> Result<CanaryOutput, AppError> {
         let req: AdvanceCanary = serde_json::from_value(json!({"key": key, "environment": env, "reason": "r", "expected_version": expected_version})).unwrap();
         self.app.advance_canary(&agent(), &req)
     }
     fn variant(&self, key: &str, env: &str, user: &str) -> Option<String> {
-        let req = EvaluateFlag { key: key.into(), environment: env.into(), context: json!({"targetingKey": user}) };
+        let req = EvaluateFlag {
+            key: key.into(),
+            environment: env.into(),
+            context: json!({"targetingKey": user}),
+        };
         self.app.evaluate_flag(&req).unwrap().variant
     }
     fn on_share(&self, key: &str, env: &str) -> usize {
-        (0..1000).filter(|i| self.variant(key, env, &format!("u{i}")).as_deref() == Some("on")).count()
+        (0..1000)
+            .filter(|i| self.variant(key, env, &format!("u{i}")).as_deref() == Some("on"))
+            .count()
     }
 }
 
@@ -92,7 +112,10 @@ fn dwell_holds_the_step_until_its_time_has_passed() {
     w.start("f", "production").unwrap();
     w.signals("f", "production", "canary", 500, 1);
     let err = w.advance("f", "production", None).unwrap_err().to_string();
-    assert!(err.contains("denied by production.min_dwell") && err.contains("advance again in 1h"), "{err}");
+    assert!(
+        err.contains("denied by production.min_dwell") && err.contains("advance again in 1h"),
+        "{err}"
+    );
     w.wait(3600);
     let out = w.advance("f", "production", None).unwrap();
     assert_eq!(out.rollout.unwrap().percent, 25.0);
@@ -106,15 +129,42 @@ fn harmful_evidence_proposes_a_rollback_and_a_human_may_dismiss_it() {
     w.wait(3600);
     w.signals("f", "production", "canary", 200, 40);
     let out = w.advance("f", "production", None).unwrap();
-    assert_eq!(out.gate.unwrap().verdict, flagwarden::domain::gate::Verdict::Rollback);
+    assert_eq!(
+        out.gate.unwrap().verdict,
+        flagwarden::domain::gate::Verdict::Rollback
+    );
     let r = out.rollout.unwrap();
-    assert_eq!((r.state, r.percent), (flagwarden::domain::rollout::RolloutState::RollbackPending, 5.0));
+    assert_eq!(
+        (r.state, r.percent),
+        (
+            flagwarden::domain::rollout::RolloutState::RollbackPending,
+            5.0
+        )
+    );
     let id = out.approval_id.unwrap();
     let before = w.on_share("f", "production");
-    assert!(before > 20, "exposure is frozen, not removed, while the proposal waits ({before})");
-    w.app.reject(&human("alice"), id, "the errors came from a broken load generator").unwrap();
-    let status = w.app.canary_status(&FlagEnv { key: "f".into(), environment: "production".into() }).unwrap();
-    assert_eq!(status.rollout.unwrap().state, flagwarden::domain::rollout::RolloutState::Running);
+    assert!(
+        before > 20,
+        "exposure is frozen, not removed, while the proposal waits ({before})"
+    );
+    w.app
+        .reject(
+            &human("alice"),
+            id,
+            "the errors came from a broken load generator",
+        )
+        .unwrap();
+    let status = w
+        .app
+        .canary_status(&FlagEnv {
+            key: "f".into(),
+            environment: "production".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        status.rollout.unwrap().state,
+        flagwarden::domain::rollout::RolloutState::Running
+    );
 }
 
 #[test]
@@ -130,13 +180,21 @@ fn an_approval_needs_the_configured_number_of_distinct_humans() {
     let id = gated.approval_id.unwrap();
     let first = w.app.approve(&human("alice"), id, "ok").unwrap();
     assert!(!first.executed, "one of two approvals");
-    let again = w.app.approve(&human("alice"), id, "ok").unwrap_err().to_string();
+    let again = w
+        .app
+        .approve(&human("alice"), id, "ok")
+        .unwrap_err()
+        .to_string();
     assert!(again.contains("already approved"), "{again}");
     assert!(w.on_share("f", "production") < 400, "still at 25 %");
     let second = w.app.approve(&human("bob"), id, "ok").unwrap();
     assert!(second.executed);
     assert_eq!(w.on_share("f", "production"), 1000);
-    let agent_try = w.app.approve(&agent(), id, "me too").unwrap_err().to_string();
+    let agent_try = w
+        .app
+        .approve(&agent(), id, "me too")
+        .unwrap_err()
+        .to_string();
     assert!(agent_try.contains("already approved"), "{agent_try}");
 }
 
@@ -145,7 +203,11 @@ fn agents_cannot_approve() {
     let w = World::new();
     w.flag("f");
     let out = w.start("f", "gated").unwrap();
-    let err = w.app.approve(&agent(), out.approval_id.unwrap(), "self-approval").unwrap_err().to_string();
+    let err = w
+        .app
+        .approve(&agent(), out.approval_id.unwrap(), "self-approval")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("only a human"), "{err}");
 }
 
@@ -154,12 +216,21 @@ fn a_gated_start_exposes_nobody_until_approved() {
     let w = World::new();
     w.flag("f");
     let out = w.start("f", "gated").unwrap();
-    assert_eq!(out.outcome.decision.rule.as_deref(), Some("gated.requires_start_approval"));
+    assert_eq!(
+        out.outcome.decision.rule.as_deref(),
+        Some("gated.requires_start_approval")
+    );
     assert_eq!(w.on_share("f", "gated"), 0);
-    let d = w.app.approve(&human("alice"), out.approval_id.unwrap(), "go").unwrap();
+    let d = w
+        .app
+        .approve(&human("alice"), out.approval_id.unwrap(), "go")
+        .unwrap();
     assert!(d.executed);
     let share = w.on_share("f", "gated");
-    assert!((3..=25).contains(&share), "the first step is 1 % of users, got {share} of 1000");
+    assert!(
+        (3..=25).contains(&share),
+        "the first step is 1 % of users, got {share} of 1000"
+    );
 }
 
 #[test]
@@ -169,13 +240,30 @@ fn a_completed_rollout_makes_the_candidate_the_new_default() {
     w.start("f", "development").unwrap();
     w.signals("f", "development", "canary", 50, 0);
     for expect in [50.0, 100.0] {
-        assert_eq!(w.advance("f", "development", None).unwrap().rollout.unwrap().percent, expect);
+        assert_eq!(
+            w.advance("f", "development", None)
+                .unwrap()
+                .rollout
+                .unwrap()
+                .percent,
+            expect
+        );
     }
     let done = w.advance("f", "development", None).unwrap();
-    assert_eq!(done.rollout.unwrap().state, flagwarden::domain::rollout::RolloutState::Completed);
+    assert_eq!(
+        done.rollout.unwrap().state,
+        flagwarden::domain::rollout::RolloutState::Completed
+    );
     assert_eq!(w.on_share("f", "development"), 1000);
     let flag = w.app.get_flag("f").unwrap();
-    assert_eq!(flag.environments.iter().find(|e| e.environment == "development").unwrap().default_variant, "on");
+    assert_eq!(
+        flag.environments
+            .iter()
+            .find(|e| e.environment == "development")
+            .unwrap()
+            .default_variant,
+        "on"
+    );
 }
 
 #[test]
@@ -188,9 +276,26 @@ fn two_agents_racing_on_one_version_advance_once() {
     assert!(version > started.outcome.version - 1);
     let first = w.advance("f", "development", Some(version)).unwrap();
     assert_eq!(first.rollout.unwrap().percent, 50.0);
-    let second = w.advance("f", "development", Some(version)).unwrap_err().to_string();
-    assert!(second.contains("stale") && second.contains(&format!("at version {}", version + 1)), "{second}");
-    assert_eq!(w.app.canary_status(&FlagEnv { key: "f".into(), environment: "development".into() }).unwrap().rollout.unwrap().percent, 50.0);
+    let second = w
+        .advance("f", "development", Some(version))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        second.contains("stale") && second.contains(&format!("at version {}", version + 1)),
+        "{second}"
+    );
+    assert_eq!(
+        w.app
+            .canary_status(&FlagEnv {
+                key: "f".into(),
+                environment: "development".into()
+            })
+            .unwrap()
+            .rollout
+            .unwrap()
+            .percent,
+        50.0
+    );
 }
 
 #[test]
@@ -204,9 +309,22 @@ fn stale_flags_name_their_reasons() {
     w.variant("launched", "development", "u1");
     w.wait(41 * 86_400);
     let stale = w.app.list_stale_flags(&ListStale::default()).unwrap();
-    let reasons = |k: &str| stale.flags.iter().find(|f| f.key == k).map(|f| f.reasons.clone()).unwrap_or_default();
+    let reasons = |k: &str| {
+        stale
+            .flags
+            .iter()
+            .find(|f| f.key == k)
+            .map(|f| f.reasons.clone())
+            .unwrap_or_default()
+    };
     assert_eq!(reasons("old"), ["past_lifetime", "never_evaluated"]);
     assert_eq!(reasons("launched"), ["past_lifetime", "launched"]);
-    let recent = w.app.list_stale_flags(&ListStale { environment: None, min_age_days: Some(60) }).unwrap();
+    let recent = w
+        .app
+        .list_stale_flags(&ListStale {
+            environment: None,
+            min_age_days: Some(60),
+        })
+        .unwrap();
     assert!(recent.flags.is_empty());
 }

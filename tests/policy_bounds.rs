@@ -75,7 +75,12 @@ fn check(action: Action, usage: Usage, now: Timestamp, actor: Actor, expect: &st
 }
 
 fn advance(from: f64, to: f64, dwell: SignedDuration) -> Action<'static> {
-    Action::AdvanceCanary { env: "production", from: pct(from), to: pct(to), dwell }
+    Action::AdvanceCanary {
+        env: "production",
+        from: pct(from),
+        to: pct(to),
+        dwell,
+    }
 }
 
 #[test]
@@ -85,34 +90,150 @@ fn each_bound_names_its_rule() {
     let steps_ok = [pct(1.0), pct(5.0), pct(25.0), pct(100.0)];
     let steps_bad = [pct(2.0), pct(100.0)];
     // who may act
-    check(Action::SetTargeting { env: "production" }, u(), t, agent(), "deny production.human_only");
+    check(
+        Action::SetTargeting { env: "production" },
+        u(),
+        t,
+        agent(),
+        "deny production.human_only",
+    );
     check(Action::CleanupFlag, u(), t, agent(), "allow");
-    check(Action::SetTargeting { env: "gated" }, u(), t, agent(), "deny gated.agent_may");
-    check(Action::SetTargeting { env: "staging" }, u(), t, agent(), "deny environments");
+    check(
+        Action::SetTargeting { env: "gated" },
+        u(),
+        t,
+        agent(),
+        "deny gated.agent_may",
+    );
+    check(
+        Action::SetTargeting { env: "staging" },
+        u(),
+        t,
+        agent(),
+        "deny environments",
+    );
     // steps, step size, dwell, automatic ceiling
-    check(Action::StartCanary { env: "production", steps: &steps_ok }, u(), t, agent(), "allow");
-    check(Action::StartCanary { env: "production", steps: &steps_bad }, u(), t, agent(), "deny production.steps");
+    check(
+        Action::StartCanary {
+            env: "production",
+            steps: &steps_ok,
+        },
+        u(),
+        t,
+        agent(),
+        "allow",
+    );
+    check(
+        Action::StartCanary {
+            env: "production",
+            steps: &steps_bad,
+        },
+        u(),
+        t,
+        agent(),
+        "deny production.steps",
+    );
     check(advance(1.0, 5.0, hours(2)), u(), t, agent(), "allow");
-    check(advance(5.0, 50.0, hours(2)), u(), t, agent(), "deny production.max_step_increase");
-    check(advance(1.0, 5.0, SignedDuration::from_mins(59)), u(), t, agent(), "deny production.min_dwell");
-    check(advance(25.0, 50.0, hours(5)), u(), t, agent(), "deny production.min_dwell");
-    check(advance(25.0, 50.0, hours(6)), u(), t, agent(), "approval production.max_auto_percent");
-    check(advance(25.0, 50.0, hours(6)), u(), t, Actor::Human("alice".into()), "allow");
+    check(
+        advance(5.0, 50.0, hours(2)),
+        u(),
+        t,
+        agent(),
+        "deny production.max_step_increase",
+    );
+    check(
+        advance(1.0, 5.0, SignedDuration::from_mins(59)),
+        u(),
+        t,
+        agent(),
+        "deny production.min_dwell",
+    );
+    check(
+        advance(25.0, 50.0, hours(5)),
+        u(),
+        t,
+        agent(),
+        "deny production.min_dwell",
+    );
+    check(
+        advance(25.0, 50.0, hours(6)),
+        u(),
+        t,
+        agent(),
+        "approval production.max_auto_percent",
+    );
+    check(
+        advance(25.0, 50.0, hours(6)),
+        u(),
+        t,
+        Actor::Human("alice".into()),
+        "allow",
+    );
     // start approval and rollback proposals
-    check(Action::StartCanary { env: "gated", steps: &steps_ok }, u(), t, agent(), "approval gated.requires_start_approval");
-    check(Action::Rollback { env: "production" }, u(), t, agent(), "approval production.agent_rollback");
+    check(
+        Action::StartCanary {
+            env: "gated",
+            steps: &steps_ok,
+        },
+        u(),
+        t,
+        agent(),
+        "approval gated.requires_start_approval",
+    );
+    check(
+        Action::Rollback { env: "production" },
+        u(),
+        t,
+        agent(),
+        "approval production.agent_rollback",
+    );
     check(Action::Rollback { env: "gated" }, u(), t, agent(), "allow");
     // rate limits
-    check(Action::CreateFlag, Usage { flags_created_last_day: 2, ..u() }, t, agent(), "deny flags.created_per_day");
-    check(Action::WrapChange { creates_flag: false }, Usage { flags_created_last_day: 2, ..u() }, t, agent(), "allow");
     check(
-        Action::StartCanary { env: "production", steps: &steps_ok },
-        Usage { rollouts_started_last_day: 3, ..u() },
+        Action::CreateFlag,
+        Usage {
+            flags_created_last_day: 2,
+            ..u()
+        },
+        t,
+        agent(),
+        "deny flags.created_per_day",
+    );
+    check(
+        Action::WrapChange {
+            creates_flag: false,
+        },
+        Usage {
+            flags_created_last_day: 2,
+            ..u()
+        },
+        t,
+        agent(),
+        "allow",
+    );
+    check(
+        Action::StartCanary {
+            env: "production",
+            steps: &steps_ok,
+        },
+        Usage {
+            rollouts_started_last_day: 3,
+            ..u()
+        },
         t,
         agent(),
         "deny production.rate_limits.rollouts_per_day",
     );
-    check(advance(1.0, 5.0, hours(2)), Usage { advances_last_hour: 2, ..u() }, t, agent(), "deny production.rate_limits.advances_per_hour");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        Usage {
+            advances_last_hour: 2,
+            ..u()
+        },
+        t,
+        agent(),
+        "deny production.rate_limits.advances_per_hour",
+    );
 }
 
 #[test]
@@ -120,53 +241,184 @@ fn windows_and_freezes_follow_the_time_zone() {
     let u = Usage::default;
     let at = |s: &str| s.parse::<Timestamp>().unwrap();
     // 07:30 UTC is 08:30 in Berlin (CET): before the window opens.
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-24T07:30:00Z"), agent(), "deny production.change_windows");
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-24T08:30:00Z"), agent(), "allow");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-11-24T07:30:00Z"),
+        agent(),
+        "deny production.change_windows",
+    );
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-11-24T08:30:00Z"),
+        agent(),
+        "allow",
+    );
     // In summer Berlin is UTC+2: 15:30 UTC is 17:30 local, after the window.
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-06-16T14:30:00Z"), agent(), "allow");
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-06-16T15:30:00Z"), agent(), "deny production.change_windows");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-06-16T14:30:00Z"),
+        agent(),
+        "allow",
+    );
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-06-16T15:30:00Z"),
+        agent(),
+        "deny production.change_windows",
+    );
     // Weekly freeze from Friday 16:00 Berlin: Friday 15:30 UTC is 16:30 local.
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-27T14:30:00Z"), agent(), "allow");
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-11-27T15:30:00Z"), agent(), "deny production.freezes[0]");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-11-27T14:30:00Z"),
+        agent(),
+        "allow",
+    );
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-11-27T15:30:00Z"),
+        agent(),
+        "deny production.freezes[0]",
+    );
     // One-off holiday freeze, on a Tuesday.
-    check(advance(1.0, 5.0, hours(2)), u(), at("2026-12-22T10:00:00Z"), agent(), "deny production.freezes[1]");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        at("2026-12-22T10:00:00Z"),
+        agent(),
+        "deny production.freezes[1]",
+    );
 }
 
 #[test]
 fn a_freeze_blocks_advancing_but_never_a_rollback() {
     let saturday: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
     let u = Usage::default;
-    check(advance(1.0, 5.0, hours(2)), u(), saturday, agent(), "deny production.freezes[0]");
-    check(advance(1.0, 5.0, hours(2)), u(), saturday, Actor::Human("alice".into()), "deny production.freezes[0]");
-    check(Action::Rollback { env: "production" }, u(), saturday, agent(), "approval production.agent_rollback");
-    check(Action::Rollback { env: "production" }, u(), saturday, Actor::Human("alice".into()), "allow");
-    check(Action::RecordSignals { env: "production" }, u(), saturday, agent(), "allow");
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        saturday,
+        agent(),
+        "deny production.freezes[0]",
+    );
+    check(
+        advance(1.0, 5.0, hours(2)),
+        u(),
+        saturday,
+        Actor::Human("alice".into()),
+        "deny production.freezes[0]",
+    );
+    check(
+        Action::Rollback { env: "production" },
+        u(),
+        saturday,
+        agent(),
+        "approval production.agent_rollback",
+    );
+    check(
+        Action::Rollback { env: "production" },
+        u(),
+        saturday,
+        Actor::Human("alice".into()),
+        "allow",
+    );
+    check(
+        Action::RecordSignals { env: "production" },
+        u(),
+        saturday,
+        agent(),
+        "allow",
+    );
     // A human's break-glass lifts the freeze until it expires.
-    let glass = Usage { break_glass_until: Some(saturday + hours(1)), ..u() };
-    check(advance(1.0, 5.0, hours(2)), glass.clone(), saturday, agent(), "allow");
-    check(advance(1.0, 5.0, hours(2)), glass, saturday + hours(2), agent(), "deny production.freezes[0]");
+    let glass = Usage {
+        break_glass_until: Some(saturday + hours(1)),
+        ..u()
+    };
+    check(
+        advance(1.0, 5.0, hours(2)),
+        glass.clone(),
+        saturday,
+        agent(),
+        "allow",
+    );
+    check(
+        advance(1.0, 5.0, hours(2)),
+        glass,
+        saturday + hours(2),
+        agent(),
+        "deny production.freezes[0]",
+    );
 }
 
 #[test]
 fn bad_policies_are_refused_with_file_line_and_field() {
     let cases = [
-        ("version = 1\n[environments.production]\nmax_auto_percnt = 25\n", 3, "environments.production.max_auto_percnt"),
-        ("version = 1\n[environments.production]\nmax_auto_percent = 150\n", 3, "environments.production.max_auto_percent"),
-        ("version = 1\n[environments.production]\nsteps = [5, 1, 100]\n", 3, "environments.production.steps"),
-        ("version = 1\n[environments.production]\nsteps = [5, 50]\n", 3, "environments.production.steps"),
-        ("version = 1\n[environments.production]\nagent_may = [\"approve\"]\n", 3, "environments.production.agent_may"),
-        ("version = 1\n[environments.production]\nagent_may = [\"launch\"]\n", 3, "environments.production.agent_may"),
-        ("version = 1\n[environments.production]\nmin_dwell = \"soon\"\n", 3, "environments.production.min_dwell"),
-        ("version = 1\n\n[[environments.production.change_windows]]\ndays = [\"mon\"]\nstart = \"09:00\"\nend = \"17:00\"\ntz = \"Mars/Olympus\"\n", 7, "environments.production.change_windows[0].tz"),
-        ("version = 1\n[[environments.production.freezes]]\nfrom = \"someday\"\nto = \"mon 09:00\"\ntz = \"UTC\"\n", 3, "environments.production.freezes[0].from"),
+        (
+            "version = 1\n[environments.production]\nmax_auto_percnt = 25\n",
+            3,
+            "environments.production.max_auto_percnt",
+        ),
+        (
+            "version = 1\n[environments.production]\nmax_auto_percent = 150\n",
+            3,
+            "environments.production.max_auto_percent",
+        ),
+        (
+            "version = 1\n[environments.production]\nsteps = [5, 1, 100]\n",
+            3,
+            "environments.production.steps",
+        ),
+        (
+            "version = 1\n[environments.production]\nsteps = [5, 50]\n",
+            3,
+            "environments.production.steps",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_may = [\"approve\"]\n",
+            3,
+            "environments.production.agent_may",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_may = [\"launch\"]\n",
+            3,
+            "environments.production.agent_may",
+        ),
+        (
+            "version = 1\n[environments.production]\nmin_dwell = \"soon\"\n",
+            3,
+            "environments.production.min_dwell",
+        ),
+        (
+            "version = 1\n\n[[environments.production.change_windows]]\ndays = [\"mon\"]\nstart = \"09:00\"\nend = \"17:00\"\ntz = \"Mars/Olympus\"\n",
+            7,
+            "environments.production.change_windows[0].tz",
+        ),
+        (
+            "version = 1\n[[environments.production.freezes]]\nfrom = \"someday\"\nto = \"mon 09:00\"\ntz = \"UTC\"\n",
+            3,
+            "environments.production.freezes[0].from",
+        ),
         ("version = 0\n[environments.production]\n", 1, "version"),
         ("version = 1\n", 1, "environments"),
         ("version = 1\n[environments.production\n", 2, "(syntax)"),
     ];
     for (source, line, field) in cases {
         let err = Policy::parse("policy/flagwarden.toml", source).unwrap_err();
-        assert_eq!((err.line, err.field.as_str()), (line, field), "{source:?} gave {err}");
-        assert!(err.to_string().starts_with(&format!("policy/flagwarden.toml:{line}: ")), "{err}");
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (line, field),
+            "{source:?} gave {err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("policy/flagwarden.toml:{line}: ")),
+            "{err}"
+        );
     }
 }
 
@@ -187,14 +439,46 @@ reason = "test freeze"
 "#;
     let p = common::Project::new(policy);
     let agent = p.connect("frozen-agent").await;
-    agent.call("create_flag", json!({"key": "f", "description": "d", "change_type": "code", "reason": "r"})).await.ok();
+    agent
+        .call(
+            "create_flag",
+            json!({"key": "f", "description": "d", "change_type": "code", "reason": "r"}),
+        )
+        .await
+        .ok();
     let denied = agent.call("start_canary", json!({"key": "f", "environment": "production", "candidate_variant": "on", "reason": "r"})).await.err();
-    assert!(denied.contains("denied by production.freezes[0]") && denied.contains("test freeze"), "{denied}");
-    let rolled = agent.call("rollback", json!({"key": "f", "environment": "production", "reason": "incident"})).await.ok();
+    assert!(
+        denied.contains("denied by production.freezes[0]") && denied.contains("test freeze"),
+        "{denied}"
+    );
+    let rolled = agent
+        .call(
+            "rollback",
+            json!({"key": "f", "environment": "production", "reason": "incident"}),
+        )
+        .await
+        .ok();
     assert_eq!(rolled["decision"]["result"], "allow");
     // The denial is on the audit trail; the rollback too.
     let log = agent.call("audit_log", json!({"key": "f"})).await.ok();
-    let decisions: Vec<(&str, &str)> = log["events"].as_array().unwrap().iter().map(|e| (e["action"].as_str().unwrap(), e["decision"].as_str().unwrap())).collect();
-    assert_eq!(decisions, [("rollback", "allow"), ("start_canary", "deny"), ("create_flag", "allow")]);
+    let decisions: Vec<(&str, &str)> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("rollback", "allow"),
+            ("start_canary", "deny"),
+            ("create_flag", "allow")
+        ]
+    );
     agent.close().await;
 }

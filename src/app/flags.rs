@@ -49,13 +49,22 @@ fn serving(flag: &Flag, s: &EnvState, rollout: Option<&crate::domain::rollout::R
         parts.push(format!("{} targeting rule(s) first", s.rules.len()));
     }
     match rollout.filter(|r| r.step.is_some()) {
-        Some(r) => parts.push(format!("canary: {} of the rest get {:?}, others {:?}", r.percent(), r.candidate, r.lkg)),
+        Some(r) => parts.push(format!(
+            "canary: {} of the rest get {:?}, others {:?}",
+            r.percent(),
+            r.candidate,
+            r.lkg
+        )),
         None => parts.push(format!("everyone else gets {:?}", s.default_variant)),
     }
     parts.join("; ")
 }
 
-pub(crate) fn flag_view(conn: &Connection, flag: &Flag, only_env: Option<&str>) -> Result<FlagView> {
+pub(crate) fn flag_view(
+    conn: &Connection,
+    flag: &Flag,
+    only_env: Option<&str>,
+) -> Result<FlagView> {
     let evals = store::evaluations(conn, flag.key.as_str())?;
     let mut environments = Vec::new();
     for (env, s) in &flag.envs {
@@ -63,8 +72,11 @@ pub(crate) fn flag_view(conn: &Connection, flag: &Flag, only_env: Option<&str>) 
             continue;
         }
         let rollout = store::active_rollout(conn, flag.key.as_str(), env)?;
-        let evaluations: Map<String, Value> =
-            evals.iter().filter(|(e, ..)| e == env).map(|(_, v, n, _)| (v.clone(), json!(n))).collect();
+        let evaluations: Map<String, Value> = evals
+            .iter()
+            .filter(|(e, ..)| e == env)
+            .map(|(_, v, n, _)| (v.clone(), json!(n)))
+            .collect();
         environments.push(EnvView {
             environment: env.clone(),
             enabled: s.enabled,
@@ -96,8 +108,18 @@ pub(crate) fn flag_view(conn: &Connection, flag: &Flag, only_env: Option<&str>) 
 }
 
 pub(crate) fn outcome(tx: &Tx, decision: &Decision, version: i64, summary: String) -> Outcome {
-    let summary = if tx.dry_run { format!("dry run, nothing changed: would {summary}") } else { summary };
-    Outcome { dry_run: tx.dry_run, decision: decision.into(), summary, version, audit_seq: None }
+    let summary = if tx.dry_run {
+        format!("dry run, nothing changed: would {summary}")
+    } else {
+        summary
+    };
+    Outcome {
+        dry_run: tx.dry_run,
+        decision: decision.into(),
+        summary,
+        version,
+        audit_seq: None,
+    }
 }
 
 /// Builds a new flag from a request, validated; off in every environment the policy declares.
@@ -108,9 +130,15 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
         None => Variants::boolean(),
         Some(map) => Variants::parse(map)?,
     };
-    let off_variant = req.off_variant.clone().unwrap_or_else(|| variants.natural_off().to_owned());
+    let off_variant = req
+        .off_variant
+        .clone()
+        .unwrap_or_else(|| variants.natural_off().to_owned());
     variants.require("off_variant", &off_variant)?;
-    let default_variant = req.default_variant.clone().unwrap_or_else(|| off_variant.clone());
+    let default_variant = req
+        .default_variant
+        .clone()
+        .unwrap_or_else(|| off_variant.clone());
     variants.require("default_variant", &default_variant)?;
     if let Some(owner) = &req.owner {
         text("owner", owner, false)?;
@@ -121,7 +149,10 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
     if req.tags.len() > 20 || req.tags.iter().any(|t| t.is_empty() || t.len() > 50) {
         return Err(invalid("tags", "at most 20 tags of 1 to 50 characters"));
     }
-    let envs = policy.env_names().map(|e| (e.to_owned(), EnvState::new_off(&default_variant, now))).collect();
+    let envs = policy
+        .env_names()
+        .map(|e| (e.to_owned(), EnvState::new_off(&default_variant, now)))
+        .collect();
     Ok(Flag {
         salt: key.to_string(),
         key,
@@ -131,7 +162,9 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
         off_variant,
         default_variant,
         owner: req.owner.clone(),
-        lifetime_days: req.lifetime_days.or(req.change_type.default_lifetime_days()),
+        lifetime_days: req
+            .lifetime_days
+            .or(req.change_type.default_lifetime_days()),
         tags: req.tags.clone(),
         status: FlagStatus::Active,
         version: 1,
@@ -144,24 +177,54 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
 fn create_in_tx(tx: &mut Tx, req: &CreateFlag, action: Action) -> Step<FlagOutput> {
     let flag = new_flag(req, tx.policy, tx.now)?;
     if store::load_flag(tx.conn, flag.key.as_str())?.is_some() {
-        return Err(invalid("key", format!("flag {:?} already exists; use get_flag to read it or pick another key", req.key)).into());
+        return Err(invalid(
+            "key",
+            format!(
+                "flag {:?} already exists; use get_flag to read it or pick another key",
+                req.key
+            ),
+        )
+        .into());
     }
-    let usage = Usage { flags_created_last_day: store::count_flags_created_since(tx.conn, tx.now - jiff::SignedDuration::from_hours(24))?, ..Usage::default() };
+    let usage = Usage {
+        flags_created_last_day: store::count_flags_created_since(
+            tx.conn,
+            tx.now - jiff::SignedDuration::from_hours(24),
+        )?,
+        ..Usage::default()
+    };
     let decision = decide(tx.policy, tx.actor, &action, &usage, tx.now);
-    let audit = Audit { flag: Some(flag.key.to_string()), decision: Some(decision.clone()), after: state(&flag), ..Audit::default() };
+    let audit = Audit {
+        flag: Some(flag.key.to_string()),
+        decision: Some(decision.clone()),
+        after: state(&flag),
+        ..Audit::default()
+    };
     if decision != Decision::Allow {
         return tx.refuse(audit, &decision);
     }
     store::insert_flag(tx.conn, &flag)?;
     let view = flag_view(tx.conn, &flag, None)?;
-    let summary = format!("create flag {} ({}), off in every environment", flag.key, flag.variants.kind().as_str());
-    Ok(Done { output: FlagOutput { outcome: outcome(tx, &decision, flag.version, summary), flag: view }, audit })
+    let summary = format!(
+        "create flag {} ({}), off in every environment",
+        flag.key,
+        flag.variants.kind().as_str()
+    );
+    Ok(Done {
+        output: FlagOutput {
+            outcome: outcome(tx, &decision, flag.version, summary),
+            flag: view,
+        },
+        audit,
+    })
 }
 
 impl App {
     pub fn create_flag(&self, actor: &Actor, req: &CreateFlag) -> Result<FlagOutput> {
         let m = &req.meta;
-        self.mutate(actor, "create_flag", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| create_in_tx(tx, req, Action::CreateFlag))
+        self.mutate(actor, "create_flag", req, m, |tx| {
+            create_in_tx(tx, req, Action::CreateFlag)
+        })
     }
 
     pub fn get_flag(&self, key: &str) -> Result<FlagView> {
@@ -181,11 +244,20 @@ impl App {
         self.read(|conn, _| {
             let mut out = Vec::new();
             for f in store::load_flags(conn)? {
-                if q.change_type.is_some_and(|c| c != f.change_type) || q.status.is_some_and(|s| s != f.status) {
+                if q.change_type.is_some_and(|c| c != f.change_type)
+                    || q.status.is_some_and(|s| s != f.status)
+                {
                     continue;
                 }
                 if let Some(n) = &needle {
-                    let hay = format!("{} {} {} {}", f.key, f.description, f.owner.clone().unwrap_or_default(), f.tags.join(" ")).to_lowercase();
+                    let hay = format!(
+                        "{} {} {} {}",
+                        f.key,
+                        f.description,
+                        f.owner.clone().unwrap_or_default(),
+                        f.tags.join(" ")
+                    )
+                    .to_lowercase();
                     if !hay.contains(n) {
                         continue;
                     }
@@ -233,7 +305,7 @@ impl App {
 
     pub fn set_targeting(&self, actor: &Actor, req: &SetTargeting) -> Result<FlagOutput> {
         let m = &req.meta;
-        self.mutate(actor, "set_targeting", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "set_targeting", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let rules = Rule::parse_all(&req.rules, &flag.variants)?;
@@ -285,21 +357,28 @@ impl App {
     }
 
     pub fn wrap_change(&self, actor: &Actor, req: &WrapChange) -> Result<WrapOutput> {
-        let language = codegen::Language::parse(&req.language).map_err(|e| invalid("language", e.to_string()))?;
+        let language = codegen::Language::parse(&req.language)
+            .map_err(|e| invalid("language", e.to_string()))?;
         text("change_description", &req.change_description, true)?;
         FlagKey::parse(&req.key)?;
         let source = match (&req.file, req.start_line, req.end_line) {
             (None, None, None) => None,
             (Some(file), Some(start), Some(end)) => {
                 let path = self.config.project_root.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| invalid("file", format!("cannot read {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid("file", format!("cannot read {}: {e}", path.display())))?;
                 Some((file.clone(), text, start as usize, end as usize))
             }
             (Some(file), None, None) => Some((file.clone(), String::new(), 0, 0)),
-            _ => return Err(invalid("start_line", "give file, start_line and end_line together (or just file to record a reference)")),
+            _ => {
+                return Err(invalid(
+                    "start_line",
+                    "give file, start_line and end_line together (or just file to record a reference)",
+                ));
+            }
         };
         let m = &req.meta;
-        self.mutate(actor, "wrap_change", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "wrap_change", req, m, |tx| {
             let existing = store::load_flag(tx.conn, &req.key)?;
             let created = existing.is_none();
             let (flag, mut audit, decision) = match existing {
@@ -386,7 +465,7 @@ impl App {
 
     pub fn cleanup_flag(&self, actor: &Actor, req: &CleanupFlag) -> Result<CleanupOutput> {
         let m = &req.meta;
-        self.mutate(actor, "cleanup_flag", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "cleanup_flag", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             flag.variants.require("keep_variant", &req.keep_variant)?;
             tx.check_version(&flag, req.expected_version)?;
@@ -395,7 +474,7 @@ impl App {
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
-            for (env, _) in &flag.envs {
+            for env in flag.envs.keys() {
                 if let Some(r) = store::active_rollout(tx.conn, flag.key.as_str(), env)? {
                     return Err(AppError::Conflict(format!(
                         "rollout {} in {env} is {}: finish or roll it back before cleaning up the flag",
@@ -499,12 +578,23 @@ impl App {
         let mut bounds = serde_json::to_value(&p.policy).expect("policy serializes");
         for (name, env) in &p.policy.environments {
             if q.environment.as_ref().is_some_and(|e| e != name) {
-                bounds["environments"].as_object_mut().map(|m| m.remove(name));
+                bounds["environments"]
+                    .as_object_mut()
+                    .map(|m| m.remove(name));
                 continue;
             }
-            plain.insert(name.clone(), json!(crate::domain::policy::describe(name, env)));
+            plain.insert(
+                name.clone(),
+                json!(crate::domain::policy::describe(name, env)),
+            );
         }
-        Ok(PolicyView { version: p.policy.version, sha256: p.sha256.clone(), path: p.path.clone(), plain, bounds })
+        Ok(PolicyView {
+            version: p.policy.version,
+            sha256: p.sha256.clone(),
+            path: p.path.clone(),
+            plain,
+            bounds,
+        })
     }
 
     pub fn list_approvals(&self, q: &ListApprovals) -> Result<ApprovalList> {
@@ -512,7 +602,14 @@ impl App {
         let filter = match status {
             "all" => None,
             "pending" | "approved" | "rejected" | "superseded" => Some(status),
-            other => return Err(invalid("status", format!("unknown status {other:?}: use pending, approved, rejected, superseded or all"))),
+            other => {
+                return Err(invalid(
+                    "status",
+                    format!(
+                        "unknown status {other:?}: use pending, approved, rejected, superseded or all"
+                    ),
+                ));
+            }
         };
         self.read(|conn, _| {
             Ok(ApprovalList {
@@ -534,14 +631,19 @@ impl App {
             return Err(invalid("limit", "between 1 and 500"));
         }
         self.read(|conn, _| {
-            let events = store::audit_events(conn, q.key.as_deref(), q.environment.as_deref(), limit)?;
+            let events =
+                store::audit_events(conn, q.key.as_deref(), q.environment.as_deref(), limit)?;
             Ok(AuditLog {
                 events: events
                     .into_iter()
                     .map(|e| AuditEntry {
                         seq: e.seq,
                         ts: e.ts,
-                        actor: if e.actor_kind == "system" { "system".into() } else { format!("{}:{}", e.actor_kind, e.actor) },
+                        actor: if e.actor_kind == "system" {
+                            "system".into()
+                        } else {
+                            format!("{}:{}", e.actor_kind, e.actor)
+                        },
                         action: e.action,
                         flag: e.flag,
                         env: e.env,
@@ -555,15 +657,24 @@ impl App {
     }
 
     /// Full events (for the CLI's detailed view).
-    pub fn audit_events(&self, key: Option<&str>, env: Option<&str>, limit: u32) -> Result<Vec<crate::domain::audit::AuditEvent>> {
+    pub fn audit_events(
+        &self,
+        key: Option<&str>,
+        env: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::audit::AuditEvent>> {
         self.read(|conn, _| Ok(store::audit_events(conn, key, env, limit)?))
     }
 
     /// Verifies the whole audit chain; returns the number of events.
-    pub fn verify_audit(&self) -> Result<std::result::Result<usize, crate::domain::audit::BrokenChain>> {
+    pub fn verify_audit(
+        &self,
+    ) -> Result<std::result::Result<usize, crate::domain::audit::BrokenChain>> {
         self.read(|conn, _| {
             let chain = store::audit_chain(conn)?;
-            Ok(crate::domain::audit::verify(chain.iter().map(|(e, p, h)| (e, p.as_str(), h.as_str()))))
+            Ok(crate::domain::audit::verify(
+                chain.iter().map(|(e, p, h)| (e, p.as_str(), h.as_str())),
+            ))
         })
     }
 }

@@ -35,14 +35,21 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     #[error("{}denied by {rule}: {message}", if *dry_run { "dry run: would be " } else { "" })]
-    Denied { rule: String, message: String, dry_run: bool },
+    Denied {
+        rule: String,
+        message: String,
+        dry_run: bool,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl From<InvalidFlag> for AppError {
     fn from(e: InvalidFlag) -> Self {
-        AppError::Invalid { field: e.field, message: e.message }
+        AppError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
@@ -55,7 +62,10 @@ impl From<rusqlite::Error> for AppError {
 pub type Result<T> = std::result::Result<T, AppError>;
 
 pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    AppError::Invalid { field: field.into(), message: message.into() }
+    AppError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// The policy in force, with what identifies it on audit events.
@@ -69,7 +79,11 @@ pub struct LoadedPolicy {
 impl LoadedPolicy {
     pub fn parse(path: &str, source: &str) -> std::result::Result<LoadedPolicy, PolicyError> {
         let policy = Policy::parse(path, source)?;
-        Ok(LoadedPolicy { policy, sha256: hex::encode(Sha256::digest(source.as_bytes())), path: path.into() })
+        Ok(LoadedPolicy {
+            policy,
+            sha256: hex::encode(Sha256::digest(source.as_bytes())),
+            path: path.into(),
+        })
     }
 }
 
@@ -190,9 +204,13 @@ impl App {
 
     fn rebuild(&self, conn: &Connection) -> Result<()> {
         let flags = store::load_flags(conn)?;
-        let live: Vec<_> = store::active_rollouts(conn)?.iter().filter_map(|r| r.live()).collect();
+        let live: Vec<_> = store::active_rollouts(conn)?
+            .iter()
+            .filter_map(|r| r.live())
+            .collect();
         let previous = self.snapshot.load();
-        self.snapshot.store(Arc::new(Snapshot::compile(&flags, &live, Some(&previous))));
+        self.snapshot
+            .store(Arc::new(Snapshot::compile(&flags, &live, Some(&previous))));
         Ok(())
     }
 
@@ -229,13 +247,17 @@ impl App {
                 taken.push((counter, n));
                 if let Err(e) = store::add_evaluations(&tx, flag, env, variant, n, now) {
                     // Put the counts back so a failed flush loses nothing.
-                    taken.iter().for_each(|(c, n)| { c.fetch_add(*n, Relaxed); });
+                    taken.iter().for_each(|(c, n)| {
+                        c.fetch_add(*n, Relaxed);
+                    });
                     return Err(e.into());
                 }
             }
         }
         if let Err(e) = tx.commit() {
-            taken.iter().for_each(|(c, n)| { c.fetch_add(*n, Relaxed); });
+            taken.iter().for_each(|(c, n)| {
+                c.fetch_add(*n, Relaxed);
+            });
             return Err(e.into());
         }
         Ok(())
@@ -254,18 +276,21 @@ impl App {
         actor: &Actor,
         tool: &str,
         args: &A,
-        reason: &str,
-        idempotency_key: Option<&str>,
-        dry_run: bool,
+        meta: &Meta,
         run: impl FnOnce(&mut Tx) -> Step<T>,
     ) -> Result<T> {
+        let (reason, dry_run) = (meta.reason.as_str(), meta.dry_run);
+        let idempotency_key = meta.idempotency_key.as_deref();
         if reason.len() > 2000 {
             return Err(invalid("reason", "keep the reason under 2000 characters"));
         }
         if let Some(k) = idempotency_key
             && (k.is_empty() || k.len() > 200)
         {
-            return Err(invalid("idempotency_key", "use 1 to 200 characters, e.g. a UUID"));
+            return Err(invalid(
+                "idempotency_key",
+                "use 1 to 200 characters, e.g. a UUID",
+            ));
         }
         let args_json = serde_json::to_string(args).expect("requests serialize");
         let request_sha = hex::encode(Sha256::digest(args_json.as_bytes()));
@@ -280,37 +305,51 @@ impl App {
             if sha != request_sha {
                 return Err(invalid(
                     "idempotency_key",
-                    format!("{key:?} was already used for a different {tool} request; use a new key for a new request"),
+                    format!(
+                        "{key:?} was already used for a different {tool} request; use a new key for a new request"
+                    ),
                 ));
             }
-            return serde_json::from_str(&response).map_err(|e| AppError::Store(StoreError::Corrupt(format!("stored response: {e}"))));
+            return serde_json::from_str(&response).map_err(|e| {
+                AppError::Store(StoreError::Corrupt(format!("stored response: {e}")))
+            });
         }
-        let mut cx = Tx { conn: &tx, now, actor, policy: &self.policy.policy, dry_run, extra: Vec::new() };
+        let mut cx = Tx {
+            conn: &tx,
+            now,
+            actor,
+            policy: &self.policy.policy,
+            dry_run,
+            extra: Vec::new(),
+        };
         let result = run(&mut cx);
         let extra = std::mem::take(&mut cx.extra);
-        let event = |action: &str, audit: Audit, decision: &Decision, message: Option<String>| AuditEvent {
-            seq: 0,
-            ts: store::ts_text(now),
-            actor_kind: actor.kind().into(),
-            actor: actor.name().into(),
-            action: action.into(),
-            flag: audit.flag,
-            env: audit.env,
-            rollout_id: audit.rollout_id,
-            approval_id: audit.approval_id,
-            decision: decision.label().into(),
-            rule: decision.rule().map(str::to_owned),
-            message: message.or_else(|| match decision {
-                Decision::Allow => None,
-                Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => Some(message.clone()),
-            }),
-            reason: (!reason.is_empty()).then(|| reason.to_owned()),
-            args: args_json.clone(),
-            before: audit.before.to_string(),
-            after: audit.after.to_string(),
-            policy_version: self.policy.policy.version,
-            policy_sha256: self.policy.sha256.clone(),
-        };
+        let event =
+            |action: &str, audit: Audit, decision: &Decision, message: Option<String>| AuditEvent {
+                seq: 0,
+                ts: store::ts_text(now),
+                actor_kind: actor.kind().into(),
+                actor: actor.name().into(),
+                action: action.into(),
+                flag: audit.flag,
+                env: audit.env,
+                rollout_id: audit.rollout_id,
+                approval_id: audit.approval_id,
+                decision: decision.label().into(),
+                rule: decision.rule().map(str::to_owned),
+                message: message.or_else(|| match decision {
+                    Decision::Allow => None,
+                    Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => {
+                        Some(message.clone())
+                    }
+                }),
+                reason: (!reason.is_empty()).then(|| reason.to_owned()),
+                args: args_json.clone(),
+                before: audit.before.to_string(),
+                after: audit.after.to_string(),
+                policy_version: self.policy.policy.version,
+                policy_sha256: self.policy.sha256.clone(),
+            };
         match result {
             Ok(Done { mut output, audit }) => {
                 if dry_run {
@@ -332,24 +371,43 @@ impl App {
                     output = serde_json::from_value(value.clone()).expect("answers round-trip");
                 }
                 if let Some(key) = idempotency_key {
-                    store::save_idempotent_response(&tx, tool, key, &request_sha, &value.to_string(), now)?;
+                    store::save_idempotent_response(
+                        &tx,
+                        tool,
+                        key,
+                        &request_sha,
+                        &value.to_string(),
+                        now,
+                    )?;
                 }
                 tx.commit()?;
                 self.rebuild(store.conn())?;
-                *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = store.data_version()?;
+                *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) =
+                    store.data_version()?;
                 Ok(output)
             }
             Err(Failure::Refused(refusal)) => {
-                let Refusal { audit, rule, message } = *refusal;
+                let Refusal {
+                    audit,
+                    rule,
+                    message,
+                } = *refusal;
                 drop(tx);
                 if !dry_run {
                     // The refusal is recorded on its own: nothing else from the attempt survives.
                     let tx = store.begin()?;
-                    let decision = Decision::Deny { rule: rule.clone(), message: message.clone() };
+                    let decision = Decision::Deny {
+                        rule: rule.clone(),
+                        message: message.clone(),
+                    };
                     store::append_audit(&tx, event(tool, audit, &decision, None))?;
                     tx.commit()?;
                 }
-                Err(AppError::Denied { rule, message, dry_run })
+                Err(AppError::Denied {
+                    rule,
+                    message,
+                    dry_run,
+                })
             }
             Err(Failure::Error(e)) => Err(e),
         }
@@ -368,7 +426,11 @@ impl Tx<'_> {
         check_env(self.policy, env).map_err(Failure::Error)
     }
 
-    pub fn check_version(&self, flag: &Flag, expected: Option<i64>) -> std::result::Result<(), Failure> {
+    pub fn check_version(
+        &self,
+        flag: &Flag,
+        expected: Option<i64>,
+    ) -> std::result::Result<(), Failure> {
         match expected {
             Some(v) if v != flag.version => Err(Failure::Error(AppError::Conflict(format!(
                 "expected_version {v} is stale: flag {} is at version {}; read it again (get_flag) and retry with expected_version {}",
@@ -382,7 +444,11 @@ impl Tx<'_> {
     pub fn refuse<T>(&self, audit: Audit, decision: &Decision) -> Step<T> {
         match decision {
             Decision::Deny { rule, message } | Decision::NeedsApproval { rule, message } => {
-                Err(Failure::Refused(Box::new(Refusal { audit, rule: rule.clone(), message: message.clone() })))
+                Err(Failure::Refused(Box::new(Refusal {
+                    audit,
+                    rule: rule.clone(),
+                    message: message.clone(),
+                })))
             }
             Decision::Allow => unreachable!("refuse is only called for denials"),
         }
@@ -390,7 +456,9 @@ impl Tx<'_> {
 }
 
 pub fn not_found_flag(key: &str) -> AppError {
-    AppError::NotFound(format!("flag {key:?} does not exist; list_flags shows the existing keys, create_flag makes a new one"))
+    AppError::NotFound(format!(
+        "flag {key:?} does not exist; list_flags shows the existing keys, create_flag makes a new one"
+    ))
 }
 
 pub fn check_env(policy: &Policy, env: &str) -> Result<()> {
@@ -398,7 +466,13 @@ pub fn check_env(policy: &Policy, env: &str) -> Result<()> {
         return Ok(());
     }
     let known: Vec<_> = policy.env_names().collect();
-    Err(invalid("environment", format!("unknown environment {env:?}: the policy declares {}", known.join(", "))))
+    Err(invalid(
+        "environment",
+        format!(
+            "unknown environment {env:?}: the policy declares {}",
+            known.join(", ")
+        ),
+    ))
 }
 
 /// Serializes a value for the audit trail's before/after columns.

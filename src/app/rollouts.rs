@@ -16,12 +16,21 @@ use crate::store::Approval;
 const MAX_COUNT: u64 = 1_000_000_000;
 
 fn no_rollout(key: &str, env: &str) -> AppError {
-    AppError::NotFound(format!("flag {key:?} has no active rollout in {env}; start one with start_canary"))
+    AppError::NotFound(format!(
+        "flag {key:?} has no active rollout in {env}; start one with start_canary"
+    ))
 }
 
 fn gate_for(tx: &Tx, r: &Rollout) -> Result<GateResult> {
-    let stats = ArmStats { canary: store::arm_totals(tx.conn, r.id, "canary")?, control: store::arm_totals(tx.conn, r.id, "control")? };
-    let bounds = &tx.policy.env(&r.env).expect("rollouts exist only in declared environments").gate;
+    let stats = ArmStats {
+        canary: store::arm_totals(tx.conn, r.id, "canary")?,
+        control: store::arm_totals(tx.conn, r.id, "control")?,
+    };
+    let bounds = &tx
+        .policy
+        .env(&r.env)
+        .expect("rollouts exist only in declared environments")
+        .gate;
     Ok(gate::verdict(&stats, bounds))
 }
 
@@ -30,7 +39,10 @@ fn parse_steps(steps: &[f64]) -> Result<Vec<Percent>> {
     for (i, s) in steps.iter().enumerate() {
         let p = Percent::from_percent(*s).map_err(|m| invalid(&format!("steps[{i}]"), m))?;
         if p == Percent::ZERO || out.last().is_some_and(|l| *l >= p) {
-            return Err(invalid("steps", "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]"));
+            return Err(invalid(
+                "steps",
+                "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]",
+            ));
         }
         out.push(p);
     }
@@ -38,6 +50,17 @@ fn parse_steps(steps: &[f64]) -> Result<Vec<Percent>> {
         return Err(invalid("steps", "the last step must be 100"));
     }
     Ok(out)
+}
+
+/// What a human is asked to decide.
+struct ApprovalRequest<'a> {
+    kind: &'a str,
+    rollout: Option<&'a Rollout>,
+    flag: &'a str,
+    env: &'a str,
+    rule: &'a str,
+    reason: &'a str,
+    target: Option<Percent>,
 }
 
 impl Tx<'_> {
@@ -64,7 +87,10 @@ impl Tx<'_> {
 
     /// Puts the rollout's exposure in force: the environment is on, everyone else gets the LKG.
     fn expose(&self, flag: &mut Flag, r: &Rollout) -> Result<()> {
-        let s = flag.envs.get_mut(&r.env).expect("flags carry every declared environment");
+        let s = flag
+            .envs
+            .get_mut(&r.env)
+            .expect("flags carry every declared environment");
         s.enabled = true;
         s.default_variant = r.lkg.clone();
         s.pinned_variant = None;
@@ -73,14 +99,23 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn open_approval(&self, kind: &str, r: Option<&Rollout>, flag: &str, env: &str, rule: &str, reason: &str, target: Option<Percent>) -> Result<i64> {
+    fn open_approval(&self, req: ApprovalRequest) -> Result<i64> {
+        let ApprovalRequest {
+            kind,
+            rollout,
+            flag,
+            env,
+            rule,
+            reason,
+            target,
+        } = req;
         let needed = self.policy.env(env).map_or(1, |e| e.approvals);
         let a = Approval {
             id: 0,
             kind: kind.into(),
             flag: flag.into(),
             env: env.into(),
-            rollout_id: r.map(|r| r.id),
+            rollout_id: rollout.map(|r| r.id),
             target_percent: target.map(Percent::as_f64),
             requested_by: format!("{}:{}", self.actor.kind(), self.actor.name()),
             rule: rule.into(),
@@ -97,15 +132,25 @@ impl Tx<'_> {
     }
 
     /// The pointer flip: everyone in `env` gets the LKG (or the off variant when nothing was rolling out).
-    fn roll_back(&self, flag: &mut Flag, env: &str, rollout: Option<&Rollout>) -> Result<Option<Rollout>> {
+    fn roll_back(
+        &self,
+        flag: &mut Flag,
+        env: &str,
+        rollout: Option<&Rollout>,
+    ) -> Result<Option<Rollout>> {
         let target = rollout.map_or_else(|| flag.off_variant.clone(), |r| r.lkg.clone());
-        let s = flag.envs.get_mut(env).expect("flags carry every declared environment");
+        let s = flag
+            .envs
+            .get_mut(env)
+            .expect("flags carry every declared environment");
         s.pinned_variant = Some(target);
         s.updated_at = self.now;
         store::upsert_env(self.conn, flag.key.as_str(), env, s)?;
         let done = match rollout {
             Some(r) => {
-                let done = r.apply(Event::RollBack, self.now).map_err(|e| AppError::Conflict(e.0))?;
+                let done = r
+                    .apply(Event::RollBack, self.now)
+                    .map_err(|e| AppError::Conflict(e.0))?;
                 store::save_rollout(self.conn, &done)?;
                 Some(done)
             }
@@ -122,14 +167,24 @@ impl Tx<'_> {
     }
 }
 
-fn canary(o: Outcome, r: Option<&Rollout>, gate: Option<GateResult>, approval_id: Option<i64>) -> CanaryOutput {
-    CanaryOutput { outcome: o, rollout: r.map(rollout_view), gate, approval_id }
+fn canary(
+    o: Outcome,
+    r: Option<&Rollout>,
+    gate: Option<GateResult>,
+    approval_id: Option<i64>,
+) -> CanaryOutput {
+    CanaryOutput {
+        outcome: o,
+        rollout: r.map(rollout_view),
+        gate,
+        approval_id,
+    }
 }
 
 impl App {
     pub fn start_canary(&self, actor: &Actor, req: &StartCanary) -> Result<CanaryOutput> {
         let m = &req.meta;
-        self.mutate(actor, "start_canary", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "start_canary", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
@@ -166,7 +221,7 @@ impl App {
             audit.after = state(&r);
             let mut approval_id = None;
             let summary = if let Decision::NeedsApproval { rule, .. } = &decision {
-                let a = tx.open_approval("start_canary", Some(&r), flag.key.as_str(), env, rule, &m.reason, Some(r.steps[0]))?;
+                let a = tx.open_approval(ApprovalRequest { kind: "start_canary", rollout: Some(&r), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(r.steps[0]) })?;
                 audit.approval_id = Some(a);
                 approval_id = Some(a);
                 format!("open approval #{a} to start rollout {id} of {:?} in {env}; nobody is exposed until a human runs `flagwarden approve {a}`", r.candidate)
@@ -181,7 +236,7 @@ impl App {
 
     pub fn advance_canary(&self, actor: &Actor, req: &AdvanceCanary) -> Result<CanaryOutput> {
         let m = &req.meta;
-        self.mutate(actor, "advance_canary", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "advance_canary", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
@@ -195,7 +250,7 @@ impl App {
                 // Evidence of harm outranks every other bound: freeze exposure and ask a human.
                 let next = r.apply(Event::ProposeRollback, tx.now).map_err(|e| AppError::Conflict(e.0))?;
                 store::save_rollout(tx.conn, &next)?;
-                let a = tx.open_approval("rollback", Some(&next), flag.key.as_str(), env, "gate", &gate.reasons.join("; "), None)?;
+                let a = tx.open_approval(ApprovalRequest { kind: "rollback", rollout: Some(&next), flag: flag.key.as_str(), env, rule: "gate", reason: &gate.reasons.join("; "), target: None })?;
                 tx.bump(&mut flag)?;
                 audit.approval_id = Some(a);
                 audit.after = state(&next);
@@ -225,7 +280,7 @@ impl App {
             let (next, approval_id, summary) = match (&decision, target) {
                 (Decision::NeedsApproval { rule, message }, Some(t)) => {
                     let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                    let a = tx.open_approval("advance_canary", Some(&next), flag.key.as_str(), env, rule, &m.reason, Some(to))?;
+                    let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(to) })?;
                     (next, Some(a), format!("open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"))
                 }
                 (_, Some(_)) => {
@@ -260,23 +315,46 @@ impl App {
                 None => store::latest_rollout(conn, &req.key, env)?,
             };
             let mut missing = Vec::new();
-            let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) = Default::default();
-            let pending: Vec<i64> = store::pending_approvals_for(conn, &req.key, env)?.iter().map(|a| a.id).collect();
+            let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) =
+                Default::default();
+            let pending: Vec<i64> = store::pending_approvals_for(conn, &req.key, env)?
+                .iter()
+                .map(|a| a.id)
+                .collect();
             if let Some(r) = &r {
                 canary_counts = store::arm_totals(conn, r.id, "canary")?;
                 control_counts = store::arm_totals(conn, r.id, "control")?;
                 let bounds = &self.policy.policy.env(env).expect("checked").gate;
-                let g = gate::verdict(&ArmStats { canary: canary_counts, control: control_counts }, bounds);
+                let g = gate::verdict(
+                    &ArmStats {
+                        canary: canary_counts,
+                        control: control_counts,
+                    },
+                    bounds,
+                );
                 if !r.state.is_terminal() {
                     if g.samples_missing > 0 {
-                        missing.push(format!("{} more canary requests (record_signals)", g.samples_missing));
+                        missing.push(format!(
+                            "{} more canary requests (record_signals)",
+                            g.samples_missing
+                        ));
                     }
                     if let Some(started) = r.step_started_at {
-                        let need = self.policy.policy.env(env).expect("checked").min_dwell.at(r.percent());
+                        let need = self
+                            .policy
+                            .policy
+                            .env(env)
+                            .expect("checked")
+                            .min_dwell
+                            .at(r.percent());
                         let at = started + need;
                         if at > now {
                             next_at = Some(store::ts_text(at));
-                            missing.push(format!("dwell at {} until {}", r.percent(), store::ts_text(at)));
+                            missing.push(format!(
+                                "dwell at {} until {}",
+                                r.percent(),
+                                store::ts_text(at)
+                            ));
                         }
                     }
                     if !pending.is_empty() {
@@ -312,48 +390,105 @@ impl App {
             ("safety_passes", c.safety_passes),
         ] {
             if v > MAX_COUNT {
-                return Err(invalid(field, format!("at most {MAX_COUNT} per call; split the batch")));
+                return Err(invalid(
+                    field,
+                    format!("at most {MAX_COUNT} per call; split the batch"),
+                ));
             }
         }
         for (part, whole, a, b) in [
             ("errors", "requests", c.errors, c.requests),
-            ("task_successes", "task_attempts", c.task_successes, c.task_attempts),
-            ("safety_passes", "safety_checks", c.safety_passes, c.safety_checks),
+            (
+                "task_successes",
+                "task_attempts",
+                c.task_successes,
+                c.task_attempts,
+            ),
+            (
+                "safety_passes",
+                "safety_checks",
+                c.safety_passes,
+                c.safety_checks,
+            ),
         ] {
             if a > b {
-                return Err(invalid(part, format!("{part} ({a}) cannot exceed {whole} ({b})")));
+                return Err(invalid(
+                    part,
+                    format!("{part} ({a}) cannot exceed {whole} ({b})"),
+                ));
             }
         }
         if *c == Default::default() {
-            return Err(invalid("requests", "all counts are zero; report at least one count"));
+            return Err(invalid(
+                "requests",
+                "all counts are zero; report at least one count",
+            ));
         }
         if req.arm == Arm::Excluded {
-            return Err(invalid("arm", "report evidence for the canary or the control arm"));
+            return Err(invalid(
+                "arm",
+                "report evidence for the canary or the control arm",
+            ));
         }
-        self.mutate(actor, "record_signals", req, &req.reason, req.idempotency_key.as_deref(), req.dry_run, |tx| {
+        let meta = Meta {
+            reason: req.reason.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            dry_run: req.dry_run,
+        };
+        self.mutate(actor, "record_signals", req, &meta, |tx| {
             let flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
-            let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?.ok_or_else(|| no_rollout(&req.key, env))?;
-            let decision = decide(tx.policy, tx.actor, &Action::RecordSignals { env }, &Usage::default(), tx.now);
-            let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), decision: Some(decision.clone()), ..Audit::default() };
+            let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?
+                .ok_or_else(|| no_rollout(&req.key, env))?;
+            let decision = decide(
+                tx.policy,
+                tx.actor,
+                &Action::RecordSignals { env },
+                &Usage::default(),
+                tx.now,
+            );
+            let mut audit = Audit {
+                flag: Some(req.key.clone()),
+                env: Some(env.into()),
+                rollout_id: Some(r.id),
+                decision: Some(decision.clone()),
+                ..Audit::default()
+            };
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
             store::insert_signals(tx.conn, r.id, req.arm.as_str(), c, None, tx.now)?;
             let totals = store::arm_totals(tx.conn, r.id, req.arm.as_str())?;
             audit.after = state(&totals);
-            let summary = format!("record {} requests / {} errors on the {} arm of rollout {}", c.requests, c.errors, req.arm.as_str(), r.id);
-            Ok(Done { output: SignalsOutput { outcome: outcome(tx, &decision, flag.version, summary), rollout_id: r.id, arm: req.arm, totals }, audit })
+            let summary = format!(
+                "record {} requests / {} errors on the {} arm of rollout {}",
+                c.requests,
+                c.errors,
+                req.arm.as_str(),
+                r.id
+            );
+            Ok(Done {
+                output: SignalsOutput {
+                    outcome: outcome(tx, &decision, flag.version, summary),
+                    rollout_id: r.id,
+                    arm: req.arm,
+                    totals,
+                },
+                audit,
+            })
         })
     }
 
     pub fn rollback(&self, actor: &Actor, req: &RollbackFlag) -> Result<CanaryOutput> {
         let m = &req.meta;
         if m.reason.trim().is_empty() {
-            return Err(invalid("reason", "say why you roll back; the human confirming it reads this"));
+            return Err(invalid(
+                "reason",
+                "say why you roll back; the human confirming it reads this",
+            ));
         }
-        self.mutate(actor, "rollback", req, &m.reason, m.idempotency_key.as_deref(), m.dry_run, |tx| {
+        self.mutate(actor, "rollback", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
@@ -384,7 +519,7 @@ impl App {
                         }
                         None => None,
                     };
-                    let a = tx.open_approval("rollback", next.as_ref(), flag.key.as_str(), env, rule, &m.reason, None)?;
+                    let a = tx.open_approval(ApprovalRequest { kind: "rollback", rollout: next.as_ref(), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: None })?;
                     tx.bump(&mut flag)?;
                     audit.approval_id = Some(a);
                     audit.after = json!({"rollout": next, "approval_id": a});
@@ -408,99 +543,217 @@ impl App {
     /// A human approves a pending request; when enough humans have, it takes effect.
     pub fn approve(&self, human: &Actor, id: i64, reason: &str) -> Result<ApprovalDecision> {
         let args = json!({"id": id, "reason": reason});
-        self.mutate(human, "approve", &args, reason, None, false, |tx| {
-            let mut a = store::approval(tx.conn, id)?.ok_or_else(|| AppError::NotFound(format!("approval {id} does not exist; `flagwarden approvals` lists them")))?;
-            if a.status != "pending" {
-                return Err(AppError::Conflict(format!("approval {id} is already {}", a.status)).into());
-            }
-            if !matches!(tx.actor, Actor::Human(_)) {
-                return Err(AppError::Conflict("only a human can approve".into()).into());
-            }
-            let me = tx.actor.name().to_owned();
-            if a.approved_by.contains(&me) {
-                return Err(AppError::Conflict(format!("{me} already approved {id}; it needs {} approval(s) from different humans", a.approvals_needed)).into());
-            }
-            let mut flag = tx.flag(&a.flag)?;
-            let rollout = match a.rollout_id {
-                Some(rid) => store::rollout(tx.conn, rid)?,
-                None => None,
-            };
-            let mut audit = Audit { flag: Some(a.flag.clone()), env: Some(a.env.clone()), rollout_id: a.rollout_id, approval_id: Some(id), before: state(&a), ..Audit::default() };
-            // Approving does not lift freezes: an approved step still waits for the window.
-            if a.kind != "rollback" {
-                let r = rollout.as_ref().ok_or_else(|| AppError::Conflict(format!("approval {id} has no rollout")))?;
-                let to = a.target_percent.and_then(|p| Percent::from_percent(p).ok()).unwrap_or(Percent::FULL);
-                let action = Action::AdvanceCanary { env: &a.env, from: r.percent(), to, dwell: SignedDuration::MAX };
-                let usage = tx.usage(&a.env, Some(r))?;
-                let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
-                if let Decision::Deny { .. } = d {
-                    audit.decision = Some(d.clone());
-                    return tx.refuse(audit, &d);
+        self.mutate(
+            human,
+            "approve",
+            &args,
+            &Meta {
+                reason: reason.into(),
+                ..Meta::default()
+            },
+            |tx| {
+                let mut a = store::approval(tx.conn, id)?.ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "approval {id} does not exist; `flagwarden approvals` lists them"
+                    ))
+                })?;
+                if a.status != "pending" {
+                    return Err(AppError::Conflict(format!(
+                        "approval {id} is already {}",
+                        a.status
+                    ))
+                    .into());
                 }
-            }
-            a.approved_by.push(me.clone());
-            let executed = a.approved_by.len() as u32 >= a.approvals_needed;
-            let summary = if !executed {
-                format!("approval {id}: {} of {} humans approved", a.approved_by.len(), a.approvals_needed)
-            } else {
-                a.status = "approved".into();
-                a.decided_by = Some(me.clone());
-                a.decided_at = Some(store::ts_text(tx.now));
-                a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
-                match a.kind.as_str() {
-                    "rollback" => {
-                        tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
-                        format!("rolled back {} in {}: everyone gets {:?}", a.flag, a.env, flag.envs[&a.env].pinned_variant.clone().unwrap_or_default())
-                    }
-                    _ => {
-                        let r = rollout.as_ref().expect("checked above");
-                        let next = r.apply(Event::Approve, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                        store::save_rollout(tx.conn, &next)?;
-                        tx.expose(&mut flag, &next)?;
-                        tx.bump(&mut flag)?;
-                        format!("approved: rollout {} of {} in {} now serves {:?} to {}", next.id, a.flag, a.env, next.candidate, next.percent())
+                if !matches!(tx.actor, Actor::Human(_)) {
+                    return Err(AppError::Conflict("only a human can approve".into()).into());
+                }
+                let me = tx.actor.name().to_owned();
+                if a.approved_by.contains(&me) {
+                    return Err(AppError::Conflict(format!(
+                        "{me} already approved {id}; it needs {} approval(s) from different humans",
+                        a.approvals_needed
+                    ))
+                    .into());
+                }
+                let mut flag = tx.flag(&a.flag)?;
+                let rollout = match a.rollout_id {
+                    Some(rid) => store::rollout(tx.conn, rid)?,
+                    None => None,
+                };
+                let mut audit = Audit {
+                    flag: Some(a.flag.clone()),
+                    env: Some(a.env.clone()),
+                    rollout_id: a.rollout_id,
+                    approval_id: Some(id),
+                    before: state(&a),
+                    ..Audit::default()
+                };
+                // Approving does not lift freezes: an approved step still waits for the window.
+                if a.kind != "rollback" {
+                    let r = rollout.as_ref().ok_or_else(|| {
+                        AppError::Conflict(format!("approval {id} has no rollout"))
+                    })?;
+                    let to = a
+                        .target_percent
+                        .and_then(|p| Percent::from_percent(p).ok())
+                        .unwrap_or(Percent::FULL);
+                    let action = Action::AdvanceCanary {
+                        env: &a.env,
+                        from: r.percent(),
+                        to,
+                        dwell: SignedDuration::MAX,
+                    };
+                    let usage = tx.usage(&a.env, Some(r))?;
+                    let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
+                    if let Decision::Deny { .. } = d {
+                        audit.decision = Some(d.clone());
+                        return tx.refuse(audit, &d);
                     }
                 }
-            };
-            store::update_approval(tx.conn, &a)?;
-            audit.after = state(&a);
-            audit.decision = Some(Decision::Allow);
-            Ok(Done { output: ApprovalDecision { approval: a, executed, summary }, audit })
-        })
+                a.approved_by.push(me.clone());
+                let executed = a.approved_by.len() as u32 >= a.approvals_needed;
+                let summary = if !executed {
+                    format!(
+                        "approval {id}: {} of {} humans approved",
+                        a.approved_by.len(),
+                        a.approvals_needed
+                    )
+                } else {
+                    a.status = "approved".into();
+                    a.decided_by = Some(me.clone());
+                    a.decided_at = Some(store::ts_text(tx.now));
+                    a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
+                    match a.kind.as_str() {
+                        "rollback" => {
+                            tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
+                            format!(
+                                "rolled back {} in {}: everyone gets {:?}",
+                                a.flag,
+                                a.env,
+                                flag.envs[&a.env].pinned_variant.clone().unwrap_or_default()
+                            )
+                        }
+                        _ => {
+                            let r = rollout.as_ref().expect("checked above");
+                            let next = r
+                                .apply(Event::Approve, tx.now)
+                                .map_err(|e| AppError::Conflict(e.0))?;
+                            store::save_rollout(tx.conn, &next)?;
+                            tx.expose(&mut flag, &next)?;
+                            tx.bump(&mut flag)?;
+                            format!(
+                                "approved: rollout {} of {} in {} now serves {:?} to {}",
+                                next.id,
+                                a.flag,
+                                a.env,
+                                next.candidate,
+                                next.percent()
+                            )
+                        }
+                    }
+                };
+                store::update_approval(tx.conn, &a)?;
+                audit.after = state(&a);
+                audit.decision = Some(Decision::Allow);
+                Ok(Done {
+                    output: ApprovalDecision {
+                        approval: a,
+                        executed,
+                        summary,
+                    },
+                    audit,
+                })
+            },
+        )
     }
 
     /// A human rejects a pending request: a start is aborted, a step stays where it was, a proposed
     /// rollback is dismissed and the rollout runs on.
     pub fn reject(&self, human: &Actor, id: i64, reason: &str) -> Result<ApprovalDecision> {
         if reason.trim().is_empty() {
-            return Err(invalid("reason", "say why you reject it; the agent reads this"));
+            return Err(invalid(
+                "reason",
+                "say why you reject it; the agent reads this",
+            ));
         }
         let args = json!({"id": id, "reason": reason});
-        self.mutate(human, "reject", &args, reason, None, false, |tx| {
-            let mut a = store::approval(tx.conn, id)?.ok_or_else(|| AppError::NotFound(format!("approval {id} does not exist; `flagwarden approvals` lists them")))?;
-            if a.status != "pending" {
-                return Err(AppError::Conflict(format!("approval {id} is already {}", a.status)).into());
-            }
-            let mut flag = tx.flag(&a.flag)?;
-            if let Some(r) = a.rollout_id.map(|rid| store::rollout(tx.conn, rid)).transpose()?.flatten() {
-                let event = if a.kind == "rollback" { Event::DismissRollback } else { Event::Reject };
-                let next = r.apply(event, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                store::save_rollout(tx.conn, &next)?;
-                tx.bump(&mut flag)?;
-            }
-            a.status = "rejected".into();
-            a.decided_by = Some(tx.actor.name().to_owned());
-            a.decided_at = Some(store::ts_text(tx.now));
-            a.decision_reason = Some(reason.to_owned());
-            store::update_approval(tx.conn, &a)?;
-            let audit = Audit { flag: Some(a.flag.clone()), env: Some(a.env.clone()), rollout_id: a.rollout_id, approval_id: Some(id), after: state(&a), decision: Some(Decision::Allow), ..Audit::default() };
-            let summary = format!("rejected approval {id} ({} of {} in {})", a.kind, a.flag, a.env);
-            Ok(Done { output: ApprovalDecision { approval: a, executed: false, summary }, audit })
-        })
+        self.mutate(
+            human,
+            "reject",
+            &args,
+            &Meta {
+                reason: reason.into(),
+                ..Meta::default()
+            },
+            |tx| {
+                let mut a = store::approval(tx.conn, id)?.ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "approval {id} does not exist; `flagwarden approvals` lists them"
+                    ))
+                })?;
+                if a.status != "pending" {
+                    return Err(AppError::Conflict(format!(
+                        "approval {id} is already {}",
+                        a.status
+                    ))
+                    .into());
+                }
+                let mut flag = tx.flag(&a.flag)?;
+                if let Some(r) = a
+                    .rollout_id
+                    .map(|rid| store::rollout(tx.conn, rid))
+                    .transpose()?
+                    .flatten()
+                {
+                    let event = if a.kind == "rollback" {
+                        Event::DismissRollback
+                    } else {
+                        Event::Reject
+                    };
+                    let next = r
+                        .apply(event, tx.now)
+                        .map_err(|e| AppError::Conflict(e.0))?;
+                    store::save_rollout(tx.conn, &next)?;
+                    tx.bump(&mut flag)?;
+                }
+                a.status = "rejected".into();
+                a.decided_by = Some(tx.actor.name().to_owned());
+                a.decided_at = Some(store::ts_text(tx.now));
+                a.decision_reason = Some(reason.to_owned());
+                store::update_approval(tx.conn, &a)?;
+                let audit = Audit {
+                    flag: Some(a.flag.clone()),
+                    env: Some(a.env.clone()),
+                    rollout_id: a.rollout_id,
+                    approval_id: Some(id),
+                    after: state(&a),
+                    decision: Some(Decision::Allow),
+                    ..Audit::default()
+                };
+                let summary = format!(
+                    "rejected approval {id} ({} of {} in {})",
+                    a.kind, a.flag, a.env
+                );
+                Ok(Done {
+                    output: ApprovalDecision {
+                        approval: a,
+                        executed: false,
+                        summary,
+                    },
+                    audit,
+                })
+            },
+        )
     }
 
     /// A human lifts freezes and change windows in `env` until `until`, with a reason.
-    pub fn break_glass(&self, human: &Actor, env: &str, reason: &str, ttl: SignedDuration) -> Result<String> {
+    pub fn break_glass(
+        &self,
+        human: &Actor,
+        env: &str,
+        reason: &str,
+        ttl: SignedDuration,
+    ) -> Result<String> {
         check_env(&self.policy.policy, env)?;
         if reason.trim().is_empty() {
             return Err(invalid("reason", "break-glass needs a reason"));
@@ -509,11 +762,31 @@ impl App {
             return Err(invalid("for", "between 1 minute and 24 hours"));
         }
         let args = json!({"env": env, "reason": reason, "for_secs": ttl.as_secs()});
-        self.mutate(human, "break_glass", &args, reason, None, false, |tx| {
-            let until = tx.now + ttl;
-            store::insert_break_glass(tx.conn, env, tx.actor.name(), reason, tx.now, until)?;
-            let audit = Audit { env: Some(env.into()), after: json!({"until": store::ts_text(until)}), decision: Some(Decision::Allow), ..Audit::default() };
-            Ok(Done { output: format!("freezes and change windows in {env} are lifted until {}", store::ts_text(until)), audit })
-        })
+        self.mutate(
+            human,
+            "break_glass",
+            &args,
+            &Meta {
+                reason: reason.into(),
+                ..Meta::default()
+            },
+            |tx| {
+                let until = tx.now + ttl;
+                store::insert_break_glass(tx.conn, env, tx.actor.name(), reason, tx.now, until)?;
+                let audit = Audit {
+                    env: Some(env.into()),
+                    after: json!({"until": store::ts_text(until)}),
+                    decision: Some(Decision::Allow),
+                    ..Audit::default()
+                };
+                Ok(Done {
+                    output: format!(
+                        "freezes and change windows in {env} are lifted until {}",
+                        store::ts_text(until)
+                    ),
+                    audit,
+                })
+            },
+        )
     }
 }

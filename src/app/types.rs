@@ -295,9 +295,17 @@ pub struct DecisionView {
 impl From<&Decision> for DecisionView {
     fn from(d: &Decision) -> Self {
         match d {
-            Decision::Allow => DecisionView { result: "allow".into(), rule: None, message: None },
+            Decision::Allow => DecisionView {
+                result: "allow".into(),
+                rule: None,
+                message: None,
+            },
             Decision::Deny { rule, message } | Decision::NeedsApproval { rule, message } => {
-                DecisionView { result: d.label().into(), rule: Some(rule.clone()), message: Some(message.clone()) }
+                DecisionView {
+                    result: d.label().into(),
+                    rule: Some(rule.clone()),
+                    message: Some(message.clone()),
+                }
             }
         }
     }

@@ -18,16 +18,30 @@ use crate::domain::policy::Actor;
 pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
 
 #[derive(Parser)]
-#[command(name = "flagwarden", version, about = "Release control for coding agents: flags, policy-bounded canaries, audited rollbacks")]
+#[command(
+    name = "flagwarden",
+    version,
+    about = "Release control for coding agents: flags, policy-bounded canaries, audited rollbacks"
+)]
 pub struct Cli {
     /// Policy file. The database defaults to .flagwarden/flagwarden.db beside it.
-    #[arg(long, global = true, env = "FLAGWARDEN_POLICY", default_value = "flagwarden.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLAGWARDEN_POLICY",
+        default_value = "flagwarden.toml"
+    )]
     pub policy: PathBuf,
     /// SQLite database file.
     #[arg(long, global = true, env = "FLAGWARDEN_DB")]
     pub db: Option<PathBuf>,
     /// Base URL applications reach flagwarden's OFREP endpoint at (used in generated code).
-    #[arg(long, global = true, env = "FLAGWARDEN_OFREP_URL", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLAGWARDEN_OFREP_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
     pub ofrep_url: String,
     #[command(subcommand)]
     pub command: Command,
@@ -148,7 +162,11 @@ pub struct Confirm {
 impl Cli {
     fn db_path(&self) -> PathBuf {
         self.db.clone().unwrap_or_else(|| {
-            let dir = self.policy.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = self
+                .policy
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             dir.join(".flagwarden").join("flagwarden.db")
         })
     }
@@ -159,25 +177,44 @@ impl Cli {
         let source = match std::fs::read_to_string(&self.policy) {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::warn!("no policy at {path}: using the embedded default policy (`flagwarden init` writes it out)");
-                return Ok(LoadedPolicy::parse("(embedded default policy)", DEFAULT_POLICY).expect("the default policy is valid"));
+                tracing::warn!(
+                    "no policy at {path}: using the embedded default policy (`flagwarden init` writes it out)"
+                );
+                return Ok(
+                    LoadedPolicy::parse("(embedded default policy)", DEFAULT_POLICY)
+                        .expect("the default policy is valid"),
+                );
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read the policy {path}")),
         };
-        Ok(LoadedPolicy::parse(&path, &source).map_err(|e| anyhow::anyhow!("refusing to start on a bad policy: {e}"))?)
+        LoadedPolicy::parse(&path, &source)
+            .map_err(|e| anyhow::anyhow!("refusing to start on a bad policy: {e}"))
     }
 
     pub fn open_app(&self) -> Result<Arc<App>> {
         let policy = self.load_policy()?;
-        let root = self.policy.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let config = Config { ofrep_base_url: self.ofrep_url.clone(), project_root: root };
+        let root = self
+            .policy
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let config = Config {
+            ofrep_base_url: self.ofrep_url.clone(),
+            project_root: root,
+        };
         let db = self.db_path();
-        Ok(Arc::new(App::open(&db, policy, config).with_context(|| format!("cannot open the store {}", db.display()))?))
+        Ok(Arc::new(App::open(&db, policy, config).with_context(
+            || format!("cannot open the store {}", db.display()),
+        )?))
     }
 }
 
 fn human() -> Actor {
-    let name = std::env::var("FLAGWARDEN_HUMAN").or_else(|_| std::env::var("USER")).or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "human".into());
+    let name = std::env::var("FLAGWARDEN_HUMAN")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "human".into());
     Actor::Human(name)
 }
 
@@ -187,7 +224,9 @@ fn confirm(c: &Confirm, what: &str, expected: &str) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!("{what} is a human action: run it in a terminal to confirm it, or pass --yes in a script you trust");
+        bail!(
+            "{what} is a human action: run it in a terminal to confirm it, or pass --yes in a script you trust"
+        );
     }
     eprint!("{what}\nType {expected:?} to confirm: ");
     std::io::stderr().flush().ok();
@@ -215,9 +254,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init { force } => init(&cli, *force),
         Command::Mcp => crate::serve_stdio(cli.open_app()?),
         Command::Schema => print_json(&crate::mcp::Server::tool_list()),
-        Command::Policy { cmd: PolicyCmd::Check } => {
+        Command::Policy {
+            cmd: PolicyCmd::Check,
+        } => {
             let p = cli.load_policy()?;
-            println!("{}: version {}, sha256 {}", p.path, p.policy.version, p.sha256);
+            println!(
+                "{}: version {}, sha256 {}",
+                p.path, p.policy.version, p.sha256
+            );
             for (name, env) in &p.policy.environments {
                 println!("\n{name}:");
                 for line in crate::domain::policy::describe(name, env) {
@@ -226,7 +270,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Flags { show: Some(FlagsCmd::Show { key }), .. } => print_json(&cli.open_app()?.get_flag(key)?),
+        Command::Flags {
+            show: Some(FlagsCmd::Show { key }),
+            ..
+        } => print_json(&cli.open_app()?.get_flag(key)?),
         Command::Flags { show: None, json } => {
             let list = cli.open_app()?.list_flags(&ListFlags::default())?;
             if *json {
@@ -234,25 +281,49 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let mut t = table(&["flag", "type", "status", "v", "serving"]);
             for f in list.flags {
-                let serving: Vec<String> = f.serving.iter().map(|(e, s)| format!("{e}: {}", s.as_str().unwrap_or_default())).collect();
-                t.add_row(vec![f.key.clone(), f.change_type_str(), format!("{:?}", f.status).to_lowercase(), f.version.to_string(), serving.join("\n")]);
+                let serving: Vec<String> = f
+                    .serving
+                    .iter()
+                    .map(|(e, s)| format!("{e}: {}", s.as_str().unwrap_or_default()))
+                    .collect();
+                t.add_row(vec![
+                    f.key.clone(),
+                    f.change_type_str(),
+                    format!("{:?}", f.status).to_lowercase(),
+                    f.version.to_string(),
+                    serving.join("\n"),
+                ]);
             }
             println!("{t}");
             Ok(())
         }
         Command::Approvals { all, json } => {
-            let list = cli.open_app()?.list_approvals(&ListApprovals { status: Some(if *all { "all" } else { "pending" }.into()) })?;
+            let list = cli.open_app()?.list_approvals(&ListApprovals {
+                status: Some(if *all { "all" } else { "pending" }.into()),
+            })?;
             if *json {
                 return print_json(&list);
             }
-            let mut t = table(&["id", "kind", "flag", "env", "to", "status", "requested by", "rule", "reason"]);
+            let mut t = table(&[
+                "id",
+                "kind",
+                "flag",
+                "env",
+                "to",
+                "status",
+                "requested by",
+                "rule",
+                "reason",
+            ]);
             for a in &list.approvals {
                 t.add_row(vec![
                     a.id.to_string(),
                     a.kind.clone(),
                     a.flag.clone(),
                     a.env.clone(),
-                    a.target_percent.map(|p| format!("{p}%")).unwrap_or_default(),
+                    a.target_percent
+                        .map(|p| format!("{p}%"))
+                        .unwrap_or_default(),
                     a.status.clone(),
                     a.requested_by.clone(),
                     a.rule.clone(),
@@ -262,34 +333,68 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{t}\n{}", list.how_to_decide);
             Ok(())
         }
-        Command::Approve { id, reason, confirm: c } => {
+        Command::Approve {
+            id,
+            reason,
+            confirm: c,
+        } => {
             let app = cli.open_app()?;
             confirm(c, &format!("approve request {id}"), &id.to_string())?;
             let d = app.approve(&human(), *id, reason)?;
             println!("{}", d.summary);
             Ok(())
         }
-        Command::Reject { id, reason, confirm: c } => {
+        Command::Reject {
+            id,
+            reason,
+            confirm: c,
+        } => {
             let app = cli.open_app()?;
             confirm(c, &format!("reject request {id}"), &id.to_string())?;
             println!("{}", app.reject(&human(), *id, reason)?.summary);
             Ok(())
         }
-        Command::Rollback { key, env, reason, confirm: c } => {
+        Command::Rollback {
+            key,
+            env,
+            reason,
+            confirm: c,
+        } => {
             let app = cli.open_app()?;
             confirm(c, &format!("roll back {key} in {env}"), key)?;
-            let req = RollbackFlag { key: key.clone(), environment: env.clone(), expected_version: None, meta: Meta { reason: reason.clone(), ..Meta::default() } };
+            let req = RollbackFlag {
+                key: key.clone(),
+                environment: env.clone(),
+                expected_version: None,
+                meta: Meta {
+                    reason: reason.clone(),
+                    ..Meta::default()
+                },
+            };
             println!("{}", app.rollback(&human(), &req)?.outcome.summary);
             Ok(())
         }
-        Command::BreakGlass { env, reason, duration, confirm: c } => {
-            let ttl: jiff::SignedDuration = duration.parse().with_context(|| format!("--for {duration:?}: use a duration such as \"2h\""))?;
+        Command::BreakGlass {
+            env,
+            reason,
+            duration,
+            confirm: c,
+        } => {
+            let ttl: jiff::SignedDuration = duration
+                .parse()
+                .with_context(|| format!("--for {duration:?}: use a duration such as \"2h\""))?;
             let app = cli.open_app()?;
             confirm(c, &format!("lift freezes in {env} for {duration}"), env)?;
             println!("{}", app.break_glass(&human(), env, reason, ttl)?);
             Ok(())
         }
-        Command::Audit { verify, key, env, limit, json } => {
+        Command::Audit {
+            verify,
+            key,
+            env,
+            limit,
+            json,
+        } => {
             let app = cli.open_app()?;
             if *verify {
                 match app.verify_audit()? {
@@ -301,7 +406,9 @@ pub fn run(cli: Cli) -> Result<()> {
             if *json {
                 return print_json(&events);
             }
-            let mut t = table(&["seq", "time", "actor", "action", "flag", "env", "decision", "rule", "reason"]);
+            let mut t = table(&[
+                "seq", "time", "actor", "action", "flag", "env", "decision", "rule", "reason",
+            ]);
             for e in events.iter().rev() {
                 t.add_row(vec![
                     e.seq.to_string(),
@@ -319,20 +426,33 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval { key, env, context } => {
-            let context: serde_json::Value = serde_json::from_str(context).context("--context must be a JSON object")?;
-            print_json(&cli.open_app()?.evaluate_flag(&EvaluateFlag { key: key.clone(), environment: env.clone(), context })?)
+            let context: serde_json::Value =
+                serde_json::from_str(context).context("--context must be a JSON object")?;
+            print_json(&cli.open_app()?.evaluate_flag(&EvaluateFlag {
+                key: key.clone(),
+                environment: env.clone(),
+                context,
+            })?)
         }
     }
 }
 
 fn init(cli: &Cli, force: bool) -> Result<()> {
     if cli.policy.exists() && !force {
-        bail!("{} already exists; pass --force to overwrite it", cli.policy.display());
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            cli.policy.display()
+        );
     }
-    std::fs::write(&cli.policy, DEFAULT_POLICY).with_context(|| format!("cannot write {}", cli.policy.display()))?;
+    std::fs::write(&cli.policy, DEFAULT_POLICY)
+        .with_context(|| format!("cannot write {}", cli.policy.display()))?;
     let app = cli.open_app()?;
     drop(app);
-    println!("wrote {} (development permissive, production strict) and created {}", cli.policy.display(), cli.db_path().display());
+    println!(
+        "wrote {} (development permissive, production strict) and created {}",
+        cli.policy.display(),
+        cli.db_path().display()
+    );
     Ok(())
 }
 

@@ -78,7 +78,9 @@ pub struct BrokenChain {
 }
 
 /// Checks `(event, prev_hash, hash)` triples in order; returns how many events verified.
-pub fn verify<'a>(events: impl IntoIterator<Item = (&'a AuditEvent, &'a str, &'a str)>) -> Result<usize, BrokenChain> {
+pub fn verify<'a>(
+    events: impl IntoIterator<Item = (&'a AuditEvent, &'a str, &'a str)>,
+) -> Result<usize, BrokenChain> {
     let mut prev = GENESIS.to_owned();
     let mut n = 0;
     for (event, stored_prev, stored_hash) in events {
@@ -87,7 +89,10 @@ pub fn verify<'a>(events: impl IntoIterator<Item = (&'a AuditEvent, &'a str, &'a
         }
         let hash = event.chain_hash(&prev);
         if hash != stored_hash {
-            return Err(BrokenChain { seq: event.seq, why: "its contents do not match its hash (the event was edited)".into() });
+            return Err(BrokenChain {
+                seq: event.seq,
+                why: "its contents do not match its hash (the event was edited)".into(),
+            });
         }
         prev = hash;
         n += 1;
@@ -124,7 +129,11 @@ mod tests {
 
     #[test]
     fn edits_and_removals_break_the_chain_where_they_happen() {
-        let events = [event(1, "create_flag"), event(2, "set_targeting"), event(3, "rollback")];
+        let events = [
+            event(1, "create_flag"),
+            event(2, "set_targeting"),
+            event(3, "rollback"),
+        ];
         let mut hashes = Vec::new();
         let mut prev = GENESIS.to_owned();
         for e in &events {
@@ -132,8 +141,14 @@ mod tests {
             hashes.push((prev.clone(), h.clone()));
             prev = h;
         }
-        fn rows<'a>(evs: &'a [AuditEvent], hs: &'a [(String, String)]) -> Vec<(&'a AuditEvent, &'a str, &'a str)> {
-            evs.iter().zip(hs).map(|(e, (p, h))| (e, p.as_str(), h.as_str())).collect()
+        fn rows<'a>(
+            evs: &'a [AuditEvent],
+            hs: &'a [(String, String)],
+        ) -> Vec<(&'a AuditEvent, &'a str, &'a str)> {
+            evs.iter()
+                .zip(hs)
+                .map(|(e, (p, h))| (e, p.as_str(), h.as_str()))
+                .collect()
         }
         assert_eq!(verify(rows(&events, &hashes)), Ok(3));
 

@@ -22,7 +22,9 @@ impl Percent {
         }
         let bp = (p * 100.0).round();
         if (bp - p * 100.0).abs() > 1e-6 {
-            return Err(format!("a percentage may have at most two decimals, got {p}"));
+            return Err(format!(
+                "a percentage may have at most two decimals, got {p}"
+            ));
         }
         Ok(Percent(bp as u16))
     }
@@ -77,13 +79,18 @@ mod tests {
         assert!(Percent::from_percent(100.01).is_err());
         assert!(Percent::from_percent(-1.0).is_err());
         assert!(Percent::from_percent(f64::NAN).is_err());
-        assert!(Percent::from_percent(1.234).unwrap_err().contains("two decimals"));
+        assert!(
+            Percent::from_percent(1.234)
+                .unwrap_err()
+                .contains("two decimals")
+        );
     }
 
     #[test]
     fn long_keys_hash_like_short_ones_would() {
         let long = "u".repeat(400);
-        let expect = (mur3::murmurhash3_x86_32(format!("salt/{long}").as_bytes(), 0) % 10_000) as u16;
+        let expect =
+            (mur3::murmurhash3_x86_32(format!("salt/{long}").as_bytes(), 0) % 10_000) as u16;
         assert_eq!(bucket("salt", &long), expect);
     }
 }

@@ -34,7 +34,10 @@ const MAX_CONTEXT_BYTES: usize = 64 * 1024;
 
 impl Context {
     pub fn with_key(key: &str) -> Context {
-        Context { targeting_key: Some(key.to_owned()), attributes: Map::new() }
+        Context {
+            targeting_key: Some(key.to_owned()),
+            attributes: Map::new(),
+        }
     }
 
     /// Reads an OpenFeature context object: `{"targetingKey": "user-1", "email": "...", ...}`.
@@ -43,19 +46,31 @@ impl Context {
             return Err(InvalidContext("context must be a JSON object, e.g. {\"targetingKey\": \"user-1\", \"email\": \"a@b.c\"}".into()));
         };
         if map.len() > MAX_CONTEXT_ATTRIBUTES {
-            return Err(InvalidContext(format!("context has {} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed", map.len())));
+            return Err(InvalidContext(format!(
+                "context has {} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed",
+                map.len()
+            )));
         }
         let size = value.to_string().len();
         if size > MAX_CONTEXT_BYTES {
-            return Err(InvalidContext(format!("context is {size} bytes of JSON; at most {MAX_CONTEXT_BYTES} are allowed")));
+            return Err(InvalidContext(format!(
+                "context is {size} bytes of JSON; at most {MAX_CONTEXT_BYTES} are allowed"
+            )));
         }
         let mut attributes = map.clone();
         let targeting_key = match attributes.remove("targetingKey") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(InvalidContext("context.targetingKey must be a string".into())),
+            Some(_) => {
+                return Err(InvalidContext(
+                    "context.targetingKey must be a string".into(),
+                ));
+            }
         };
-        Ok(Context { targeting_key, attributes })
+        Ok(Context {
+            targeting_key,
+            attributes,
+        })
     }
 
     fn get(&self, attr: &Attr) -> Option<Scalar<'_>> {
@@ -67,7 +82,9 @@ impl Context {
 }
 
 /// OpenFeature resolution reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     Static,
@@ -79,7 +96,9 @@ pub enum Reason {
 }
 
 /// OpenFeature error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     FlagNotFound,
@@ -91,7 +110,9 @@ pub enum ErrorCode {
 }
 
 /// Which side of a running canary a unit is on; stable for a unit as the canary grows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
     Canary,
@@ -124,7 +145,15 @@ pub struct Resolution<'s> {
 
 impl<'s> Resolution<'s> {
     fn error(code: ErrorCode, message: &'static str) -> Resolution<'s> {
-        Resolution { value: None, variant: None, reason: Reason::Error, error: Some((code, message)), arm: None, flag_version: None, counter: None }
+        Resolution {
+            value: None,
+            variant: None,
+            reason: Reason::Error,
+            error: Some((code, message)),
+            arm: None,
+            flag_version: None,
+            counter: None,
+        }
     }
     /// Counts this evaluation toward the flag's per-variant evaluation counts.
     pub fn record(&self) {
@@ -275,7 +304,11 @@ impl Cmp {
 enum Test {
     Equals(Owned),
     NotEquals(Owned),
-    In { strings: HashSet<Box<str>>, others: Vec<Owned>, negate: bool },
+    In {
+        strings: HashSet<Box<str>>,
+        others: Vec<Owned>,
+        negate: bool,
+    },
     StartsWith(Vec<Box<str>>),
     EndsWith(Vec<Box<str>>),
     Contains(Vec<Box<str>>),
@@ -292,13 +325,33 @@ impl Test {
         // Rules were validated by `Rule::parse`, so operands have the right shapes here; anything odd
         // compiles to a test that never matches rather than a panic.
         let first = c.values.first();
-        let strings = || c.values.iter().filter_map(|v| v.as_str().map(Box::from)).collect::<Vec<Box<str>>>();
-        let never = || Test::In { strings: HashSet::new(), others: Vec::new(), negate: false };
-        let num = |cmp| first.and_then(Value::as_f64).map_or_else(never, |n| Test::Number(cmp, n));
-        let ver = |cmp| first.and_then(Value::as_str).and_then(parse_version).map_or_else(never, |v| Test::Semver(cmp, v));
+        let strings = || {
+            c.values
+                .iter()
+                .filter_map(|v| v.as_str().map(Box::from))
+                .collect::<Vec<Box<str>>>()
+        };
+        let never = || Test::In {
+            strings: HashSet::new(),
+            others: Vec::new(),
+            negate: false,
+        };
+        let num = |cmp| {
+            first
+                .and_then(Value::as_f64)
+                .map_or_else(never, |n| Test::Number(cmp, n))
+        };
+        let ver = |cmp| {
+            first
+                .and_then(Value::as_str)
+                .and_then(parse_version)
+                .map_or_else(never, |v| Test::Semver(cmp, v))
+        };
         match c.op {
             Op::Equals => first.and_then(Owned::of).map_or_else(never, Test::Equals),
-            Op::NotEquals => first.and_then(Owned::of).map_or_else(never, Test::NotEquals),
+            Op::NotEquals => first
+                .and_then(Owned::of)
+                .map_or_else(never, Test::NotEquals),
             Op::In | Op::NotIn => {
                 let mut strings = HashSet::new();
                 let mut others = Vec::new();
@@ -311,7 +364,11 @@ impl Test {
                         None => {}
                     }
                 }
-                Test::In { strings, others, negate: c.op == Op::NotIn }
+                Test::In {
+                    strings,
+                    others,
+                    negate: c.op == Op::NotIn,
+                }
             }
             Op::StartsWith => Test::StartsWith(strings()),
             Op::EndsWith => Test::EndsWith(strings()),
@@ -334,19 +391,34 @@ impl Test {
         match self {
             Test::Equals(o) => o.eq(value),
             Test::NotEquals(o) => !o.eq(value),
-            Test::In { strings, others, negate } => {
+            Test::In {
+                strings,
+                others,
+                negate,
+            } => {
                 let found = match value {
                     Scalar::Str(s) => strings.contains(s),
                     other => others.iter().any(|o| o.eq(other)),
                 };
                 found != *negate
             }
-            Test::StartsWith(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.starts_with(&**p))),
-            Test::EndsWith(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.ends_with(&**p))),
-            Test::Contains(p) => matches!(value, Scalar::Str(s) if p.iter().any(|p| s.contains(&**p))),
+            Test::StartsWith(p) => {
+                matches!(value, Scalar::Str(s) if p.iter().any(|p| s.starts_with(&**p)))
+            }
+            Test::EndsWith(p) => {
+                matches!(value, Scalar::Str(s) if p.iter().any(|p| s.ends_with(&**p)))
+            }
+            Test::Contains(p) => {
+                matches!(value, Scalar::Str(s) if p.iter().any(|p| s.contains(&**p)))
+            }
             Test::Number(cmp, n) => match value {
                 Scalar::Num(v) => v.partial_cmp(n).is_some_and(|o| cmp.holds(o)),
-                Scalar::Str(s) => s.trim().parse::<f64>().ok().and_then(|v| v.partial_cmp(n)).is_some_and(|o| cmp.holds(o)),
+                Scalar::Str(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|v| v.partial_cmp(n))
+                    .is_some_and(|o| cmp.holds(o)),
                 Scalar::Bool(_) => false,
             },
             Test::Semver(cmp, want) => match value {
@@ -360,7 +432,11 @@ impl Test {
 impl Snapshot {
     /// Compiles flags and their live rollouts. `previous` hands over evaluation counters, so counts
     /// survive the swap.
-    pub fn compile(flags: &[Flag], rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> Snapshot {
+    pub fn compile(
+        flags: &[Flag],
+        rollouts: &[LiveRollout],
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
         let mut out = HashMap::with_capacity(flags.len());
         for flag in flags {
             let index = |name: &str| flag.variants.index_of(name).unwrap_or(0);
@@ -369,16 +445,27 @@ impl Snapshot {
                 .envs
                 .iter()
                 .map(|(env, state)| {
-                    let rules = state.rules.iter().map(|r| compile_rule(r, &index)).collect();
-                    let rollout = rollouts.iter().find(|r| r.flag == flag.key.as_str() && r.env == *env).map(|r| CompiledRollout {
-                        candidate: index(&r.candidate),
-                        lkg: index(&r.lkg),
-                        canary_bp: r.percent.basis_points(),
-                    });
+                    let rules = state
+                        .rules
+                        .iter()
+                        .map(|r| compile_rule(r, &index))
+                        .collect();
+                    let rollout = rollouts
+                        .iter()
+                        .find(|r| r.flag == flag.key.as_str() && r.env == *env)
+                        .map(|r| CompiledRollout {
+                            candidate: index(&r.candidate),
+                            lkg: index(&r.lkg),
+                            canary_bp: r.percent.basis_points(),
+                        });
                     let counts = previous
                         .and_then(|p| p.counts(flag.key.as_str(), env))
                         .filter(|c| c.len() == flag.variants.len())
-                        .unwrap_or_else(|| (0..flag.variants.len()).map(|_| AtomicU64::new(0)).collect());
+                        .unwrap_or_else(|| {
+                            (0..flag.variants.len())
+                                .map(|_| AtomicU64::new(0))
+                                .collect()
+                        });
                     let compiled = CompiledEnv {
                         enabled: state.enabled,
                         off,
@@ -393,7 +480,11 @@ impl Snapshot {
                 .collect();
             let compiled = CompiledFlag {
                 kind: flag.variants.kind(),
-                variants: flag.variants.iter().map(|(n, v)| (Box::from(n), v.clone())).collect(),
+                variants: flag
+                    .variants
+                    .iter()
+                    .map(|(n, v)| (Box::from(n), v.clone()))
+                    .collect(),
                 salt: flag.salt.as_str().into(),
                 version: flag.version,
                 envs,
@@ -406,14 +497,20 @@ impl Snapshot {
     /// The counters of one flag in one environment (for flushing and for carrying across swaps).
     pub fn counts(&self, flag: &str, env: &str) -> Option<Counts> {
         let f = self.flags.get(flag)?;
-        f.envs.iter().find(|(e, _)| **e == *env).map(|(_, s)| s.counts.clone())
+        f.envs
+            .iter()
+            .find(|(e, _)| **e == *env)
+            .map(|(_, s)| s.counts.clone())
     }
 
     /// Every counter with its (flag, environment, variant) name.
     pub fn all_counts(&self) -> impl Iterator<Item = (&str, &str, &str, &AtomicU64)> {
         self.flags.iter().flat_map(|(key, f)| {
             f.envs.iter().flat_map(move |(env, s)| {
-                f.variants.iter().zip(s.counts.iter()).map(move |((variant, _), c)| (&**key, &**env, &**variant, c))
+                f.variants
+                    .iter()
+                    .zip(s.counts.iter())
+                    .map(move |((variant, _), c)| (&**key, &**env, &**variant, c))
             })
         })
     }
@@ -434,7 +531,11 @@ fn compile_rule(rule: &Rule, index: &impl Fn(&str) -> usize) -> CompiledRule {
         .conditions()
         .iter()
         .map(|c| CompiledCondition {
-            attr: if c.attribute == "targetingKey" { Attr::TargetingKey } else { Attr::Named(c.attribute.as_str().into()) },
+            attr: if c.attribute == "targetingKey" {
+                Attr::TargetingKey
+            } else {
+                Attr::Named(c.attribute.as_str().into())
+            },
             test: Test::compile(c),
         })
         .collect();
@@ -457,19 +558,39 @@ fn compile_rule(rule: &Rule, index: &impl Fn(&str) -> usize) -> CompiledRule {
 
 /// Evaluates flag `key` in `env` for `ctx`. When `expected` is given and the flag's type differs, the
 /// answer is TYPE_MISMATCH, as OpenFeature's typed getters expect.
-pub fn evaluate<'s>(snapshot: &'s Snapshot, key: &str, env: &str, ctx: &Context, expected: Option<FlagType>) -> Resolution<'s> {
+pub fn evaluate<'s>(
+    snapshot: &'s Snapshot,
+    key: &str,
+    env: &str,
+    ctx: &Context,
+    expected: Option<FlagType>,
+) -> Resolution<'s> {
     let Some(flag) = snapshot.flags.get(key) else {
         return Resolution::error(ErrorCode::FlagNotFound, "flag not found");
     };
     if expected.is_some_and(|t| t != flag.kind) {
-        return Resolution::error(ErrorCode::TypeMismatch, "flag has a different type than requested");
+        return Resolution::error(
+            ErrorCode::TypeMismatch,
+            "flag has a different type than requested",
+        );
     }
     let Some((_, state)) = flag.envs.iter().find(|(e, _)| **e == *env) else {
-        return Resolution::error(ErrorCode::General, "environment is not declared in the policy");
+        return Resolution::error(
+            ErrorCode::General,
+            "environment is not declared in the policy",
+        );
     };
     let serve = |idx: usize, reason: Reason, arm: Option<Arm>| {
         let (name, value) = &flag.variants[idx];
-        Resolution { value: Some(value), variant: Some(name), reason, error: None, arm, flag_version: Some(flag.version), counter: state.counts.get(idx) }
+        Resolution {
+            value: Some(value),
+            variant: Some(name),
+            reason,
+            error: None,
+            arm,
+            flag_version: Some(flag.version),
+            counter: state.counts.get(idx),
+        }
     };
     if let Some(pin) = state.pinned {
         return serve(pin, Reason::Static, None);
@@ -478,7 +599,10 @@ pub fn evaluate<'s>(snapshot: &'s Snapshot, key: &str, env: &str, ctx: &Context,
         return serve(state.off, Reason::Disabled, None);
     }
     for rule in &state.rules {
-        let matched = rule.conditions.iter().all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)));
+        let matched = rule
+            .conditions
+            .iter()
+            .all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)));
         if !matched {
             continue;
         }
@@ -486,17 +610,26 @@ pub fn evaluate<'s>(snapshot: &'s Snapshot, key: &str, env: &str, ctx: &Context,
             CompiledServe::Variant(v) => serve(*v, Reason::TargetingMatch, None),
             CompiledServe::Split(arms) => {
                 let Some(tk) = ctx.targeting_key.as_deref() else {
-                    return Resolution::error(ErrorCode::TargetingKeyMissing, "a percentage split needs context.targetingKey");
+                    return Resolution::error(
+                        ErrorCode::TargetingKeyMissing,
+                        "a percentage split needs context.targetingKey",
+                    );
                 };
                 let b = bucket(&flag.salt, tk);
-                let idx = arms.iter().find(|(upper, _)| b < *upper).map_or(arms[arms.len() - 1].1, |(_, v)| *v);
+                let idx = arms
+                    .iter()
+                    .find(|(upper, _)| b < *upper)
+                    .map_or(arms[arms.len() - 1].1, |(_, v)| *v);
                 serve(idx, Reason::Split, None)
             }
         };
     }
     if let Some(r) = &state.rollout {
         let Some(tk) = ctx.targeting_key.as_deref() else {
-            return Resolution::error(ErrorCode::TargetingKeyMissing, "a canary rollout is running: context.targetingKey is needed to place the user");
+            return Resolution::error(
+                ErrorCode::TargetingKeyMissing,
+                "a canary rollout is running: context.targetingKey is needed to place the user",
+            );
         };
         let b = bucket(&flag.salt, tk);
         let c = r.canary_bp;
@@ -510,6 +643,10 @@ pub fn evaluate<'s>(snapshot: &'s Snapshot, key: &str, env: &str, ctx: &Context,
             serve(r.lkg, Reason::Default, Some(Arm::Excluded))
         };
     }
-    let reason = if state.rules.is_empty() { Reason::Static } else { Reason::Default };
+    let reason = if state.rules.is_empty() {
+        Reason::Static
+    } else {
+        Reason::Default
+    };
     serve(state.default, reason, None)
 }

@@ -22,7 +22,10 @@ pub struct InvalidFlag {
 
 impl InvalidFlag {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        InvalidFlag { field: field.into(), message: message.into() }
+        InvalidFlag {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -30,7 +33,9 @@ const MAX_KEY_LEN: usize = 100;
 
 fn check_name(field: &str, what: &str, s: &str) -> Result<(), InvalidFlag> {
     let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok_rest = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if s.is_empty() || s.len() > MAX_KEY_LEN || !ok_first || !ok_rest {
         return Err(InvalidFlag::new(
             field,
@@ -117,10 +122,16 @@ impl ChangeType {
     }
 
     pub fn parse(s: &str) -> Result<ChangeType, InvalidFlag> {
-        ChangeType::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = ChangeType::ALL.iter().map(|c| c.as_str()).collect();
-            InvalidFlag::new("change_type", format!("unknown change type {s:?}: use one of {}", names.join(", ")))
-        })
+        ChangeType::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ChangeType::ALL.iter().map(|c| c.as_str()).collect();
+                InvalidFlag::new(
+                    "change_type",
+                    format!("unknown change type {s:?}: use one of {}", names.join(", ")),
+                )
+            })
     }
 
     /// How long a flag of this type is expected to live before it is debt. `None`: it is permanent
@@ -179,15 +190,30 @@ const MAX_VARIANT_VALUE_BYTES: usize = 32 * 1024;
 impl Variants {
     /// The boolean pair `on` = true, `off` = false: what a flag is when the caller names no variants.
     pub fn boolean() -> Variants {
-        Variants { kind: FlagType::Boolean, entries: vec![("on".into(), Value::Bool(true)), ("off".into(), Value::Bool(false))] }
+        Variants {
+            kind: FlagType::Boolean,
+            entries: vec![
+                ("on".into(), Value::Bool(true)),
+                ("off".into(), Value::Bool(false)),
+            ],
+        }
     }
 
     pub fn parse(map: &serde_json::Map<String, Value>) -> Result<Variants, InvalidFlag> {
         if map.is_empty() {
-            return Err(InvalidFlag::new("variants", "give at least one variant, e.g. {\"on\": true, \"off\": false}"));
+            return Err(InvalidFlag::new(
+                "variants",
+                "give at least one variant, e.g. {\"on\": true, \"off\": false}",
+            ));
         }
         if map.len() > MAX_VARIANTS {
-            return Err(InvalidFlag::new("variants", format!("at most {MAX_VARIANTS} variants are allowed, got {}", map.len())));
+            return Err(InvalidFlag::new(
+                "variants",
+                format!(
+                    "at most {MAX_VARIANTS} variants are allowed, got {}",
+                    map.len()
+                ),
+            ));
         }
         let mut kind = None;
         let mut entries = Vec::with_capacity(map.len());
@@ -195,24 +221,39 @@ impl Variants {
             let field = format!("variants.{name}");
             check_variant_name(&field, name)?;
             let Some(t) = FlagType::of(value) else {
-                return Err(InvalidFlag::new(field, "a variant value must be a boolean, string, number or JSON object (not null or an array)"));
+                return Err(InvalidFlag::new(
+                    field,
+                    "a variant value must be a boolean, string, number or JSON object (not null or an array)",
+                ));
             };
             if value.to_string().len() > MAX_VARIANT_VALUE_BYTES {
-                return Err(InvalidFlag::new(field, format!("a variant value may be at most {MAX_VARIANT_VALUE_BYTES} bytes of JSON")));
+                return Err(InvalidFlag::new(
+                    field,
+                    format!(
+                        "a variant value may be at most {MAX_VARIANT_VALUE_BYTES} bytes of JSON"
+                    ),
+                ));
             }
             match kind {
                 None => kind = Some(t),
                 Some(k) if k != t => {
                     return Err(InvalidFlag::new(
                         field,
-                        format!("all variants must share one type: this one is {}, earlier ones are {}", t.as_str(), k.as_str()),
+                        format!(
+                            "all variants must share one type: this one is {}, earlier ones are {}",
+                            t.as_str(),
+                            k.as_str()
+                        ),
                     ));
                 }
                 Some(_) => {}
             }
             entries.push((name.clone(), value.clone()));
         }
-        Ok(Variants { kind: kind.expect("non-empty map"), entries })
+        Ok(Variants {
+            kind: kind.expect("non-empty map"),
+            entries,
+        })
     }
 
     pub fn kind(&self) -> FlagType {
@@ -243,7 +284,13 @@ impl Variants {
             return Ok(());
         }
         let names: Vec<_> = self.names().collect();
-        Err(InvalidFlag::new(field, format!("unknown variant {name:?}: this flag's variants are {}", names.join(", "))))
+        Err(InvalidFlag::new(
+            field,
+            format!(
+                "unknown variant {name:?}: this flag's variants are {}",
+                names.join(", ")
+            ),
+        ))
     }
 
     pub fn to_map(&self) -> serde_json::Map<String, Value> {
@@ -323,7 +370,13 @@ pub struct EnvState {
 impl EnvState {
     /// A new environment state: off, serving the flag's off variant.
     pub fn new_off(flag_default: &str, now: jiff::Timestamp) -> EnvState {
-        EnvState { enabled: false, default_variant: flag_default.to_owned(), rules: Vec::new(), pinned_variant: None, updated_at: now }
+        EnvState {
+            enabled: false,
+            default_variant: flag_default.to_owned(),
+            rules: Vec::new(),
+            pinned_variant: None,
+            updated_at: now,
+        }
     }
 
     /// The variant everyone outside rules and rollouts gets: what a rollout starts from (its LKG).
@@ -331,7 +384,11 @@ impl EnvState {
         if let Some(pin) = &self.pinned_variant {
             return pin;
         }
-        if self.enabled { &self.default_variant } else { &flag.off_variant }
+        if self.enabled {
+            &self.default_variant
+        } else {
+            &flag.off_variant
+        }
     }
 }
 
@@ -345,7 +402,16 @@ mod tests {
         for ok in ["a", "new-checkout", "svc.payments_v2", "A1"] {
             assert!(FlagKey::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-x", "has space", "semi;colon", "ünï", "a/b", &"k".repeat(101), "'; DROP TABLE flags; --"] {
+        for bad in [
+            "",
+            "-x",
+            "has space",
+            "semi;colon",
+            "ünï",
+            "a/b",
+            &"k".repeat(101),
+            "'; DROP TABLE flags; --",
+        ] {
             let err = FlagKey::parse(bad).unwrap_err();
             assert_eq!(err.field, "key");
             assert!(err.message.contains("letters, digits"), "{err}");
@@ -367,7 +433,8 @@ mod tests {
     #[test]
     fn natural_off_is_false_for_booleans() {
         assert_eq!(Variants::boolean().natural_off(), "off");
-        let v = Variants::parse(json!({"gpt-5": "m1", "gpt-4": "m0"}).as_object().unwrap()).unwrap();
+        let v =
+            Variants::parse(json!({"gpt-5": "m1", "gpt-4": "m0"}).as_object().unwrap()).unwrap();
         assert_eq!(v.natural_off(), "gpt-4");
     }
 }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::policy::GateBounds;
 
 /// Counts reported for one arm. Every field is additive, so batches are summed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ArmCounts {
     #[serde(default)]
     pub exposures: u64,
@@ -76,11 +78,18 @@ pub fn verdict(stats: &ArmStats, bounds: &GateBounds) -> GateResult {
     let mut reasons = Vec::new();
     let verdict = match rate {
         Some(r) if n >= bounds.min_samples && r > bounds.max_error_rate => {
-            reasons.push(format!("canary error rate {:.2}% is above the limit of {:.2}%", r * 100.0, bounds.max_error_rate * 100.0));
+            reasons.push(format!(
+                "canary error rate {:.2}% is above the limit of {:.2}%",
+                r * 100.0,
+                bounds.max_error_rate * 100.0
+            ));
             Verdict::Rollback
         }
         _ if missing > 0 => {
-            reasons.push(format!("{n} canary requests recorded, {} needed: {missing} more", bounds.min_samples));
+            reasons.push(format!(
+                "{n} canary requests recorded, {} needed: {missing} more",
+                bounds.min_samples
+            ));
             Verdict::Hold
         }
         _ => {
@@ -109,9 +118,23 @@ mod tests {
     use super::*;
 
     fn check(requests: u64, errors: u64, expect: Verdict) {
-        let bounds = GateBounds { min_samples: 100, max_error_rate: 0.05 };
-        let stats = ArmStats { canary: ArmCounts { requests, errors, ..Default::default() }, control: ArmCounts::default() };
-        assert_eq!(verdict(&stats, &bounds).verdict, expect, "{requests} requests, {errors} errors");
+        let bounds = GateBounds {
+            min_samples: 100,
+            max_error_rate: 0.05,
+        };
+        let stats = ArmStats {
+            canary: ArmCounts {
+                requests,
+                errors,
+                ..Default::default()
+            },
+            control: ArmCounts::default(),
+        };
+        assert_eq!(
+            verdict(&stats, &bounds).verdict,
+            expect,
+            "{requests} requests, {errors} errors"
+        );
     }
 
     #[test]

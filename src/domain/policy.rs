@@ -18,7 +18,19 @@ use toml::Spanned;
 use super::bucket::Percent;
 
 /// An action the policy can name: the MCP tool names, plus what only humans do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     CreateFlag,
@@ -52,7 +64,10 @@ impl ActionKind {
     }
     /// Actions that change who is exposed to what; freezes and change windows stop these.
     pub fn changes_exposure(self) -> bool {
-        matches!(self, ActionKind::SetTargeting | ActionKind::StartCanary | ActionKind::AdvanceCanary)
+        matches!(
+            self,
+            ActionKind::SetTargeting | ActionKind::StartCanary | ActionKind::AdvanceCanary
+        )
     }
 }
 
@@ -93,13 +108,29 @@ impl Actor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action<'a> {
     CreateFlag,
-    WrapChange { creates_flag: bool },
-    SetTargeting { env: &'a str },
-    StartCanary { env: &'a str, steps: &'a [Percent] },
+    WrapChange {
+        creates_flag: bool,
+    },
+    SetTargeting {
+        env: &'a str,
+    },
+    StartCanary {
+        env: &'a str,
+        steps: &'a [Percent],
+    },
     /// `from == to == 100 %` is the final bake: completing the rollout.
-    AdvanceCanary { env: &'a str, from: Percent, to: Percent, dwell: SignedDuration },
-    RecordSignals { env: &'a str },
-    Rollback { env: &'a str },
+    AdvanceCanary {
+        env: &'a str,
+        from: Percent,
+        to: Percent,
+        dwell: SignedDuration,
+    },
+    RecordSignals {
+        env: &'a str,
+    },
+    Rollback {
+        env: &'a str,
+    },
     CleanupFlag,
 }
 
@@ -228,7 +259,10 @@ pub struct MinDwell {
 impl MinDwell {
     /// How long a rollout must stay at `step` before it may leave it.
     pub fn at(&self, step: Percent) -> SignedDuration {
-        self.per_step.get(&step.basis_points()).copied().unwrap_or(self.default)
+        self.per_step
+            .get(&step.basis_points())
+            .copied()
+            .unwrap_or(self.default)
     }
 }
 
@@ -290,7 +324,8 @@ impl Window {
         if start < end {
             self.weekdays.contains(&day) && start <= t && t < end
         } else {
-            (self.weekdays.contains(&day) && t >= start) || (self.weekdays.contains(&day.previous()) && t < end)
+            (self.weekdays.contains(&day) && t >= start)
+                || (self.weekdays.contains(&day.previous()) && t < end)
         }
     }
 }
@@ -299,9 +334,17 @@ impl Freeze {
     pub fn contains(&self, now: Timestamp) -> bool {
         match &self.when {
             FreezeWhen::Once { start, end } => *start <= now && now < *end,
-            FreezeWhen::Weekly { minutes: (from, to), zone, .. } => {
+            FreezeWhen::Weekly {
+                minutes: (from, to),
+                zone,
+                ..
+            } => {
                 let (_, m, _) = minute_of_week(now, zone);
-                if from < to { *from <= m && m < *to } else { m >= *from || m < *to }
+                if from < to {
+                    *from <= m && m < *to
+                } else {
+                    m >= *from || m < *to
+                }
             }
         }
     }
@@ -343,7 +386,10 @@ fn yes() -> bool {
 impl Default for RawFlags {
     /// An absent `[flags]` section means the same as an empty one.
     fn default() -> Self {
-        RawFlags { agent_may_create: true, created_per_day: None }
+        RawFlags {
+            agent_may_create: true,
+            created_per_day: None,
+        }
     }
 }
 
@@ -421,7 +467,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// An error at `span`, pointing at the line of the field's own key when the span holds it.
-    fn err(&self, span: std::ops::Range<usize>, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> PolicyError {
         let field = field.into();
         let start = span.start.min(self.source.len());
         let key = field.rsplit('.').next().unwrap_or("");
@@ -433,14 +484,21 @@ impl Ctx<'_> {
             if i > 0 && t.starts_with('[') {
                 break;
             }
-            if t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+            if t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+            {
                 at = offset;
                 break;
             }
             offset += l.len();
         }
         let line = self.source[..at].matches('\n').count() + 1;
-        PolicyError { file: self.file.to_owned(), line, field, message: message.into() }
+        PolicyError {
+            file: self.file.to_owned(),
+            line,
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -450,7 +508,9 @@ fn field_at(source: &str, at: usize) -> String {
     let at = at.min(source.len());
     let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
     let line = source[line_start..].lines().next().unwrap_or("");
-    let Some((key, _)) = line.split_once('=') else { return "(syntax)".into() };
+    let Some((key, _)) = line.split_once('=') else {
+        return "(syntax)".into();
+    };
     let key = key.trim().trim_matches('"');
     let header = source[..line_start]
         .lines()
@@ -499,32 +559,50 @@ impl Policy {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_owned();
             // serde names a missing key in its message; point at that key rather than the line.
-            let field = match message.strip_prefix("missing field `").and_then(|m| m.split_once('`')) {
+            let field = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split_once('`'))
+            {
                 Some((missing, _)) => missing.to_owned(),
                 None => field_at(source, span.start),
             };
             cx.err(span, field, message)
         })?;
         if *raw.version.get_ref() == 0 {
-            return Err(cx.err(raw.version.span(), "version", "version must be 1 or more; bump it on every change"));
+            return Err(cx.err(
+                raw.version.span(),
+                "version",
+                "version must be 1 or more; bump it on every change",
+            ));
         }
         let flags = raw.flags.unwrap_or_default();
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
         for (name, env) in raw.environments.into_inner() {
             if super::flag::check_environment_name(&name).is_err() {
-                return Err(cx.err(env.span(), format!("environments.{name}"), "an environment name uses letters, digits, '-', '_' or '.'"));
+                return Err(cx.err(
+                    env.span(),
+                    format!("environments.{name}"),
+                    "an environment name uses letters, digits, '-', '_' or '.'",
+                ));
             }
             let span = env.span();
             let parsed = parse_env(&cx, &name, span, env.into_inner())?;
             environments.insert(name, parsed);
         }
         if environments.is_empty() {
-            return Err(cx.err(env_span, "environments", "declare at least one environment, e.g. [environments.development]"));
+            return Err(cx.err(
+                env_span,
+                "environments",
+                "declare at least one environment, e.g. [environments.development]",
+            ));
         }
         Ok(Policy {
             version: raw.version.into_inner(),
-            flags: FlagBounds { agent_may_create: flags.agent_may_create, created_per_day: flags.created_per_day },
+            flags: FlagBounds {
+                agent_may_create: flags.agent_may_create,
+                created_per_day: flags.created_per_day,
+            },
             environments,
         })
     }
@@ -542,24 +620,47 @@ fn percent(cx: &Ctx, field: &str, v: &Spanned<f64>) -> Result<Percent, PolicyErr
     Percent::from_percent(*v.get_ref()).map_err(|m| cx.err(v.span(), field, m))
 }
 
-fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) -> Result<EnvPolicy, PolicyError> {
+fn parse_env(
+    cx: &Ctx,
+    name: &str,
+    span: std::ops::Range<usize>,
+    raw: RawEnv,
+) -> Result<EnvPolicy, PolicyError> {
     let f = |k: &str| format!("environments.{name}.{k}");
     for a in &raw.agent_may {
         if raw.human_only.contains(a) {
-            return Err(cx.err(span.clone(), f("agent_may"), format!("{a} is in both agent_may and human_only; keep it in one")));
+            return Err(cx.err(
+                span.clone(),
+                f("agent_may"),
+                format!("{a} is in both agent_may and human_only; keep it in one"),
+            ));
         }
-        if matches!(a, ActionKind::Approve | ActionKind::Reject | ActionKind::ArchiveFlag) {
-            return Err(cx.err(span.clone(), f("agent_may"), format!("{a} is for humans only and cannot be given to agents")));
+        if matches!(
+            a,
+            ActionKind::Approve | ActionKind::Reject | ActionKind::ArchiveFlag
+        ) {
+            return Err(cx.err(
+                span.clone(),
+                f("agent_may"),
+                format!("{a} is for humans only and cannot be given to agents"),
+            ));
         }
     }
     let steps = match &raw.steps {
-        None => [1.0, 5.0, 25.0, 50.0, 100.0].iter().map(|p| Percent::from_percent(*p).expect("valid")).collect(),
+        None => [1.0, 5.0, 25.0, 50.0, 100.0]
+            .iter()
+            .map(|p| Percent::from_percent(*p).expect("valid"))
+            .collect(),
         Some(list) => {
             let mut out: Vec<Percent> = Vec::new();
             for s in list.get_ref() {
                 let p = percent(cx, &f("steps"), s)?;
                 if p == Percent::ZERO || out.last().is_some_and(|last| *last >= p) {
-                    return Err(cx.err(s.span(), f("steps"), "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]"));
+                    return Err(cx.err(
+                        s.span(),
+                        f("steps"),
+                        "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]",
+                    ));
                 }
                 out.push(p);
             }
@@ -569,26 +670,49 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
             out
         }
     };
-    let max_auto_percent = raw.max_auto_percent.as_ref().map(|v| percent(cx, &f("max_auto_percent"), v)).transpose()?.unwrap_or(Percent::FULL);
-    let max_step_increase = raw.max_step_increase.as_ref().map(|v| percent(cx, &f("max_step_increase"), v)).transpose()?.unwrap_or(Percent::FULL);
+    let max_auto_percent = raw
+        .max_auto_percent
+        .as_ref()
+        .map(|v| percent(cx, &f("max_auto_percent"), v))
+        .transpose()?
+        .unwrap_or(Percent::FULL);
+    let max_step_increase = raw
+        .max_step_increase
+        .as_ref()
+        .map(|v| percent(cx, &f("max_step_increase"), v))
+        .transpose()?
+        .unwrap_or(Percent::FULL);
     if max_step_increase == Percent::ZERO {
         let s = raw.max_step_increase.as_ref().expect("set").span();
-        return Err(cx.err(s, f("max_step_increase"), "must be above 0, or no rollout could ever advance"));
+        return Err(cx.err(
+            s,
+            f("max_step_increase"),
+            "must be above 0, or no rollout could ever advance",
+        ));
     }
     let bad_duration = "use a duration such as \"30m\", \"2h\" or \"1h 30m\"";
     let min_dwell = match raw.min_dwell {
-        None => MinDwell { default: SignedDuration::ZERO, per_step: BTreeMap::new() },
+        None => MinDwell {
+            default: SignedDuration::ZERO,
+            per_step: BTreeMap::new(),
+        },
         Some(d) => {
             let s = d.span();
             match d.into_inner() {
-                RawDwell::All(text) => {
-                    MinDwell { default: parse_duration(&text).ok_or_else(|| cx.err(s.clone(), f("min_dwell"), bad_duration))?, per_step: BTreeMap::new() }
-                }
+                RawDwell::All(text) => MinDwell {
+                    default: parse_duration(&text)
+                        .ok_or_else(|| cx.err(s.clone(), f("min_dwell"), bad_duration))?,
+                    per_step: BTreeMap::new(),
+                },
                 RawDwell::PerStep(map) => {
-                    let mut dwell = MinDwell { default: SignedDuration::ZERO, per_step: BTreeMap::new() };
+                    let mut dwell = MinDwell {
+                        default: SignedDuration::ZERO,
+                        per_step: BTreeMap::new(),
+                    };
                     for (k, v) in map {
                         let field = format!("{}.{k}", f("min_dwell"));
-                        let d = parse_duration(&v).ok_or_else(|| cx.err(s.clone(), &field, bad_duration))?;
+                        let d = parse_duration(&v)
+                            .ok_or_else(|| cx.err(s.clone(), &field, bad_duration))?;
                         if k == "default" {
                             dwell.default = d;
                         } else {
@@ -597,7 +721,13 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
                                 .ok()
                                 .and_then(|p| Percent::from_percent(p).ok())
                                 .filter(|p| steps.contains(p))
-                                .ok_or_else(|| cx.err(s.clone(), &field, "keys are \"default\" or one of the steps, e.g. \"25\""))?;
+                                .ok_or_else(|| {
+                                    cx.err(
+                                        s.clone(),
+                                        &field,
+                                        "keys are \"default\" or one of the steps, e.g. \"25\"",
+                                    )
+                                })?;
                             dwell.per_step.insert(p.basis_points(), d);
                         }
                     }
@@ -608,25 +738,40 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
     };
     let approvals = match raw.approvals {
         None => 1,
-        Some(a) if *a.get_ref() == 0 || *a.get_ref() > 5 => return Err(cx.err(a.span(), f("approvals"), "between 1 and 5 humans")),
+        Some(a) if *a.get_ref() == 0 || *a.get_ref() > 5 => {
+            return Err(cx.err(a.span(), f("approvals"), "between 1 and 5 humans"));
+        }
         Some(a) => a.into_inner(),
     };
     let gate = match raw.gate {
-        None => GateBounds { min_samples: 100, max_error_rate: 0.05 },
+        None => GateBounds {
+            min_samples: 100,
+            max_error_rate: 0.05,
+        },
         Some(g) => {
             let max_error_rate = match g.max_error_rate {
                 None => 0.05,
                 Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
-                    return Err(cx.err(r.span(), f("gate.max_error_rate"), "a rate between 0 and 1, e.g. 0.02"));
+                    return Err(cx.err(
+                        r.span(),
+                        f("gate.max_error_rate"),
+                        "a rate between 0 and 1, e.g. 0.02",
+                    ));
                 }
                 Some(r) => r.into_inner(),
             };
-            GateBounds { min_samples: g.min_samples.unwrap_or(100), max_error_rate }
+            GateBounds {
+                min_samples: g.min_samples.unwrap_or(100),
+                max_error_rate,
+            }
         }
     };
     let rate_limits = raw
         .rate_limits
-        .map(|r| RateLimits { advances_per_hour: r.advances_per_hour, rollouts_per_day: r.rollouts_per_day })
+        .map(|r| RateLimits {
+            advances_per_hour: r.advances_per_hour,
+            rollouts_per_day: r.rollouts_per_day,
+        })
         .unwrap_or_default();
     let mut change_windows = Vec::new();
     for (i, w) in raw.change_windows.into_iter().enumerate() {
@@ -639,11 +784,36 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
             .map(|d| parse_weekday(d))
             .collect::<Option<Vec<_>>>()
             .filter(|d| !d.is_empty())
-            .ok_or_else(|| cx.err(s.clone(), format!("{field}.days"), "days like [\"mon\", \"tue\"]"))?;
-        let start = parse_time(&w.start).ok_or_else(|| cx.err(s.clone(), format!("{field}.start"), "a time \"HH:MM\""))?;
-        let end = parse_time(&w.end).ok_or_else(|| cx.err(s.clone(), format!("{field}.end"), "a time \"HH:MM\""))?;
-        let zone = parse_zone(&w.tz).ok_or_else(|| cx.err(s.clone(), format!("{field}.tz"), format!("unknown time zone {:?}: use an IANA name such as \"Europe/Berlin\"", w.tz)))?;
-        change_windows.push(Window { days: w.days, weekdays, start: w.start, end: w.end, tz: w.tz, times: (start, end), zone });
+            .ok_or_else(|| {
+                cx.err(
+                    s.clone(),
+                    format!("{field}.days"),
+                    "days like [\"mon\", \"tue\"]",
+                )
+            })?;
+        let start = parse_time(&w.start)
+            .ok_or_else(|| cx.err(s.clone(), format!("{field}.start"), "a time \"HH:MM\""))?;
+        let end = parse_time(&w.end)
+            .ok_or_else(|| cx.err(s.clone(), format!("{field}.end"), "a time \"HH:MM\""))?;
+        let zone = parse_zone(&w.tz).ok_or_else(|| {
+            cx.err(
+                s.clone(),
+                format!("{field}.tz"),
+                format!(
+                    "unknown time zone {:?}: use an IANA name such as \"Europe/Berlin\"",
+                    w.tz
+                ),
+            )
+        })?;
+        change_windows.push(Window {
+            days: w.days,
+            weekdays,
+            start: w.start,
+            end: w.end,
+            tz: w.tz,
+            times: (start, end),
+            zone,
+        });
     }
     let mut freezes = Vec::new();
     for (i, fr) in raw.freezes.into_iter().enumerate() {
@@ -653,22 +823,50 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
         let when = match (fr.from, fr.to, fr.tz, fr.start, fr.end) {
             (Some(from), Some(to), Some(tz), None, None) => {
                 let at = |text: &str, k: &str| -> Result<u32, PolicyError> {
-                    let bad = || cx.err(s.clone(), format!("{field}.{k}"), "a weekday and time such as \"fri 16:00\"");
+                    let bad = || {
+                        cx.err(
+                            s.clone(),
+                            format!("{field}.{k}"),
+                            "a weekday and time such as \"fri 16:00\"",
+                        )
+                    };
                     let (d, t) = text.trim().split_once(' ').ok_or_else(bad)?;
                     let day = parse_weekday(d).ok_or_else(bad)?;
                     let time = parse_time(t.trim()).ok_or_else(bad)?;
-                    Ok(day.to_monday_zero_offset() as u32 * 1440 + time.hour() as u32 * 60 + time.minute() as u32)
+                    Ok(day.to_monday_zero_offset() as u32 * 1440
+                        + time.hour() as u32 * 60
+                        + time.minute() as u32)
                 };
                 let minutes = (at(&from, "from")?, at(&to, "to")?);
                 if minutes.0 == minutes.1 || minutes.0 >= MINUTES_PER_WEEK {
                     return Err(cx.err(s, format!("{field}.to"), "`to` must differ from `from`"));
                 }
-                let zone = parse_zone(&tz).ok_or_else(|| cx.err(s.clone(), format!("{field}.tz"), format!("unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\"")))?;
-                FreezeWhen::Weekly { from, to, tz, minutes, zone }
+                let zone = parse_zone(&tz).ok_or_else(|| {
+                    cx.err(
+                        s.clone(),
+                        format!("{field}.tz"),
+                        format!(
+                            "unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\""
+                        ),
+                    )
+                })?;
+                FreezeWhen::Weekly {
+                    from,
+                    to,
+                    tz,
+                    minutes,
+                    zone,
+                }
             }
             (None, None, None, Some(start), Some(end)) => {
                 let ts = |text: &str, k: &str| {
-                    text.parse::<Timestamp>().map_err(|_| cx.err(s.clone(), format!("{field}.{k}"), "an RFC 3339 instant such as \"2026-12-20T00:00:00Z\""))
+                    text.parse::<Timestamp>().map_err(|_| {
+                        cx.err(
+                            s.clone(),
+                            format!("{field}.{k}"),
+                            "an RFC 3339 instant such as \"2026-12-20T00:00:00Z\"",
+                        )
+                    })
                 };
                 let (start, end) = (ts(&start, "start")?, ts(&end, "end")?);
                 if end <= start {
@@ -684,7 +882,10 @@ fn parse_env(cx: &Ctx, name: &str, span: std::ops::Range<usize>, raw: RawEnv) ->
                 ));
             }
         };
-        freezes.push(Freeze { reason: fr.reason, when });
+        freezes.push(Freeze {
+            reason: fr.reason,
+            when,
+        });
     }
     Ok(EnvPolicy {
         agent_may: raw.agent_may,
@@ -725,7 +926,13 @@ fn fmt_duration(d: SignedDuration) -> String {
 }
 
 /// Decides whether `actor` may do `action` now. Pure: every fact comes in as an argument.
-pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, now: Timestamp) -> Decision {
+pub fn decide(
+    policy: &Policy,
+    actor: &Actor,
+    action: &Action,
+    usage: &Usage,
+    now: Timestamp,
+) -> Decision {
     let kind = action.kind();
     let env_name = action.env();
     let env = match env_name {
@@ -733,7 +940,13 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
             Some(env) => Some((name, env)),
             None => {
                 let known: Vec<_> = policy.env_names().collect();
-                return deny("environments".into(), format!("environment {name:?} is not declared in the policy; declared: {}", known.join(", ")));
+                return deny(
+                    "environments".into(),
+                    format!(
+                        "environment {name:?} is not declared in the policy; declared: {}",
+                        known.join(", ")
+                    ),
+                );
             }
         },
         None => None,
@@ -745,17 +958,37 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
         && kind.changes_exposure()
         && !break_glass
     {
-        if let Some((i, fr)) = env.freezes.iter().enumerate().find(|(_, f)| f.contains(now)) {
-            let why = if fr.reason.is_empty() { String::new() } else { format!(" ({})", fr.reason) };
+        if let Some((i, fr)) = env
+            .freezes
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.contains(now))
+        {
+            let why = if fr.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", fr.reason)
+            };
             return deny(
                 format!("{name}.freezes[{i}]"),
-                format!("{name} is frozen{why}: {kind} is not allowed now; rollback stays available, and a human can use break-glass for an emergency"),
+                format!(
+                    "{name} is frozen{why}: {kind} is not allowed now; rollback stays available, and a human can use break-glass for an emergency"
+                ),
             );
         }
         if !env.change_windows.is_empty() && !env.change_windows.iter().any(|w| w.contains(now)) {
-            let windows: Vec<_> =
-                env.change_windows.iter().map(|w| format!("{} {}–{} {}", w.days.join("/"), w.start, w.end, w.tz)).collect();
-            return deny(format!("{name}.change_windows"), format!("{kind} in {name} is only allowed inside its change windows: {}", windows.join("; ")));
+            let windows: Vec<_> = env
+                .change_windows
+                .iter()
+                .map(|w| format!("{} {}–{} {}", w.days.join("/"), w.start, w.end, w.tz))
+                .collect();
+            return deny(
+                format!("{name}.change_windows"),
+                format!(
+                    "{kind} in {name} is only allowed inside its change windows: {}",
+                    windows.join("; ")
+                ),
+            );
         }
     }
 
@@ -769,9 +1002,16 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
 
     match (kind, env) {
         (ActionKind::CreateFlag, _) | (ActionKind::WrapChange, _) => {
-            let creates = matches!(action, Action::CreateFlag | Action::WrapChange { creates_flag: true });
+            let creates = matches!(
+                action,
+                Action::CreateFlag | Action::WrapChange { creates_flag: true }
+            );
             if creates && !policy.flags.agent_may_create {
-                return deny("flags.agent_may_create".into(), "agents may not create flags under this policy; ask a human to create it".into());
+                return deny(
+                    "flags.agent_may_create".into(),
+                    "agents may not create flags under this policy; ask a human to create it"
+                        .into(),
+                );
             }
             if creates
                 && let Some(limit) = policy.flags.created_per_day
@@ -779,7 +1019,10 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
             {
                 return deny(
                     "flags.created_per_day".into(),
-                    format!("{} flags were created in the last 24 h, the limit is {limit}; reuse an existing flag or wait", usage.flags_created_last_day),
+                    format!(
+                        "{} flags were created in the last 24 h, the limit is {limit}; reuse an existing flag or wait",
+                        usage.flags_created_last_day
+                    ),
                 );
             }
             return Decision::Allow;
@@ -787,15 +1030,25 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
         (ActionKind::CleanupFlag, _) => return Decision::Allow,
         _ => {}
     }
-    let Some((name, env)) = env else { return Decision::Allow };
+    let Some((name, env)) = env else {
+        return Decision::Allow;
+    };
 
     if env.human_only.contains(&kind) {
-        return deny(format!("{name}.human_only"), format!("{kind} in {name} is reserved for humans; ask a human to do it with the flagwarden CLI"));
+        return deny(
+            format!("{name}.human_only"),
+            format!(
+                "{kind} in {name} is reserved for humans; ask a human to do it with the flagwarden CLI"
+            ),
+        );
     }
     if !env.agent_may.contains(&kind) {
         return deny(
             format!("{name}.agent_may"),
-            format!("{kind} in {name} is not in the agent's allowed actions ({}); ask a human", list(&env.agent_may)),
+            format!(
+                "{kind} in {name} is not in the agent's allowed actions ({}); ask a human",
+                list(&env.agent_may)
+            ),
         );
     }
     match action {
@@ -803,7 +1056,9 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
             AgentRollback::Allow => Decision::Allow,
             AgentRollback::Propose => human_gate(
                 format!("{name}.agent_rollback"),
-                format!("in {name} an agent's rollback is a proposal: exposure is frozen until a human confirms it"),
+                format!(
+                    "in {name} an agent's rollback is a proposal: exposure is frozen until a human confirms it"
+                ),
             ),
         },
         Action::StartCanary { steps, .. } => {
@@ -812,63 +1067,105 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
             {
                 return deny(
                     format!("{name}.rate_limits.rollouts_per_day"),
-                    format!("{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human", usage.rollouts_started_last_day),
+                    format!(
+                        "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
+                        usage.rollouts_started_last_day
+                    ),
                 );
             }
             if let Some(bad) = steps.iter().find(|s| !env.steps.contains(s)) {
-                return deny(format!("{name}.steps"), format!("step {bad} is not allowed in {name}; allowed steps are {}", percents(&env.steps)));
+                return deny(
+                    format!("{name}.steps"),
+                    format!(
+                        "step {bad} is not allowed in {name}; allowed steps are {}",
+                        percents(&env.steps)
+                    ),
+                );
             }
             let first = steps.first().copied().unwrap_or(Percent::FULL);
             if first > env.max_step_increase {
                 return deny(
                     format!("{name}.max_step_increase"),
-                    format!("the first step {first} exceeds the largest allowed step of {} in {name}; start lower", env.max_step_increase),
+                    format!(
+                        "the first step {first} exceeds the largest allowed step of {} in {name}; start lower",
+                        env.max_step_increase
+                    ),
                 );
             }
             if env.requires_start_approval {
-                return human_gate(format!("{name}.requires_start_approval"), format!("starting a rollout in {name} needs a human's approval"));
+                return human_gate(
+                    format!("{name}.requires_start_approval"),
+                    format!("starting a rollout in {name} needs a human's approval"),
+                );
             }
             if first > env.max_auto_percent {
                 return human_gate(
                     format!("{name}.max_auto_percent"),
-                    format!("the first step {first} is above {name}'s max_auto_percent ({}); a human must approve it", env.max_auto_percent),
+                    format!(
+                        "the first step {first} is above {name}'s max_auto_percent ({}); a human must approve it",
+                        env.max_auto_percent
+                    ),
                 );
             }
             Decision::Allow
         }
-        Action::AdvanceCanary { from, to, dwell, .. } => {
+        Action::AdvanceCanary {
+            from, to, dwell, ..
+        } => {
             if let Some(limit) = env.rate_limits.advances_per_hour
                 && usage.advances_last_hour >= limit
             {
                 return deny(
                     format!("{name}.rate_limits.advances_per_hour"),
-                    format!("this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later", usage.advances_last_hour),
+                    format!(
+                        "this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later",
+                        usage.advances_last_hour
+                    ),
                 );
             }
             let need = env.min_dwell.at(*from);
             if *dwell < need {
                 return deny(
                     format!("{name}.min_dwell"),
-                    format!("the rollout must stay at {from} for {} (it has been {}); advance again in {}", fmt_duration(need), fmt_duration(*dwell), fmt_duration(need - *dwell)),
+                    format!(
+                        "the rollout must stay at {from} for {} (it has been {}); advance again in {}",
+                        fmt_duration(need),
+                        fmt_duration(*dwell),
+                        fmt_duration(need - *dwell)
+                    ),
                 );
             }
             if from == to {
                 return Decision::Allow;
             }
             if !env.steps.contains(to) {
-                return deny(format!("{name}.steps"), format!("step {to} is not allowed in {name}; allowed steps are {}", percents(&env.steps)));
+                return deny(
+                    format!("{name}.steps"),
+                    format!(
+                        "step {to} is not allowed in {name}; allowed steps are {}",
+                        percents(&env.steps)
+                    ),
+                );
             }
-            let increase = Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points())).unwrap_or(Percent::ZERO);
+            let increase =
+                Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points()))
+                    .unwrap_or(Percent::ZERO);
             if increase > env.max_step_increase {
                 return deny(
                     format!("{name}.max_step_increase"),
-                    format!("{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}", env.max_step_increase),
+                    format!(
+                        "{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}",
+                        env.max_step_increase
+                    ),
                 );
             }
             if *to > env.max_auto_percent {
                 return human_gate(
                     format!("{name}.max_auto_percent"),
-                    format!("{to} is above {name}'s max_auto_percent ({}); a human must approve this step", env.max_auto_percent),
+                    format!(
+                        "{to} is above {name}'s max_auto_percent ({}); a human must approve this step",
+                        env.max_auto_percent
+                    ),
                 );
             }
             Decision::Allow
@@ -878,11 +1175,23 @@ pub fn decide(policy: &Policy, actor: &Actor, action: &Action, usage: &Usage, no
 }
 
 fn list(actions: &[ActionKind]) -> String {
-    if actions.is_empty() { "none".into() } else { actions.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ") }
+    if actions.is_empty() {
+        "none".into()
+    } else {
+        actions
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn percents(steps: &[Percent]) -> String {
-    steps.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    steps
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The bounds of one environment in plain words, for `get_policy` and people.
@@ -891,7 +1200,10 @@ pub fn describe(name: &str, env: &EnvPolicy) -> Vec<String> {
         format!("agents may: {}", list(&env.agent_may)),
         format!("humans only: {}", list(&env.human_only)),
         format!("rollout steps: {}", percents(&env.steps)),
-        format!("above {} a human approves each step; a step may add at most {}", env.max_auto_percent, env.max_step_increase),
+        format!(
+            "above {} a human approves each step; a step may add at most {}",
+            env.max_auto_percent, env.max_step_increase
+        ),
     ];
     if env.min_dwell.default > SignedDuration::ZERO || !env.min_dwell.per_step.is_empty() {
         let mut parts = vec![format!("default {}", fmt_duration(env.min_dwell.default))];
@@ -919,14 +1231,27 @@ pub fn describe(name: &str, env: &EnvPolicy) -> Vec<String> {
         out.push(format!("at most {n} rollouts started per day"));
     }
     for w in &env.change_windows {
-        out.push(format!("changes only {} {}–{} ({})", w.days.join("/"), w.start, w.end, w.tz));
+        out.push(format!(
+            "changes only {} {}–{} ({})",
+            w.days.join("/"),
+            w.start,
+            w.end,
+            w.tz
+        ));
     }
     for f in &env.freezes {
         let when = match &f.when {
             FreezeWhen::Weekly { from, to, tz, .. } => format!("every week {from} → {to} ({tz})"),
             FreezeWhen::Once { start, end } => format!("{start} → {end}"),
         };
-        out.push(format!("frozen {when}{}", if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) }));
+        out.push(format!(
+            "frozen {when}{}",
+            if f.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", f.reason)
+            }
+        ));
     }
     let _ = name;
     out

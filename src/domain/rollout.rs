@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::bucket::Percent;
 use super::eval::LiveRollout;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RolloutState {
     /// Waiting for a human: to start (no exposure yet) or to take a human-gated step.
@@ -48,7 +50,10 @@ impl RolloutState {
         RolloutState::ALL.into_iter().find(|r| r.as_str() == s)
     }
     pub fn is_terminal(self) -> bool {
-        matches!(self, RolloutState::Completed | RolloutState::RolledBack | RolloutState::Aborted)
+        matches!(
+            self,
+            RolloutState::Completed | RolloutState::RolledBack | RolloutState::Aborted
+        )
     }
 }
 
@@ -90,6 +95,7 @@ pub struct IllegalTransition(pub String);
 
 impl Rollout {
     /// A new rollout: running at its first step, or waiting for a human to approve the start.
+    #[allow(clippy::too_many_arguments)] // a constructor of plain fields; a builder would add nothing
     pub fn start(
         id: i64,
         flag: &str,
@@ -100,8 +106,11 @@ impl Rollout {
         needs_approval: bool,
         now: Timestamp,
     ) -> Rollout {
-        let (state, step, pending_step, step_started_at) =
-            if needs_approval { (RolloutState::AwaitingApproval, None, Some(0), None) } else { (RolloutState::Running, Some(0), None, Some(now)) };
+        let (state, step, pending_step, step_started_at) = if needs_approval {
+            (RolloutState::AwaitingApproval, None, Some(0), None)
+        } else {
+            (RolloutState::Running, Some(0), None, Some(now))
+        };
         Rollout {
             id,
             flag: flag.into(),
@@ -160,7 +169,13 @@ impl Rollout {
     /// Applies `event` at `now`.
     pub fn apply(&self, event: Event, now: Timestamp) -> Result<Rollout, IllegalTransition> {
         use RolloutState::*;
-        let refuse = |what: &str| Err(IllegalTransition(format!("rollout {} cannot {what}: {}", self.id, self.waiting_for())));
+        let refuse = |what: &str| {
+            Err(IllegalTransition(format!(
+                "rollout {} cannot {what}: {}",
+                self.id,
+                self.waiting_for()
+            )))
+        };
         let mut next = self.clone();
         next.updated_at = now;
         match event {
@@ -168,7 +183,9 @@ impl Rollout {
                 if self.state != Running {
                     return refuse("advance");
                 }
-                let Some(i) = self.next_step() else { return refuse("advance past its last step; complete it instead") };
+                let Some(i) = self.next_step() else {
+                    return refuse("advance past its last step; complete it instead");
+                };
                 next.step = Some(i);
                 next.step_started_at = Some(now);
             }
@@ -180,7 +197,9 @@ impl Rollout {
                 next.pending_step = Some(target);
             }
             Event::Approve => {
-                let (AwaitingApproval, Some(target)) = (self.state, self.pending_step) else { return refuse("be approved") };
+                let (AwaitingApproval, Some(target)) = (self.state, self.pending_step) else {
+                    return refuse("be approved");
+                };
                 next.state = Running;
                 next.step = Some(target);
                 next.pending_step = None;
@@ -191,7 +210,11 @@ impl Rollout {
                     return refuse("be rejected");
                 }
                 next.pending_step = None;
-                next.state = if self.step.is_none() { Aborted } else { Running };
+                next.state = if self.step.is_none() {
+                    Aborted
+                } else {
+                    Running
+                };
             }
             Event::ProposeRollback => {
                 if !matches!(self.state, Running | AwaitingApproval | Paused) {
@@ -239,44 +262,82 @@ mod tests {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
     }
     fn steps() -> Vec<Percent> {
-        [1.0, 5.0, 100.0].iter().map(|p| Percent::from_percent(*p).unwrap()).collect()
+        [1.0, 5.0, 100.0]
+            .iter()
+            .map(|p| Percent::from_percent(*p).unwrap())
+            .collect()
     }
 
     #[test]
     fn runs_through_its_steps_and_completes() {
         let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0));
-        assert_eq!((r.state, r.percent().as_f64()), (RolloutState::Running, 1.0));
+        assert_eq!(
+            (r.state, r.percent().as_f64()),
+            (RolloutState::Running, 1.0)
+        );
         let r = r.apply(Event::Advance, ts(10)).unwrap();
-        assert_eq!((r.percent().as_f64(), r.step_started_at), (5.0, Some(ts(10))));
-        let r = r.apply(Event::RequestApproval { target: 2 }, ts(20)).unwrap();
+        assert_eq!(
+            (r.percent().as_f64(), r.step_started_at),
+            (5.0, Some(ts(10)))
+        );
+        let r = r
+            .apply(Event::RequestApproval { target: 2 }, ts(20))
+            .unwrap();
         assert_eq!(r.state, RolloutState::AwaitingApproval);
-        assert_eq!(r.percent().as_f64(), 5.0, "waiting for approval keeps the current exposure");
+        assert_eq!(
+            r.percent().as_f64(),
+            5.0,
+            "waiting for approval keeps the current exposure"
+        );
         let r = r.apply(Event::Approve, ts(30)).unwrap();
         assert!(r.at_last_step());
         assert!(r.apply(Event::Advance, ts(40)).is_err());
         let r = r.apply(Event::Complete, ts(40)).unwrap();
-        assert_eq!((r.state, r.percent()), (RolloutState::Completed, Percent::FULL));
+        assert_eq!(
+            (r.state, r.percent()),
+            (RolloutState::Completed, Percent::FULL)
+        );
         assert!(r.live().is_none());
     }
 
     #[test]
     fn a_proposed_rollback_freezes_exposure_until_a_human_decides() {
-        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0)).apply(Event::ProposeRollback, ts(1)).unwrap();
+        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0))
+            .apply(Event::ProposeRollback, ts(1))
+            .unwrap();
         assert_eq!(r.percent().as_f64(), 1.0);
         let err = r.apply(Event::Advance, ts(2)).unwrap_err();
         assert!(err.0.contains("frozen until a human"), "{err}");
-        assert_eq!(r.apply(Event::DismissRollback, ts(3)).unwrap().state, RolloutState::Running);
+        assert_eq!(
+            r.apply(Event::DismissRollback, ts(3)).unwrap().state,
+            RolloutState::Running
+        );
         let done = r.apply(Event::RollBack, ts(3)).unwrap();
-        assert_eq!((done.state, done.percent()), (RolloutState::RolledBack, Percent::ZERO));
-        assert!(done.apply(Event::RollBack, ts(4)).is_err(), "terminal states stay terminal");
+        assert_eq!(
+            (done.state, done.percent()),
+            (RolloutState::RolledBack, Percent::ZERO)
+        );
+        assert!(
+            done.apply(Event::RollBack, ts(4)).is_err(),
+            "terminal states stay terminal"
+        );
     }
 
     #[test]
     fn start_approval_exposes_nobody_until_approved() {
         let r = Rollout::start(1, "f", "production", "on", "off", steps(), true, ts(0));
-        assert_eq!((r.state, r.percent(), r.live()), (RolloutState::AwaitingApproval, Percent::ZERO, None));
-        assert_eq!(r.apply(Event::Reject, ts(1)).unwrap().state, RolloutState::Aborted);
+        assert_eq!(
+            (r.state, r.percent(), r.live()),
+            (RolloutState::AwaitingApproval, Percent::ZERO, None)
+        );
+        assert_eq!(
+            r.apply(Event::Reject, ts(1)).unwrap().state,
+            RolloutState::Aborted
+        );
         let r = r.apply(Event::Approve, ts(1)).unwrap();
-        assert_eq!((r.state, r.percent().as_f64()), (RolloutState::Running, 1.0));
+        assert_eq!(
+            (r.state, r.percent().as_f64()),
+            (RolloutState::Running, 1.0)
+        );
     }
 }

@@ -35,10 +35,16 @@ impl Op {
         matches!(self, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
     }
     pub fn is_semver(self) -> bool {
-        matches!(self, Op::SemverEq | Op::SemverGt | Op::SemverGte | Op::SemverLt | Op::SemverLte)
+        matches!(
+            self,
+            Op::SemverEq | Op::SemverGt | Op::SemverGte | Op::SemverLt | Op::SemverLte
+        )
     }
     fn takes_one(self) -> bool {
-        !matches!(self, Op::In | Op::NotIn | Op::StartsWith | Op::EndsWith | Op::Contains)
+        !matches!(
+            self,
+            Op::In | Op::NotIn | Op::StartsWith | Op::EndsWith | Op::Contains
+        )
     }
 }
 
@@ -108,19 +114,32 @@ impl Rule {
     /// Validates every rule against the flag's variants; `field` prefixes the path in errors.
     pub fn parse_all(specs: &[RuleSpec], variants: &Variants) -> Result<Vec<Rule>, InvalidFlag> {
         if specs.len() > MAX_RULES {
-            return Err(InvalidFlag::new("rules", format!("at most {MAX_RULES} rules are allowed, got {}", specs.len())));
+            return Err(InvalidFlag::new(
+                "rules",
+                format!("at most {MAX_RULES} rules are allowed, got {}", specs.len()),
+            ));
         }
-        specs.iter().enumerate().map(|(i, s)| Rule::parse(&format!("rules[{i}]"), s, variants)).collect()
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rule::parse(&format!("rules[{i}]"), s, variants))
+            .collect()
     }
 
     pub fn parse(field: &str, spec: &RuleSpec, variants: &Variants) -> Result<Rule, InvalidFlag> {
         if let Some(name) = &spec.name
             && name.len() > 200
         {
-            return Err(InvalidFlag::new(format!("{field}.name"), "a rule name may be at most 200 characters"));
+            return Err(InvalidFlag::new(
+                format!("{field}.name"),
+                "a rule name may be at most 200 characters",
+            ));
         }
         if spec.conditions.len() > MAX_CONDITIONS {
-            return Err(InvalidFlag::new(format!("{field}.conditions"), format!("at most {MAX_CONDITIONS} conditions per rule")));
+            return Err(InvalidFlag::new(
+                format!("{field}.conditions"),
+                format!("at most {MAX_CONDITIONS} conditions per rule"),
+            ));
         }
         for (j, c) in spec.conditions.iter().enumerate() {
             check_condition(&format!("{field}.conditions[{j}]"), c)?;
@@ -130,7 +149,11 @@ impl Rule {
                 variants.require(&format!("{field}.serve.variant"), v)?;
                 Serve::Variant(v.clone())
             }
-            (None, Some(split)) => Serve::Split(parse_split(&format!("{field}.serve.split"), split, variants)?),
+            (None, Some(split)) => Serve::Split(parse_split(
+                &format!("{field}.serve.split"),
+                split,
+                variants,
+            )?),
             _ => {
                 return Err(InvalidFlag::new(
                     format!("{field}.serve"),
@@ -138,7 +161,10 @@ impl Rule {
                 ));
             }
         };
-        Ok(Rule { spec: spec.clone(), serve })
+        Ok(Rule {
+            spec: spec.clone(),
+            serve,
+        })
     }
 
     pub fn spec(&self) -> &RuleSpec {
@@ -154,7 +180,9 @@ impl Rule {
     pub fn may_serve(&self, variant: &str) -> bool {
         match &self.serve {
             Serve::Variant(v) => v == variant,
-            Serve::Split(arms) => arms.iter().any(|(v, p)| v == variant && p.basis_points() > 0),
+            Serve::Split(arms) => arms
+                .iter()
+                .any(|(v, p)| v == variant && p.basis_points() > 0),
         }
     }
 }
@@ -165,51 +193,92 @@ impl Serialize for Rule {
     }
 }
 
-fn parse_split(field: &str, split: &[SplitSpec], variants: &Variants) -> Result<Vec<(String, Percent)>, InvalidFlag> {
+fn parse_split(
+    field: &str,
+    split: &[SplitSpec],
+    variants: &Variants,
+) -> Result<Vec<(String, Percent)>, InvalidFlag> {
     if split.is_empty() {
-        return Err(InvalidFlag::new(field, "a split needs at least one {variant, percent}"));
+        return Err(InvalidFlag::new(
+            field,
+            "a split needs at least one {variant, percent}",
+        ));
     }
     let mut total = 0u32;
     let mut arms = Vec::with_capacity(split.len());
     for (k, arm) in split.iter().enumerate() {
         variants.require(&format!("{field}[{k}].variant"), &arm.variant)?;
-        let p = Percent::from_percent(arm.percent).map_err(|m| InvalidFlag::new(format!("{field}[{k}].percent"), m))?;
+        let p = Percent::from_percent(arm.percent)
+            .map_err(|m| InvalidFlag::new(format!("{field}[{k}].percent"), m))?;
         total += u32::from(p.basis_points());
         arms.push((arm.variant.clone(), p));
     }
     if total != 10_000 {
-        return Err(InvalidFlag::new(field, format!("split percents must sum to 100, they sum to {}", f64::from(total) / 100.0)));
+        return Err(InvalidFlag::new(
+            field,
+            format!(
+                "split percents must sum to 100, they sum to {}",
+                f64::from(total) / 100.0
+            ),
+        ));
     }
     Ok(arms)
 }
 
 fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
     if c.attribute.is_empty() || c.attribute.len() > 200 {
-        return Err(InvalidFlag::new(format!("{field}.attribute"), "name a context attribute (1 to 200 characters), e.g. \"email\" or \"targetingKey\""));
+        return Err(InvalidFlag::new(
+            format!("{field}.attribute"),
+            "name a context attribute (1 to 200 characters), e.g. \"email\" or \"targetingKey\"",
+        ));
     }
     let values_field = format!("{field}.values");
     if c.values.is_empty() {
-        return Err(InvalidFlag::new(values_field, "give at least one value to compare against"));
+        return Err(InvalidFlag::new(
+            values_field,
+            "give at least one value to compare against",
+        ));
     }
     if c.values.len() > MAX_VALUES {
-        return Err(InvalidFlag::new(values_field, format!("at most {MAX_VALUES} values per condition")));
+        return Err(InvalidFlag::new(
+            values_field,
+            format!("at most {MAX_VALUES} values per condition"),
+        ));
     }
     if c.op.takes_one() && c.values.len() != 1 {
-        return Err(InvalidFlag::new(values_field, format!("{:?} takes exactly one value; use `in` to match any of several", c.op).to_lowercase()));
+        return Err(InvalidFlag::new(
+            values_field,
+            format!(
+                "{:?} takes exactly one value; use `in` to match any of several",
+                c.op
+            )
+            .to_lowercase(),
+        ));
     }
     for (k, v) in c.values.iter().enumerate() {
         let f = format!("{values_field}[{k}]");
         if c.op.is_numeric() {
             if !v.is_number() {
-                return Err(InvalidFlag::new(f, "numeric comparisons need a number, e.g. 18"));
+                return Err(InvalidFlag::new(
+                    f,
+                    "numeric comparisons need a number, e.g. 18",
+                ));
             }
         } else if c.op.is_semver() {
-            let ok = v.as_str().is_some_and(|s| semver::Version::parse(s.trim_start_matches('v')).is_ok());
+            let ok = v
+                .as_str()
+                .is_some_and(|s| semver::Version::parse(s.trim_start_matches('v')).is_ok());
             if !ok {
-                return Err(InvalidFlag::new(f, "semantic-version comparisons need a version string such as \"2.4.0\""));
+                return Err(InvalidFlag::new(
+                    f,
+                    "semantic-version comparisons need a version string such as \"2.4.0\"",
+                ));
             }
         } else if !(v.is_string() || v.is_number() || v.is_boolean()) {
-            return Err(InvalidFlag::new(f, "compare against a string, number or boolean"));
+            return Err(InvalidFlag::new(
+                f,
+                "compare against a string, number or boolean",
+            ));
         }
     }
     Ok(())

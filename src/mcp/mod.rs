@@ -27,23 +27,32 @@ const INSTRUCTIONS: &str = "flagwarden ships changes behind feature flags and ro
 Read get_policy first. Use dry_run to preview any change. When a tool says a human must approve or confirm, \
 tell the user the approval id and the command; never try to work around a denial.";
 
-type ToolResult<T> = Result<Json<T>, String>;
-
 fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
-    let name = ctx.client_info().map(|i| i.name).filter(|n| !n.is_empty()).unwrap_or_else(|| "unknown-agent".into());
+    let name = ctx
+        .client_info()
+        .map(|i| i.name)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown-agent".into());
     Actor::Agent(name)
 }
 
 impl Server {
     pub fn new(app: Arc<App>) -> Server {
-        Server { app, tool_router: Self::compact_router() }
+        Server {
+            app,
+            tool_router: Self::compact_router(),
+        }
     }
 
     fn compact_router() -> ToolRouter<Server> {
         let mut tool_router = Self::tool_router();
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = schema::compact_input(&route.attr.input_schema);
-            route.attr.output_schema = route.attr.output_schema.as_deref().map(schema::compact_output);
+            route.attr.output_schema = route
+                .attr
+                .output_schema
+                .as_deref()
+                .map(schema::compact_output);
         }
         tool_router
     }
@@ -55,7 +64,10 @@ impl Server {
         tools
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static) -> Result<Json<T>, String> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static,
+    ) -> Result<Json<T>, String> {
         let app = self.app.clone();
         match tokio::task::spawn_blocking(move || f(&app)).await {
             Ok(Ok(v)) => Ok(Json(v)),
@@ -72,15 +84,28 @@ impl Server {
 impl Server {
     #[tool(
         description = "List flags and who gets what per environment; filter by environment, change_type, status, text.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn list_flags(&self, Parameters(p): Parameters<ListFlags>) -> Result<Json<FlagList>, String> {
+    async fn list_flags(
+        &self,
+        Parameters(p): Parameters<ListFlags>,
+    ) -> Result<Json<FlagList>, String> {
         self.run(move |app| app.list_flags(&p)).await
     }
 
     #[tool(
         description = "One flag in full: variants, per-environment rules and rollout, evaluation counts, code references, version.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn get_flag(&self, Parameters(p): Parameters<FlagRef>) -> Result<Json<FlagView>, String> {
         self.run(move |app| app.get_flag(&p.key)).await
@@ -88,120 +113,240 @@ impl Server {
 
     #[tool(
         description = "Evaluate a flag for a context as an application would: OpenFeature value, variant, reason, error, canary arm.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn evaluate_flag(&self, Parameters(p): Parameters<EvaluateFlag>) -> Result<Json<Evaluation>, String> {
+    async fn evaluate_flag(
+        &self,
+        Parameters(p): Parameters<EvaluateFlag>,
+    ) -> Result<Json<Evaluation>, String> {
         self.run(move |app| app.evaluate_flag(&p)).await
     }
 
     #[tool(
         description = "The policy bounds you work under per environment, in words and as data. Read it before changing anything.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn get_policy(&self, Parameters(p): Parameters<PolicyQuery>) -> Result<Json<PolicyView>, String> {
+    async fn get_policy(
+        &self,
+        Parameters(p): Parameters<PolicyQuery>,
+    ) -> Result<Json<PolicyView>, String> {
         self.run(move |app| app.get_policy(&p)).await
     }
 
     #[tool(
         description = "A rollout's state, step, gate verdict and evidence per arm, when it may next advance, and what is missing.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn canary_status(&self, Parameters(p): Parameters<FlagEnv>) -> Result<Json<CanaryStatus>, String> {
+    async fn canary_status(
+        &self,
+        Parameters(p): Parameters<FlagEnv>,
+    ) -> Result<Json<CanaryStatus>, String> {
         self.run(move |app| app.canary_status(&p)).await
     }
 
     #[tool(
         description = "Flags that are debt (past lifetime, launched 7+ days, never evaluated) with evidence, recommended action and code references.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn list_stale_flags(&self, Parameters(p): Parameters<ListStale>) -> Result<Json<StaleList>, String> {
+    async fn list_stale_flags(
+        &self,
+        Parameters(p): Parameters<ListStale>,
+    ) -> Result<Json<StaleList>, String> {
         self.run(move |app| app.list_stale_flags(&p)).await
     }
 
     #[tool(
         description = "Approval requests (pending by default): what waits for a human, why, and how a human decides.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn list_approvals(&self, Parameters(p): Parameters<ListApprovals>) -> Result<Json<ApprovalList>, String> {
+    async fn list_approvals(
+        &self,
+        Parameters(p): Parameters<ListApprovals>,
+    ) -> Result<Json<ApprovalList>, String> {
         self.run(move |app| app.list_approvals(&p)).await
     }
 
     #[tool(
         description = "The audit trail, newest first: who did what, the policy decision and rule, and the stated reason.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn audit_log(&self, Parameters(p): Parameters<AuditQuery>) -> Result<Json<AuditLog>, String> {
+    async fn audit_log(
+        &self,
+        Parameters(p): Parameters<AuditQuery>,
+    ) -> Result<Json<AuditLog>, String> {
         self.run(move |app| app.audit_log(&p)).await
     }
 
     #[tool(
         description = "Create a flag, off in every environment. Boolean on/off unless you give variants.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn create_flag(&self, Parameters(p): Parameters<CreateFlag>, ctx: RequestContext<RoleServer>) -> Result<Json<FlagOutput>, String> {
+    async fn create_flag(
+        &self,
+        Parameters(p): Parameters<CreateFlag>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<FlagOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.create_flag(&actor, &p)).await
     }
 
     #[tool(
         description = "Put a change behind a flag (created if needed): OpenFeature setup, the guard (new path flagged, old as fallback), a diff for a file range, how to test both.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn wrap_change(&self, Parameters(p): Parameters<WrapChange>, ctx: RequestContext<RoleServer>) -> Result<Json<WrapOutput>, String> {
+    async fn wrap_change(
+        &self,
+        Parameters(p): Parameters<WrapChange>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<WrapOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.wrap_change(&actor, &p)).await
     }
 
     #[tool(
         description = "Replace a flag's targeting in one environment (ordered rules, first match serves) and turn it on or off.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn set_targeting(&self, Parameters(p): Parameters<SetTargeting>, ctx: RequestContext<RoleServer>) -> Result<Json<FlagOutput>, String> {
+    async fn set_targeting(
+        &self,
+        Parameters(p): Parameters<SetTargeting>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<FlagOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.set_targeting(&actor, &p)).await
     }
 
     #[tool(
         description = "Start a canary of a candidate variant at the first step, or an approval request if policy reserves the start for humans.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn start_canary(&self, Parameters(p): Parameters<StartCanary>, ctx: RequestContext<RoleServer>) -> Result<Json<CanaryOutput>, String> {
+    async fn start_canary(
+        &self,
+        Parameters(p): Parameters<StartCanary>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CanaryOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.start_canary(&actor, &p)).await
     }
 
     #[tool(
         description = "Ask the gate and policy to move a rollout to its next step: advances, holds (with reasons), proposes a rollback, or opens an approval request.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn advance_canary(&self, Parameters(p): Parameters<AdvanceCanary>, ctx: RequestContext<RoleServer>) -> Result<Json<CanaryOutput>, String> {
+    async fn advance_canary(
+        &self,
+        Parameters(p): Parameters<AdvanceCanary>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CanaryOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.advance_canary(&actor, &p)).await
     }
 
     #[tool(
         description = "Report evidence for a rollout's canary or control arm (requests, errors, tasks, safety checks), e.g. from an eval suite.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn record_signals(&self, Parameters(p): Parameters<RecordSignals>, ctx: RequestContext<RoleServer>) -> Result<Json<SignalsOutput>, String> {
+    async fn record_signals(
+        &self,
+        Parameters(p): Parameters<RecordSignals>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SignalsOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.record_signals(&actor, &p)).await
     }
 
     #[tool(
         description = "Roll back to the last-known-good variant: at once where policy allows, else a proposal a human confirms. Never blocked by freezes.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn rollback(&self, Parameters(p): Parameters<RollbackFlag>, ctx: RequestContext<RoleServer>) -> Result<Json<CanaryOutput>, String> {
+    async fn rollback(
+        &self,
+        Parameters(p): Parameters<RollbackFlag>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CanaryOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.rollback(&actor, &p)).await
     }
 
     #[tool(
         description = "Retire a flag: marks it for removal and lists the code references to edit so only keep_variant's path stays.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn cleanup_flag(&self, Parameters(p): Parameters<CleanupFlag>, ctx: RequestContext<RoleServer>) -> Result<Json<CleanupOutput>, String> {
+    async fn cleanup_flag(
+        &self,
+        Parameters(p): Parameters<CleanupFlag>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CleanupOutput>, String> {
         let actor = agent(&ctx);
         self.run(move |app| app.cleanup_flag(&actor, &p)).await
     }

@@ -67,12 +67,19 @@ fn json_type(p: &Value, defs: &Obj) -> Option<Value> {
 }
 
 pub fn compact_output(schema: &Obj) -> Arc<Obj> {
-    let defs = schema.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
+    let defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut props = Obj::new();
     if let Some(p) = schema.get("properties").and_then(Value::as_object) {
         for (name, prop) in p {
             // A nullable field is left open: "absent or null" needs no words.
-            let t = json_type(prop, &defs).filter(|t| !t.is_array()).map(|t| json!({"type": t})).unwrap_or_else(|| json!({}));
+            let t = json_type(prop, &defs)
+                .filter(|t| !t.is_array())
+                .map(|t| json!({"type": t}))
+                .unwrap_or_else(|| json!({}));
             props.insert(name.clone(), t);
         }
     }

@@ -40,7 +40,8 @@ pub fn ts_text(ts: Timestamp) -> String {
 }
 
 fn parse_ts(s: &str) -> Result<Timestamp> {
-    s.parse().map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
@@ -57,10 +58,15 @@ impl Store {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         }
-        let conn = Connection::open(path).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Store::init(conn)
     }
 
@@ -81,7 +87,9 @@ impl Store {
 
     /// A write transaction that takes the write lock at once, so two processes never interleave.
     pub fn begin(&mut self) -> Result<Transaction<'_>> {
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     pub fn conn(&self) -> &Connection {
@@ -90,7 +98,9 @@ impl Store {
 
     /// Changes whenever another connection commits; cheap to poll.
     pub fn data_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 }
 
@@ -128,7 +138,12 @@ pub fn insert_flag(conn: &Connection, f: &Flag) -> Result<()> {
 pub fn update_flag(conn: &Connection, f: &Flag) -> Result<()> {
     conn.execute(
         "UPDATE flags SET status = ?2, version = ?3, updated_at = ?4 WHERE key = ?1",
-        params![f.key.as_str(), f.status.as_str(), f.version, ts_text(f.updated_at)],
+        params![
+            f.key.as_str(),
+            f.status.as_str(),
+            f.version,
+            ts_text(f.updated_at)
+        ],
     )?;
     Ok(())
 }
@@ -147,15 +162,18 @@ pub fn upsert_env(conn: &Connection, key: &str, env: &str, s: &EnvState) -> Resu
 fn read_flag(row: &rusqlite::Row) -> Result<Flag> {
     let key: String = row.get(0)?;
     let variants: String = row.get(3)?;
-    let variants = Variants::parse(&parse_json::<serde_json::Map<String, Value>>("variants", &variants)?)
-        .map_err(|e| StoreError::Corrupt(format!("flag {key}: {e}")))?;
+    let variants = Variants::parse(&parse_json::<serde_json::Map<String, Value>>(
+        "variants", &variants,
+    )?)
+    .map_err(|e| StoreError::Corrupt(format!("flag {key}: {e}")))?;
     let change_type: String = row.get(2)?;
     let status: String = row.get(10)?;
     let tags: String = row.get(8)?;
     Ok(Flag {
         key: FlagKey::parse(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         description: row.get(1)?,
-        change_type: ChangeType::parse(&change_type).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        change_type: ChangeType::parse(&change_type)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         variants,
         off_variant: row.get(4)?,
         default_variant: row.get(5)?,
@@ -163,7 +181,8 @@ fn read_flag(row: &rusqlite::Row) -> Result<Flag> {
         lifetime_days: row.get(7)?,
         tags: parse_json("tags", &tags)?,
         salt: row.get(9)?,
-        status: FlagStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("flag status {status:?}")))?,
+        status: FlagStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("flag status {status:?}")))?,
         version: row.get(11)?,
         created_at: parse_ts(&row.get::<_, String>(12)?)?,
         updated_at: parse_ts(&row.get::<_, String>(13)?)?,
@@ -176,20 +195,41 @@ fn attach_envs(conn: &Connection, flag: &mut Flag) -> Result<()> {
         "SELECT env, enabled, default_variant, rules, pinned_variant, updated_at FROM flag_envs WHERE flag_key = ?1 ORDER BY env",
     )?;
     let rows = stmt.query_map([flag.key.as_str()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, String>(5)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+        ))
     })?;
     for row in rows {
         let (env, enabled, default_variant, rules, pinned_variant, updated_at) = row?;
         let specs: Vec<RuleSpec> = parse_json("rules", &rules)?;
-        let rules = Rule::parse_all(&specs, &flag.variants).map_err(|e| StoreError::Corrupt(format!("rules of {}/{env}: {e}", flag.key)))?;
-        flag.envs.insert(env, EnvState { enabled, default_variant, rules, pinned_variant, updated_at: parse_ts(&updated_at)? });
+        let rules = Rule::parse_all(&specs, &flag.variants)
+            .map_err(|e| StoreError::Corrupt(format!("rules of {}/{env}: {e}", flag.key)))?;
+        flag.envs.insert(
+            env,
+            EnvState {
+                enabled,
+                default_variant,
+                rules,
+                pinned_variant,
+                updated_at: parse_ts(&updated_at)?,
+            },
+        );
     }
     Ok(())
 }
 
 pub fn load_flag(conn: &Connection, key: &str) -> Result<Option<Flag>> {
     let flag = conn
-        .query_row(&format!("SELECT {FLAG_COLUMNS} FROM flags WHERE key = ?1"), [key], |r| Ok(read_flag(r)))
+        .query_row(
+            &format!("SELECT {FLAG_COLUMNS} FROM flags WHERE key = ?1"),
+            [key],
+            |r| Ok(read_flag(r)),
+        )
         .optional()?
         .transpose()?;
     match flag {
@@ -202,8 +242,11 @@ pub fn load_flag(conn: &Connection, key: &str) -> Result<Option<Flag>> {
 }
 
 pub fn load_flags(conn: &Connection) -> Result<Vec<Flag>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {FLAG_COLUMNS} FROM flags ORDER BY key"))?;
-    let flags = stmt.query_map([], |r| Ok(read_flag(r)))?.collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {FLAG_COLUMNS} FROM flags ORDER BY key"))?;
+    let flags = stmt
+        .query_map([], |r| Ok(read_flag(r)))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(flags.len());
     for f in flags {
         let mut f = f?;
@@ -214,13 +257,16 @@ pub fn load_flags(conn: &Connection) -> Result<Vec<Flag>> {
 }
 
 pub fn count_flags_created_since(conn: &Connection, since: Timestamp) -> Result<u32> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM flags WHERE created_at >= ?1", [ts_text(since)], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM flags WHERE created_at >= ?1",
+        [ts_text(since)],
+        |r| r.get(0),
+    )?)
 }
 
 // ---- rollouts --------------------------------------------------------------------------------
 
-const ROLLOUT_COLUMNS: &str =
-    "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at";
+const ROLLOUT_COLUMNS: &str = "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at";
 
 fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
     let steps: String = r.get(5)?;
@@ -235,20 +281,31 @@ fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
         lkg: r.get(4)?,
         steps: steps
             .into_iter()
-            .map(|bp| Percent::from_basis_points(bp).ok_or_else(|| StoreError::Corrupt(format!("step {bp}"))))
+            .map(|bp| {
+                Percent::from_basis_points(bp)
+                    .ok_or_else(|| StoreError::Corrupt(format!("step {bp}")))
+            })
             .collect::<Result<_>>()?,
         step: r.get::<_, Option<i64>>(6)?.map(|s| s as usize),
         pending_step: r.get::<_, Option<i64>>(7)?.map(|s| s as usize),
-        state: RolloutState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("rollout state {state:?}")))?,
+        state: RolloutState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("rollout state {state:?}")))?,
         step_started_at: opt_ts(r.get(9)?)?,
         created_at: parse_ts(&r.get::<_, String>(10)?)?,
         updated_at: parse_ts(&r.get::<_, String>(11)?)?,
     })
 }
 
-fn query_rollouts(conn: &Connection, filter: &str, p: impl rusqlite::Params) -> Result<Vec<Rollout>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts {filter}"))?;
-    let rows = stmt.query_map(p, |r| Ok(read_rollout(r)))?.collect::<std::result::Result<Vec<_>, _>>()?;
+fn query_rollouts(
+    conn: &Connection,
+    filter: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<Rollout>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts {filter}"))?;
+    let rows = stmt
+        .query_map(p, |r| Ok(read_rollout(r)))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     rows.into_iter().collect()
 }
 
@@ -256,12 +313,22 @@ const ACTIVE: &str = "state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED')";
 
 /// The rollout of `flag` in `env` that is not yet finished, if any (there is at most one).
 pub fn active_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
-    Ok(query_rollouts(conn, &format!("WHERE flag_key = ?1 AND env = ?2 AND {ACTIVE}"), params![flag, env])?.pop())
+    Ok(query_rollouts(
+        conn,
+        &format!("WHERE flag_key = ?1 AND env = ?2 AND {ACTIVE}"),
+        params![flag, env],
+    )?
+    .pop())
 }
 
 /// The most recent rollout of `flag` in `env`, finished or not.
 pub fn latest_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
-    Ok(query_rollouts(conn, "WHERE flag_key = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1", params![flag, env])?.pop())
+    Ok(query_rollouts(
+        conn,
+        "WHERE flag_key = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1",
+        params![flag, env],
+    )?
+    .pop())
 }
 
 pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
@@ -273,7 +340,11 @@ pub fn rollout(conn: &Connection, id: i64) -> Result<Option<Rollout>> {
 }
 
 pub fn next_rollout_id(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts", [], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
@@ -302,18 +373,30 @@ pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
 }
 
 pub fn count_rollouts_started_since(conn: &Connection, env: &str, since: Timestamp) -> Result<u32> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2", params![env, ts_text(since)], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2",
+        params![env, ts_text(since)],
+        |r| r.get(0),
+    )?)
 }
 
 pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {
-    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM rollouts GROUP BY state ORDER BY state")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT state, COUNT(*) FROM rollouts GROUP BY state ORDER BY state")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 // ---- signals ---------------------------------------------------------------------------------
 
-pub fn insert_signals(conn: &Connection, rollout_id: i64, arm: &str, c: &ArmCounts, batch_id: Option<&str>, at: Timestamp) -> Result<()> {
+pub fn insert_signals(
+    conn: &Connection,
+    rollout_id: i64,
+    arm: &str,
+    c: &ArmCounts,
+    batch_id: Option<&str>,
+    at: Timestamp,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -436,7 +519,13 @@ pub fn update_approval(conn: &Connection, a: &Approval) -> Result<()> {
 }
 
 pub fn approval(conn: &Connection, id: i64) -> Result<Option<Approval>> {
-    Ok(conn.query_row(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"), [id], read_approval).optional()?)
+    Ok(conn
+        .query_row(
+            &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+            [id],
+            read_approval,
+        )
+        .optional()?)
 }
 
 pub fn approvals(conn: &Connection, status: Option<&str>, limit: u32) -> Result<Vec<Approval>> {
@@ -457,7 +546,14 @@ pub fn pending_approvals_for(conn: &Connection, flag: &str, env: &str) -> Result
 
 // ---- break-glass -----------------------------------------------------------------------------
 
-pub fn insert_break_glass(conn: &Connection, env: &str, by: &str, reason: &str, at: Timestamp, until: Timestamp) -> Result<()> {
+pub fn insert_break_glass(
+    conn: &Connection,
+    env: &str,
+    by: &str,
+    reason: &str,
+    at: Timestamp,
+    until: Timestamp,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO break_glass (env, opened_by, reason, opened_at, until) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![env, by, reason, ts_text(at), ts_text(until)],
@@ -465,9 +561,16 @@ pub fn insert_break_glass(conn: &Connection, env: &str, by: &str, reason: &str, 
     Ok(())
 }
 
-pub fn break_glass_until(conn: &Connection, env: &str, now: Timestamp) -> Result<Option<Timestamp>> {
-    let until: Option<String> =
-        conn.query_row("SELECT MAX(until) FROM break_glass WHERE env = ?1 AND until > ?2", params![env, ts_text(now)], |r| r.get(0))?;
+pub fn break_glass_until(
+    conn: &Connection,
+    env: &str,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let until: Option<String> = conn.query_row(
+        "SELECT MAX(until) FROM break_glass WHERE env = ?1 AND until > ?2",
+        params![env, ts_text(now)],
+        |r| r.get(0),
+    )?;
     until.map(|u| parse_ts(&u)).transpose()
 }
 
@@ -476,7 +579,11 @@ pub fn break_glass_until(conn: &Connection, env: &str, now: Timestamp) -> Result
 /// Appends an event, chaining it to the last one. Returns its sequence number.
 pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
     let (last_seq, prev): (i64, String) = conn
-        .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?
         .unwrap_or((0, GENESIS.to_owned()));
     e.seq = last_seq + 1;
@@ -541,23 +648,37 @@ fn read_audit(r: &rusqlite::Row) -> rusqlite::Result<(AuditEvent, String, String
 }
 
 /// Recent events, newest first, optionally for one flag and/or environment.
-pub fn audit_events(conn: &Connection, flag: Option<&str>, env: Option<&str>, limit: u32) -> Result<Vec<AuditEvent>> {
+pub fn audit_events(
+    conn: &Connection,
+    flag: Option<&str>,
+    env: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE (?1 IS NULL OR flag_key = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY seq DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![flag, env, limit], read_audit)?;
-    Ok(rows.map(|r| r.map(|(e, _, _)| e)).collect::<std::result::Result<_, _>>()?)
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Every event in order with its stored previous hash and hash, for verification.
 pub fn audit_chain(conn: &Connection) -> Result<Vec<(AuditEvent, String, String)>> {
-    let mut stmt = conn.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"
+    ))?;
     let rows = stmt.query_map([], read_audit)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 /// How many allowed `action` events touched rollout `rollout_id` since `since`.
-pub fn count_actions_since(conn: &Connection, action: &str, rollout_id: i64, since: Timestamp) -> Result<u32> {
+pub fn count_actions_since(
+    conn: &Connection,
+    action: &str,
+    rollout_id: i64,
+    since: Timestamp,
+) -> Result<u32> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND rollout_id = ?2 AND decision = 'allow' AND ts >= ?3",
         params![action, rollout_id, ts_text(since)],
@@ -568,15 +689,28 @@ pub fn count_actions_since(conn: &Connection, action: &str, rollout_id: i64, sin
 // ---- idempotency -----------------------------------------------------------------------------
 
 /// The stored (request hash, response) for an idempotency key of one tool.
-pub fn idempotent_response(conn: &Connection, tool: &str, key: &str) -> Result<Option<(String, String)>> {
+pub fn idempotent_response(
+    conn: &Connection,
+    tool: &str,
+    key: &str,
+) -> Result<Option<(String, String)>> {
     Ok(conn
-        .query_row("SELECT request_sha256, response FROM idempotency WHERE tool = ?1 AND key = ?2", params![tool, key], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT request_sha256, response FROM idempotency WHERE tool = ?1 AND key = ?2",
+            params![tool, key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 
-pub fn save_idempotent_response(conn: &Connection, tool: &str, key: &str, request_sha256: &str, response: &str, at: Timestamp) -> Result<()> {
+pub fn save_idempotent_response(
+    conn: &Connection,
+    tool: &str,
+    key: &str,
+    request_sha256: &str,
+    response: &str,
+    at: Timestamp,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO idempotency (tool, key, request_sha256, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![tool, key, request_sha256, response, ts_text(at)],
@@ -607,13 +741,25 @@ pub fn code_refs(conn: &Connection, flag: &str) -> Result<Vec<CodeRef>> {
     let mut stmt = conn.prepare_cached("SELECT file, line, language, recorded_at FROM code_refs WHERE flag_key = ?1 ORDER BY file, line")?;
     let rows = stmt.query_map([flag], |r| {
         let line: u32 = r.get(1)?;
-        Ok(CodeRef { file: r.get(0)?, line: (line > 0).then_some(line), language: r.get(2)?, recorded_at: r.get(3)? })
+        Ok(CodeRef {
+            file: r.get(0)?,
+            line: (line > 0).then_some(line),
+            language: r.get(2)?,
+            recorded_at: r.get(3)?,
+        })
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 /// Adds flushed in-memory evaluation counts.
-pub fn add_evaluations(conn: &Connection, flag: &str, env: &str, variant: &str, count: u64, at: Timestamp) -> Result<()> {
+pub fn add_evaluations(
+    conn: &Connection,
+    flag: &str,
+    env: &str,
+    variant: &str,
+    count: u64,
+    at: Timestamp,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO evaluations (flag_key, env, variant, count, last_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (flag_key, env, variant) DO UPDATE SET count = count + ?4, last_at = ?5",
@@ -625,6 +771,8 @@ pub fn add_evaluations(conn: &Connection, flag: &str, env: &str, variant: &str, 
 /// (env, variant, count, last evaluated) for a flag.
 pub fn evaluations(conn: &Connection, flag: &str) -> Result<Vec<(String, String, u64, String)>> {
     let mut stmt = conn.prepare_cached("SELECT env, variant, count, last_at FROM evaluations WHERE flag_key = ?1 ORDER BY env, variant")?;
-    let rows = stmt.query_map([flag], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?)))?;
+    let rows = stmt.query_map([flag], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?))
+    })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }

@@ -63,17 +63,29 @@ impl Project {
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(out.status.success(), "flagwarden {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "flagwarden {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
     /// Starts `flagwarden mcp` and connects rmcp's client to it as `client_name`.
     pub async fn connect(&self, client_name: &str) -> Client {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"));
-        cmd.arg("--policy").arg(self.policy()).arg("mcp").env_remove("FLAGWARDEN_DB");
+        cmd.arg("--policy")
+            .arg(self.policy())
+            .arg("mcp")
+            .env_remove("FLAGWARDEN_DB");
         let transport = TokioChildProcess::new(cmd).expect("spawn flagwarden mcp");
-        let config = ClientConfig::new(ClientCapabilities::default(), Implementation::new(client_name, "1.0"));
-        Client { inner: config.serve(transport).await.expect("initialize") }
+        let config = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new(client_name, "1.0"),
+        );
+        Client {
+            inner: config.serve(transport).await.expect("initialize"),
+        }
     }
 
     /// The bytes of the database and its WAL, to prove nothing changed.
@@ -115,10 +127,21 @@ impl Answer {
 
 impl Client {
     pub async fn call(&self, tool: &str, args: Value) -> Answer {
-        let Value::Object(map) = args else { panic!("arguments must be an object") };
-        let result = self.inner.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map)).await.expect("tools/call");
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let result = self
+            .inner
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+            .await
+            .expect("tools/call");
         if result.is_error == Some(true) {
-            let text = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
+            let text = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect::<Vec<_>>()
+                .join("\n");
             return Answer::Err(text);
         }
         Answer::Ok(result.structured_content.expect("structured content"))
