@@ -202,6 +202,15 @@ impl App {
         Ok(())
     }
 
+    /// Swaps in a snapshot where only flag `key` is recompiled: a write costs one flag, not all.
+    fn recompile(&self, conn: &Connection, key: &str) -> Result<()> {
+        let flag = store::load_flag(conn, key)?;
+        let live: Vec<_> = store::active_rollouts_of(conn, key)?.iter().filter_map(|r| r.live()).collect();
+        let previous = self.snapshot.load();
+        self.snapshot.store(Arc::new(previous.with_flag(key, flag.as_ref(), &live)));
+        Ok(())
+    }
+
     fn rebuild(&self, conn: &Connection) -> Result<()> {
         let flags = store::load_flags(conn)?;
         let live: Vec<_> = store::active_rollouts(conn)?
@@ -357,6 +366,7 @@ impl App {
                     return Ok(output);
                 }
                 let decision = audit.decision.clone().unwrap_or(Decision::Allow);
+                let touched: Option<String> = audit.flag.clone();
                 let seq = store::append_audit(&tx, event(tool, audit, &decision, None))?;
                 for (action, audit, message) in extra {
                     let d = audit.decision.clone().unwrap_or(Decision::Allow);
@@ -381,7 +391,9 @@ impl App {
                     )?;
                 }
                 tx.commit()?;
-                self.rebuild(store.conn())?;
+                if let Some(key) = touched {
+                    self.recompile(store.conn(), &key)?;
+                }
                 *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) =
                     store.data_version()?;
                 Ok(output)

@@ -180,7 +180,8 @@ pub type Counts = Arc<[AtomicU64]>;
 /// All flags, compiled for evaluation. Immutable once built.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    flags: HashMap<Box<str>, CompiledFlag>,
+    /// Compiled flags are shared between snapshots, so a change recompiles only the flag it touched.
+    flags: HashMap<Box<str>, Arc<CompiledFlag>>,
 }
 
 #[derive(Debug)]
@@ -432,66 +433,23 @@ impl Test {
 impl Snapshot {
     /// Compiles flags and their live rollouts. `previous` hands over evaluation counters, so counts
     /// survive the swap.
-    pub fn compile(
-        flags: &[Flag],
-        rollouts: &[LiveRollout],
-        previous: Option<&Snapshot>,
-    ) -> Snapshot {
-        let mut out = HashMap::with_capacity(flags.len());
-        for flag in flags {
-            let index = |name: &str| flag.variants.index_of(name).unwrap_or(0);
-            let off = index(&flag.off_variant);
-            let envs = flag
-                .envs
-                .iter()
-                .map(|(env, state)| {
-                    let rules = state
-                        .rules
-                        .iter()
-                        .map(|r| compile_rule(r, &index))
-                        .collect();
-                    let rollout = rollouts
-                        .iter()
-                        .find(|r| r.flag == flag.key.as_str() && r.env == *env)
-                        .map(|r| CompiledRollout {
-                            candidate: index(&r.candidate),
-                            lkg: index(&r.lkg),
-                            canary_bp: r.percent.basis_points(),
-                        });
-                    let counts = previous
-                        .and_then(|p| p.counts(flag.key.as_str(), env))
-                        .filter(|c| c.len() == flag.variants.len())
-                        .unwrap_or_else(|| {
-                            (0..flag.variants.len())
-                                .map(|_| AtomicU64::new(0))
-                                .collect()
-                        });
-                    let compiled = CompiledEnv {
-                        enabled: state.enabled,
-                        off,
-                        default: index(&state.default_variant),
-                        pinned: state.pinned_variant.as_deref().map(index),
-                        rules,
-                        rollout,
-                        counts,
-                    };
-                    (Box::<str>::from(env.as_str()), compiled)
-                })
-                .collect();
-            let compiled = CompiledFlag {
-                kind: flag.variants.kind(),
-                variants: flag
-                    .variants
-                    .iter()
-                    .map(|(n, v)| (Box::from(n), v.clone()))
-                    .collect(),
-                salt: flag.salt.as_str().into(),
-                version: flag.version,
-                envs,
-            };
-            out.insert(Box::from(flag.key.as_str()), compiled);
+    pub fn compile(flags: &[Flag], rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> Snapshot {
+        let flags = flags.iter().map(|f| (Box::from(f.key.as_str()), Arc::new(compile_flag(f, rollouts, previous)))).collect();
+        Snapshot { flags }
+    }
+
+    /// This snapshot with one flag recompiled (`Some`) or removed (`None`); every other flag is shared.
+    pub fn with_flag(&self, key: &str, flag: Option<&Flag>, rollouts: &[LiveRollout]) -> Snapshot {
+        let mut flags = self.flags.clone();
+        match flag {
+            Some(f) => {
+                flags.insert(Box::from(key), Arc::new(compile_flag(f, rollouts, Some(self))));
+            }
+            None => {
+                flags.remove(key);
+            }
         }
-        Snapshot { flags: out }
+        Snapshot { flags }
     }
 
     /// The counters of one flag in one environment (for flushing and for carrying across swaps).
@@ -523,6 +481,44 @@ impl Snapshot {
     }
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.flags.keys().map(|k| &**k)
+    }
+}
+
+fn compile_flag(flag: &Flag, rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> CompiledFlag {
+    let index = |name: &str| flag.variants.index_of(name).unwrap_or(0);
+    let off = index(&flag.off_variant);
+    let envs = flag
+        .envs
+        .iter()
+        .map(|(env, state)| {
+            let rules = state.rules.iter().map(|r| compile_rule(r, &index)).collect();
+            let rollout = rollouts.iter().find(|r| r.flag == flag.key.as_str() && r.env == *env).map(|r| CompiledRollout {
+                candidate: index(&r.candidate),
+                lkg: index(&r.lkg),
+                canary_bp: r.percent.basis_points(),
+            });
+            let counts = previous
+                .and_then(|p| p.counts(flag.key.as_str(), env))
+                .filter(|c| c.len() == flag.variants.len())
+                .unwrap_or_else(|| (0..flag.variants.len()).map(|_| AtomicU64::new(0)).collect());
+            let compiled = CompiledEnv {
+                enabled: state.enabled,
+                off,
+                default: index(&state.default_variant),
+                pinned: state.pinned_variant.as_deref().map(index),
+                rules,
+                rollout,
+                counts,
+            };
+            (Box::<str>::from(env.as_str()), compiled)
+        })
+        .collect();
+    CompiledFlag {
+        kind: flag.variants.kind(),
+        variants: flag.variants.iter().map(|(n, v)| (Box::from(n), v.clone())).collect(),
+        salt: flag.salt.as_str().into(),
+        version: flag.version,
+        envs,
     }
 }
 

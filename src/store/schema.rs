@@ -22,6 +22,7 @@ CREATE TABLE flags (
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 ) STRICT;
+CREATE INDEX flags_by_created ON flags (created_at);
 
 CREATE TABLE flag_envs (
     flag_key        TEXT NOT NULL REFERENCES flags (key),
@@ -49,6 +50,7 @@ CREATE TABLE rollouts (
     updated_at      TEXT NOT NULL
 ) STRICT;
 -- At most one unfinished rollout per flag and environment.
+CREATE INDEX rollouts_by_env_created ON rollouts (env, created_at);
 CREATE UNIQUE INDEX one_active_rollout ON rollouts (flag_key, env) WHERE state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED');
 
 CREATE TABLE signals (
@@ -118,6 +120,7 @@ CREATE TABLE audit_events (
     hash           TEXT NOT NULL
 ) STRICT;
 CREATE INDEX audit_by_flag ON audit_events (flag_key, env);
+CREATE INDEX audit_by_rollout ON audit_events (rollout_id, action, ts);
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 
