@@ -195,7 +195,7 @@ fn an_approval_needs_the_configured_number_of_distinct_humans() {
         .approve(&agent(), id, "me too")
         .unwrap_err()
         .to_string();
-    assert!(agent_try.contains("already approved"), "{agent_try}");
+    assert!(agent_try.contains("only a human"), "{agent_try}");
 }
 
 #[test]

@@ -205,9 +205,13 @@ impl App {
     /// Swaps in a snapshot where only flag `key` is recompiled: a write costs one flag, not all.
     fn recompile(&self, conn: &Connection, key: &str) -> Result<()> {
         let flag = store::load_flag(conn, key)?;
-        let live: Vec<_> = store::active_rollouts_of(conn, key)?.iter().filter_map(|r| r.live()).collect();
+        let live: Vec<_> = store::active_rollouts_of(conn, key)?
+            .iter()
+            .filter_map(|r| r.live())
+            .collect();
         let previous = self.snapshot.load();
-        self.snapshot.store(Arc::new(previous.with_flag(key, flag.as_ref(), &live)));
+        self.snapshot
+            .store(Arc::new(previous.with_flag(key, flag.as_ref(), &live)));
         Ok(())
     }
 

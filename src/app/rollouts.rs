@@ -64,6 +64,27 @@ struct ApprovalRequest<'a> {
 }
 
 impl Tx<'_> {
+    /// A pending approval that the acting human may decide.
+    fn pending_approval(&self, id: i64) -> Result<Approval> {
+        if !matches!(self.actor, Actor::Human(_)) {
+            return Err(AppError::Conflict(
+                "only a human can approve or reject".into(),
+            ));
+        }
+        let a = store::approval(self.conn, id)?.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "approval {id} does not exist; `flagwarden approvals` lists them"
+            ))
+        })?;
+        if a.status != "pending" {
+            return Err(AppError::Conflict(format!(
+                "approval {id} is already {}",
+                a.status
+            )));
+        }
+        Ok(a)
+    }
+
     fn usage(&self, env: &str, rollout: Option<&Rollout>) -> Result<Usage> {
         let hour = self.now - SignedDuration::from_hours(1);
         let day = self.now - SignedDuration::from_hours(24);
@@ -552,21 +573,7 @@ impl App {
                 ..Meta::default()
             },
             |tx| {
-                let mut a = store::approval(tx.conn, id)?.ok_or_else(|| {
-                    AppError::NotFound(format!(
-                        "approval {id} does not exist; `flagwarden approvals` lists them"
-                    ))
-                })?;
-                if a.status != "pending" {
-                    return Err(AppError::Conflict(format!(
-                        "approval {id} is already {}",
-                        a.status
-                    ))
-                    .into());
-                }
-                if !matches!(tx.actor, Actor::Human(_)) {
-                    return Err(AppError::Conflict("only a human can approve".into()).into());
-                }
+                let mut a = tx.pending_approval(id)?;
                 let me = tx.actor.name().to_owned();
                 if a.approved_by.contains(&me) {
                     return Err(AppError::Conflict(format!(
@@ -686,18 +693,7 @@ impl App {
                 ..Meta::default()
             },
             |tx| {
-                let mut a = store::approval(tx.conn, id)?.ok_or_else(|| {
-                    AppError::NotFound(format!(
-                        "approval {id} does not exist; `flagwarden approvals` lists them"
-                    ))
-                })?;
-                if a.status != "pending" {
-                    return Err(AppError::Conflict(format!(
-                        "approval {id} is already {}",
-                        a.status
-                    ))
-                    .into());
-                }
+                let mut a = tx.pending_approval(id)?;
                 let mut flag = tx.flag(&a.flag)?;
                 if let Some(r) = a
                     .rollout_id

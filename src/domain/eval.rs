@@ -433,8 +433,20 @@ impl Test {
 impl Snapshot {
     /// Compiles flags and their live rollouts. `previous` hands over evaluation counters, so counts
     /// survive the swap.
-    pub fn compile(flags: &[Flag], rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> Snapshot {
-        let flags = flags.iter().map(|f| (Box::from(f.key.as_str()), Arc::new(compile_flag(f, rollouts, previous)))).collect();
+    pub fn compile(
+        flags: &[Flag],
+        rollouts: &[LiveRollout],
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let flags = flags
+            .iter()
+            .map(|f| {
+                (
+                    Box::from(f.key.as_str()),
+                    Arc::new(compile_flag(f, rollouts, previous)),
+                )
+            })
+            .collect();
         Snapshot { flags }
     }
 
@@ -443,7 +455,10 @@ impl Snapshot {
         let mut flags = self.flags.clone();
         match flag {
             Some(f) => {
-                flags.insert(Box::from(key), Arc::new(compile_flag(f, rollouts, Some(self))));
+                flags.insert(
+                    Box::from(key),
+                    Arc::new(compile_flag(f, rollouts, Some(self))),
+                );
             }
             None => {
                 flags.remove(key);
@@ -484,23 +499,38 @@ impl Snapshot {
     }
 }
 
-fn compile_flag(flag: &Flag, rollouts: &[LiveRollout], previous: Option<&Snapshot>) -> CompiledFlag {
+fn compile_flag(
+    flag: &Flag,
+    rollouts: &[LiveRollout],
+    previous: Option<&Snapshot>,
+) -> CompiledFlag {
     let index = |name: &str| flag.variants.index_of(name).unwrap_or(0);
     let off = index(&flag.off_variant);
     let envs = flag
         .envs
         .iter()
         .map(|(env, state)| {
-            let rules = state.rules.iter().map(|r| compile_rule(r, &index)).collect();
-            let rollout = rollouts.iter().find(|r| r.flag == flag.key.as_str() && r.env == *env).map(|r| CompiledRollout {
-                candidate: index(&r.candidate),
-                lkg: index(&r.lkg),
-                canary_bp: r.percent.basis_points(),
-            });
+            let rules = state
+                .rules
+                .iter()
+                .map(|r| compile_rule(r, &index))
+                .collect();
+            let rollout = rollouts
+                .iter()
+                .find(|r| r.flag == flag.key.as_str() && r.env == *env)
+                .map(|r| CompiledRollout {
+                    candidate: index(&r.candidate),
+                    lkg: index(&r.lkg),
+                    canary_bp: r.percent.basis_points(),
+                });
             let counts = previous
                 .and_then(|p| p.counts(flag.key.as_str(), env))
                 .filter(|c| c.len() == flag.variants.len())
-                .unwrap_or_else(|| (0..flag.variants.len()).map(|_| AtomicU64::new(0)).collect());
+                .unwrap_or_else(|| {
+                    (0..flag.variants.len())
+                        .map(|_| AtomicU64::new(0))
+                        .collect()
+                });
             let compiled = CompiledEnv {
                 enabled: state.enabled,
                 off,
@@ -515,7 +545,11 @@ fn compile_flag(flag: &Flag, rollouts: &[LiveRollout], previous: Option<&Snapsho
         .collect();
     CompiledFlag {
         kind: flag.variants.kind(),
-        variants: flag.variants.iter().map(|(n, v)| (Box::from(n), v.clone())).collect(),
+        variants: flag
+            .variants
+            .iter()
+            .map(|(n, v)| (Box::from(n), v.clone()))
+            .collect(),
         salt: flag.salt.as_str().into(),
         version: flag.version,
         envs,

@@ -332,7 +332,11 @@ pub fn latest_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option
 }
 
 pub fn active_rollouts_of(conn: &Connection, flag: &str) -> Result<Vec<Rollout>> {
-    query_rollouts(conn, &format!("WHERE flag_key = ?1 AND {ACTIVE} ORDER BY id"), [flag])
+    query_rollouts(
+        conn,
+        &format!("WHERE flag_key = ?1 AND {ACTIVE} ORDER BY id"),
+        [flag],
+    )
 }
 
 pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
