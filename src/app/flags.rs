@@ -436,7 +436,8 @@ impl App {
             .map_err(|e| {
                 let field = match &e {
                     codegen::CodegenError::UnknownLanguage { .. } => "language",
-                    _ => "start_line",
+                    codegen::CodegenError::LineRange { .. } => "start_line",
+                    codegen::CodegenError::Value { .. } => "key",
                 };
                 invalid(field, e.to_string())
             })?;
