@@ -6,7 +6,7 @@
 //! flag changes. Evaluation counts are atomics inside the snapshot, bumped by the caller through
 //! `Resolution::record`, so counting never needs a lock either.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +31,8 @@ pub struct InvalidContext(pub String);
 
 const MAX_CONTEXT_ATTRIBUTES: usize = 256;
 const MAX_CONTEXT_BYTES: usize = 64 * 1024;
+/// Up to this many attributes, a lookup scans the names instead of hashing.
+const SCAN_ATTRIBUTES: usize = 8;
 
 impl Context {
     pub fn with_key(key: &str) -> Context {
@@ -76,7 +78,19 @@ impl Context {
     fn get(&self, attr: &Attr) -> Option<Scalar<'_>> {
         match attr {
             Attr::TargetingKey => self.targeting_key.as_deref().map(Scalar::Str),
-            Attr::Named(name) => self.attributes.get(&**name).and_then(Scalar::of),
+            Attr::Named(name) => self.attribute(name).and_then(Scalar::of),
+        }
+    }
+
+    /// A typical context holds a handful of attributes: comparing their names is cheaper than hashing
+    /// the name, and a map's keys are unique, so both find the same entry.
+    fn attribute(&self, name: &str) -> Option<&Value> {
+        if self.attributes.len() <= SCAN_ATTRIBUTES {
+            self.attributes
+                .iter()
+                .find_map(|(k, v)| (k == name).then_some(v))
+        } else {
+            self.attributes.get(name)
         }
     }
 }
@@ -181,7 +195,10 @@ pub type Counts = Arc<[AtomicU64]>;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Compiled flags are shared between snapshots, so a change recompiles only the flag it touched.
-    flags: HashMap<Box<str>, Arc<CompiledFlag>>,
+    /// Keyed with foldhash rather than SipHash: the lookup is on every evaluation and SipHash was about
+    /// a quarter of an on/off evaluation. Keys are the operator's flag keys and a lookup never inserts,
+    /// so callers cannot flood the map with colliding keys.
+    flags: HashMap<Box<str>, Arc<CompiledFlag>, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug)]
@@ -305,8 +322,10 @@ impl Cmp {
 enum Test {
     Equals(Owned),
     NotEquals(Owned),
+    /// `strings` is sorted: a binary search hashes nothing, and for the few values a rule usually
+    /// lists it beats a hash set.
     In {
-        strings: HashSet<Box<str>>,
+        strings: Box<[Box<str>]>,
         others: Vec<Owned>,
         negate: bool,
     },
@@ -333,7 +352,7 @@ impl Test {
                 .collect::<Vec<Box<str>>>()
         };
         let never = || Test::In {
-            strings: HashSet::new(),
+            strings: Box::default(),
             others: Vec::new(),
             negate: false,
         };
@@ -354,19 +373,19 @@ impl Test {
                 .and_then(Owned::of)
                 .map_or_else(never, Test::NotEquals),
             Op::In | Op::NotIn => {
-                let mut strings = HashSet::new();
+                let mut strings = Vec::new();
                 let mut others = Vec::new();
                 for v in &c.values {
                     match Owned::of(v) {
-                        Some(Owned::Str(s)) => {
-                            strings.insert(s);
-                        }
+                        Some(Owned::Str(s)) => strings.push(s),
                         Some(o) => others.push(o),
                         None => {}
                     }
                 }
+                strings.sort_unstable();
+                strings.dedup();
                 Test::In {
-                    strings,
+                    strings: strings.into(),
                     others,
                     negate: c.op == Op::NotIn,
                 }
@@ -398,7 +417,7 @@ impl Test {
                 negate,
             } => {
                 let found = match value {
-                    Scalar::Str(s) => strings.contains(s),
+                    Scalar::Str(s) => strings.binary_search_by(|p| (**p).cmp(s)).is_ok(),
                     other => others.iter().any(|o| o.eq(other)),
                 };
                 found != *negate
