@@ -226,6 +226,16 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
             json!({"key": "base", "keep_variant": "blue", "reason": "r"}),
             "keep_variant",
         ),
+        (
+            "wrap_change",
+            json!({"key": "base", "language": "rust", "change_description": "x", "file": "../../etc/passwd", "start_line": 1, "end_line": 2, "reason": "r"}),
+            "without '..'",
+        ),
+        (
+            "wrap_change",
+            json!({"key": "base", "language": "rust", "change_description": "x", "file": "/etc/passwd", "start_line": 1, "end_line": 2, "reason": "r"}),
+            "relative to the project root",
+        ),
         ("audit_log", json!({"limit": 0}), "limit"),
         ("list_approvals", json!({"status": "maybe"}), "status"),
     ]

@@ -364,6 +364,18 @@ impl App {
         let source = match (&req.file, req.start_line, req.end_line) {
             (None, None, None) => None,
             (Some(file), Some(start), Some(end)) => {
+                let inside = std::path::Path::new(file).components().all(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::Normal(_) | std::path::Component::CurDir
+                    )
+                });
+                if !inside {
+                    return Err(invalid(
+                        "file",
+                        "give a path relative to the project root, without '..' (e.g. \"src/checkout.rs\")",
+                    ));
+                }
                 let path = self.config.project_root.join(file);
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid("file", format!("cannot read {}: {e}", path.display())))?;

@@ -49,7 +49,8 @@ impl std::fmt::Display for Percent {
     }
 }
 
-const STACK: usize = 256;
+/// Salt and key usually fit here; longer ones take the allocating path.
+const STACK: usize = 128;
 
 /// The bucket, 0..10 000, of `targeting_key` in a flag salted with `salt`.
 pub fn bucket(salt: &str, targeting_key: &str) -> u16 {

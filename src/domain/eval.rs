@@ -153,7 +153,6 @@ pub struct Resolution<'s> {
     pub error: Option<(ErrorCode, &'static str)>,
     /// Set while a rollout runs in this environment.
     pub arm: Option<Arm>,
-    pub flag_version: Option<i64>,
     counter: Option<&'s AtomicU64>,
 }
 
@@ -165,7 +164,7 @@ impl<'s> Resolution<'s> {
             reason: Reason::Error,
             error: Some((code, message)),
             arm: None,
-            flag_version: None,
+
             counter: None,
         }
     }
@@ -206,16 +205,15 @@ struct CompiledFlag {
     kind: FlagType,
     variants: Vec<(Box<str>, Value)>,
     salt: Box<str>,
-    version: i64,
     envs: Vec<(Box<str>, CompiledEnv)>,
 }
 
 #[derive(Debug)]
 struct CompiledEnv {
-    enabled: bool,
-    off: usize,
+    /// The answer when it cannot depend on the context (pinned, off, or on without rules or rollout),
+    /// decided once at compile time.
+    fixed: Option<(usize, Reason)>,
     default: usize,
-    pinned: Option<usize>,
     rules: Vec<CompiledRule>,
     rollout: Option<CompiledRollout>,
     counts: Counts,
@@ -550,11 +548,18 @@ fn compile_flag(
                         .map(|_| AtomicU64::new(0))
                         .collect()
                 });
+            let default = index(&state.default_variant);
+            let fixed = match (state.pinned_variant.as_deref(), state.enabled) {
+                (Some(pin), _) => Some((index(pin), Reason::Static)),
+                (None, false) => Some((off, Reason::Disabled)),
+                (None, true) if state.rules.is_empty() && rollout.is_none() => {
+                    Some((default, Reason::Static))
+                }
+                (None, true) => None,
+            };
             let compiled = CompiledEnv {
-                enabled: state.enabled,
-                off,
-                default: index(&state.default_variant),
-                pinned: state.pinned_variant.as_deref().map(index),
+                fixed,
+                default,
                 rules,
                 rollout,
                 counts,
@@ -570,7 +575,6 @@ fn compile_flag(
             .map(|(n, v)| (Box::from(n), v.clone()))
             .collect(),
         salt: flag.salt.as_str().into(),
-        version: flag.version,
         envs,
     }
 }
@@ -607,6 +611,7 @@ fn compile_rule(rule: &Rule, index: &impl Fn(&str) -> usize) -> CompiledRule {
 
 /// Evaluates flag `key` in `env` for `ctx`. When `expected` is given and the flag's type differs, the
 /// answer is TYPE_MISMATCH, as OpenFeature's typed getters expect.
+#[inline]
 pub fn evaluate<'s>(
     snapshot: &'s Snapshot,
     key: &str,
@@ -637,15 +642,12 @@ pub fn evaluate<'s>(
             reason,
             error: None,
             arm,
-            flag_version: Some(flag.version),
+
             counter: state.counts.get(idx),
         }
     };
-    if let Some(pin) = state.pinned {
-        return serve(pin, Reason::Static, None);
-    }
-    if !state.enabled {
-        return serve(state.off, Reason::Disabled, None);
+    if let Some((variant, reason)) = state.fixed {
+        return serve(variant, reason, None);
     }
     for rule in &state.rules {
         let matched = rule
