@@ -361,27 +361,29 @@ impl App {
             .map_err(|e| invalid("language", e.to_string()))?;
         text("change_description", &req.change_description, true)?;
         FlagKey::parse(&req.key)?;
-        let source = match (&req.file, req.start_line, req.end_line) {
-            (None, None, None) => None,
+        if let Some(file) = &req.file {
+            let inside = std::path::Path::new(file).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside {
+                return Err(invalid(
+                    "file",
+                    "give a path relative to the project root, without '..' (e.g. \"src/checkout.rs\")",
+                ));
+            }
+        }
+        // The old code's text, read only when there is a range to wrap.
+        let lines = match (&req.file, req.start_line, req.end_line) {
+            (_, None, None) => None,
             (Some(file), Some(start), Some(end)) => {
-                let inside = std::path::Path::new(file).components().all(|c| {
-                    matches!(
-                        c,
-                        std::path::Component::Normal(_) | std::path::Component::CurDir
-                    )
-                });
-                if !inside {
-                    return Err(invalid(
-                        "file",
-                        "give a path relative to the project root, without '..' (e.g. \"src/checkout.rs\")",
-                    ));
-                }
                 let path = self.config.project_root.join(file);
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid("file", format!("cannot read {}: {e}", path.display())))?;
-                Some((file.clone(), text, start as usize, end as usize))
+                Some((file.as_str(), text, start as usize, end as usize))
             }
-            (Some(file), None, None) => Some((file.clone(), String::new(), 0, 0)),
             _ => {
                 return Err(invalid(
                     "start_line",
@@ -429,7 +431,7 @@ impl App {
                 FlagType::Number => codegen::ValueKind::Number,
                 FlagType::Object => codegen::ValueKind::Object,
             };
-            let range = source.as_ref().filter(|(_, _, s, _)| *s > 0).map(|(path, text, start, end)| codegen::SourceRange {
+            let range = lines.as_ref().map(|(path, text, start, end)| codegen::SourceRange {
                 path,
                 source: text,
                 start_line: *start,
@@ -453,7 +455,7 @@ impl App {
                 };
                 invalid(field, e.to_string())
             })?;
-            if let Some((file, ..)) = &source {
+            if let Some(file) = &req.file {
                 let r = CodeRef { file: file.clone(), line: req.start_line, language: language.as_str().into(), recorded_at: store::ts_text(tx.now) };
                 store::add_code_ref(tx.conn, flag.key.as_str(), &r)?;
                 audit.after = json!({"code_ref": r, "created_flag": created});
@@ -596,10 +598,7 @@ impl App {
                     .map(|m| m.remove(name));
                 continue;
             }
-            plain.insert(
-                name.clone(),
-                json!(crate::domain::policy::describe(name, env)),
-            );
+            plain.insert(name.clone(), json!(crate::domain::policy::describe(env)));
         }
         Ok(PolicyView {
             version: p.policy.version,

@@ -107,6 +107,30 @@ pub struct App {
     config: Config,
 }
 
+/// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
+pub(crate) trait Answer: Serialize + DeserializeOwned {
+    fn set_audit_seq(&mut self, _seq: i64) {}
+}
+
+macro_rules! answers_with_outcome {
+    ($($t:ty),*) => {$(
+        impl Answer for $t {
+            fn set_audit_seq(&mut self, seq: i64) {
+                self.outcome.audit_seq = Some(seq);
+            }
+        }
+    )*};
+}
+answers_with_outcome!(
+    FlagOutput,
+    CanaryOutput,
+    SignalsOutput,
+    WrapOutput,
+    CleanupOutput
+);
+impl Answer for ApprovalDecision {}
+impl Answer for String {}
+
 /// What a use case hands back to `mutate`: its answer and the audit event to write.
 pub(crate) struct Done<T> {
     pub output: T,
@@ -284,7 +308,7 @@ impl App {
     }
 
     /// The one path every mutation takes. See the module docs.
-    pub(crate) fn mutate<A: Serialize, T: Serialize + DeserializeOwned>(
+    pub(crate) fn mutate<A: Serialize, T: Answer>(
         &self,
         actor: &Actor,
         tool: &str,
@@ -376,23 +400,11 @@ impl App {
                     let d = audit.decision.clone().unwrap_or(Decision::Allow);
                     store::append_audit(&tx, event(&action, audit, &d, message))?;
                 }
-                // The answer names its audit event; it is patched in here because only now is it known.
-                let mut value = serde_json::to_value(&output).expect("answers serialize");
-                if let Some(obj) = value.as_object_mut()
-                    && obj.contains_key("dry_run")
-                {
-                    obj.insert("audit_seq".into(), seq.into());
-                    output = serde_json::from_value(value.clone()).expect("answers round-trip");
-                }
+                // The answer names its audit event, known only now.
+                output.set_audit_seq(seq);
                 if let Some(key) = idempotency_key {
-                    store::save_idempotent_response(
-                        &tx,
-                        tool,
-                        key,
-                        &request_sha,
-                        &value.to_string(),
-                        now,
-                    )?;
+                    let response = serde_json::to_string(&output).expect("answers serialize");
+                    store::save_idempotent_response(&tx, tool, key, &request_sha, &response, now)?;
                 }
                 tx.commit()?;
                 if let Some(key) = touched {

@@ -564,114 +564,105 @@ impl App {
     /// A human approves a pending request; when enough humans have, it takes effect.
     pub fn approve(&self, human: &Actor, id: i64, reason: &str) -> Result<ApprovalDecision> {
         let args = json!({"id": id, "reason": reason});
-        self.mutate(
-            human,
-            "approve",
-            &args,
-            &Meta {
-                reason: reason.into(),
-                ..Meta::default()
-            },
-            |tx| {
-                let mut a = tx.pending_approval(id)?;
-                let me = tx.actor.name().to_owned();
-                if a.approved_by.contains(&me) {
-                    return Err(AppError::Conflict(format!(
-                        "{me} already approved {id}; it needs {} approval(s) from different humans",
-                        a.approvals_needed
-                    ))
-                    .into());
+        self.mutate(human, "approve", &args, &Meta::because(reason), |tx| {
+            let mut a = tx.pending_approval(id)?;
+            let me = tx.actor.name().to_owned();
+            if a.approved_by.contains(&me) {
+                return Err(AppError::Conflict(format!(
+                    "{me} already approved {id}; it needs {} approval(s) from different humans",
+                    a.approvals_needed
+                ))
+                .into());
+            }
+            let mut flag = tx.flag(&a.flag)?;
+            let rollout = match a.rollout_id {
+                Some(rid) => store::rollout(tx.conn, rid)?,
+                None => None,
+            };
+            let mut audit = Audit {
+                flag: Some(a.flag.clone()),
+                env: Some(a.env.clone()),
+                rollout_id: a.rollout_id,
+                approval_id: Some(id),
+                before: state(&a),
+                ..Audit::default()
+            };
+            // Approving does not lift freezes: an approved step still waits for the window.
+            if a.kind != "rollback" {
+                let r = rollout
+                    .as_ref()
+                    .ok_or_else(|| AppError::Conflict(format!("approval {id} has no rollout")))?;
+                let to = a
+                    .target_percent
+                    .and_then(|p| Percent::from_percent(p).ok())
+                    .unwrap_or(Percent::FULL);
+                let action = Action::AdvanceCanary {
+                    env: &a.env,
+                    from: r.percent(),
+                    to,
+                    dwell: SignedDuration::MAX,
+                };
+                let usage = tx.usage(&a.env, Some(r))?;
+                let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
+                if let Decision::Deny { .. } = d {
+                    audit.decision = Some(d.clone());
+                    return tx.refuse(audit, &d);
                 }
-                let mut flag = tx.flag(&a.flag)?;
-                let rollout = match a.rollout_id {
-                    Some(rid) => store::rollout(tx.conn, rid)?,
-                    None => None,
-                };
-                let mut audit = Audit {
-                    flag: Some(a.flag.clone()),
-                    env: Some(a.env.clone()),
-                    rollout_id: a.rollout_id,
-                    approval_id: Some(id),
-                    before: state(&a),
-                    ..Audit::default()
-                };
-                // Approving does not lift freezes: an approved step still waits for the window.
-                if a.kind != "rollback" {
-                    let r = rollout.as_ref().ok_or_else(|| {
-                        AppError::Conflict(format!("approval {id} has no rollout"))
-                    })?;
-                    let to = a
-                        .target_percent
-                        .and_then(|p| Percent::from_percent(p).ok())
-                        .unwrap_or(Percent::FULL);
-                    let action = Action::AdvanceCanary {
-                        env: &a.env,
-                        from: r.percent(),
-                        to,
-                        dwell: SignedDuration::MAX,
-                    };
-                    let usage = tx.usage(&a.env, Some(r))?;
-                    let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
-                    if let Decision::Deny { .. } = d {
-                        audit.decision = Some(d.clone());
-                        return tx.refuse(audit, &d);
+            }
+            a.approved_by.push(me.clone());
+            let executed = a.approved_by.len() as u32 >= a.approvals_needed;
+            let summary = if !executed {
+                format!(
+                    "approval {id}: {} of {} humans approved",
+                    a.approved_by.len(),
+                    a.approvals_needed
+                )
+            } else {
+                a.status = "approved".into();
+                a.decided_by = Some(me.clone());
+                a.decided_at = Some(store::ts_text(tx.now));
+                a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
+                match a.kind.as_str() {
+                    "rollback" => {
+                        tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
+                        format!(
+                            "rolled back {} in {}: everyone gets {:?}",
+                            a.flag,
+                            a.env,
+                            flag.envs[&a.env].pinned_variant.clone().unwrap_or_default()
+                        )
+                    }
+                    _ => {
+                        let r = rollout.as_ref().expect("checked above");
+                        let next = r
+                            .apply(Event::Approve, tx.now)
+                            .map_err(|e| AppError::Conflict(e.0))?;
+                        store::save_rollout(tx.conn, &next)?;
+                        tx.expose(&mut flag, &next)?;
+                        tx.bump(&mut flag)?;
+                        format!(
+                            "approved: rollout {} of {} in {} now serves {:?} to {}",
+                            next.id,
+                            a.flag,
+                            a.env,
+                            next.candidate,
+                            next.percent()
+                        )
                     }
                 }
-                a.approved_by.push(me.clone());
-                let executed = a.approved_by.len() as u32 >= a.approvals_needed;
-                let summary = if !executed {
-                    format!(
-                        "approval {id}: {} of {} humans approved",
-                        a.approved_by.len(),
-                        a.approvals_needed
-                    )
-                } else {
-                    a.status = "approved".into();
-                    a.decided_by = Some(me.clone());
-                    a.decided_at = Some(store::ts_text(tx.now));
-                    a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
-                    match a.kind.as_str() {
-                        "rollback" => {
-                            tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
-                            format!(
-                                "rolled back {} in {}: everyone gets {:?}",
-                                a.flag,
-                                a.env,
-                                flag.envs[&a.env].pinned_variant.clone().unwrap_or_default()
-                            )
-                        }
-                        _ => {
-                            let r = rollout.as_ref().expect("checked above");
-                            let next = r
-                                .apply(Event::Approve, tx.now)
-                                .map_err(|e| AppError::Conflict(e.0))?;
-                            store::save_rollout(tx.conn, &next)?;
-                            tx.expose(&mut flag, &next)?;
-                            tx.bump(&mut flag)?;
-                            format!(
-                                "approved: rollout {} of {} in {} now serves {:?} to {}",
-                                next.id,
-                                a.flag,
-                                a.env,
-                                next.candidate,
-                                next.percent()
-                            )
-                        }
-                    }
-                };
-                store::update_approval(tx.conn, &a)?;
-                audit.after = state(&a);
-                audit.decision = Some(Decision::Allow);
-                Ok(Done {
-                    output: ApprovalDecision {
-                        approval: a,
-                        executed,
-                        summary,
-                    },
-                    audit,
-                })
-            },
-        )
+            };
+            store::update_approval(tx.conn, &a)?;
+            audit.after = state(&a);
+            audit.decision = Some(Decision::Allow);
+            Ok(Done {
+                output: ApprovalDecision {
+                    approval: a,
+                    executed,
+                    summary,
+                },
+                audit,
+            })
+        })
     }
 
     /// A human rejects a pending request: a start is aborted, a step stays where it was, a proposed
@@ -684,62 +675,53 @@ impl App {
             ));
         }
         let args = json!({"id": id, "reason": reason});
-        self.mutate(
-            human,
-            "reject",
-            &args,
-            &Meta {
-                reason: reason.into(),
-                ..Meta::default()
-            },
-            |tx| {
-                let mut a = tx.pending_approval(id)?;
-                let mut flag = tx.flag(&a.flag)?;
-                if let Some(r) = a
-                    .rollout_id
-                    .map(|rid| store::rollout(tx.conn, rid))
-                    .transpose()?
-                    .flatten()
-                {
-                    let event = if a.kind == "rollback" {
-                        Event::DismissRollback
-                    } else {
-                        Event::Reject
-                    };
-                    let next = r
-                        .apply(event, tx.now)
-                        .map_err(|e| AppError::Conflict(e.0))?;
-                    store::save_rollout(tx.conn, &next)?;
-                    tx.bump(&mut flag)?;
-                }
-                a.status = "rejected".into();
-                a.decided_by = Some(tx.actor.name().to_owned());
-                a.decided_at = Some(store::ts_text(tx.now));
-                a.decision_reason = Some(reason.to_owned());
-                store::update_approval(tx.conn, &a)?;
-                let audit = Audit {
-                    flag: Some(a.flag.clone()),
-                    env: Some(a.env.clone()),
-                    rollout_id: a.rollout_id,
-                    approval_id: Some(id),
-                    after: state(&a),
-                    decision: Some(Decision::Allow),
-                    ..Audit::default()
+        self.mutate(human, "reject", &args, &Meta::because(reason), |tx| {
+            let mut a = tx.pending_approval(id)?;
+            let mut flag = tx.flag(&a.flag)?;
+            if let Some(r) = a
+                .rollout_id
+                .map(|rid| store::rollout(tx.conn, rid))
+                .transpose()?
+                .flatten()
+            {
+                let event = if a.kind == "rollback" {
+                    Event::DismissRollback
+                } else {
+                    Event::Reject
                 };
-                let summary = format!(
-                    "rejected approval {id} ({} of {} in {})",
-                    a.kind, a.flag, a.env
-                );
-                Ok(Done {
-                    output: ApprovalDecision {
-                        approval: a,
-                        executed: false,
-                        summary,
-                    },
-                    audit,
-                })
-            },
-        )
+                let next = r
+                    .apply(event, tx.now)
+                    .map_err(|e| AppError::Conflict(e.0))?;
+                store::save_rollout(tx.conn, &next)?;
+                tx.bump(&mut flag)?;
+            }
+            a.status = "rejected".into();
+            a.decided_by = Some(tx.actor.name().to_owned());
+            a.decided_at = Some(store::ts_text(tx.now));
+            a.decision_reason = Some(reason.to_owned());
+            store::update_approval(tx.conn, &a)?;
+            let audit = Audit {
+                flag: Some(a.flag.clone()),
+                env: Some(a.env.clone()),
+                rollout_id: a.rollout_id,
+                approval_id: Some(id),
+                after: state(&a),
+                decision: Some(Decision::Allow),
+                ..Audit::default()
+            };
+            let summary = format!(
+                "rejected approval {id} ({} of {} in {})",
+                a.kind, a.flag, a.env
+            );
+            Ok(Done {
+                output: ApprovalDecision {
+                    approval: a,
+                    executed: false,
+                    summary,
+                },
+                audit,
+            })
+        })
     }
 
     /// A human lifts freezes and change windows in `env` until `until`, with a reason.
@@ -758,31 +740,22 @@ impl App {
             return Err(invalid("for", "between 1 minute and 24 hours"));
         }
         let args = json!({"env": env, "reason": reason, "for_secs": ttl.as_secs()});
-        self.mutate(
-            human,
-            "break_glass",
-            &args,
-            &Meta {
-                reason: reason.into(),
-                ..Meta::default()
-            },
-            |tx| {
-                let until = tx.now + ttl;
-                store::insert_break_glass(tx.conn, env, tx.actor.name(), reason, tx.now, until)?;
-                let audit = Audit {
-                    env: Some(env.into()),
-                    after: json!({"until": store::ts_text(until)}),
-                    decision: Some(Decision::Allow),
-                    ..Audit::default()
-                };
-                Ok(Done {
-                    output: format!(
-                        "freezes and change windows in {env} are lifted until {}",
-                        store::ts_text(until)
-                    ),
-                    audit,
-                })
-            },
-        )
+        self.mutate(human, "break_glass", &args, &Meta::because(reason), |tx| {
+            let until = tx.now + ttl;
+            store::insert_break_glass(tx.conn, env, tx.actor.name(), reason, tx.now, until)?;
+            let audit = Audit {
+                env: Some(env.into()),
+                after: json!({"until": store::ts_text(until)}),
+                decision: Some(Decision::Allow),
+                ..Audit::default()
+            };
+            Ok(Done {
+                output: format!(
+                    "freezes and change windows in {env} are lifted until {}",
+                    store::ts_text(until)
+                ),
+                audit,
+            })
+        })
     }
 }

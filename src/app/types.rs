@@ -62,6 +62,16 @@ pub struct Meta {
     pub dry_run: bool,
 }
 
+impl Meta {
+    /// Just a reason: no idempotency key, not a dry run (the human commands).
+    pub fn because(reason: &str) -> Meta {
+        Meta {
+            reason: reason.to_owned(),
+            ..Meta::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagRef {

@@ -264,7 +264,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             for (name, env) in &p.policy.environments {
                 println!("\n{name}:");
-                for line in crate::domain::policy::describe(name, env) {
+                for line in crate::domain::policy::describe(env) {
                     println!("  - {line}");
                 }
             }
@@ -288,8 +288,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect();
                 t.add_row(vec![
                     f.key.clone(),
-                    f.change_type_str(),
-                    format!("{:?}", f.status).to_lowercase(),
+                    f.change_type.as_str().to_owned(),
+                    f.status.as_str().to_owned(),
                     f.version.to_string(),
                     serving.join("\n"),
                 ]);
@@ -366,10 +366,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 key: key.clone(),
                 environment: env.clone(),
                 expected_version: None,
-                meta: Meta {
-                    reason: reason.clone(),
-                    ..Meta::default()
-                },
+                meta: Meta::because(reason),
             };
             println!("{}", app.rollback(&human(), &req)?.outcome.summary);
             Ok(())
@@ -454,10 +451,4 @@ fn init(cli: &Cli, force: bool) -> Result<()> {
         cli.db_path().display()
     );
     Ok(())
-}
-
-impl FlagSummary {
-    fn change_type_str(&self) -> String {
-        self.change_type.as_str().to_owned()
-    }
 }

@@ -694,10 +694,6 @@ pub fn evaluate<'s>(
             serve(r.lkg, Reason::Default, Some(Arm::Excluded))
         };
     }
-    let reason = if state.rules.is_empty() {
-        Reason::Static
-    } else {
-        Reason::Default
-    };
-    serve(state.default, reason, None)
+    // Rules exist and none matched (the rule-free case is `fixed`): the default variant, by default.
+    serve(state.default, Reason::Default, None)
 }

@@ -1195,7 +1195,7 @@ fn percents(steps: &[Percent]) -> String {
 }
 
 /// The bounds of one environment in plain words, for `get_policy` and people.
-pub fn describe(name: &str, env: &EnvPolicy) -> Vec<String> {
+pub fn describe(env: &EnvPolicy) -> Vec<String> {
     let mut out = vec![
         format!("agents may: {}", list(&env.agent_may)),
         format!("humans only: {}", list(&env.human_only)),
@@ -1253,6 +1253,5 @@ pub fn describe(name: &str, env: &EnvPolicy) -> Vec<String> {
             }
         ));
     }
-    let _ = name;
     out
 }
