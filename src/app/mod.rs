@@ -105,6 +105,8 @@ pub struct App {
     data_version: Mutex<i64>,
     clock: Clock,
     config: Config,
+    /// Woken after every commit, so the change stream sends at once rather than at its next poll.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -129,6 +131,11 @@ answers_with_outcome!(
     CleanupOutput
 );
 impl Answer for ApprovalDecision {}
+impl Answer for IngestOutput {
+    fn set_audit_seq(&mut self, seq: i64) {
+        self.audit_seq = Some(seq);
+    }
+}
 impl Answer for String {}
 
 /// What a use case hands back to `mutate`: its answer and the audit event to write.
@@ -189,6 +196,7 @@ impl App {
             data_version: Mutex::new(-1),
             clock,
             config,
+            committed: Arc::default(),
         };
         app.reload()?;
         Ok(app)
@@ -298,6 +306,46 @@ impl App {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Notified after each commit this process makes.
+    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
+    }
+
+    /// Committed changes to flags after audit event `after` (from any process), oldest first.
+    pub fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<store::Change>> {
+        self.read(|conn, _| Ok(store::changes_since(conn, after, limit)?))
+    }
+
+    pub fn last_audit_seq(&self) -> Result<i64> {
+        self.read(|conn, _| Ok(store::last_audit_seq(conn)?))
+    }
+
+    /// Evaluations per (flag, environment, variant) since the store began: flushed counts plus the
+    /// ones still in memory, read under the store lock so a concurrent flush is counted once.
+    pub fn evaluation_totals(&self) -> Result<Vec<(String, String, String, u64)>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let store = self.store();
+        let mut totals: std::collections::BTreeMap<(String, String, String), u64> =
+            store::all_evaluations(store.conn())?
+                .into_iter()
+                .map(|(f, e, v, n)| ((f, e, v), n))
+                .collect();
+        for (flag, env, variant, counter) in self.snapshot().all_counts() {
+            let n = counter.load(Relaxed);
+            if n > 0 {
+                *totals
+                    .entry((flag.into(), env.into(), variant.into()))
+                    .or_default() += n;
+            }
+        }
+        Ok(totals.into_iter().map(|((f, e, v), n)| (f, e, v, n)).collect())
+    }
+
+    /// How many rollouts are in each state.
+    pub fn rollout_states(&self) -> Result<Vec<(String, u64)>> {
+        self.read(|conn, _| Ok(store::count_rollout_states(conn)?))
     }
 
     /// Runs a read against the store.
@@ -412,6 +460,7 @@ impl App {
                 }
                 *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) =
                     store.data_version()?;
+                self.committed.notify_one();
                 Ok(output)
             }
             Err(Failure::Refused(refusal)) => {

@@ -8,12 +8,58 @@ use super::flags::{outcome, rollout_view};
 use super::*;
 use crate::domain::bucket::Percent;
 use crate::domain::eval::Arm;
+use crate::domain::evidence::ScoreSummary;
+use crate::domain::flag::FlagKey;
+use crate::domain::gate::ArmCounts;
 use crate::domain::gate::{self, ArmStats, GateResult, Verdict};
 use crate::domain::policy::{Action, Usage, decide};
 use crate::domain::rollout::{Event, Rollout};
 use crate::store::Approval;
 
 const MAX_COUNT: u64 = 1_000_000_000;
+/// Arm reports per ingest batch, and eval scores per batch.
+pub const MAX_BATCH: usize = 1000;
+pub const MAX_SCORES: usize = 100_000;
+
+/// Counts must be plausible: each under a bound, no part above its whole, for a real arm. Fields are
+/// named with `at` in front (e.g. `signals[3].`).
+fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
+    for (field, v) in [
+        ("exposures", c.exposures),
+        ("requests", c.requests),
+        ("errors", c.errors),
+        ("task_attempts", c.task_attempts),
+        ("task_successes", c.task_successes),
+        ("safety_checks", c.safety_checks),
+        ("safety_passes", c.safety_passes),
+    ] {
+        if v > MAX_COUNT {
+            return Err(invalid(
+                &format!("{at}{field}"),
+                format!("at most {MAX_COUNT} per report; split the batch"),
+            ));
+        }
+    }
+    for (part, whole, a, b) in [
+        ("errors", "requests", c.errors, c.requests),
+        ("task_successes", "task_attempts", c.task_successes, c.task_attempts),
+        ("safety_passes", "safety_checks", c.safety_passes, c.safety_checks),
+    ] {
+        if a > b {
+            return Err(invalid(
+                &format!("{at}{part}"),
+                format!("{part} ({a}) cannot exceed {whole} ({b})"),
+            ));
+        }
+    }
+    if arm == Arm::Excluded {
+        return Err(invalid(
+            &format!("{at}arm"),
+            "report evidence for the canary or the control arm",
+        ));
+    }
+    Ok(())
+}
 
 fn no_rollout(key: &str, env: &str) -> AppError {
     AppError::NotFound(format!(
@@ -401,54 +447,11 @@ impl App {
 
     pub fn record_signals(&self, actor: &Actor, req: &RecordSignals) -> Result<SignalsOutput> {
         let c = &req.counts;
-        for (field, v) in [
-            ("exposures", c.exposures),
-            ("requests", c.requests),
-            ("errors", c.errors),
-            ("task_attempts", c.task_attempts),
-            ("task_successes", c.task_successes),
-            ("safety_checks", c.safety_checks),
-            ("safety_passes", c.safety_passes),
-        ] {
-            if v > MAX_COUNT {
-                return Err(invalid(
-                    field,
-                    format!("at most {MAX_COUNT} per call; split the batch"),
-                ));
-            }
-        }
-        for (part, whole, a, b) in [
-            ("errors", "requests", c.errors, c.requests),
-            (
-                "task_successes",
-                "task_attempts",
-                c.task_successes,
-                c.task_attempts,
-            ),
-            (
-                "safety_passes",
-                "safety_checks",
-                c.safety_passes,
-                c.safety_checks,
-            ),
-        ] {
-            if a > b {
-                return Err(invalid(
-                    part,
-                    format!("{part} ({a}) cannot exceed {whole} ({b})"),
-                ));
-            }
-        }
-        if *c == Default::default() {
+        check_counts(c, req.arm, "")?;
+        if *c == ArmCounts::default() {
             return Err(invalid(
                 "requests",
                 "all counts are zero; report at least one count",
-            ));
-        }
-        if req.arm == Arm::Excluded {
-            return Err(invalid(
-                "arm",
-                "report evidence for the canary or the control arm",
             ));
         }
         let meta = Meta {
@@ -479,7 +482,15 @@ impl App {
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
-            store::insert_signals(tx.conn, r.id, req.arm.as_str(), c, None, tx.now)?;
+            let row = store::SignalRow {
+                rollout_id: r.id,
+                arm: req.arm.as_str(),
+                counts: c,
+                latency: None,
+                scores: None,
+                batch_id: None,
+            };
+            store::insert_signals(tx.conn, &row, tx.now)?;
             let totals = store::arm_totals(tx.conn, r.id, req.arm.as_str())?;
             audit.after = state(&totals);
             let summary = format!(
@@ -495,6 +506,124 @@ impl App {
                     rollout_id: r.id,
                     arm: req.arm,
                     totals,
+                },
+                audit,
+            })
+        })
+    }
+
+    /// Evidence from applications: every arm report of the batch lands in one transaction with one
+    /// audit event, or none does. The batch id is the idempotency key.
+    pub fn ingest_signals(&self, app: &Actor, batch: &SignalBatch) -> Result<IngestOutput> {
+        let id = batch.batch_id.as_str();
+        if id.is_empty() || id.len() > 200 {
+            return Err(invalid("batch_id", "use 1 to 200 characters, e.g. a UUID per batch"));
+        }
+        let env = batch
+            .environment
+            .as_deref()
+            .ok_or_else(|| invalid("environment", "name the environment the evidence is from"))?;
+        check_env(&self.policy.policy, env)?;
+        if batch.signals.is_empty() || batch.signals.len() > MAX_BATCH {
+            return Err(invalid(
+                "signals",
+                format!("send 1 to {MAX_BATCH} arm reports per batch"),
+            ));
+        }
+        let mut scores = Vec::with_capacity(batch.signals.len());
+        let mut total_scores = 0;
+        for (i, s) in batch.signals.iter().enumerate() {
+            let at = format!("signals[{i}].");
+            FlagKey::parse(&s.flag).map_err(|e| invalid(&format!("{at}flag"), e.message))?;
+            check_counts(&s.counts, s.arm, &at)?;
+            total_scores += s.eval_scores.len();
+            if total_scores > MAX_SCORES {
+                return Err(invalid(
+                    &format!("{at}eval_scores"),
+                    format!("at most {MAX_SCORES} eval scores per batch; split the batch"),
+                ));
+            }
+            let summary = ScoreSummary::of(&s.eval_scores).map_err(|(j, x)| {
+                invalid(
+                    &format!("{at}eval_scores[{j}]"),
+                    format!("{x} is outside [0, 1]; scale scores to [0, 1]"),
+                )
+            })?;
+            if s.counts == ArmCounts::default() && s.latency_ms.is_empty() && summary.n == 0 {
+                return Err(invalid(
+                    &format!("{at}requests"),
+                    "the report is empty; report at least one count, latency or score",
+                ));
+            }
+            scores.push(summary);
+        }
+        let meta = Meta {
+            reason: String::new(),
+            idempotency_key: Some(id.to_owned()),
+            dry_run: false,
+        };
+        self.mutate(app, "ingest_signals", batch, &meta, |tx| {
+            let decision = decide(
+                tx.policy,
+                tx.actor,
+                &Action::RecordSignals { env },
+                &Usage::default(),
+                tx.now,
+            );
+            let one_flag = batch.signals.iter().all(|s| s.flag == batch.signals[0].flag);
+            let mut audit = Audit {
+                flag: one_flag.then(|| batch.signals[0].flag.clone()),
+                env: Some(env.into()),
+                decision: Some(decision.clone()),
+                ..Audit::default()
+            };
+            if decision != Decision::Allow {
+                return tx.refuse(audit, &decision);
+            }
+            let mut touched: Vec<(String, i64, Arm)> = Vec::new();
+            for (i, (s, summary)) in batch.signals.iter().zip(&scores).enumerate() {
+                let r = store::active_rollout(tx.conn, &s.flag, env)?.ok_or_else(|| {
+                    invalid(
+                        &format!("signals[{i}].flag"),
+                        format!(
+                            "flag {:?} has no active rollout in {env}: evidence is recorded per rollout arm",
+                            s.flag
+                        ),
+                    )
+                })?;
+                let part = format!("{id}#{i}");
+                let row = store::SignalRow {
+                    rollout_id: r.id,
+                    arm: s.arm.as_str(),
+                    counts: &s.counts,
+                    latency: (!s.latency_ms.is_empty()).then_some(&s.latency_ms),
+                    scores: (summary.n > 0).then_some(summary),
+                    batch_id: Some(&part),
+                };
+                store::insert_signals(tx.conn, &row, tx.now)?;
+                if !touched.iter().any(|(_, rid, arm)| *rid == r.id && *arm == s.arm) {
+                    touched.push((s.flag.clone(), r.id, s.arm));
+                }
+            }
+            let rollouts = touched
+                .into_iter()
+                .map(|(flag, rollout_id, arm)| {
+                    Ok(IngestedArm {
+                        totals: store::arm_totals(tx.conn, rollout_id, arm.as_str())?,
+                        flag,
+                        rollout_id,
+                        arm,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            audit.after = state(&rollouts);
+            Ok(Done {
+                output: IngestOutput {
+                    batch_id: id.to_owned(),
+                    environment: env.to_owned(),
+                    accepted: batch.signals.len(),
+                    rollouts,
+                    audit_seq: None,
                 },
                 audit,
             })

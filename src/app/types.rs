@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::eval::{Arm, ErrorCode, Reason};
+use crate::domain::evidence::LatencyHistogram;
 use crate::domain::flag::{ChangeType, FlagStatus, FlagType};
 use crate::domain::gate::{ArmCounts, GateResult};
 use crate::domain::policy::Decision;
@@ -477,6 +478,67 @@ pub struct SignalsOutput {
     pub rollout_id: i64,
     pub arm: Arm,
     /// Totals for this arm after the call.
+    pub totals: ArmCounts,
+}
+
+/// A batch of arm-level evidence from applications (`POST /api/v1/signals`). Retrying a batch with
+/// the same `batch_id` counts nothing twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalBatch {
+    pub batch_id: String,
+    /// Filled from the caller's token or header when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub signals: Vec<ArmReport>,
+}
+
+/// One arm's evidence for one flag's active rollout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArmReport {
+    pub flag: String,
+    pub arm: Arm,
+    #[serde(flatten)]
+    pub counts: ArmCounts,
+    /// Per-bucket latency counts keyed by upper bound in ms: {"10": 5, "25": 3, "+Inf": 1}.
+    #[serde(default, skip_serializing_if = "LatencyHistogram::is_empty")]
+    pub latency_ms: LatencyHistogram,
+    /// Eval scores in [0, 1].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_scores: Vec<f64>,
+}
+
+/// The fields an `ArmReport` accepts, for naming a misspelt one.
+pub const ARM_REPORT_FIELDS: &[&str] = &[
+    "flag",
+    "arm",
+    "exposures",
+    "requests",
+    "errors",
+    "task_attempts",
+    "task_successes",
+    "safety_checks",
+    "safety_passes",
+    "latency_ms",
+    "eval_scores",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestOutput {
+    pub batch_id: String,
+    pub environment: String,
+    pub accepted: usize,
+    /// Totals per rollout and arm after the batch.
+    pub rollouts: Vec<IngestedArm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestedArm {
+    pub flag: String,
+    pub rollout_id: i64,
+    pub arm: Arm,
     pub totals: ArmCounts,
 }
 

@@ -57,6 +57,14 @@ pub enum Command {
     },
     /// Serve the MCP tools over stdio (register this command in Claude Code or Cursor).
     Mcp,
+    /// Serve agents (MCP over streamable HTTP), applications (OFREP, signal ingest, change stream),
+    /// human tokens (approvals), /healthz and /metrics on one address.
+    Serve(ServeArgs),
+    /// Bearer tokens for `serve`.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
     /// Print every tool's name, description, annotations and schemas (what tools/list returns) as JSON.
     Schema,
     /// List flags, or show one.
@@ -210,6 +218,79 @@ impl Cli {
     }
 }
 
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs tokens.
+    #[arg(long, env = "FLAGWARDEN_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: std::net::SocketAddr,
+    /// TOML file of [[token]] entries (name, role, sha256, environment); FLAGWARDEN_TOKENS adds more.
+    #[arg(long, env = "FLAGWARDEN_TOKENS_FILE")]
+    pub tokens: Option<PathBuf>,
+    /// A host name clients use to reach this server, besides localhost (repeatable).
+    #[arg(long = "allowed-host")]
+    pub allowed_hosts: Vec<String>,
+    /// Environment for OFREP and ingest calls whose token and headers name none.
+    #[arg(long, env = "FLAGWARDEN_ENVIRONMENT", default_value = "development")]
+    pub environment: String,
+    /// URL clients reach this server at, for the OFREP event stream (default: the bound address).
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Make a new random token: prints the secret once, and the hashed entry for the tokens file.
+    New {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// For sdk and ingest tokens: the environment they read or report for.
+        #[arg(long)]
+        environment: Option<String>,
+    },
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    use crate::http::auth::Tokens;
+    let mut tokens = Tokens::default();
+    if let Some(path) = &args.tokens {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
+        tokens.parse_file(path, &text)?;
+    }
+    if let Ok(value) = std::env::var("FLAGWARDEN_TOKENS") {
+        tokens.parse_env(&value)?;
+    }
+    let app = cli.open_app()?;
+    let cfg = crate::http::ServeConfig {
+        listen: args.listen,
+        tokens,
+        allowed_hosts: args.allowed_hosts.clone(),
+        default_environment: args.environment.clone(),
+        public_url: args.public_url.clone(),
+    };
+    crate::runtime()?.block_on(crate::http::serve(app, cfg))
+}
+
+fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
+    use crate::http::auth::{Role, hash, new_secret};
+    let Some(role) = Role::parse(role) else {
+        bail!("unknown role {role:?}: use agent, human, sdk or ingest");
+    };
+    let secret = new_secret().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let env_line = environment.map_or(String::new(), |e| format!("environment = {e:?}\n"));
+    let env_part = environment.map_or(String::new(), |e| format!("@{e}"));
+    println!("secret (shown once; give it to the {role} client): {secret}\n");
+    println!("add to the tokens file (serve --tokens FILE):\n");
+    println!(
+        "[[token]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{}\"\n{env_line}",
+        hex::encode(hash(&secret))
+    );
+    println!("or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\"");
+    Ok(())
+}
+
 fn human() -> Actor {
     let name = std::env::var("FLAGWARDEN_HUMAN")
         .or_else(|_| std::env::var("USER"))
@@ -253,6 +334,15 @@ pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => init(&cli, *force),
         Command::Mcp => crate::serve_stdio(cli.open_app()?),
+        Command::Serve(args) => serve(&cli, args),
+        Command::Token {
+            cmd:
+                TokenCmd::New {
+                    role,
+                    name,
+                    environment,
+                },
+        } => new_token(role, name, environment.as_deref()),
         Command::Schema => print_json(&crate::mcp::Server::tool_list()),
         Command::Policy {
             cmd: PolicyCmd::Check,

@@ -47,19 +47,23 @@ impl Context {
         let Value::Object(map) = value else {
             return Err(InvalidContext("context must be a JSON object, e.g. {\"targetingKey\": \"user-1\", \"email\": \"a@b.c\"}".into()));
         };
-        if map.len() > MAX_CONTEXT_ATTRIBUTES {
+        Context::from_object(map.clone(), value.to_string().len())
+    }
+
+    /// A context from an object already parsed, whose JSON text was `size` bytes (an upper bound
+    /// will do, e.g. the request body's length).
+    pub fn from_object(mut attributes: Map<String, Value>, size: usize) -> Result<Context, InvalidContext> {
+        if attributes.len() > MAX_CONTEXT_ATTRIBUTES {
             return Err(InvalidContext(format!(
                 "context has {} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed",
-                map.len()
+                attributes.len()
             )));
         }
-        let size = value.to_string().len();
         if size > MAX_CONTEXT_BYTES {
             return Err(InvalidContext(format!(
                 "context is {size} bytes of JSON; at most {MAX_CONTEXT_BYTES} are allowed"
             )));
         }
-        let mut attributes = map.clone();
         let targeting_key = match attributes.remove("targetingKey") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),

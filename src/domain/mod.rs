@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bucket;
 pub mod eval;
+pub mod evidence;
 pub mod flag;
 pub mod gate;
 pub mod policy;

