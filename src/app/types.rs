@@ -508,10 +508,8 @@ pub struct ArmReport {
     pub eval_scores: Vec<f64>,
 }
 
-/// The fields an `ArmReport` accepts, for naming a misspelt one.
-pub const ARM_REPORT_FIELDS: &[&str] = &[
-    "flag",
-    "arm",
+/// The counts of an `ArmReport` (the fields of `ArmCounts`).
+pub const COUNT_FIELDS: &[&str] = &[
     "exposures",
     "requests",
     "errors",
@@ -519,9 +517,10 @@ pub const ARM_REPORT_FIELDS: &[&str] = &[
     "task_successes",
     "safety_checks",
     "safety_passes",
-    "latency_ms",
-    "eval_scores",
 ];
+
+/// The fields of an `ArmReport` besides its counts.
+pub const ARM_REPORT_OTHER_FIELDS: &[&str] = &["flag", "arm", "latency_ms", "eval_scores"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestOutput {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::auth::Principal;
 use super::{ApiError, Shared, blocking, environment, parse_json};
 use crate::app::types::{
-    ARM_REPORT_FIELDS, ApprovalDecision, ApprovalList, IngestOutput, ListApprovals, SignalBatch,
+    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, COUNT_FIELDS, ApprovalList, IngestOutput, ListApprovals, SignalBatch,
 };
 use crate::domain::policy::Actor;
 
@@ -28,21 +28,29 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Names the first misspelt field of an arm report: counts are flattened into the report, where
-/// serde cannot refuse unknown fields by itself, and a silently dropped count would be wrong evidence.
+/// Names the first misspelt field or non-count of an arm report: counts are flattened into the
+/// report, where serde neither refuses unknown fields nor says which count was wrong, and a silently
+/// dropped count would be wrong evidence.
 fn check_report_fields(raw: &Value) -> Result<(), ApiError> {
     let Some(reports) = raw.get("signals").and_then(Value::as_array) else {
         return Ok(()); // the typed parse names what is missing
     };
     for (i, r) in reports.iter().enumerate() {
-        if let Some(unknown) = r
-            .as_object()
-            .and_then(|o| o.keys().find(|k| !ARM_REPORT_FIELDS.contains(&k.as_str())))
-        {
-            return Err(ApiError::invalid(
-                format!("signals[{i}].{unknown}"),
-                format!("unknown field; an arm report has {}", ARM_REPORT_FIELDS.join(", ")),
-            ));
+        for (k, v) in r.as_object().into_iter().flatten() {
+            let known = || ARM_REPORT_OTHER_FIELDS.iter().chain(COUNT_FIELDS);
+            if !known().any(|f| f == k) {
+                let all: Vec<&str> = known().copied().collect();
+                return Err(ApiError::invalid(
+                    format!("signals[{i}].{k}"),
+                    format!("unknown field; an arm report has {}", all.join(", ")),
+                ));
+            }
+            if COUNT_FIELDS.contains(&k.as_str()) && !v.is_u64() {
+                return Err(ApiError::invalid(
+                    format!("signals[{i}].{k}"),
+                    format!("expected a whole number of at least 0, got {v}"),
+                ));
+            }
         }
     }
     Ok(())

@@ -151,3 +151,82 @@ impl Client {
         let _ = self.inner.cancel().await;
     }
 }
+
+/// A running `flagwarden serve` on a free loopback port; killed on drop.
+pub struct Served {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// Sends SIGTERM and waits for a clean exit (evaluation counts flushed).
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait for serve")
+    }
+}
+
+impl Project {
+    /// Starts `flagwarden serve --listen 127.0.0.1:0` with `extra` arguments and environment, and
+    /// reads the address from its first line of output.
+    pub fn serve_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Served {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"));
+        cmd.arg("--policy")
+            .arg(self.policy())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("FLAGWARDEN_DB")
+            .env_remove("FLAGWARDEN_TOKENS")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn flagwarden serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address");
+        let url = line
+            .trim()
+            .strip_prefix("flagwarden serving ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Served { url, child }
+    }
+
+    pub fn serve(&self) -> Served {
+        self.serve_with(&[], &[])
+    }
+}
+
+/// Connects rmcp's streamable HTTP client to `url` (2025-11-25 with a session), optionally with a token.
+pub async fn connect_http(url: &str, client_name: &str, token: Option<&str>) -> Client {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp"));
+    if let Some(t) = token {
+        config = config.auth_header(t);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    let client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new(client_name, "1.0"),
+    );
+    Client {
+        inner: client.serve(transport).await.expect("initialize over HTTP"),
+    }
+}
