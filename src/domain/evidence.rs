@@ -94,13 +94,13 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
 const SCORE_BINS: usize = 20;
 
 /// Eval scores in [0, 1]: count, sum and sum of squares (mean and variance), and counts per 0.05-wide
-/// bin, so the share below any floor on that grid is exact.
+/// bin `[k/20, (k+1)/20)` plus one for exactly 1, so the share below any floor on that grid is exact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreSummary {
     pub n: u64,
     pub sum: f64,
     pub sum_sq: f64,
-    pub bins: [u64; SCORE_BINS],
+    pub bins: [u64; SCORE_BINS + 1],
 }
 
 impl ScoreSummary {
@@ -114,7 +114,7 @@ impl ScoreSummary {
             s.n += 1;
             s.sum += x;
             s.sum_sq += x * x;
-            s.bins[((x * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1)] += 1;
+            s.bins[(x * SCORE_BINS as f64) as usize] += 1;
         }
         Ok(s)
     }
