@@ -127,7 +127,8 @@ for era in "${ERAS[@]}"; do
   fi
   if [ -n "$problems" ]; then
     echo "   FAIL: ${problems%; }"
-    sed 's/^/   stderr: /' "$err" | head -40
+    # Errors first (they set the exit code), then the rest; the full list stays in $WORK.
+    { grep -A3 '^Error' "$err" || true; grep -v '^{' "$err" | tail -1; head -24 "$err"; } | sed 's/^/   | /'
     failures+=("inspector $era: ${problems%; }")
   else
     echo "   ok: $count tools, no schema-portability problems, nothing on stderr"
@@ -142,9 +143,15 @@ for spec in "${SPEC_VERSIONS[@]}"; do
   rc=0
   node "$CONFORMANCE" server --url "$URL" --suite all --spec-version "$spec" \
     --expected-failures "$BASELINE" -o "$WORK/conformance/$spec" >"$log" 2>&1 </dev/null || rc=$?
-  # The summary, the baseline verdict and anything unexpected; the full log stays in $WORK on failure.
-  sed -n '/=== SUMMARY ===/,$p' "$log" | sed 's/^/   /'
+  sed -i 's/\x1b\[[0-9;]*m//g' "$log"   # the suite colours its output unconditionally
+  # Totals, the baseline verdict and anything unexpected or stale; the full log stays in $WORK on failure.
   total=$(grep -E '^Total: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+  expected=$(grep -cE '^  ~ ' "$log" || true)
+  scenarios=$(grep -cE '^[✓✗] ' "$log" || true)
+  clean=$(grep -cE '^✓ ' "$log" || true)
+  echo "   ${total:-no summary} (checks; warnings not counted); $clean of $scenarios scenarios with no failed check; $expected baselined checks failed or warned as expected"
+  awk '/^(Unexpected failures|Stale baseline entries)/ {show=1} /^$/ {show=0} show' "$log" | sed 's/^/   /'
+  grep -E '^(Baseline check passed|Baseline is stale|Unexpected failures detected)' "$log" | sed 's/^/   /' || true
   if [ "$rc" -ne 0 ]; then
     failures+=("conformance $spec: exit $rc (${total:-no summary}; see $log)")
   fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, then runs every test: the Rust unit and integration
-# tests (the real binary over stdio with rmcp's client) and the official MCP Python SDK scenario.
+# tests (the real binary over stdio and HTTP), the official MCP Python SDK and OpenFeature's Python OFREP
+# provider, and (Node 22 and npm packages installed by scripts/node-tools.sh) the MCP Inspector CLI and
+# the MCP conformance suite against `flagwarden serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +16,10 @@ echo "== cargo build and test"
 cargo build --locked --bin flagwarden
 cargo test --locked --all-targets
 
-echo "== MCP Python SDK scenario (legacy and 2026-07-28 protocol modes)"
+echo "== MCP Python SDK (stdio and HTTP, legacy and 2026-07-28) and OpenFeature's Python OFREP provider"
 FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" .venv/bin/python -m pytest -q tests/python
+
+echo "== real HTTP clients: MCP Inspector CLI --strict (both eras), MCP conformance suite (2025-11-25, 2026-07-28)"
+FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" bash scripts/http-clients.sh
 
 echo "== all tests passed"

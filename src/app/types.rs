@@ -106,6 +106,7 @@ pub struct EvaluateFlag {
     pub environment: String,
     /// OpenFeature context, e.g. {"targetingKey": "user-1", "email": "a@corp.com"}.
     #[serde(default = "empty_object")]
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub context: Value,
 }
 

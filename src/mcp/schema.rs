@@ -2,7 +2,8 @@
 //! 16 KiB. Input schemas keep their field docs (the model reads them) but lose `$schema`, number
 //! formats and type-level descriptions; output schemas keep the top-level fields and their JSON types,
 //! which is what a client needs to read structured content; nested values and required-ness are left
-//! open, so the schema never rejects a valid answer.
+//! open, so the schema never rejects a valid answer. Every declared schema has a single `type`, so the
+//! MCP Inspector's `--strict` portability check passes.
 
 use std::sync::Arc;
 
@@ -19,6 +20,15 @@ fn strip(v: &mut Value, depth: usize) {
             for k in ["$schema", "format", "minimum", "default", "title"] {
                 m.remove(k);
             }
+            // `items: true` constrains nothing and is not portable; an absent `items` says the same.
+            if m.get("items") == Some(&Value::Bool(true)) {
+                m.remove("items");
+            }
+            // A nullable type array: absent already means "none", so the single type is the portable
+            // spelling (some clients map schemas onto a one-type dialect).
+            if let Some(t) = m.get("type").and_then(single_non_null) {
+                m.insert("type".into(), t);
+            }
             // Type-level docs in $defs repeat what the field docs say.
             if depth >= 2 && (m.contains_key("properties") || m.contains_key("enum")) {
                 m.remove("description");
@@ -29,6 +39,14 @@ fn strip(v: &mut Value, depth: usize) {
         }
         Value::Array(a) => a.iter_mut().for_each(|c| strip(c, depth + 1)),
         _ => {}
+    }
+}
+
+/// `["T", "null"]` → `"T"`.
+fn single_non_null(t: &Value) -> Option<Value> {
+    match t.as_array()?.as_slice() {
+        [a, n] | [n, a] if n == "null" => Some(a.clone()),
+        _ => None,
     }
 }
 
@@ -75,12 +93,16 @@ pub fn compact_output(schema: &Obj) -> Arc<Obj> {
     let mut props = Obj::new();
     if let Some(p) = schema.get("properties").and_then(Value::as_object) {
         for (name, prop) in p {
-            // A nullable field is left open: "absent or null" needs no words.
-            let t = json_type(prop, &defs)
-                .filter(|t| !t.is_array())
-                .map(|t| json!({"type": t}))
-                .unwrap_or_else(|| json!({}));
-            props.insert(name.clone(), t);
+            // Optional answers are left out when absent, never null, so one type describes them.
+            // A value of any type (a flag's value) is left out: the schema cannot say more than
+            // "anything", which is what an undeclared property already means.
+            let t = json_type(prop, &defs).and_then(|t| match t {
+                Value::Array(_) => single_non_null(&t),
+                t => Some(t),
+            });
+            if let Some(t) = t {
+                props.insert(name.clone(), json!({ "type": t }));
+            }
         }
     }
     let mut out = Obj::new();

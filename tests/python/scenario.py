@@ -335,7 +335,9 @@ def serve(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> Itera
 # --------------------------------------------------------------------------------------------------------
 
 
-async def release_scenario(ws: Workspace, mode: str) -> None:
+async def release_scenario(ws: Workspace, mode: str, agent: str | None = None) -> None:
+    """The release of one flag, create to rollback. `agent` is the actor the audit trail must name for the
+    agent's events: the client's own name (clientInfo) by default; over HTTP with tokens, the token's name."""
     steps = Steps()
     client_name = f"flagwarden-e2e-{mode}"
     prod = {"key": FLAG, "environment": "production"}
@@ -515,7 +517,7 @@ async def release_scenario(ws: Workspace, mode: str) -> None:
             assert action in agent_actions, f"no agent event for {action}: {sorted(agent_actions)}"
         for e in events:
             if e["actor_kind"] == "agent":
-                assert e["actor"] == client_name, f"agent event with actor {e['actor']!r}: {e}"
+                assert e["actor"] == (agent or client_name), f"agent event with actor {e['actor']!r}: {e}"
         human = [e for e in events if e["actor_kind"] == "human"]
         approvals = {e["approval_id"] for e in human if e["action"] == "approve"}
         assert approvals == {advance_approval, rollback_approval}, human

@@ -41,7 +41,8 @@ from scenario import (
 
 AGENT_SECRET = "fw-e2e-agent-" + secrets.token_hex(16)
 SDK_SECRET = "fw-e2e-sdk-" + secrets.token_hex(16)
-TOKENS = f"agent:e2e-agent={AGENT_SECRET},sdk:e2e-web={SDK_SECRET}"
+AGENT_NAME = "e2e-agent"
+TOKENS = f"agent:{AGENT_NAME}={AGENT_SECRET},sdk:e2e-web={SDK_SECRET}"
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def test_release_scenario(http_ws: Workspace, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_release_scenario_with_agent_token(token_server: Workspace, mode: str) -> None:
-    run(mode, release_scenario, dataclasses.replace(token_server, headers=bearer(AGENT_SECRET)), mode)
+    # With tokens the audit trail names the token, not the client's self-declared clientInfo name.
+    run(mode, release_scenario, dataclasses.replace(token_server, headers=bearer(AGENT_SECRET)), mode, AGENT_NAME)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -301,7 +301,8 @@ def test_environment_header_selects_production(dev: OpenFeatureClient, prod: Ope
 def test_unknown_environment_header_is_an_error(setup: Setup) -> None:
     moon = of_client(setup.server.base, "flagwarden-moon", {ENV_HEADER: "moon"})
     d = moon.get_boolean_details("checkout-enabled", True, ctx("user-1", email="dana@corp.com"))
-    assert d.value is True and d.error_code is not None and d.reason == Reason.ERROR, d
+    assert (d.value, d.error_code, d.reason) == (True, ErrorCode.GENERAL, Reason.ERROR), d
+    assert "moon" in (d.error_message or ""), d
 
 
 def test_sdk_token_bound_to_production(setup: Setup) -> None:
