@@ -21,6 +21,12 @@ const MAX_COUNT: u64 = 1_000_000_000;
 pub const MAX_BATCH: usize = 1000;
 pub const MAX_SCORES: usize = 100_000;
 
+/// Whether the actor may record evidence in `env`.
+fn may_record(tx: &Tx, env: &str) -> Decision {
+    let action = Action::RecordSignals { env };
+    decide(tx.policy, tx.actor, &action, &Usage::default(), tx.now)
+}
+
 /// Counts must be plausible: each under a bound, no part above its whole, for a real arm. Fields are
 /// named with `at` in front (e.g. `signals[3].`).
 fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
@@ -465,13 +471,7 @@ impl App {
             let env = req.environment.as_str();
             let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?
                 .ok_or_else(|| no_rollout(&req.key, env))?;
-            let decision = decide(
-                tx.policy,
-                tx.actor,
-                &Action::RecordSignals { env },
-                &Usage::default(),
-                tx.now,
-            );
+            let decision = may_record(tx, env);
             let mut audit = Audit {
                 flag: Some(req.key.clone()),
                 env: Some(env.into()),
@@ -563,13 +563,7 @@ impl App {
             dry_run: false,
         };
         self.mutate(app, "ingest_signals", batch, &meta, |tx| {
-            let decision = decide(
-                tx.policy,
-                tx.actor,
-                &Action::RecordSignals { env },
-                &Usage::default(),
-                tx.now,
-            );
+            let decision = may_record(tx, env);
             let one_flag = batch.signals.iter().all(|s| s.flag == batch.signals[0].flag);
             let mut audit = Audit {
                 flag: one_flag.then(|| batch.signals[0].flag.clone()),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scenario import Workspace, binary, new_workspace
+from scenario import Workspace, binary, new_workspace, serve
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,14 @@ def flagwarden_bin() -> Path:
 @pytest.fixture
 def ws(tmp_path: Path, flagwarden_bin: Path) -> Workspace:
     return new_workspace(tmp_path, flagwarden_bin)
+
+
+@pytest.fixture(params=["stdio", "http"])
+def transport_ws(request: pytest.FixtureRequest, ws: Workspace) -> Iterator[Workspace]:
+    """The same store reached over stdio (`flagwarden mcp`) or over Streamable HTTP (`flagwarden serve`
+    without tokens, loopback mode)."""
+    if request.param == "stdio":
+        yield ws
+        return
+    with serve(ws) as server:
+        yield dataclasses.replace(ws, url=server.mcp)

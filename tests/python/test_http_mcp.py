@@ -1,5 +1,5 @@
 """End-to-end: flagwarden's MCP server over Streamable HTTP (`flagwarden serve`), driven by the official MCP
-Python SDK (2.x), running the same agent scenarios as test_mcp_scenario.py does over stdio (scenario.py).
+Python SDK (2.x), beyond the scenarios test_mcp_scenario.py runs over both transports: bearer tokens.
 
 Every test gets a fresh store and its own `flagwarden --policy P --db D serve --listen 127.0.0.1:0`; the
 port is read from the server's first stdout line. The human side still goes through the real CLI on the
@@ -28,12 +28,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from scenario import (
-    BAD_ARGUMENTS,
     MODES,
     Workspace,
-    bad_argument_is_in_band_error_naming_the_field,
-    dry_run_set_targeting_changes_nothing,
-    idempotent_create_flag_replay,
     release_scenario,
     run,
     serve,
@@ -43,13 +39,6 @@ AGENT_SECRET = "fw-e2e-agent-" + secrets.token_hex(16)
 SDK_SECRET = "fw-e2e-sdk-" + secrets.token_hex(16)
 AGENT_NAME = "e2e-agent"
 TOKENS = f"agent:{AGENT_NAME}={AGENT_SECRET},sdk:e2e-web={SDK_SECRET}"
-
-
-@pytest.fixture
-def http_ws(ws: Workspace) -> Iterator[Workspace]:
-    """The store behind a `flagwarden serve` without tokens (loopback mode)."""
-    with serve(ws) as server:
-        yield dataclasses.replace(ws, url=server.mcp)
 
 
 @pytest.fixture
@@ -64,35 +53,14 @@ def bearer(secret: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# The stdio scenarios, over HTTP
+# The release scenario with tokens (test_mcp_scenario.py runs every scenario over HTTP without them)
 # --------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_release_scenario(http_ws: Workspace, mode: str) -> None:
-    run(mode, release_scenario, http_ws, mode)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_release_scenario_with_agent_token(token_server: Workspace, mode: str) -> None:
     # With tokens the audit trail names the token, not the client's self-declared clientInfo name.
     run(mode, release_scenario, dataclasses.replace(token_server, headers=bearer(AGENT_SECRET)), mode, AGENT_NAME)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_idempotent_create_flag_replay(http_ws: Workspace, mode: str) -> None:
-    run(mode, idempotent_create_flag_replay, http_ws, mode)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_dry_run_set_targeting_changes_nothing(http_ws: Workspace, mode: str) -> None:
-    run(mode, dry_run_set_targeting_changes_nothing, http_ws, mode)
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("case", sorted(BAD_ARGUMENTS))
-def test_bad_argument_is_in_band_error_naming_the_field(http_ws: Workspace, mode: str, case: str) -> None:
-    run(mode, bad_argument_is_in_band_error_naming_the_field, http_ws, mode, case)
 
 
 # --------------------------------------------------------------------------------------------------------
