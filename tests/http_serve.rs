@@ -331,7 +331,24 @@ async fn tokens_bound_every_role() {
     let id = pending["approvals"][0]["id"].as_i64().unwrap_or_else(|| panic!("{pending}"));
     let (status, _) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "yes"}), &[("Authorization", &bearer(AGENT))]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an agent token cannot approve");
-    let (status, done) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "confirmed"}), &[("Authorization", &bearer(HUMAN))]).await;
+    let human = [("Authorization", bearer(HUMAN))];
+    let human: Vec<(&str, &str)> = human.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (path, body, want) in [
+        (format!("{approvals}/seven/approve"), json!({}), StatusCode::BAD_REQUEST),
+        (format!("{approvals}/{id}/maybe"), json!({}), StatusCode::NOT_FOUND),
+        (format!("{approvals}/{id}/approve"), json!({"reson": "typo"}), StatusCode::BAD_REQUEST),
+        (format!("{approvals}/{id}/approve"), json!({"reason": 5}), StatusCode::BAD_REQUEST),
+        (format!("{approvals}/999/approve"), json!({"reason": "x"}), StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = post(&path, body, &human).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(body["error"]["message"].is_string(), "{path}: {body}");
+    }
+    let res = http().get(format!("{}/metrics", s.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "metrics need a token");
+    let res = http().get(format!("{}/api/v1/stream?environment=moon", s.url)).bearer_auth(SDK).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, done) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "confirmed"}), &human).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["executed"], true);
 
