@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 OHA=${OHA:-oha} EDGE=${EDGE:-unleash-edge}
 N_SINGLE=${N_SINGLE:-1000000} N_BULK=${N_BULK:-100000} N_WARM=${N_WARM:-10000} CONC=${CONC:-32} CAP=${CAP:-300}
 SERVER_CPU=${SERVER_CPU:-1} LOAD_CPU=${LOAD_CPU:-0}
-FW_CTX='{"context":{"targetingKey":"user-42"}}'
-EDGE_CTX='{"userId":"user-42"}'
+KEY=${KEY:-user-4}   # a user both sides put in the 50 % ("on"), so both answer alike
+FW_CTX="{\"context\":{\"targetingKey\":\"$KEY\"}}"
+EDGE_CTX="{\"userId\":\"$KEY\"}"
 EDGE_TOKEN='*:development.bench-frontend'
 
 cargo build --release --locked --bin flagwarden
@@ -31,7 +32,8 @@ rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }   # MiB
 # load NAME N URL BODY [oha args...]: a warm-up, then N requests; the result goes to $T/NAME.json.
 load() {
   local name=$1 n=$2 url=$3 body=$4; shift 4
-  local cmd=(taskset -c "$LOAD_CPU" timeout "$CAP" "$OHA" --no-tui --output-format json -c "$CONC" -m POST
+  # --disable-compression: oha asks for gzip/br by default; Edge would brotli even 145 bytes, flagwarden never compresses.
+  local cmd=(taskset -c "$LOAD_CPU" timeout "$CAP" "$OHA" --no-tui --output-format json --disable-compression -c "$CONC" -m POST
              -H 'content-type: application/json' -d "$body" "$@" "$url")
   "${cmd[@]}" -n "$N_WARM" > /dev/null
   "${cmd[@]}" -n "$n" > "$T/$name.json"
@@ -75,7 +77,7 @@ FW=$(head -1 "$T/fw.out" | awk '{print $3}')
 echo "$FW  single: $(curl -s -X POST -H 'content-type: application/json' -d "$FW_CTX" "$FW/ofrep/v1/evaluate/flags/bench-flag")"
 ETAG=$(curl -s -D - -o "$T/fw-bulk" -X POST -H 'content-type: application/json' -d "$FW_CTX" "$FW/ofrep/v1/evaluate/flags" \
   | tr -d '\r' | awk 'tolower($1) == "etag:" {print $2}')
-echo "bulk: $(jq '.flags | length' "$T/fw-bulk") flags, ETag $ETAG"
+echo "bulk: $(jq '.flags | length' "$T/fw-bulk") flags, $(wc -c < "$T/fw-bulk") bytes, ETag $ETAG"
 FW_IDLE=$(rss)
 load fw-single "$N_SINGLE" "$FW/ofrep/v1/evaluate/flags/bench-flag" "$FW_CTX"
 FW_AFTER=$(rss)
@@ -83,7 +85,7 @@ load fw-bulk "$N_BULK" "$FW/ofrep/v1/evaluate/flags" "$FW_CTX"
 load fw-304 "$N_BULK" "$FW/ofrep/v1/evaluate/flags" "$FW_CTX" -H "If-None-Match: $ETAG"
 stop
 
-echo "== unleash edge ($("$EDGE" --version))"
+echo "== unleash edge"
 jq -n '{version: 2, features: (
   [{name: "bench-flag", enabled: true, strategies: [{name: "flexibleRollout",
      parameters: {rollout: "50", stickiness: "userId", groupId: "bench-flag"}}]}]
@@ -96,13 +98,17 @@ RUST_LOG=warn taskset -c "$SERVER_CPU" "$EDGE" --interface 127.0.0.1 --port "$PO
 PID=$!
 ED=http://127.0.0.1:$PORT
 for _ in $(seq 100); do curl -sf "$ED/internal-backstage/health" > /dev/null && break; sleep 0.1; done
+curl -sf "$ED/internal-backstage/health" > /dev/null || { echo "Edge did not start:"; cat "$T/edge.log"; exit 1; } >&2
 AUTH=(-H "Authorization: $EDGE_TOKEN")
 echo "$ED  single: $(curl -s "${AUTH[@]}" -X POST -H 'content-type: application/json' -d "$EDGE_CTX" "$ED/api/frontend/features/bench-flag")"
-echo "bulk: $(curl -s "${AUTH[@]}" -X POST -H 'content-type: application/json' -d "$EDGE_CTX" "$ED/api/frontend/all" | jq '.toggles | length') flags"
+EDGE_ETAG=$(curl -s -D - -o "$T/ed-bulk" "${AUTH[@]}" -X POST -H 'content-type: application/json' -d "$EDGE_CTX" "$ED/api/frontend/all" \
+  | tr -d '\r' | awk 'tolower($1) == "etag:" {print $2}')
+echo "bulk: $(jq '.toggles | length' "$T/ed-bulk") flags, $(wc -c < "$T/ed-bulk") bytes, ETag $EDGE_ETAG"
 ED_IDLE=$(rss)
 load ed-single "$N_SINGLE" "$ED/api/frontend/features/bench-flag" "$EDGE_CTX" "${AUTH[@]}"
 ED_AFTER=$(rss)
 load ed-bulk "$N_BULK" "$ED/api/frontend/all" "$EDGE_CTX" "${AUTH[@]}"
+load ed-304 "$N_BULK" "$ED/api/frontend/all" "$EDGE_CTX" "${AUTH[@]}" -H "If-None-Match: $EDGE_ETAG"
 stop
 
 # row LABEL FW EDGE: rps, p50 and p99 (ms) and status codes each side, then the flagwarden/Edge ratios.
@@ -110,14 +116,13 @@ stats() { jq -r '[(.summary.requestsPerSec | round), (.latencyPercentiles | .p50
                   (.statusCodeDistribution | to_entries | map("\(.key)x\(.value)") | join(","))] | @tsv' "$T/$1.json"; }
 FMT="%-8s %8s %7s %7s %-12s | %8s %7s %7s %-12s | %5s %5s\n"
 row() {
-  echo "$1 $(stats "$2") $([ -n "$3" ] && stats "$3" || echo - - - -)" | awk -v fmt="$FMT" '{
-    r = $6 == "-" ? "-" : sprintf("%.2f", $2 / $6); l = $6 == "-" ? "-" : sprintf("%.2f", $4 / $8)
-    printf fmt, $1, $2, $3, $4, $5, $6, $7, $8, $9, r, l }'
+  echo "$1 $(stats "$2") $(stats "$3")" | awk -v fmt="$FMT" '{
+    printf fmt, $1, $2, $3, $4, $5, $6, $7, $8, $9, sprintf("%.2f", $2 / $6), sprintf("%.2f", $4 / $8) }'
 }
 echo
-echo "oha $("$OHA" --version | awk '{print $2}'), -c $CONC, single -n $N_SINGLE, bulk -n $N_BULK, each after $N_WARM warm-up"
+echo "oha $("$OHA" --version | awk '{print $2}'), -c $CONC, single -n $N_SINGLE, bulk -n $N_BULK, each after $N_WARM warm-up; ÷ = flagwarden / Edge"
 printf "$FMT" scenario "fw rps" p50ms p99ms codes "edge rps" p50ms p99ms codes "rps÷" "p99÷"
 row single fw-single ed-single
 row bulk100 fw-bulk ed-bulk
-row bulk304 fw-304 ""
+row bulk304 fw-304 ed-304
 echo "RSS MiB: flagwarden idle $FW_IDLE, after single $FW_AFTER | Edge idle $ED_IDLE, after single $ED_AFTER"
