@@ -122,4 +122,5 @@ async fn main() {
     }
     let _ = agent.cancel().await;
     let _ = child.kill();
+    let _ = child.wait();
 }

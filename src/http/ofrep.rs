@@ -96,8 +96,11 @@ fn failure(status: StatusCode, key: Option<&str>, code: ErrorCode, details: &str
     json_response(status, body)
 }
 
-/// The request's context, or the OFREP error for it.
-fn context(body: Result<Bytes, BytesRejection>, key: Option<&str>) -> Result<Context, Response> {
+/// Why a request's context is refused: status, OFREP error code, details.
+type Refused = (StatusCode, ErrorCode, String);
+
+/// The request's context, or why it is refused.
+fn context(body: Result<Bytes, BytesRejection>) -> Result<Context, Refused> {
     let body = body.map_err(|e| {
         let status = e.status();
         let details = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -105,16 +108,15 @@ fn context(body: Result<Bytes, BytesRejection>, key: Option<&str>) -> Result<Con
         } else {
             e.body_text()
         };
-        failure(status, key, ErrorCode::General, &details)
+        (status, ErrorCode::General, details)
     })?;
     let req: EvaluationRequest = serde_json::from_slice(&body).map_err(|e| {
         let details =
             format!("the body must be JSON like {{\"context\": {{\"targetingKey\": \"user-1\"}}}}: {e}");
-        failure(StatusCode::BAD_REQUEST, key, ErrorCode::ParseError, &details)
+        (StatusCode::BAD_REQUEST, ErrorCode::ParseError, details)
     })?;
-    Context::from_object(req.context.unwrap_or_default(), body.len()).map_err(|e| {
-        failure(StatusCode::BAD_REQUEST, key, ErrorCode::InvalidContext, &e.0)
-    })
+    Context::from_object(req.context.unwrap_or_default(), body.len())
+        .map_err(|e| (StatusCode::BAD_REQUEST, ErrorCode::InvalidContext, e.0))
 }
 
 /// The OFREP view of an `ApiError` about the environment.
@@ -137,9 +139,9 @@ pub async fn evaluate_one(
         Ok(e) => e,
         Err(e) => return env_failure(e, Some(&key)),
     };
-    let ctx = match context(body, Some(&key)) {
+    let ctx = match context(body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((status, code, details)) => return failure(status, Some(&key), code, &details),
     };
     let snap = s.app.snapshot();
     let r = evaluate(&snap, &key, &env, &ctx, None);
@@ -171,9 +173,9 @@ pub async fn evaluate_all(
         Ok(e) => e,
         Err(e) => return env_failure(e, None),
     };
-    let ctx = match context(body, None) {
+    let ctx = match context(body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((status, code, details)) => return failure(status, None, code, &details),
     };
     let snap = s.app.snapshot();
     let mut keys: Vec<&str> = snap.keys().collect();

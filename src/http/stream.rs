@@ -177,7 +177,7 @@ pub async fn subscribe(
         env: q.environment,
     };
     let replay = follow.take(backlog);
-    let live = stream::unfold(follow, Follow::next).flat_map(|events| stream::iter(events));
+    let live = stream::unfold(follow, Follow::next).flat_map(stream::iter);
     let events = stream::iter(replay)
         .chain(live)
         .map(Ok)
