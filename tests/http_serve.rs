@@ -120,6 +120,9 @@ async fn applications_evaluate_what_agents_configure() {
     let again = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
+    let other = json!({"context": {"targetingKey": "u-2"}});
+    let res = http().post(&bulk).json(&other).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "another context's answer is not that one");
     agent.call("set_targeting", json!({"key": "greeting", "environment": "development", "rules": [], "default_variant": "formal", "reason": "formal"})).await.ok();
     let changed = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(changed.status(), StatusCode::OK, "a change is visible to the next request");

@@ -202,6 +202,9 @@ pub struct Snapshot {
     /// a quarter of an on/off evaluation. Keys are the operator's flag keys and a lookup never inserts,
     /// so callers cannot flood the map with colliding keys.
     flags: HashMap<Box<str>, Arc<CompiledFlag>, foldhash::fast::RandomState>,
+    /// One more than the snapshot it was built from: within a process, equal versions mean equal
+    /// answers for every context (caches key on it).
+    version: u64,
 }
 
 #[derive(Debug)]
@@ -468,7 +471,10 @@ impl Snapshot {
                 )
             })
             .collect();
-        Snapshot { flags }
+        Snapshot {
+            flags,
+            version: previous.map_or(0, |p| p.version + 1),
+        }
     }
 
     /// This snapshot with one flag recompiled (`Some`) or removed (`None`); every other flag is shared.
@@ -485,7 +491,14 @@ impl Snapshot {
                 flags.remove(key);
             }
         }
-        Snapshot { flags }
+        Snapshot {
+            flags,
+            version: self.version + 1,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The counters of one flag in one environment (for flushing and for carrying across swaps).

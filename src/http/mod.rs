@@ -59,6 +59,8 @@ struct Shared {
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// Random per process: bulk ETags from an earlier run never match.
+    nonce: [u8; 16],
 }
 
 /// An error in the shape every non-OFREP endpoint uses: `{"error": {"code", "message", "field"?}}`.
@@ -313,6 +315,11 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         changes: changes.clone(),
         metrics: Arc::new(Metrics::new(app.clone())),
         shutdown: shutdown.clone(),
+        nonce: {
+            let mut n = [0u8; 16];
+            getrandom::fill(&mut n).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+            n
+        },
     };
     let feed = tokio::spawn(stream::feed(app.clone(), changes, shutdown.clone()));
     let flusher = tokio::spawn(crate::flush_periodically(app.clone()));
