@@ -116,7 +116,7 @@ async fn applications_evaluate_what_agents_configure() {
     assert_eq!(flags[0]["key"], "dark-mode");
     assert_eq!(flags[1]["value"], "Hey");
     assert_eq!(body["eventStreams"][0]["type"], "sse");
-    assert!(body["eventStreams"][0]["url"].as_str().unwrap().ends_with("/api/v1/stream?environment=development"));
+    assert_eq!(body["eventStreams"][0]["endpoint"]["requestUri"], "/api/v1/stream?environment=development");
     let again = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
@@ -170,8 +170,13 @@ async fn signal_batches_count_once() {
         {"flag": "checkout", "arm": "control", "requests": 100, "errors": 1},
         {"flag": "checkout", "arm": "canary", "requests": 10, "task_attempts": 4, "task_successes": 3}
     ]});
+    let bulk = format!("{}/ofrep/v1/evaluate/flags", s.url);
+    let ctx = json!({"context": {"targetingKey": "u-1"}});
+    let etag = http().post(&bulk).json(&ctx).send().await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
     let (status, first) = post(&url, batch.clone(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{first}");
+    let res = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "evidence changes no answer, so cached answers stay valid");
     assert_eq!(first["accepted"], 3);
     assert_eq!(first["environment"], "development");
     let canary_totals = &first["rollouts"][0]["totals"];
@@ -250,7 +255,6 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
         .unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let t = Instant::now();
     agent.call("rollback", json!({"key": "search", "environment": "development", "reason": "errors up"})).await.ok();
     let returned = t.elapsed();
@@ -279,6 +283,10 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
     let replay = read_events(&mut resumed, 1).await;
     assert!(replay[0].0 > *rollback_id);
     assert!(replay.windows(2).all(|w| w[0].0 < w[1].0));
+    // An id from the future (a store restored from a backup) resumes from now instead of muting.
+    let mut future = http().get(format!("{}/api/v1/stream", s.url)).header("Last-Event-ID", "999999").send().await.unwrap();
+    agent.call("set_targeting", json!({"key": "search", "environment": "development", "rules": [], "reason": "again"})).await.ok();
+    assert!(read_events(&mut future, 1).await[0].0 < 999_999);
     let bad = http().get(format!("{}/api/v1/stream", s.url)).header("Last-Event-ID", "yesterday").send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     agent.close().await;
@@ -349,8 +357,19 @@ async fn tokens_bound_every_role() {
     }
     let res = http().get(format!("{}/metrics", s.url)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "metrics need a token");
-    let res = http().get(format!("{}/api/v1/stream?environment=moon", s.url)).bearer_auth(SDK).send().await.unwrap();
+    let res = http().get(format!("{}/api/v1/stream?environment=production", s.url)).bearer_auth(SDK).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "an sdk token hears only its environment");
+    let res = http().get(format!("{}/api/v1/stream?environment=moon", s.url)).bearer_auth(HUMAN).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = http().get(format!("{}/api/v1/stream?env=development", s.url)).bearer_auth(HUMAN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "unknown query parameters are named");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "query");
+    // OFREP providers may send the token as X-API-Key, and the scheme in any case.
+    let (status, _) = post(&eval, ctx.clone(), &[("X-API-Key", SDK)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(&eval, ctx.clone(), &[("Authorization", &format!("bearer {SDK}"))]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, done) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "confirmed"}), &human).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["executed"], true);
@@ -384,6 +403,9 @@ async fn bad_requests_change_nothing() {
     }
     let res = raw("/ofrep/v1/evaluate/flags", b"{}").header("Origin", "http://localhost:3000").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "a local page may read flags");
+    let res = http().get(format!("{url}/ofrep/v1/evaluate/flags")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
 
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         ("/ofrep/v1/evaluate/flags/x", b"{not json".to_vec(), StatusCode::BAD_REQUEST, "PARSE_ERROR"),

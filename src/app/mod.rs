@@ -154,6 +154,9 @@ pub(crate) struct Audit {
     pub decision: Option<Decision>,
     pub before: serde_json::Value,
     pub after: serde_json::Value,
+    /// Evidence was recorded and no flag changed: evaluation stays as it is (no recompile, so caches
+    /// keyed on the snapshot version stay valid).
+    pub evidence_only: bool,
 }
 
 /// A refusal the policy made: recorded in the audit trail, then returned as an error.
@@ -388,12 +391,9 @@ impl App {
             && let Some((sha, response)) = store::idempotent_response(&tx, tool, key)?
         {
             if sha != request_sha {
-                return Err(invalid(
-                    "idempotency_key",
-                    format!(
-                        "{key:?} was already used for a different {tool} request; use a new key for a new request"
-                    ),
-                ));
+                return Err(AppError::Conflict(format!(
+                    "idempotency_key {key:?} was already used for a different {tool} request; use a new key for a new request"
+                )));
             }
             return serde_json::from_str(&response).map_err(|e| {
                 AppError::Store(StoreError::Corrupt(format!("stored response: {e}")))
@@ -442,7 +442,7 @@ impl App {
                     return Ok(output);
                 }
                 let decision = audit.decision.clone().unwrap_or(Decision::Allow);
-                let touched: Option<String> = audit.flag.clone();
+                let touched: Option<String> = audit.flag.clone().filter(|_| !audit.evidence_only);
                 let seq = store::append_audit(&tx, event(tool, audit, &decision, None))?;
                 for (action, audit, message) in extra {
                     let d = audit.decision.clone().unwrap_or(Decision::Allow);

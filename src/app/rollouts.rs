@@ -477,6 +477,7 @@ impl App {
                 env: Some(env.into()),
                 rollout_id: Some(r.id),
                 decision: Some(decision.clone()),
+                evidence_only: true,
                 ..Audit::default()
             };
             if decision != Decision::Allow {
@@ -536,6 +537,12 @@ impl App {
             let at = format!("signals[{i}].");
             FlagKey::parse(&s.flag).map_err(|e| invalid(&format!("{at}flag"), e.message))?;
             check_counts(&s.counts, s.arm, &at)?;
+            if s.latency_ms.counts.iter().any(|c| *c > MAX_COUNT) {
+                return Err(invalid(
+                    &format!("{at}latency_ms"),
+                    format!("at most {MAX_COUNT} per bucket per report; split the batch"),
+                ));
+            }
             total_scores += s.eval_scores.len();
             if total_scores > MAX_SCORES {
                 return Err(invalid(
@@ -557,9 +564,11 @@ impl App {
             }
             scores.push(summary);
         }
+        // Batch ids are unique per caller: two applications that number their batches alike do not
+        // collide.
         let meta = Meta {
             reason: String::new(),
-            idempotency_key: Some(id.to_owned()),
+            idempotency_key: Some(format!("{}/{id}", app.name())),
             dry_run: false,
         };
         self.mutate(app, "ingest_signals", batch, &meta, |tx| {
@@ -569,6 +578,7 @@ impl App {
                 flag: one_flag.then(|| batch.signals[0].flag.clone()),
                 env: Some(env.into()),
                 decision: Some(decision.clone()),
+                evidence_only: true,
                 ..Audit::default()
             };
             if decision != Decision::Allow {

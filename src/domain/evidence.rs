@@ -29,11 +29,14 @@ impl LatencyHistogram {
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
     }
 
     pub fn add(&mut self, o: &LatencyHistogram) {
-        self.counts.iter_mut().zip(o.counts).for_each(|(a, b)| *a += b);
+        self.counts
+            .iter_mut()
+            .zip(o.counts)
+            .for_each(|(a, b)| *a = a.saturating_add(b));
     }
 
     /// The upper bound (ms) of the bucket holding quantile `q`; `None` without samples or when it

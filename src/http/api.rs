@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -80,19 +80,18 @@ pub async fn ingest(
     }
     let app = s.app.clone();
     let actor = Actor::App(who.name);
-    blocking(move || app.ingest_signals(&actor, &batch))
-        .await
-        .map(Json)
-        .map_err(|e| match e.field.as_deref() {
-            // The same batch id with a different body: the batch id is the idempotency key.
-            Some("idempotency_key") => ApiError {
-                status: StatusCode::CONFLICT,
-                code: "conflict",
-                field: Some("batch_id".into()),
-                message: e.message.replace("idempotency_key", "batch_id"),
-            },
-            _ => e,
-        })
+    let id = batch.batch_id.clone();
+    match blocking(move || app.ingest_signals(&actor, &batch)).await {
+        Ok(out) => Ok(Json(out)),
+        Err(e) if e.status == StatusCode::CONFLICT => Err(ApiError {
+            field: Some("batch_id".into()),
+            message: format!(
+                "batch_id {id:?} was already used for a different batch: a retry repeats its batch exactly, a new batch needs a new id"
+            ),
+            ..e
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,8 +104,9 @@ pub struct ApprovalsQuery {
 /// `GET /api/v1/approvals?status=pending`.
 pub async fn approvals(
     State(s): State<Shared>,
-    Query(q): Query<ApprovalsQuery>,
+    query: Result<Query<ApprovalsQuery>, QueryRejection>,
 ) -> Result<Json<ApprovalList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let app = s.app.clone();
     let q = ListApprovals { status: q.status };
     blocking(move || app.list_approvals(&q)).await.map(Json)

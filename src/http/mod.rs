@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -55,7 +55,9 @@ struct Shared {
     tokens: Arc<Tokens>,
     hosts: Arc<HostRules>,
     default_env: Arc<str>,
-    stream_url: Arc<str>,
+    /// Absolute stream URL when `--public-url` says where clients reach this server; otherwise OFREP
+    /// clients are given the path, resolved against the URL they already use.
+    public_stream_url: Option<Arc<str>>,
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -212,8 +214,13 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError>
     let who = if s.tokens.is_empty() {
         Principal::anonymous()
     } else {
-        let secret = text(header::AUTHORIZATION)
-            .and_then(|v| v.strip_prefix("Bearer "))
+        // `Authorization: Bearer <token>` (scheme case-insensitive), or OFREP's `X-API-Key: <token>`.
+        let bearer = text(header::AUTHORIZATION).and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        });
+        let secret = bearer
+            .or_else(|| text(HeaderName::from_static("x-api-key")))
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -265,6 +272,13 @@ fn router(s: Shared) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
         .nest_service("/mcp", mcp)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method; see the README",
+            )
+        })
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -300,10 +314,6 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let local = listener.local_addr()?;
-    let base = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
     let shutdown = CancellationToken::new();
     let (changes, _) = broadcast::channel(1024);
     let shared = Shared {
@@ -311,7 +321,10 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         tokens: Arc::new(cfg.tokens),
         hosts: Arc::new(HostRules::new(&cfg.allowed_hosts)),
         default_env: cfg.default_environment.into(),
-        stream_url: format!("{}/api/v1/stream", base.trim_end_matches('/')).into(),
+        public_stream_url: cfg
+            .public_url
+            .as_deref()
+            .map(|base| format!("{}/api/v1/stream", base.trim_end_matches('/')).into()),
         changes: changes.clone(),
         metrics: Arc::new(Metrics::new(app.clone())),
         shutdown: shutdown.clone(),
@@ -321,7 +334,11 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
             n
         },
     };
-    let feed = tokio::spawn(stream::feed(app.clone(), changes, shutdown.clone()));
+    let newest = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || app.last_audit_seq()).await??
+    };
+    let feed = tokio::spawn(stream::feed(app.clone(), changes, shutdown.clone(), newest));
     let flusher = tokio::spawn(crate::flush_periodically(app.clone()));
     {
         use std::io::Write;

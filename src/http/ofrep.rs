@@ -210,11 +210,18 @@ pub async fn evaluate_all(
     let bulk = Bulk {
         flags: resolutions.iter().map(|(k, r)| item(k, &env, r)).collect(),
         metadata,
-        event_streams: [json!({
-            "type": "sse",
-            "url": format!("{}?environment={env}", s.stream_url),
-            "inactivityDelaySec": 120,
-        })],
+        event_streams: [match &s.public_stream_url {
+            Some(url) => json!({
+                "type": "sse",
+                "url": format!("{url}?environment={env}"),
+                "inactivityDelaySec": 120,
+            }),
+            None => json!({
+                "type": "sse",
+                "endpoint": {"requestUri": format!("/api/v1/stream?environment={env}")},
+                "inactivityDelaySec": 120,
+            }),
+        }],
     };
     let body = serde_json::to_vec(&bulk).expect("answers serialize");
     resolutions.iter().for_each(|(_, r)| r.record());

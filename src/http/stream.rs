@@ -8,8 +8,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Principal;
 use super::{ApiError, Shared, blocking};
 use crate::app::App;
 use crate::store::Change;
@@ -26,17 +28,15 @@ const POLL: Duration = Duration::from_millis(250);
 /// Most events replayed or fetched at once.
 const PAGE: u32 = 1000;
 
-/// Broadcasts every committed change, in order, until shutdown.
-pub async fn feed(app: Arc<App>, tx: broadcast::Sender<Arc<Change>>, stop: CancellationToken) {
+/// Broadcasts every committed change after audit event `last`, in order, until shutdown. The caller
+/// reads `last` before it starts serving, so no subscriber can miss a change committed in between.
+pub async fn feed(
+    app: Arc<App>,
+    tx: broadcast::Sender<Arc<Change>>,
+    stop: CancellationToken,
+    mut last: i64,
+) {
     let commits = app.commits();
-    let mut last = {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || app.last_audit_seq())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0)
-    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -113,9 +113,7 @@ impl Follow {
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let (app, after) = (self.app.clone(), self.last);
-                    let missed = blocking(move || app.changes_since(after, PAGE)).await.ok()?;
-                    let events = self.take(missed);
+                    let events = self.catch_up().await.ok()?;
                     if !events.is_empty() {
                         return Some((events, self));
                     }
@@ -125,25 +123,48 @@ impl Follow {
         }
     }
 
-    fn take(&mut self, changes: Vec<Change>) -> Vec<Event> {
+    /// Every change after `last` from the store, page by page until a short page: what a resuming or
+    /// lagging subscriber missed, however much it is.
+    async fn catch_up(&mut self) -> Result<Vec<Event>, ApiError> {
         let mut out = Vec::new();
-        for c in changes {
-            if self.wants(&c) {
-                out.push(event(&c));
+        loop {
+            let (app, after) = (self.app.clone(), self.last);
+            let page = blocking(move || app.changes_since(after, PAGE)).await?;
+            let full = page.len() == PAGE as usize;
+            for c in page {
+                if self.wants(&c) {
+                    out.push(event(&c));
+                }
+                self.last = self.last.max(c.seq);
             }
-            self.last = self.last.max(c.seq);
+            if !full {
+                return Ok(out);
+            }
         }
-        out
     }
 }
 
-/// `GET /api/v1/stream[?environment=e]`, resuming after `Last-Event-ID` when given.
+/// `GET /api/v1/stream[?environment=e]`, resuming after `Last-Event-ID` when given. A token bound to an
+/// environment hears only that one.
 pub async fn subscribe(
     State(s): State<Shared>,
-    Query(q): Query<StreamQuery>,
+    Extension(who): Extension<Principal>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    if let Some(env) = &q.environment {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let env = match (q.environment, &who.environment) {
+        (Some(e), Some(bound)) if e != *bound => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("token {:?} is bound to environment {bound:?}, not {e:?}", who.name),
+            ));
+        }
+        (Some(e), _) => Some(e),
+        (None, bound) => bound.clone(),
+    };
+    if let Some(env) = &env {
         crate::app::check_env(&s.app.policy().policy, env)?;
     }
     let resume = match headers.get("last-event-id") {
@@ -153,30 +174,32 @@ pub async fn subscribe(
                 .ok()
                 .and_then(|t| t.trim().parse::<i64>().ok())
                 .ok_or_else(|| {
-                    ApiError::invalid("Last-Event-ID", "expected the id of an event this stream sent (a number)")
+                    ApiError::invalid(
+                        "Last-Event-ID",
+                        "expected the id of an event this stream sent (a number)",
+                    )
                 })?,
         ),
     };
-    // Subscribe before reading the backlog, so nothing committed in between is missed.
+    // Subscribe before reading the store, so nothing committed in between is missed.
     let rx = s.changes.subscribe();
     let app = s.app.clone();
-    let (last, backlog) = match resume {
-        Some(after) => {
-            let a = app.clone();
-            (after, blocking(move || a.changes_since(after, PAGE)).await?)
-        }
-        None => {
-            let a = app.clone();
-            (blocking(move || a.last_audit_seq()).await?, Vec::new())
-        }
+    let newest = {
+        let a = app.clone();
+        blocking(move || a.last_audit_seq()).await?
     };
     let mut follow = Follow {
         app,
         rx,
-        last,
-        env: q.environment,
+        // An id from the future (a restored or re-created store) resumes from now, not never.
+        last: resume.map_or(newest, |r| r.min(newest)),
+        env,
     };
-    let replay = follow.take(backlog);
+    let replay = if resume.is_some() {
+        follow.catch_up().await?
+    } else {
+        Vec::new()
+    };
     let live = stream::unfold(follow, Follow::next).flat_map(stream::iter);
     let events = stream::iter(replay)
         .chain(live)
