@@ -185,6 +185,11 @@ async fn signal_batches_count_once() {
     assert_eq!((status, &replay), (StatusCode::OK, &first), "a retried batch returns the first answer");
     let st = agent.call("canary_status", json!({"key": "checkout", "environment": "development"})).await.ok();
     assert_eq!(st["canary"]["requests"], 110, "counted once: {st}");
+    assert_eq!(st["canary"]["latency_ms"], json!({"25": 90, "100": 9, "+Inf": 1}));
+    assert_eq!(st["canary"]["latency_p95_ms"], 100);
+    assert_eq!(st["canary"]["eval_scores"], 3);
+    assert!((st["canary"]["eval_score_mean"].as_f64().unwrap() - 0.7).abs() < 1e-9, "{st}");
+    assert!(st["control"].get("latency_ms").is_none(), "{st}");
     assert_eq!(st["control"]["requests"], 100);
 
     let mut changed = batch.clone();

@@ -21,6 +21,19 @@ const MAX_COUNT: u64 = 1_000_000_000;
 pub const MAX_BATCH: usize = 1000;
 pub const MAX_SCORES: usize = 100_000;
 
+/// What one arm of a rollout has recorded: counts, latency and eval scores.
+fn arm_evidence(conn: &rusqlite::Connection, rollout_id: i64, arm: Arm) -> Result<ArmEvidence> {
+    let counts = store::arm_totals(conn, rollout_id, arm.as_str())?;
+    let (latency_ms, scores) = store::arm_distributions(conn, rollout_id, arm.as_str())?;
+    Ok(ArmEvidence {
+        counts,
+        latency_p95_ms: latency_ms.quantile_bound(0.95),
+        latency_ms,
+        eval_scores: scores.n,
+        eval_score_mean: scores.mean(),
+    })
+}
+
 /// Whether the actor may record evidence in `env`.
 fn may_record(tx: &Tx, env: &str) -> Decision {
     let action = Action::RecordSignals { env };
@@ -395,13 +408,13 @@ impl App {
                 .map(|a| a.id)
                 .collect();
             if let Some(r) = &r {
-                canary_counts = store::arm_totals(conn, r.id, "canary")?;
-                control_counts = store::arm_totals(conn, r.id, "control")?;
+                canary_counts = arm_evidence(conn, r.id, Arm::Canary)?;
+                control_counts = arm_evidence(conn, r.id, Arm::Control)?;
                 let bounds = &self.policy.policy.env(env).expect("checked").gate;
                 let g = gate::verdict(
                     &ArmStats {
-                        canary: canary_counts,
-                        control: control_counts,
+                        canary: canary_counts.counts,
+                        control: control_counts.counts,
                     },
                     bounds,
                 );

@@ -462,8 +462,8 @@ pub struct CanaryStatus {
     pub rollout: Option<RolloutView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateResult>,
-    pub canary: ArmCounts,
-    pub control: ArmCounts,
+    pub canary: ArmEvidence,
+    pub control: ArmEvidence,
     /// Earliest time policy lets the next advance happen (dwell), if later than now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_advance_at: Option<String>,
@@ -480,6 +480,29 @@ pub struct SignalsOutput {
     pub arm: Arm,
     /// Totals for this arm after the call.
     pub totals: ArmCounts,
+}
+
+/// One arm's evidence so far: the summed counts, and what the reported distributions say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ArmEvidence {
+    #[serde(flatten)]
+    pub counts: ArmCounts,
+    /// Per-bucket latency counts, keyed by upper bound in ms.
+    #[serde(default, skip_serializing_if = "LatencyHistogram::is_empty")]
+    #[schemars(with = "std::collections::BTreeMap<String, u64>")]
+    pub latency_ms: LatencyHistogram,
+    /// Upper bound (ms) of the bucket holding the 95th percentile latency (absent above 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p95_ms: Option<u32>,
+    /// How many eval scores were reported, and their mean.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eval_scores: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_score_mean: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A batch of arm-level evidence from applications (`POST /api/v1/signals`). Retrying a batch with
