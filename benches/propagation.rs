@@ -44,7 +44,8 @@ impl Events {
                 .expect("an event within 5 s")
                 .expect("stream")
                 .expect("stream open");
-            self.buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
         }
     }
 }
@@ -70,15 +71,24 @@ async fn main() {
         &mut line,
     )
     .unwrap();
-    let url = line.trim().strip_prefix("flagwarden serving ").unwrap().to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("flagwarden serving ")
+        .unwrap()
+        .to_owned();
 
     let transport = StreamableHttpClientTransport::from_uri(format!("{url}/mcp"));
-    let agent = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "1"))
-        .serve(transport)
-        .await
-        .expect("initialize");
+    let agent = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("bench", "1"),
+    )
+    .serve(transport)
+    .await
+    .expect("initialize");
     let call = |tool: &'static str, args: Value| {
-        let Value::Object(map) = args else { unreachable!() };
+        let Value::Object(map) = args else {
+            unreachable!()
+        };
         let agent = &agent;
         async move {
             let r = agent
@@ -88,20 +98,31 @@ async fn main() {
             assert_ne!(r.is_error, Some(true), "{tool}: {:?}", r.content);
         }
     };
-    call("create_flag", json!({"key": "prop", "description": "d", "change_type": "code", "reason": "bench"})).await;
+    call(
+        "create_flag",
+        json!({"key": "prop", "description": "d", "change_type": "code", "reason": "bench"}),
+    )
+    .await;
     let res = reqwest::Client::new()
         .get(format!("{url}/api/v1/stream?environment=development"))
         .send()
         .await
         .unwrap();
-    let mut events = Events { res, buf: String::new() };
+    let mut events = Events {
+        res,
+        buf: String::new(),
+    };
 
     let (mut lags, mut totals) = (Vec::with_capacity(CYCLES), Vec::with_capacity(CYCLES));
     for _ in 0..CYCLES {
         call("start_canary", json!({"key": "prop", "environment": "development", "candidate_variant": "on", "reason": "bench"})).await;
         events.until("start_canary").await;
         let sent = Instant::now();
-        call("rollback", json!({"key": "prop", "environment": "development", "reason": "bench"})).await;
+        call(
+            "rollback",
+            json!({"key": "prop", "environment": "development", "reason": "bench"}),
+        )
+        .await;
         let returned = Instant::now();
         let received = events.until("rollback").await;
         // The event often arrives before the tool's answer does: that counts as zero.

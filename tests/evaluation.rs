@@ -201,3 +201,40 @@ fn splits_are_sticky_and_monotone_and_arms_balanced() {
         "growing to 25 % brought {grew} more units into the arms"
     );
 }
+
+#[test]
+fn evaluation_counts_follow_variant_names_across_recompiles() {
+    let spec = serde_json::json!({"key": "counted", "variants": {"on": true, "off": false}, "off": "off",
+        "env": {"enabled": true, "default": "on", "rules": []}});
+    let (flag, _) = build(&spec);
+    let count = |snap: &Snapshot| -> BTreeMap<String, u64> {
+        snap.all_counts()
+            .map(|(_, _, v, c)| (v.to_owned(), c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    };
+    let first = Snapshot::compile(std::slice::from_ref(&flag), &[], None);
+    let ctx = Context::with_key("u");
+    (0..3).for_each(|_| evaluate(&first, "counted", "production", &ctx, None).record());
+
+    // Same variants: the counters are shared, so a request still holding the old snapshot counts too.
+    let second = Snapshot::compile(std::slice::from_ref(&flag), &[], Some(&first));
+    evaluate(&first, "counted", "production", &ctx, None).record();
+    assert_eq!(
+        count(&second),
+        BTreeMap::from([("on".into(), 4), ("off".into(), 0)])
+    );
+
+    // Other variants: unflushed counts move by name; a new variant starts at zero, none is misfiled.
+    let mut changed = flag.clone();
+    changed.variants = Variants::parse(
+        serde_json::json!({"off": false, "on": true, "maybe": true})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let third = Snapshot::compile(std::slice::from_ref(&changed), &[], Some(&second));
+    assert_eq!(
+        count(&third),
+        BTreeMap::from([("on".into(), 4), ("off".into(), 0), ("maybe".into(), 0)])
+    );
+}

@@ -25,7 +25,10 @@ async fn post(url: &str, body: Value, headers: &[(&str, &str)]) -> (StatusCode, 
     let res = req.send().await.expect("request");
     let status = res.status();
     let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn ofrep(s: &Served, key: &str, context: Value) -> (StatusCode, Value) {
@@ -50,9 +53,20 @@ async fn applications_evaluate_what_agents_configure() {
         ]})).await.ok();
     agent.call("create_flag", json!({"key": "greeting", "description": "copy", "change_type": "config", "reason": "test",
         "variants": {"formal": "Good day", "casual": "Hey"}, "off_variant": "formal", "default_variant": "casual"})).await.ok();
-    agent.call("set_targeting", json!({"key": "greeting", "environment": "development", "rules": [], "reason": "on"})).await.ok();
+    agent
+        .call(
+            "set_targeting",
+            json!({"key": "greeting", "environment": "development", "rules": [], "reason": "on"}),
+        )
+        .await
+        .ok();
 
-    let (status, body) = ofrep(&s, "dark-mode", json!({"targetingKey": "u-1", "email": "ana@corp.com"})).await;
+    let (status, body) = ofrep(
+        &s,
+        "dark-mode",
+        json!({"targetingKey": "u-1", "email": "ana@corp.com"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["key"], "dark-mode");
     assert_eq!(body["value"], true);
@@ -67,7 +81,13 @@ async fn applications_evaluate_what_agents_configure() {
         let (_, b) = ofrep(&s, "dark-mode", ctx.clone()).await;
         assert_eq!(b["reason"], "SPLIT");
         if i % 40 == 0 {
-            let e = agent.call("evaluate_flag", json!({"key": "dark-mode", "environment": "development", "context": ctx})).await.ok();
+            let e = agent
+                .call(
+                    "evaluate_flag",
+                    json!({"key": "dark-mode", "environment": "development", "context": ctx}),
+                )
+                .await
+                .ok();
             assert_eq!(e["value"], b["value"], "user-{i}");
         }
         on += (b["value"] == true) as u32;
@@ -75,16 +95,29 @@ async fn applications_evaluate_what_agents_configure() {
     assert!((160..=240).contains(&on), "{on} of 400 on a 50% split");
 
     let (status, body) = ofrep(&s, "greeting", json!({})).await;
-    assert_eq!((status, &body["value"]), (StatusCode::OK, &json!("Hey")), "{body}");
+    assert_eq!(
+        (status, &body["value"]),
+        (StatusCode::OK, &json!("Hey")),
+        "{body}"
+    );
 
     // OFREP's error statuses and codes.
     let (status, body) = ofrep(&s, "no-such-flag", json!({"targetingKey": "u"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, json!({"key": "no-such-flag", "errorCode": "FLAG_NOT_FOUND", "errorDetails": "flag not found"}));
+    assert_eq!(
+        body,
+        json!({"key": "no-such-flag", "errorCode": "FLAG_NOT_FOUND", "errorDetails": "flag not found"})
+    );
     let (status, body) = ofrep(&s, "dark-mode", json!({"email": "x@y.z"})).await;
-    assert_eq!((status, &body["errorCode"]), (StatusCode::BAD_REQUEST, &json!("TARGETING_KEY_MISSING")));
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (StatusCode::BAD_REQUEST, &json!("TARGETING_KEY_MISSING"))
+    );
     let (status, body) = ofrep(&s, "dark-mode", json!({"targetingKey": 7})).await;
-    assert_eq!((status, &body["errorCode"]), (StatusCode::BAD_REQUEST, &json!("INVALID_CONTEXT")));
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (StatusCode::BAD_REQUEST, &json!("INVALID_CONTEXT"))
+    );
 
     // The environment comes from the header; production is still off.
     let (status, body) = post(
@@ -94,14 +127,21 @@ async fn applications_evaluate_what_agents_configure() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((&body["value"], &body["metadata"]["environment"]), (&json!(false), &json!("production")));
+    assert_eq!(
+        (&body["value"], &body["metadata"]["environment"]),
+        (&json!(false), &json!("production"))
+    );
     let (status, body) = post(
         &format!("{}/ofrep/v1/evaluate/flags/dark-mode", s.url),
         json!({"context": {"targetingKey": "u"}}),
         &[("X-Flagwarden-Environment", "moon")],
     )
     .await;
-    assert_eq!((status, &body["errorCode"]), (StatusCode::BAD_REQUEST, &json!("GENERAL")), "{body}");
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (StatusCode::BAD_REQUEST, &json!("GENERAL")),
+        "{body}"
+    );
     assert!(body["errorDetails"].as_str().unwrap().contains("moon"));
 
     // Bulk: every flag, an ETag, 304 while nothing changed, a new ETag after a change.
@@ -116,44 +156,93 @@ async fn applications_evaluate_what_agents_configure() {
     assert_eq!(flags[0]["key"], "dark-mode");
     assert_eq!(flags[1]["value"], "Hey");
     assert_eq!(body["eventStreams"][0]["type"], "sse");
-    assert_eq!(body["eventStreams"][0]["endpoint"]["requestUri"], "/api/v1/stream?environment=development");
-    let again = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(
+        body["eventStreams"][0]["endpoint"]["requestUri"],
+        "/api/v1/stream?environment=development"
+    );
+    let again = http()
+        .post(&bulk)
+        .json(&ctx)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
     let other = json!({"context": {"targetingKey": "u-2"}});
-    let res = http().post(&bulk).json(&other).header("If-None-Match", &etag).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "another context's answer is not that one");
+    let res = http()
+        .post(&bulk)
+        .json(&other)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "another context's answer is not that one"
+    );
     agent.call("set_targeting", json!({"key": "greeting", "environment": "development", "rules": [], "default_variant": "formal", "reason": "formal"})).await.ok();
-    let changed = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
-    assert_eq!(changed.status(), StatusCode::OK, "a change is visible to the next request");
+    let changed = http()
+        .post(&bulk)
+        .json(&ctx)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.status(),
+        StatusCode::OK,
+        "a change is visible to the next request"
+    );
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 
     // Evaluations are counted in memory, shown in /metrics, and flushed when the server stops.
-    let metrics = http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let line = metrics
         .lines()
         .find(|l| l.starts_with("flagwarden_evaluations_total{flag=\"dark-mode\",environment=\"development\",variant=\"on\"}"))
         .unwrap_or_else(|| panic!("no evaluation counter in\n{metrics}"));
     let counted: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(counted > on as u64, "{line}");
-    assert!(metrics.contains("flagwarden_http_requests_total{route=\"ofrep_evaluate\",status=\"404\"} 1"), "{metrics}");
+    assert!(
+        metrics
+            .contains("flagwarden_http_requests_total{route=\"ofrep_evaluate\",status=\"404\"} 1"),
+        "{metrics}"
+    );
     agent.close().await;
     assert!(s.stop().success());
-    let shown: Value = serde_json::from_str(&p.cli_ok(&["flags", "--json", "show", "dark-mode"])).unwrap();
+    let shown: Value =
+        serde_json::from_str(&p.cli_ok(&["flags", "--json", "show", "dark-mode"])).unwrap();
     let dev = shown["environments"]
         .as_array()
         .unwrap()
         .iter()
         .find(|e| e["environment"] == "development")
         .unwrap();
-    let stored = dev["evaluations"]["on"].as_u64().unwrap_or_else(|| panic!("{dev}"));
+    let stored = dev["evaluations"]["on"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{dev}"));
     assert_eq!(stored, counted, "counts survive a clean stop: {shown}");
 }
 
 /// Starts a canary on `key` in development through MCP over HTTP.
 async fn canary(s: &Served, key: &str) -> common::Client {
     let agent = connect_http(&s.url, "canary-agent", None).await;
-    agent.call("create_flag", json!({"key": key, "description": "d", "change_type": "code", "reason": "t"})).await.ok();
+    agent
+        .call(
+            "create_flag",
+            json!({"key": key, "description": "d", "change_type": "code", "reason": "t"}),
+        )
+        .await
+        .ok();
     agent.call("start_canary", json!({"key": key, "environment": "development", "candidate_variant": "on", "reason": "canary"})).await.ok();
     agent
 }
@@ -172,23 +261,64 @@ async fn signal_batches_count_once() {
     ]});
     let bulk = format!("{}/ofrep/v1/evaluate/flags", s.url);
     let ctx = json!({"context": {"targetingKey": "u-1"}});
-    let etag = http().post(&bulk).json(&ctx).send().await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
+    let etag = http()
+        .post(&bulk)
+        .json(&ctx)
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (status, first) = post(&url, batch.clone(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let res = http().post(&bulk).json(&ctx).header("If-None-Match", &etag).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "evidence changes no answer, so cached answers stay valid");
+    let res = http()
+        .post(&bulk)
+        .json(&ctx)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_MODIFIED,
+        "evidence changes no answer, so cached answers stay valid"
+    );
     assert_eq!(first["accepted"], 3);
     assert_eq!(first["environment"], "development");
     let canary_totals = &first["rollouts"][0]["totals"];
-    assert_eq!((canary_totals["requests"].as_u64(), canary_totals["errors"].as_u64()), (Some(110), Some(2)));
+    assert_eq!(
+        (
+            canary_totals["requests"].as_u64(),
+            canary_totals["errors"].as_u64()
+        ),
+        (Some(110), Some(2))
+    );
     let (status, replay) = post(&url, batch.clone(), &[]).await;
-    assert_eq!((status, &replay), (StatusCode::OK, &first), "a retried batch returns the first answer");
-    let st = agent.call("canary_status", json!({"key": "checkout", "environment": "development"})).await.ok();
+    assert_eq!(
+        (status, &replay),
+        (StatusCode::OK, &first),
+        "a retried batch returns the first answer"
+    );
+    let st = agent
+        .call(
+            "canary_status",
+            json!({"key": "checkout", "environment": "development"}),
+        )
+        .await
+        .ok();
     assert_eq!(st["canary"]["requests"], 110, "counted once: {st}");
-    assert_eq!(st["canary"]["latency_ms"], json!({"25": 90, "100": 9, "+Inf": 1}));
+    assert_eq!(
+        st["canary"]["latency_ms"],
+        json!({"25": 90, "100": 9, "+Inf": 1})
+    );
     assert_eq!(st["canary"]["latency_p95_ms"], 100);
     assert_eq!(st["canary"]["eval_scores"], 3);
-    assert!((st["canary"]["eval_score_mean"].as_f64().unwrap() - 0.7).abs() < 1e-9, "{st}");
+    assert!(
+        (st["canary"]["eval_score_mean"].as_f64().unwrap() - 0.7).abs() < 1e-9,
+        "{st}"
+    );
     assert!(st["control"].get("latency_ms").is_none(), "{st}");
     assert_eq!(st["control"]["requests"], 100);
 
@@ -199,28 +329,73 @@ async fn signal_batches_count_once() {
     assert_eq!(body["error"]["field"], "batch_id");
 
     // A bad report anywhere in a batch stores nothing of it.
-    let audit_before = agent.call("audit_log", json!({"limit": 500})).await.ok()["events"].as_array().unwrap().len();
+    let audit_before = agent.call("audit_log", json!({"limit": 500})).await.ok()["events"]
+        .as_array()
+        .unwrap()
+        .len();
     for (bad, field) in [
-        (json!({"batch_id": "b-2", "signals": [{"flag": "checkout", "arm": "canary", "requests": 5}, {"flag": "nope", "arm": "canary", "requests": 5}]}), "signals[1].flag"),
-        (json!({"batch_id": "b-3", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1, "errors": 2}]}), "signals[0].errors"),
-        (json!({"batch_id": "b-4", "signals": [{"flag": "checkout", "arm": "canary", "requests": "many"}]}), "signals[0].requests"),
-        (json!({"batch_id": "b-5", "signals": [{"flag": "checkout", "arm": "sideways", "requests": 1}]}), "signals[0].arm"),
-        (json!({"batch_id": "b-6", "signals": [{"flag": "checkout", "arm": "canary", "eval_scores": [0.5, 2]}]}), "signals[0].eval_scores[1]"),
-        (json!({"batch_id": "b-7", "signals": [{"flag": "checkout", "arm": "canary", "latency_ms": {"7": 1}}]}), "signals[0].latency_ms"),
-        (json!({"batch_id": "b-8", "signals": [{"flag": "checkout", "arm": "canary", "requets": 1}]}), "signals[0].requets"),
-        (json!({"batch_id": "b-9", "signals": [{"flag": "checkout", "arm": "excluded", "requests": 1}]}), "signals[0].arm"),
-        (json!({"batch_id": "", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}), "batch_id"),
+        (
+            json!({"batch_id": "b-2", "signals": [{"flag": "checkout", "arm": "canary", "requests": 5}, {"flag": "nope", "arm": "canary", "requests": 5}]}),
+            "signals[1].flag",
+        ),
+        (
+            json!({"batch_id": "b-3", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1, "errors": 2}]}),
+            "signals[0].errors",
+        ),
+        (
+            json!({"batch_id": "b-4", "signals": [{"flag": "checkout", "arm": "canary", "requests": "many"}]}),
+            "signals[0].requests",
+        ),
+        (
+            json!({"batch_id": "b-5", "signals": [{"flag": "checkout", "arm": "sideways", "requests": 1}]}),
+            "signals[0].arm",
+        ),
+        (
+            json!({"batch_id": "b-6", "signals": [{"flag": "checkout", "arm": "canary", "eval_scores": [0.5, 2]}]}),
+            "signals[0].eval_scores[1]",
+        ),
+        (
+            json!({"batch_id": "b-7", "signals": [{"flag": "checkout", "arm": "canary", "latency_ms": {"7": 1}}]}),
+            "signals[0].latency_ms",
+        ),
+        (
+            json!({"batch_id": "b-8", "signals": [{"flag": "checkout", "arm": "canary", "requets": 1}]}),
+            "signals[0].requets",
+        ),
+        (
+            json!({"batch_id": "b-9", "signals": [{"flag": "checkout", "arm": "excluded", "requests": 1}]}),
+            "signals[0].arm",
+        ),
+        (
+            json!({"batch_id": "", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}),
+            "batch_id",
+        ),
         (json!({"batch_id": "b-10", "signals": []}), "signals"),
-        (json!({"signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}), "body"),
-        (json!({"batch_id": "b-11", "environment": "moon", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}), "environment"),
+        (
+            json!({"signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}),
+            "body",
+        ),
+        (
+            json!({"batch_id": "b-11", "environment": "moon", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}),
+            "environment",
+        ),
     ] {
         let (status, body) = post(&url, bad.clone(), &[]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} -> {body}");
         assert_eq!(body["error"]["field"], field, "{bad} -> {body}");
     }
-    let st2 = agent.call("canary_status", json!({"key": "checkout", "environment": "development"})).await.ok();
+    let st2 = agent
+        .call(
+            "canary_status",
+            json!({"key": "checkout", "environment": "development"}),
+        )
+        .await
+        .ok();
     assert_eq!(st2["canary"], st["canary"]);
-    let audit_after = agent.call("audit_log", json!({"limit": 500})).await.ok()["events"].as_array().unwrap().len();
+    let audit_after = agent.call("audit_log", json!({"limit": 500})).await.ok()["events"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(audit_before, audit_after);
     agent.close().await;
 }
@@ -238,7 +413,10 @@ async fn read_events(res: &mut reqwest::Response, n: usize) -> Vec<(i64, Value)>
         buf.push_str(std::str::from_utf8(&chunk).unwrap());
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
-            let id = block.lines().find_map(|l| l.strip_prefix("id: ")).map(|v| v.parse().unwrap());
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(|v| v.parse().unwrap());
             let data = block.lines().find_map(|l| l.strip_prefix("data: "));
             if let (Some(id), Some(data)) = (id, data) {
                 out.push((id, serde_json::from_str(data).unwrap()));
@@ -261,21 +439,53 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let t = Instant::now();
-    agent.call("rollback", json!({"key": "search", "environment": "development", "reason": "errors up"})).await.ok();
+    agent
+        .call(
+            "rollback",
+            json!({"key": "search", "environment": "development", "reason": "errors up"}),
+        )
+        .await
+        .ok();
     let returned = t.elapsed();
     let events = read_events(&mut stream, 1).await;
     eprintln!("rollback call {returned:?}, event after {:?}", t.elapsed());
     let (rollback_id, e) = &events[0];
     assert_eq!(e["type"], "refetchEvaluation");
-    assert_eq!((e["flag"].as_str(), e["action"].as_str()), (Some("search"), Some("rollback")));
+    assert_eq!(
+        (e["flag"].as_str(), e["action"].as_str()),
+        (Some("search"), Some("rollback"))
+    );
 
     // A change the CLI commits from another process reaches the stream too.
-    p.cli_ok(&["rollback", "search", "--env", "development", "--reason", "again", "--yes"]);
-    agent.call("set_targeting", json!({"key": "search", "environment": "production", "rules": [], "reason": "prod on"})).await.ok();
-    agent.call("set_targeting", json!({"key": "search", "environment": "development", "rules": [], "reason": "dev on"})).await.ok();
+    p.cli_ok(&[
+        "rollback",
+        "search",
+        "--env",
+        "development",
+        "--reason",
+        "again",
+        "--yes",
+    ]);
+    agent
+        .call(
+            "set_targeting",
+            json!({"key": "search", "environment": "production", "rules": [], "reason": "prod on"}),
+        )
+        .await
+        .ok();
+    agent
+        .call(
+            "set_targeting",
+            json!({"key": "search", "environment": "development", "rules": [], "reason": "dev on"}),
+        )
+        .await
+        .ok();
     let more = read_events(&mut stream, 1).await;
     assert!(more[0].0 > *rollback_id);
-    assert_eq!(more[0].1["environment"], "development", "the production change is filtered out");
+    assert_eq!(
+        more[0].1["environment"], "development",
+        "the production change is filtered out"
+    );
     drop(stream);
 
     // Resume after the rollback: the later development changes are replayed, in order.
@@ -289,10 +499,26 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
     assert!(replay[0].0 > *rollback_id);
     assert!(replay.windows(2).all(|w| w[0].0 < w[1].0));
     // An id from the future (a store restored from a backup) resumes from now instead of muting.
-    let mut future = http().get(format!("{}/api/v1/stream", s.url)).header("Last-Event-ID", "999999").send().await.unwrap();
-    agent.call("set_targeting", json!({"key": "search", "environment": "development", "rules": [], "reason": "again"})).await.ok();
+    let mut future = http()
+        .get(format!("{}/api/v1/stream", s.url))
+        .header("Last-Event-ID", "999999")
+        .send()
+        .await
+        .unwrap();
+    agent
+        .call(
+            "set_targeting",
+            json!({"key": "search", "environment": "development", "rules": [], "reason": "again"}),
+        )
+        .await
+        .ok();
     assert!(read_events(&mut future, 1).await[0].0 < 999_999);
-    let bad = http().get(format!("{}/api/v1/stream", s.url)).header("Last-Event-ID", "yesterday").send().await.unwrap();
+    let bad = http()
+        .get(format!("{}/api/v1/stream", s.url))
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     agent.close().await;
 }
@@ -305,7 +531,9 @@ const INGEST: &str = "fw_ingest_secret_00000000000";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_bound_every_role() {
     let p = Project::new(TEST_POLICY);
-    let tokens = format!("agent:claude={AGENT},human:alice-token={HUMAN},sdk:web@development={SDK},ingest:collector@development={INGEST}");
+    let tokens = format!(
+        "agent:claude={AGENT},human:alice-token={HUMAN},sdk:web@development={SDK},ingest:collector@development={INGEST}"
+    );
     let s = p.serve_with(&[], &[("FLAGWARDEN_TOKENS", &tokens)]);
     let bearer = |t: &str| format!("Bearer {t}");
     let eval = format!("{}/ofrep/v1/evaluate/flags/x", s.url);
@@ -314,80 +542,248 @@ async fn tokens_bound_every_role() {
     let res = http().post(&eval).json(&ctx).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
-    let (status, _) = post(&eval, ctx.clone(), &[("Authorization", "Bearer fw_wrong_wrong_wrong_wrong")]).await;
+    let (status, _) = post(
+        &eval,
+        ctx.clone(),
+        &[("Authorization", "Bearer fw_wrong_wrong_wrong_wrong")],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = post(&eval, ctx.clone(), &[("Authorization", &bearer(SDK))]).await;
-    assert_eq!((status, &body["errorCode"]), (StatusCode::NOT_FOUND, &json!("FLAG_NOT_FOUND")));
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (StatusCode::NOT_FOUND, &json!("FLAG_NOT_FOUND"))
+    );
     let (status, _) = post(&eval, ctx.clone(), &[("Authorization", &bearer(INGEST))]).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "ingest tokens do not read flags");
-    let (status, body) = post(&eval, ctx.clone(), &[("Authorization", &bearer(SDK)), ("X-Flagwarden-Environment", "production")]).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "an sdk token stays in its environment: {body}");
-    let health = http().get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "ingest tokens do not read flags"
+    );
+    let (status, body) = post(
+        &eval,
+        ctx.clone(),
+        &[
+            ("Authorization", &bearer(SDK)),
+            ("X-Flagwarden-Environment", "production"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an sdk token stays in its environment: {body}"
+    );
+    let health = http()
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK, "health needs no token");
     for t in [SDK, INGEST] {
-        let (status, _) = post(&format!("{}/mcp", s.url), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}), &[("Authorization", &bearer(t))]).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "no MCP for application tokens");
+        let (status, _) = post(
+            &format!("{}/mcp", s.url),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+            &[("Authorization", &bearer(t))],
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "no MCP for application tokens"
+        );
     }
 
     // The agent works under its token's name; what it may not do waits for a human token.
     let agent = connect_http(&s.url, "claims-to-be-alice", Some(AGENT)).await;
-    agent.call("create_flag", json!({"key": "pay", "description": "d", "change_type": "code", "reason": "t"})).await.ok();
+    agent
+        .call(
+            "create_flag",
+            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "t"}),
+        )
+        .await
+        .ok();
     agent.call("start_canary", json!({"key": "pay", "environment": "production", "candidate_variant": "on", "reason": "c"})).await.ok();
-    agent.call("set_targeting", json!({"key": "pay", "environment": "development", "rules": [], "reason": "dev"})).await.ok();
-    let (status, _) = post(&format!("{}/api/v1/signals", s.url), json!({"batch_id": "x", "signals": [{"flag": "pay", "arm": "canary", "requests": 1}]}), &[("Authorization", &bearer(AGENT))]).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "agents do not report application evidence");
-    let proposal = agent.call("rollback", json!({"key": "pay", "environment": "production", "reason": "looks off"})).await.ok();
-    assert_eq!(proposal["decision"]["result"], "needs_approval", "{proposal}");
+    agent
+        .call(
+            "set_targeting",
+            json!({"key": "pay", "environment": "development", "rules": [], "reason": "dev"}),
+        )
+        .await
+        .ok();
+    let (status, _) = post(
+        &format!("{}/api/v1/signals", s.url),
+        json!({"batch_id": "x", "signals": [{"flag": "pay", "arm": "canary", "requests": 1}]}),
+        &[("Authorization", &bearer(AGENT))],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "agents do not report application evidence"
+    );
+    let proposal = agent
+        .call(
+            "rollback",
+            json!({"key": "pay", "environment": "production", "reason": "looks off"}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        proposal["decision"]["result"], "needs_approval",
+        "{proposal}"
+    );
     let approvals = format!("{}/api/v1/approvals", s.url);
     for t in [AGENT, SDK, INGEST] {
         let res = http().get(&approvals).bearer_auth(t).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "only a human token sees approvals");
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "only a human token sees approvals"
+        );
     }
-    let pending: Value = http().get(&approvals).bearer_auth(HUMAN).send().await.unwrap().json().await.unwrap();
-    let id = pending["approvals"][0]["id"].as_i64().unwrap_or_else(|| panic!("{pending}"));
-    let (status, _) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "yes"}), &[("Authorization", &bearer(AGENT))]).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "an agent token cannot approve");
+    let pending: Value = http()
+        .get(&approvals)
+        .bearer_auth(HUMAN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = pending["approvals"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{pending}"));
+    let (status, _) = post(
+        &format!("{approvals}/{id}/approve"),
+        json!({"reason": "yes"}),
+        &[("Authorization", &bearer(AGENT))],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an agent token cannot approve"
+    );
     let human = [("Authorization", bearer(HUMAN))];
     let human: Vec<(&str, &str)> = human.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for (path, body, want) in [
-        (format!("{approvals}/seven/approve"), json!({}), StatusCode::BAD_REQUEST),
-        (format!("{approvals}/{id}/maybe"), json!({}), StatusCode::NOT_FOUND),
-        (format!("{approvals}/{id}/approve"), json!({"reson": "typo"}), StatusCode::BAD_REQUEST),
-        (format!("{approvals}/{id}/approve"), json!({"reason": 5}), StatusCode::BAD_REQUEST),
-        (format!("{approvals}/999/approve"), json!({"reason": "x"}), StatusCode::NOT_FOUND),
+        (
+            format!("{approvals}/seven/approve"),
+            json!({}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{approvals}/{id}/maybe"),
+            json!({}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("{approvals}/{id}/approve"),
+            json!({"reson": "typo"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{approvals}/{id}/approve"),
+            json!({"reason": 5}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{approvals}/999/approve"),
+            json!({"reason": "x"}),
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let (status, body) = post(&path, body, &human).await;
         assert_eq!(status, want, "{path}: {body}");
         assert!(body["error"]["message"].is_string(), "{path}: {body}");
     }
-    let res = http().get(format!("{}/metrics", s.url)).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "metrics need a token");
-    let res = http().get(format!("{}/api/v1/stream?environment=production", s.url)).bearer_auth(SDK).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "an sdk token hears only its environment");
-    let res = http().get(format!("{}/api/v1/stream?environment=moon", s.url)).bearer_auth(HUMAN).send().await.unwrap();
+    let res = http()
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "metrics need a token"
+    );
+    let res = http()
+        .get(format!("{}/api/v1/stream?environment=production", s.url))
+        .bearer_auth(SDK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "an sdk token hears only its environment"
+    );
+    let res = http()
+        .get(format!("{}/api/v1/stream?environment=moon", s.url))
+        .bearer_auth(HUMAN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = http().get(format!("{}/api/v1/stream?env=development", s.url)).bearer_auth(HUMAN).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "unknown query parameters are named");
+    let res = http()
+        .get(format!("{}/api/v1/stream?env=development", s.url))
+        .bearer_auth(HUMAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "unknown query parameters are named"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["field"], "query");
     // OFREP providers may send the token as X-API-Key, and the scheme in any case.
     let (status, _) = post(&eval, ctx.clone(), &[("X-API-Key", SDK)]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = post(&eval, ctx.clone(), &[("Authorization", &format!("bearer {SDK}"))]).await;
+    let (status, _) = post(
+        &eval,
+        ctx.clone(),
+        &[("Authorization", &format!("bearer {SDK}"))],
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, done) = post(&format!("{approvals}/{id}/approve"), json!({"reason": "confirmed"}), &human).await;
+    let (status, done) = post(
+        &format!("{approvals}/{id}/approve"),
+        json!({"reason": "confirmed"}),
+        &human,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["executed"], true);
 
     // Ingest with its own token, in its own environment.
-    let (status, body) = post(&format!("{}/api/v1/signals", s.url), json!({"batch_id": "x", "signals": [{"flag": "pay", "arm": "canary", "requests": 1}]}), &[("Authorization", &bearer(INGEST))]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "no rollout runs in development: {body}");
+    let (status, body) = post(
+        &format!("{}/api/v1/signals", s.url),
+        json!({"batch_id": "x", "signals": [{"flag": "pay", "arm": "canary", "requests": 1}]}),
+        &[("Authorization", &bearer(INGEST))],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "no rollout runs in development: {body}"
+    );
 
     let log = agent.call("audit_log", json!({"key": "pay"})).await.ok();
-    let actors: Vec<&str> = log["events"].as_array().unwrap().iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    let actors: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
     assert!(actors.contains(&"agent:claude"), "{actors:?}");
     assert!(actors.contains(&"human:alice-token"), "{actors:?}");
-    assert!(!actors.iter().any(|a| a.contains("claims-to-be-alice")), "{actors:?}");
+    assert!(
+        !actors.iter().any(|a| a.contains("claims-to-be-alice")),
+        "{actors:?}"
+    );
     agent.close().await;
 }
 
@@ -398,41 +794,128 @@ async fn bad_requests_change_nothing() {
     let s = p.serve();
     let before = p.db_bytes();
     let url = &s.url;
-    let raw = |path: &str, body: &'static [u8]| http().post(format!("{url}{path}")).header("content-type", "application/json").body(body);
+    let raw = |path: &str, body: &'static [u8]| {
+        http()
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
     // Wrong Host (DNS rebinding) and foreign Origin, on every kind of endpoint.
     for path in ["/ofrep/v1/evaluate/flags/x", "/api/v1/signals", "/mcp"] {
-        let res = raw(path, b"{}").header("Host", "evil.example:7070").send().await.unwrap();
+        let res = raw(path, b"{}")
+            .header("Host", "evil.example:7070")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} Host");
-        let res = raw(path, b"{}").header("Origin", "http://evil.example").send().await.unwrap();
+        let res = raw(path, b"{}")
+            .header("Origin", "http://evil.example")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} Origin");
     }
-    let res = raw("/ofrep/v1/evaluate/flags", b"{}").header("Origin", "http://localhost:3000").send().await.unwrap();
+    let res = raw("/ofrep/v1/evaluate/flags", b"{}")
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "a local page may read flags");
-    let res = http().get(format!("{url}/ofrep/v1/evaluate/flags")).send().await.unwrap();
+    let res = http()
+        .get(format!("{url}/ofrep/v1/evaluate/flags"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
 
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
-        ("/ofrep/v1/evaluate/flags/x", b"{not json".to_vec(), StatusCode::BAD_REQUEST, "PARSE_ERROR"),
-        ("/ofrep/v1/evaluate/flags/x", b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "PARSE_ERROR"),
-        ("/ofrep/v1/evaluate/flags/x", br#"{"context": "user-1"}"#.to_vec(), StatusCode::BAD_REQUEST, "PARSE_ERROR"),
-        ("/ofrep/v1/evaluate/flags", br#"{"context": {"targetingKey": ["a"]}}"#.to_vec(), StatusCode::BAD_REQUEST, "INVALID_CONTEXT"),
-        ("/ofrep/v1/evaluate/flags/x", format!(r#"{{"context": {{"k": "{}"}}}}"#, "a".repeat(70_000)).into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "GENERAL"),
-        ("/api/v1/signals", b"{oops".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("/api/v1/signals", br#"{"batch_id": 5, "signals": []}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("/api/v1/signals", vec![b' '; 3 * 1024 * 1024], StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
-        ("/api/v1/nothing", b"{}".to_vec(), StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/ofrep/v1/evaluate/flags/x",
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "PARSE_ERROR",
+        ),
+        (
+            "/ofrep/v1/evaluate/flags/x",
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "PARSE_ERROR",
+        ),
+        (
+            "/ofrep/v1/evaluate/flags/x",
+            br#"{"context": "user-1"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "PARSE_ERROR",
+        ),
+        (
+            "/ofrep/v1/evaluate/flags",
+            br#"{"context": {"targetingKey": ["a"]}}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTEXT",
+        ),
+        (
+            "/ofrep/v1/evaluate/flags/x",
+            format!(r#"{{"context": {{"k": "{}"}}}}"#, "a".repeat(70_000)).into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "GENERAL",
+        ),
+        (
+            "/api/v1/signals",
+            b"{oops".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/signals",
+            br#"{"batch_id": 5, "signals": []}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/signals",
+            vec![b' '; 3 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/nothing",
+            b"{}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ];
     for (path, body, want, code) in cases {
-        let res = http().post(format!("{url}{path}")).header("content-type", "application/json").body(body).send().await.unwrap();
+        let res = http()
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = res.status();
-        let body: Value = res.json().await.unwrap_or_else(|e| panic!("{path}: JSON error body expected: {e}"));
+        let body: Value = res
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: JSON error body expected: {e}"));
         assert_eq!(status, want, "{path}: {body}");
-        let got = body["errorCode"].as_str().or(body["error"]["code"].as_str());
+        let got = body["errorCode"]
+            .as_str()
+            .or(body["error"]["code"].as_str());
         assert_eq!(got, Some(code), "{path}: {body}");
     }
     // MCP's own limit and errors come from rmcp, still refused.
-    let res = http().post(format!("{url}/mcp")).header("content-type", "application/json").header("accept", "application/json, text/event-stream").body(vec![b' '; 2 * 1024 * 1024]).send().await.unwrap();
+    let res = http()
+        .post(format!("{url}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     drop(s);
     assert_eq!(p.db_bytes(), before, "bad requests changed the store");
@@ -447,5 +930,8 @@ async fn bad_requests_change_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to serve on 0.0.0.0:0 without tokens"), "{err}");
+    assert!(
+        err.contains("refusing to serve on 0.0.0.0:0 without tokens"),
+        "{err}"
+    );
 }

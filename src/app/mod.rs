@@ -343,7 +343,10 @@ impl App {
                     .or_default() += n;
             }
         }
-        Ok(totals.into_iter().map(|((f, e, v), n)| (f, e, v, n)).collect())
+        Ok(totals
+            .into_iter()
+            .map(|((f, e, v), n)| (f, e, v, n))
+            .collect())
     }
 
     /// How many rollouts are in each state.

@@ -61,8 +61,18 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
     }
     for (part, whole, a, b) in [
         ("errors", "requests", c.errors, c.requests),
-        ("task_successes", "task_attempts", c.task_successes, c.task_attempts),
-        ("safety_passes", "safety_checks", c.safety_passes, c.safety_checks),
+        (
+            "task_successes",
+            "task_attempts",
+            c.task_successes,
+            c.task_attempts,
+        ),
+        (
+            "safety_passes",
+            "safety_checks",
+            c.safety_passes,
+            c.safety_checks,
+        ),
     ] {
         if a > b {
             return Err(invalid(
@@ -531,7 +541,10 @@ impl App {
     pub fn ingest_signals(&self, app: &Actor, batch: &SignalBatch) -> Result<IngestOutput> {
         let id = batch.batch_id.as_str();
         if id.is_empty() || id.len() > 200 {
-            return Err(invalid("batch_id", "use 1 to 200 characters, e.g. a UUID per batch"));
+            return Err(invalid(
+                "batch_id",
+                "use 1 to 200 characters, e.g. a UUID per batch",
+            ));
         }
         let env = batch
             .environment

@@ -287,7 +287,9 @@ fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
         "[[token]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{}\"\n{env_line}",
         hex::encode(hash(&secret))
     );
-    println!("or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\"");
+    println!(
+        "or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\""
+    );
     Ok(())
 }
 

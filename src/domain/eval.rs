@@ -52,7 +52,10 @@ impl Context {
 
     /// A context from an object already parsed, whose JSON text was `size` bytes (an upper bound
     /// will do, e.g. the request body's length).
-    pub fn from_object(mut attributes: Map<String, Value>, size: usize) -> Result<Context, InvalidContext> {
+    pub fn from_object(
+        mut attributes: Map<String, Value>,
+        size: usize,
+    ) -> Result<Context, InvalidContext> {
         if attributes.len() > MAX_CONTEXT_ATTRIBUTES {
             return Err(InvalidContext(format!(
                 "context has {} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed",
@@ -533,6 +536,40 @@ impl Snapshot {
     }
 }
 
+/// The evaluation counters for `flag` in `env`: the previous snapshot's own, shared, when the
+/// variants are the same names in the same order (so a request still holding the old snapshot counts
+/// into the new one); otherwise new counters that take over the old ones' unflushed counts by variant
+/// name, so nothing is credited to the wrong variant.
+fn carried_counts(flag: &Flag, env: &str, previous: Option<&Snapshot>) -> Counts {
+    let old = previous.and_then(|p| {
+        Some((
+            p.flags.get(flag.key.as_str())?,
+            p.counts(flag.key.as_str(), env)?,
+        ))
+    });
+    let names: Vec<&str> = flag.variants.iter().map(|(n, _)| n).collect();
+    match old {
+        Some((f, c))
+            if f.variants
+                .iter()
+                .map(|(n, _)| &**n)
+                .eq(names.iter().copied()) =>
+        {
+            c
+        }
+        old => names
+            .iter()
+            .map(|name| {
+                let carried = old
+                    .as_ref()
+                    .and_then(|(f, c)| c.get(f.variants.iter().position(|(n, _)| &**n == *name)?))
+                    .map_or(0, |c| c.swap(0, Ordering::Relaxed));
+                AtomicU64::new(carried)
+            })
+            .collect(),
+    }
+}
+
 fn compile_flag(
     flag: &Flag,
     rollouts: &[LiveRollout],
@@ -557,14 +594,7 @@ fn compile_flag(
                     lkg: index(&r.lkg),
                     canary_bp: r.percent.basis_points(),
                 });
-            let counts = previous
-                .and_then(|p| p.counts(flag.key.as_str(), env))
-                .filter(|c| c.len() == flag.variants.len())
-                .unwrap_or_else(|| {
-                    (0..flag.variants.len())
-                        .map(|_| AtomicU64::new(0))
-                        .collect()
-                });
+            let counts = carried_counts(flag, env, previous);
             let default = index(&state.default_variant);
             let fixed = match (state.pinned_variant.as_deref(), state.enabled) {
                 (Some(pin), _) => Some((index(pin), Reason::Static)),

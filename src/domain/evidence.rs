@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Upper bounds of the latency buckets in milliseconds; a last bucket, `+Inf`, takes the rest.
-pub const LATENCY_BOUNDS_MS: [u32; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+pub const LATENCY_BOUNDS_MS: [u32; 13] =
+    [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 
 /// Per-bucket (not cumulative) latency counts. On the wire: `{"10": 5, "25": 3, "+Inf": 1}`, keys
@@ -148,12 +149,20 @@ mod tests {
     fn latency_histogram_round_trips_and_names_bad_bounds() {
         let h: LatencyHistogram = serde_json::from_str(r#"{"10": 5, "25": 3, "+Inf": 1}"#).unwrap();
         assert_eq!(h.total(), 9);
-        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"10":5,"25":3,"+Inf":1}"#);
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            r#"{"10":5,"25":3,"+Inf":1}"#
+        );
         assert_eq!(h.quantile_bound(0.5), Some(10));
         assert_eq!(h.quantile_bound(0.8), Some(25));
         assert_eq!(h.quantile_bound(0.95), None);
-        let err = serde_json::from_str::<LatencyHistogram>(r#"{"12": 1}"#).unwrap_err().to_string();
-        assert!(err.contains("unknown bucket \"12\"") && err.contains("\"+Inf\""), "{err}");
+        let err = serde_json::from_str::<LatencyHistogram>(r#"{"12": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown bucket \"12\"") && err.contains("\"+Inf\""),
+            "{err}"
+        );
     }
 
     #[test]

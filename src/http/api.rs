@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::auth::Principal;
 use super::{ApiError, Shared, blocking, environment, parse_json};
 use crate::app::types::{
-    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, COUNT_FIELDS, ApprovalList, IngestOutput, ListApprovals, SignalBatch,
+    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, COUNT_FIELDS, IngestOutput,
+    ListApprovals, SignalBatch,
 };
 use crate::domain::policy::Actor;
 

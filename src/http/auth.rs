@@ -163,13 +163,19 @@ impl Tokens {
             }
             let at = |m: String| token_error(SRC, format!("entry {}: {m}", i + 1));
             let (who, secret) = item.split_once('=').ok_or_else(|| {
-                at("expected role:name[@environment]=secret, e.g. sdk:web@production=<secret>".into())
+                at(
+                    "expected role:name[@environment]=secret, e.g. sdk:web@production=<secret>"
+                        .into(),
+                )
             })?;
             let (role, name) = who
                 .split_once(':')
                 .ok_or_else(|| at("expected role:name before '='".into()))?;
-            let role = Role::parse(role)
-                .ok_or_else(|| at(format!("unknown role {role:?}: use agent, human, sdk or ingest")))?;
+            let role = Role::parse(role).ok_or_else(|| {
+                at(format!(
+                    "unknown role {role:?}: use agent, human, sdk or ingest"
+                ))
+            })?;
             let (name, environment) = match name.split_once('@') {
                 Some((n, e)) => (n, Some(e.to_owned())),
                 None => (name, None),
@@ -198,7 +204,12 @@ impl Tokens {
         let file: TokenFile = toml::from_str(source).map_err(|e| {
             token_error(
                 &src,
-                e.to_string().lines().collect::<Vec<_>>().join(" ").trim().to_owned(),
+                e.to_string()
+                    .lines()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .trim()
+                    .to_owned(),
             )
         })?;
         for (i, t) in file.token.into_iter().enumerate() {
@@ -206,7 +217,9 @@ impl Tokens {
             hex::decode_to_slice(&t.sha256, &mut digest).map_err(|_| {
                 token_error(
                     &src,
-                    format!("token[{i}].sha256: expected 64 hex digits (the SHA-256 of the secret)"),
+                    format!(
+                        "token[{i}].sha256: expected 64 hex digits (the SHA-256 of the secret)"
+                    ),
                 )
             })?;
             self.add(
@@ -317,7 +330,10 @@ mod tests {
             ("boss:x=aaaaaaaaaaaaaaaaaaaa", "unknown role \"boss\""),
             ("agent:x=short", "shorter than 16"),
             ("agent-x-aaaaaaaaaaaaaaaaaaaa", "expected role:name"),
-            ("agent:x@production=aaaaaaaaaaaaaaaaaaaa", "sdk and ingest tokens only"),
+            (
+                "agent:x@production=aaaaaaaaaaaaaaaaaaaa",
+                "sdk and ingest tokens only",
+            ),
             (
                 "sdk:a=aaaaaaaaaaaaaaaaaaaa,sdk:b=aaaaaaaaaaaaaaaaaaaa",
                 "repeats a secret",
@@ -339,7 +355,10 @@ mod tests {
         t.parse_file(Path::new("tokens.toml"), &file).unwrap();
         assert_eq!(t.lookup(secret).unwrap().name, "ci");
         let err = Tokens::default()
-            .parse_file(Path::new("tokens.toml"), "[[token]]\nname=\"x\"\nrole=\"sdk\"\nsha256=\"zz\"\n")
+            .parse_file(
+                Path::new("tokens.toml"),
+                "[[token]]\nname=\"x\"\nrole=\"sdk\"\nsha256=\"zz\"\n",
+            )
             .unwrap_err()
             .to_string();
         assert!(err.contains("token[0].sha256"), "{err}");
@@ -348,7 +367,12 @@ mod tests {
     #[test]
     fn host_and_origin_checks() {
         let rules = HostRules::new(&["flags.example.com".into()]);
-        for ok in ["127.0.0.1:7070", "localhost", "[::1]:7070", "flags.example.com:443"] {
+        for ok in [
+            "127.0.0.1:7070",
+            "localhost",
+            "[::1]:7070",
+            "flags.example.com:443",
+        ] {
             assert!(rules.check_host(Some(ok)).is_ok(), "{ok}");
         }
         for bad in ["evil.example:7070", "127.0.0.1.evil.example", "[::2]:80"] {
@@ -357,7 +381,12 @@ mod tests {
         assert!(rules.check_host(None).is_err());
         assert!(rules.check_origin(None).is_ok());
         assert!(rules.check_origin(Some("http://localhost:3000")).is_ok());
-        for bad in ["null", "http://evil.example", "file://x", "http://localhost.evil.example"] {
+        for bad in [
+            "null",
+            "http://evil.example",
+            "file://x",
+            "http://localhost.evil.example",
+        ] {
             assert!(rules.check_origin(Some(bad)).is_err(), "{bad}");
         }
     }

@@ -168,7 +168,10 @@ fn environment(s: &Shared, who: &Principal, headers: &HeaderMap) -> Result<Strin
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("token {:?} is bound to environment {bound:?}, not {n:?}", who.name),
+                format!(
+                    "token {:?} is bound to environment {bound:?}, not {n:?}",
+                    who.name
+                ),
             ));
         }
         (Some(n), _) => n,
@@ -206,7 +209,9 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError>
     let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
     s.hosts.check_host(text(header::HOST)).map_err(forbidden)?;
-    s.hosts.check_origin(text(header::ORIGIN)).map_err(forbidden)?;
+    s.hosts
+        .check_origin(text(header::ORIGIN))
+        .map_err(forbidden)?;
     let roles = route.roles();
     if roles.is_empty() {
         return Ok(Principal::anonymous()); // /healthz
@@ -233,7 +238,11 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError>
         })?
     };
     if !who.may(roles) {
-        let needs = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+        let needs = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
         let has = who.role.map_or("no token", |r| r.as_str());
         return Err(forbidden(format!(
             "{} needs a {needs} token; this caller has {has}",

@@ -79,7 +79,10 @@ fn item<'a>(key: &'a str, env: &'a str, r: &Resolution<'a>) -> Item<'a> {
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -111,8 +114,9 @@ fn context(body: Result<Bytes, BytesRejection>) -> Result<Context, Refused> {
         (status, ErrorCode::General, details)
     })?;
     let req: EvaluationRequest = serde_json::from_slice(&body).map_err(|e| {
-        let details =
-            format!("the body must be JSON like {{\"context\": {{\"targetingKey\": \"user-1\"}}}}: {e}");
+        let details = format!(
+            "the body must be JSON like {{\"context\": {{\"targetingKey\": \"user-1\"}}}}: {e}"
+        );
         (StatusCode::BAD_REQUEST, ErrorCode::ParseError, details)
     })?;
     Context::from_object(req.context.unwrap_or_default(), body.len())
@@ -249,7 +253,10 @@ mod tests {
     fn if_none_match_compares_weakly_and_in_lists() {
         let mut h = HeaderMap::new();
         assert!(!if_none_match(&h, "\"a\""));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"a\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"a\""),
+        );
         assert!(if_none_match(&h, "\"a\""));
         assert!(!if_none_match(&h, "\"b\""));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));

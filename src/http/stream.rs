@@ -45,14 +45,15 @@ pub async fn feed(
         }
         loop {
             let app = app.clone();
-            let page = match tokio::task::spawn_blocking(move || app.changes_since(last, PAGE)).await {
-                Ok(Ok(page)) => page,
-                Ok(Err(e)) => {
-                    tracing::warn!("change feed: {e}");
-                    break;
-                }
-                Err(_) => break,
-            };
+            let page =
+                match tokio::task::spawn_blocking(move || app.changes_since(last, PAGE)).await {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(e)) => {
+                        tracing::warn!("change feed: {e}");
+                        break;
+                    }
+                    Err(_) => break,
+                };
             let full = page.len() == PAGE as usize;
             for c in page {
                 last = c.seq;
@@ -158,7 +159,10 @@ pub async fn subscribe(
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("token {:?} is bound to environment {bound:?}, not {e:?}", who.name),
+                format!(
+                    "token {:?} is bound to environment {bound:?}, not {e:?}",
+                    who.name
+                ),
             ));
         }
         (Some(e), _) => Some(e),

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::domain::audit::{AuditEvent, GENESIS};
 use crate::domain::bucket::Percent;
-use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
 use crate::domain::evidence::{LatencyHistogram, ScoreSummary};
+use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
 use crate::domain::gate::ArmCounts;
 use crate::domain::rollout::{Rollout, RolloutState};
 use crate::domain::rules::{Rule, RuleSpec};
@@ -514,7 +514,11 @@ pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
 }
 
 pub fn last_audit_seq(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// Stored evaluation counts of every flag: (flag, environment, variant, count).

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use super::Result;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a shipped migration; append.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE flags (
     key             TEXT PRIMARY KEY,
     description     TEXT NOT NULL,
@@ -150,11 +151,13 @@ CREATE TABLE evaluations (
     last_at  TEXT NOT NULL,
     PRIMARY KEY (flag_key, env, variant)
 ) STRICT;
-"#, r#"
+"#,
+    r#"
 ALTER TABLE signals ADD COLUMN latency_ms TEXT;
 ALTER TABLE signals ADD COLUMN eval_scores TEXT;
 CREATE INDEX audit_changes ON audit_events (seq) WHERE decision = 'allow' AND flag_key IS NOT NULL;
-"#];
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: usize =
