@@ -458,11 +458,18 @@ impl App {
                     store::save_idempotent_response(&tx, tool, key, &request_sha, &response, now)?;
                 }
                 tx.commit()?;
-                if let Some(key) = touched {
-                    self.recompile(store.conn(), &key)?;
-                }
-                *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) =
-                    store.data_version()?;
+                // Committed: the answer stands whatever happens next. If the snapshot cannot be
+                // brought up to date here, the next refresh rebuilds it from the store.
+                let seen = touched
+                    .map_or(Ok(()), |key| self.recompile(store.conn(), &key))
+                    .and_then(|()| Ok(store.data_version()?))
+                    .unwrap_or_else(|e| {
+                        tracing::error!(
+                            "snapshot not updated after a commit, rebuilding on next read: {e}"
+                        );
+                        -1
+                    });
+                *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = seen;
                 self.committed.notify_one();
                 Ok(output)
             }
