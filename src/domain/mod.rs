@@ -10,3 +10,4 @@ pub mod gate;
 pub mod policy;
 pub mod rollout;
 pub mod rules;
+pub mod stats;
