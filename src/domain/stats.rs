@@ -8,7 +8,10 @@
 //!   exposures, each event falls in the canary with a known probability under "equal rates".
 //! - `srm_bayes_factor`: the sequential sample-ratio-mismatch check (Dirichlet-multinomial against the
 //!   configured split, Lindon et al. 2022).
+//! - `mcnemar_regression_p`, `paired_regression_p`: the offline preflight for prompt and model changes,
+//!   candidate against last-known-good on the same eval items (fixed-sample tests: run once per suite).
 
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
 use statrs::function::gamma::ln_gamma;
 
 /// GrowthBook's default: the sequence is narrowest near this many samples (both arms).
@@ -141,6 +144,36 @@ pub fn srm_bayes_factor(counts: &[u64], expected: &[f64], concentration: f64) ->
     ln_bf.exp()
 }
 
+/// Exact one-sided McNemar test on paired pass/fail items: the p-value of "the candidate fails where
+/// the last-known-good passes no more often than the reverse", from the discordant pairs alone
+/// (`regressions`: LKG passed, candidate failed; `improvements`: the reverse).
+pub fn mcnemar_regression_p(regressions: u64, improvements: u64) -> f64 {
+    let n = regressions + improvements;
+    if regressions == 0 {
+        return 1.0;
+    }
+    let b = Binomial::new(0.5, n).expect("p = 0.5 is a probability");
+    1.0 - b.cdf(regressions - 1)
+}
+
+/// One-sided paired t-test on per-item score differences (last-known-good minus candidate, so
+/// positive is a regression): the p-value of "the mean regression is at most `margin`". `None` with
+/// fewer than two items or no variation at all.
+pub fn paired_regression_p(diffs: &[f64], margin: f64) -> Option<f64> {
+    let n = diffs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = diffs.iter().sum::<f64>() / n as f64;
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    if var == 0.0 {
+        return Some(if mean > margin { 0.0 } else { 1.0 });
+    }
+    let t = (mean - margin) / (var / n as f64).sqrt();
+    let dist = StudentsT::new(0.0, 1.0, (n - 1) as f64).ok()?;
+    Some(1.0 - dist.cdf(t))
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -205,6 +238,26 @@ mod tests {
         let skewed = srm_bayes_factor(&[5_000, 4_000], &[0.5, 0.5], 10_000.0);
         assert!(even < 1.0, "{even}");
         assert!(skewed > 1_000.0, "{skewed}");
+    }
+
+    #[test]
+    fn preflight_tests_find_paired_regressions() {
+        assert!((mcnemar_regression_p(10, 0) - 0.5f64.powi(10)).abs() < 1e-12);
+        assert!(mcnemar_regression_p(5, 5) > 0.5);
+        assert_eq!(mcnemar_regression_p(0, 7), 1.0);
+        let worse: Vec<f64> = (0..40)
+            .map(|i| 0.1 + 0.02 * ((i % 5) as f64 - 2.0))
+            .collect();
+        assert!(paired_regression_p(&worse, 0.0).unwrap() < 1e-6);
+        assert!(
+            paired_regression_p(&worse, 0.2).unwrap() > 0.99,
+            "within a 0.2 margin"
+        );
+        let even: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 0.05 } else { -0.05 })
+            .collect();
+        assert!(paired_regression_p(&even, 0.0).unwrap() > 0.4);
+        assert_eq!(paired_regression_p(&[0.3], 0.0), None);
     }
 
     /// Peeking after every batch: how often each test cries harm when the canary is no worse (must
