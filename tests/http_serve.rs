@@ -31,6 +31,26 @@ async fn post(url: &str, body: Value, headers: &[(&str, &str)]) -> (StatusCode, 
     )
 }
 
+/// A GET with the given headers, answered in full.
+async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = http().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("request")
+}
+
+/// A bulk OFREP evaluation, conditional on `etag` when given.
+async fn bulk(s: &Served, body: &Value, etag: Option<&str>) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{}/ofrep/v1/evaluate/flags", s.url))
+        .json(body);
+    if let Some(t) = etag {
+        req = req.header("If-None-Match", t);
+    }
+    req.send().await.expect("request")
+}
+
 async fn ofrep(s: &Served, key: &str, context: Value) -> (StatusCode, Value) {
     post(
         &format!("{}/ofrep/v1/evaluate/flags/{key}", s.url),
@@ -145,9 +165,8 @@ async fn applications_evaluate_what_agents_configure() {
     assert!(body["errorDetails"].as_str().unwrap().contains("moon"));
 
     // Bulk: every flag, an ETag, 304 while nothing changed, a new ETag after a change.
-    let bulk = format!("{}/ofrep/v1/evaluate/flags", s.url);
     let ctx = json!({"context": {"targetingKey": "u-1", "email": "ana@corp.com"}});
-    let res = http().post(&bulk).json(&ctx).send().await.unwrap();
+    let res = bulk(&s, &ctx, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
     let body: Value = res.json().await.unwrap();
@@ -160,36 +179,18 @@ async fn applications_evaluate_what_agents_configure() {
         body["eventStreams"][0]["endpoint"]["requestUri"],
         "/api/v1/stream?environment=development"
     );
-    let again = http()
-        .post(&bulk)
-        .json(&ctx)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = bulk(&s, &ctx, Some(&etag)).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
     let other = json!({"context": {"targetingKey": "u-2"}});
-    let res = http()
-        .post(&bulk)
-        .json(&other)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = bulk(&s, &other, Some(&etag)).await;
     assert_eq!(
         res.status(),
         StatusCode::OK,
         "another context's answer is not that one"
     );
     agent.call("set_targeting", json!({"key": "greeting", "environment": "development", "rules": [], "default_variant": "formal", "reason": "formal"})).await.ok();
-    let changed = http()
-        .post(&bulk)
-        .json(&ctx)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let changed = bulk(&s, &ctx, Some(&etag)).await;
     assert_eq!(
         changed.status(),
         StatusCode::OK,
@@ -198,11 +199,8 @@ async fn applications_evaluate_what_agents_configure() {
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 
     // Evaluations are counted in memory, shown in /metrics, and flushed when the server stops.
-    let metrics = http()
-        .get(format!("{}/metrics", s.url))
-        .send()
+    let metrics = get(&format!("{}/metrics", s.url), &[])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -259,27 +257,14 @@ async fn signal_batches_count_once() {
         {"flag": "checkout", "arm": "control", "requests": 100, "errors": 1},
         {"flag": "checkout", "arm": "canary", "requests": 10, "task_attempts": 4, "task_successes": 3}
     ]});
-    let bulk = format!("{}/ofrep/v1/evaluate/flags", s.url);
     let ctx = json!({"context": {"targetingKey": "u-1"}});
-    let etag = http()
-        .post(&bulk)
-        .json(&ctx)
-        .send()
-        .await
-        .unwrap()
-        .headers()["etag"]
+    let etag = bulk(&s, &ctx, None).await.headers()["etag"]
         .to_str()
         .unwrap()
         .to_owned();
     let (status, first) = post(&url, batch.clone(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let res = http()
-        .post(&bulk)
-        .json(&ctx)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = bulk(&s, &ctx, Some(&etag)).await;
     assert_eq!(
         res.status(),
         StatusCode::NOT_MODIFIED,
@@ -431,11 +416,11 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
     let p = Project::new(TEST_POLICY);
     let s = p.serve();
     let agent = canary(&s, "search").await;
-    let mut stream = http()
-        .get(format!("{}/api/v1/stream?environment=development", s.url))
-        .send()
-        .await
-        .unwrap();
+    let mut stream = get(
+        &format!("{}/api/v1/stream?environment=development", s.url),
+        &[],
+    )
+    .await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let t = Instant::now();
@@ -489,22 +474,20 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
     drop(stream);
 
     // Resume after the rollback: the later development changes are replayed, in order.
-    let mut resumed = http()
-        .get(format!("{}/api/v1/stream?environment=development", s.url))
-        .header("Last-Event-ID", rollback_id.to_string())
-        .send()
-        .await
-        .unwrap();
+    let mut resumed = get(
+        &format!("{}/api/v1/stream?environment=development", s.url),
+        &[("Last-Event-ID", &rollback_id.to_string())],
+    )
+    .await;
     let replay = read_events(&mut resumed, 1).await;
     assert!(replay[0].0 > *rollback_id);
     assert!(replay.windows(2).all(|w| w[0].0 < w[1].0));
     // An id from the future (a store restored from a backup) resumes from now instead of muting.
-    let mut future = http()
-        .get(format!("{}/api/v1/stream", s.url))
-        .header("Last-Event-ID", "999999")
-        .send()
-        .await
-        .unwrap();
+    let mut future = get(
+        &format!("{}/api/v1/stream", s.url),
+        &[("Last-Event-ID", "999999")],
+    )
+    .await;
     agent
         .call(
             "set_targeting",
@@ -513,12 +496,11 @@ async fn a_rollback_reaches_stream_subscribers_and_resumes() {
         .await
         .ok();
     assert!(read_events(&mut future, 1).await[0].0 < 999_999);
-    let bad = http()
-        .get(format!("{}/api/v1/stream", s.url))
-        .header("Last-Event-ID", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let bad = get(
+        &format!("{}/api/v1/stream", s.url),
+        &[("Last-Event-ID", "yesterday")],
+    )
+    .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     agent.close().await;
 }
@@ -574,11 +556,7 @@ async fn tokens_bound_every_role() {
         StatusCode::FORBIDDEN,
         "an sdk token stays in its environment: {body}"
     );
-    let health = http()
-        .get(format!("{}/healthz", s.url))
-        .send()
-        .await
-        .unwrap();
+    let health = get(&format!("{}/healthz", s.url), &[]).await;
     assert_eq!(health.status(), StatusCode::OK, "health needs no token");
     for t in [SDK, INGEST] {
         let (status, _) = post(
@@ -635,19 +613,15 @@ async fn tokens_bound_every_role() {
     );
     let approvals = format!("{}/api/v1/approvals", s.url);
     for t in [AGENT, SDK, INGEST] {
-        let res = http().get(&approvals).bearer_auth(t).send().await.unwrap();
+        let res = get(&approvals, &[("Authorization", &format!("Bearer {t}"))]).await;
         assert_eq!(
             res.status(),
             StatusCode::FORBIDDEN,
             "only a human token sees approvals"
         );
     }
-    let pending: Value = http()
-        .get(&approvals)
-        .bearer_auth(HUMAN)
-        .send()
+    let pending: Value = get(&approvals, &[("Authorization", &format!("Bearer {HUMAN}"))])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -698,40 +672,33 @@ async fn tokens_bound_every_role() {
         assert_eq!(status, want, "{path}: {body}");
         assert!(body["error"]["message"].is_string(), "{path}: {body}");
     }
-    let res = http()
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&format!("{}/metrics", s.url), &[]).await;
     assert_eq!(
         res.status(),
         StatusCode::UNAUTHORIZED,
         "metrics need a token"
     );
-    let res = http()
-        .get(format!("{}/api/v1/stream?environment=production", s.url))
-        .bearer_auth(SDK)
-        .send()
-        .await
-        .unwrap();
+    let res = get(
+        &format!("{}/api/v1/stream?environment=production", s.url),
+        &[("Authorization", &format!("Bearer {SDK}"))],
+    )
+    .await;
     assert_eq!(
         res.status(),
         StatusCode::FORBIDDEN,
         "an sdk token hears only its environment"
     );
-    let res = http()
-        .get(format!("{}/api/v1/stream?environment=moon", s.url))
-        .bearer_auth(HUMAN)
-        .send()
-        .await
-        .unwrap();
+    let res = get(
+        &format!("{}/api/v1/stream?environment=moon", s.url),
+        &[("Authorization", &format!("Bearer {HUMAN}"))],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = http()
-        .get(format!("{}/api/v1/stream?env=development", s.url))
-        .bearer_auth(HUMAN)
-        .send()
-        .await
-        .unwrap();
+    let res = get(
+        &format!("{}/api/v1/stream?env=development", s.url),
+        &[("Authorization", &format!("Bearer {HUMAN}"))],
+    )
+    .await;
     assert_eq!(
         res.status(),
         StatusCode::BAD_REQUEST,
@@ -821,11 +788,7 @@ async fn bad_requests_change_nothing() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "a local page may read flags");
-    let res = http()
-        .get(format!("{url}/ofrep/v1/evaluate/flags"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&format!("{url}/ofrep/v1/evaluate/flags"), &[]).await;
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         res.json::<Value>().await.unwrap()["error"]["code"],
