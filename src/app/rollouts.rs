@@ -43,15 +43,7 @@ fn may_record(tx: &Tx, env: &str) -> Decision {
 /// Counts must be plausible: each under a bound, no part above its whole, for a real arm. Fields are
 /// named with `at` in front (e.g. `signals[3].`).
 fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
-    for (field, v) in [
-        ("exposures", c.exposures),
-        ("requests", c.requests),
-        ("errors", c.errors),
-        ("task_attempts", c.task_attempts),
-        ("task_successes", c.task_successes),
-        ("safety_checks", c.safety_checks),
-        ("safety_passes", c.safety_passes),
-    ] {
+    for (field, v) in ArmCounts::NAMES.into_iter().zip(c.values()) {
         if v > MAX_COUNT {
             return Err(invalid(
                 &format!("{at}{field}"),

@@ -532,17 +532,6 @@ pub struct ArmReport {
     pub eval_scores: Vec<f64>,
 }
 
-/// The counts of an `ArmReport` (the fields of `ArmCounts`).
-pub const COUNT_FIELDS: &[&str] = &[
-    "exposures",
-    "requests",
-    "errors",
-    "task_attempts",
-    "task_successes",
-    "safety_checks",
-    "safety_passes",
-];
-
 /// The fields of an `ArmReport` besides its counts.
 pub const ARM_REPORT_OTHER_FIELDS: &[&str] = &["flag", "arm", "latency_ms", "eval_scores"];
 

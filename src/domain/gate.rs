@@ -28,6 +28,29 @@ pub struct ArmCounts {
 }
 
 impl ArmCounts {
+    /// The field names, in the order of `values`.
+    pub const NAMES: [&'static str; 7] = [
+        "exposures",
+        "requests",
+        "errors",
+        "task_attempts",
+        "task_successes",
+        "safety_checks",
+        "safety_passes",
+    ];
+
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.exposures,
+            self.requests,
+            self.errors,
+            self.task_attempts,
+            self.task_successes,
+            self.safety_checks,
+            self.safety_passes,
+        ]
+    }
+
     pub fn add(&mut self, o: &ArmCounts) {
         self.exposures += o.exposures;
         self.requests += o.requests;

@@ -11,9 +11,10 @@ use serde_json::Value;
 use super::auth::Principal;
 use super::{ApiError, Shared, blocking, environment, parse_json};
 use crate::app::types::{
-    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, COUNT_FIELDS, IngestOutput,
-    ListApprovals, SignalBatch,
+    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, IngestOutput, ListApprovals,
+    SignalBatch,
 };
+use crate::domain::gate::ArmCounts;
 use crate::domain::policy::Actor;
 
 /// The body, or the JSON error for a body that is too large or unreadable.
@@ -38,7 +39,7 @@ fn check_report_fields(raw: &Value) -> Result<(), ApiError> {
     };
     for (i, r) in reports.iter().enumerate() {
         for (k, v) in r.as_object().into_iter().flatten() {
-            let known = || ARM_REPORT_OTHER_FIELDS.iter().chain(COUNT_FIELDS);
+            let known = || ARM_REPORT_OTHER_FIELDS.iter().chain(&ArmCounts::NAMES);
             if !known().any(|f| f == k) {
                 let all: Vec<&str> = known().copied().collect();
                 return Err(ApiError::invalid(
@@ -46,7 +47,7 @@ fn check_report_fields(raw: &Value) -> Result<(), ApiError> {
                     format!("unknown field; an arm report has {}", all.join(", ")),
                 ));
             }
-            if COUNT_FIELDS.contains(&k.as_str()) && !v.is_u64() {
+            if ArmCounts::NAMES.contains(&k.as_str()) && !v.is_u64() {
                 return Err(ApiError::invalid(
                     format!("signals[{i}].{k}"),
                     format!("expected a whole number of at least 0, got {v}"),
