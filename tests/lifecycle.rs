@@ -152,6 +152,7 @@ fn harmful_evidence_proposes_a_rollback_and_a_human_may_dismiss_it() {
             &human("alice"),
             id,
             "the errors came from a broken load generator",
+            Channel::Cli,
         )
         .unwrap();
     let status = w
@@ -178,21 +179,27 @@ fn an_approval_needs_the_configured_number_of_distinct_humans() {
     w.wait(3600);
     let gated = w.advance("f", "production", None).unwrap(); // 25 → 100 needs humans
     let id = gated.approval_id.unwrap();
-    let first = w.app.approve(&human("alice"), id, "ok").unwrap();
+    let first = w
+        .app
+        .approve(&human("alice"), id, "ok", Channel::Cli)
+        .unwrap();
     assert!(!first.executed, "one of two approvals");
     let again = w
         .app
-        .approve(&human("alice"), id, "ok")
+        .approve(&human("alice"), id, "ok", Channel::Cli)
         .unwrap_err()
         .to_string();
     assert!(again.contains("already approved"), "{again}");
     assert!(w.on_share("f", "production") < 400, "still at 25 %");
-    let second = w.app.approve(&human("bob"), id, "ok").unwrap();
+    let second = w
+        .app
+        .approve(&human("bob"), id, "ok", Channel::Cli)
+        .unwrap();
     assert!(second.executed);
     assert_eq!(w.on_share("f", "production"), 1000);
     let agent_try = w
         .app
-        .approve(&agent(), id, "me too")
+        .approve(&agent(), id, "me too", Channel::Cli)
         .unwrap_err()
         .to_string();
     assert!(agent_try.contains("only a human"), "{agent_try}");
@@ -205,7 +212,12 @@ fn agents_cannot_approve() {
     let out = w.start("f", "gated").unwrap();
     let err = w
         .app
-        .approve(&agent(), out.approval_id.unwrap(), "self-approval")
+        .approve(
+            &agent(),
+            out.approval_id.unwrap(),
+            "self-approval",
+            Channel::Cli,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("only a human"), "{err}");
@@ -223,7 +235,12 @@ fn a_gated_start_exposes_nobody_until_approved() {
     assert_eq!(w.on_share("f", "gated"), 0);
     let d = w
         .app
-        .approve(&human("alice"), out.approval_id.unwrap(), "go")
+        .approve(
+            &human("alice"),
+            out.approval_id.unwrap(),
+            "go",
+            Channel::Cli,
+        )
         .unwrap();
     assert!(d.executed);
     let share = w.on_share("f", "gated");

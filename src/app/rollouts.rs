@@ -215,6 +215,7 @@ impl Tx<'_> {
             decision_reason: None,
             created_at: store::ts_text(self.now),
             decided_at: None,
+            decided_via: None,
         };
         Ok(store::insert_approval(self.conn, &a)?)
     }
@@ -713,8 +714,14 @@ impl App {
     }
 
     /// A human approves a pending request; when enough humans have, it takes effect.
-    pub fn approve(&self, human: &Actor, id: i64, reason: &str) -> Result<ApprovalDecision> {
-        let args = json!({"id": id, "reason": reason});
+    pub fn approve(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+    ) -> Result<ApprovalDecision> {
+        let args = json!({"id": id, "reason": reason, "via": via});
         self.mutate(human, "approve", &args, &Meta::because(reason), |tx| {
             let mut a = tx.pending_approval(id)?;
             let me = tx.actor.name().to_owned();
@@ -773,6 +780,7 @@ impl App {
                 a.decided_by = Some(me.clone());
                 a.decided_at = Some(store::ts_text(tx.now));
                 a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
+                a.decided_via = Some(via.as_str().into());
                 match a.kind.as_str() {
                     "rollback" => {
                         tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
@@ -818,14 +826,20 @@ impl App {
 
     /// A human rejects a pending request: a start is aborted, a step stays where it was, a proposed
     /// rollback is dismissed and the rollout runs on.
-    pub fn reject(&self, human: &Actor, id: i64, reason: &str) -> Result<ApprovalDecision> {
+    pub fn reject(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+    ) -> Result<ApprovalDecision> {
         if reason.trim().is_empty() {
             return Err(invalid(
                 "reason",
                 "say why you reject it; the agent reads this",
             ));
         }
-        let args = json!({"id": id, "reason": reason});
+        let args = json!({"id": id, "reason": reason, "via": via});
         self.mutate(human, "reject", &args, &Meta::because(reason), |tx| {
             let mut a = tx.pending_approval(id)?;
             let mut flag = tx.flag(&a.flag)?;
@@ -850,6 +864,7 @@ impl App {
             a.decided_by = Some(tx.actor.name().to_owned());
             a.decided_at = Some(store::ts_text(tx.now));
             a.decision_reason = Some(reason.to_owned());
+            a.decided_via = Some(via.as_str().into());
             store::update_approval(tx.conn, &a)?;
             let audit = Audit {
                 flag: Some(a.flag.clone()),

@@ -622,6 +622,26 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+/// Where a human decided: recorded on the approval and in the audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Cli,
+    Http,
+    /// Answered by the person at the agent's own MCP client (elicitation).
+    Elicitation,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Cli => "cli",
+            Channel::Http => "http",
+            Channel::Elicitation => "elicitation",
+        }
+    }
+}
+
 /// A human's decision on an approval (CLI).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalDecision {

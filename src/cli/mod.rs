@@ -432,7 +432,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let app = cli.open_app()?;
             confirm(c, &format!("approve request {id}"), &id.to_string())?;
-            let d = app.approve(&human(), *id, reason)?;
+            let d = app.approve(&human(), *id, reason, Channel::Cli)?;
             println!("{}", d.summary);
             Ok(())
         }
@@ -443,7 +443,10 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let app = cli.open_app()?;
             confirm(c, &format!("reject request {id}"), &id.to_string())?;
-            println!("{}", app.reject(&human(), *id, reason)?.summary);
+            println!(
+                "{}",
+                app.reject(&human(), *id, reason, Channel::Cli)?.summary
+            );
             Ok(())
         }
         Command::Rollback {

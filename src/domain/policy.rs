@@ -214,6 +214,47 @@ pub struct Policy {
     pub version: u32,
     pub flags: FlagBounds,
     pub environments: BTreeMap<String, EnvPolicy>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Where to tell people that something needs or got a human decision, or that a flag rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Which events to send; all of them when empty.
+    #[serde(default)]
+    pub events: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Slack's incoming-webhook body (`text` plus blocks); Mattermost and others accept it too.
+    Slack,
+    /// A flat JSON object describing the event.
+    #[default]
+    Json,
+}
+
+/// What a webhook can be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A human's approval is asked for: a start, a human-gated step, or a proposed rollback.
+    ApprovalRequested,
+    /// A human approved or rejected a request.
+    ApprovalDecided,
+    /// A flag rolled back (by a human, an allowed agent, or the system on a tripped breaker).
+    RolledBack,
+}
+
+impl Webhook {
+    pub fn wants(&self, e: NotifyEvent) -> bool {
+        self.events.is_empty() || self.events.contains(&e)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -372,6 +413,8 @@ struct RawPolicy {
     #[serde(default)]
     flags: Option<RawFlags>,
     environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
+    #[serde(default)]
+    webhooks: Vec<Spanned<Webhook>>,
 }
 
 #[derive(Deserialize)]
@@ -600,8 +643,24 @@ impl Policy {
                 "declare at least one environment, e.g. [environments.development]",
             ));
         }
+        let mut webhooks = Vec::new();
+        for (i, w) in raw.webhooks.into_iter().enumerate() {
+            let span = w.span();
+            let w = w.into_inner();
+            let ok = ["http://", "https://"].iter().any(|p| w.url.starts_with(p))
+                && w.url.len() > "https://".len();
+            if !ok {
+                return Err(cx.err(
+                    span,
+                    format!("webhooks[{i}].url"),
+                    "an http:// or https:// URL, e.g. a Slack incoming-webhook URL",
+                ));
+            }
+            webhooks.push(w);
+        }
         Ok(Policy {
             version: raw.version.into_inner(),
+            webhooks,
             flags: FlagBounds {
                 agent_may_create: flags.agent_may_create,
                 created_per_day: flags.created_per_day,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::auth::Principal;
 use super::{ApiError, Shared, blocking, environment, parse_json};
 use crate::app::types::{
-    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, IngestOutput, ListApprovals,
+    ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, Channel, IngestOutput, ListApprovals,
     SignalBatch,
 };
 use crate::domain::gate::ArmCounts;
@@ -155,9 +155,9 @@ pub async fn decide(
     let human = Actor::Human(who.name);
     blocking(move || {
         if approve {
-            app.approve(&human, id, &reason)
+            app.approve(&human, id, &reason, Channel::Http)
         } else {
-            app.reject(&human, id, &reason)
+            app.reject(&human, id, &reason, Channel::Http)
         }
     })
     .await

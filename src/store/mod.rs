@@ -554,9 +554,12 @@ pub struct Approval {
     pub decision_reason: Option<String>,
     pub created_at: String,
     pub decided_at: Option<String>,
+    /// Where the deciding human answered: cli, http or elicitation (in the agent's own client).
+    #[serde(default)]
+    pub decided_via: Option<String>,
 }
 
-const APPROVAL_COLUMNS: &str = "id, kind, flag_key, env, rollout_id, target_percent, requested_by, rule, reason, status, approvals_needed, approved_by, decided_by, decision_reason, created_at, decided_at";
+const APPROVAL_COLUMNS: &str = "id, kind, flag_key, env, rollout_id, target_percent, requested_by, rule, reason, status, approvals_needed, approved_by, decided_by, decision_reason, created_at, decided_at, decided_via";
 
 fn read_approval(r: &rusqlite::Row) -> rusqlite::Result<Approval> {
     let approved_by: String = r.get(11)?;
@@ -577,12 +580,13 @@ fn read_approval(r: &rusqlite::Row) -> rusqlite::Result<Approval> {
         decision_reason: r.get(13)?,
         created_at: r.get(14)?,
         decided_at: r.get(15)?,
+        decided_via: r.get(16)?,
     })
 }
 
 pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<i64> {
     conn.execute(
-        &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
         params![
             a.kind,
             a.flag,
@@ -598,7 +602,8 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<i64> {
             a.decided_by,
             a.decision_reason,
             a.created_at,
-            a.decided_at
+            a.decided_at,
+            a.decided_via
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -606,8 +611,8 @@ pub fn insert_approval(conn: &Connection, a: &Approval) -> Result<i64> {
 
 pub fn update_approval(conn: &Connection, a: &Approval) -> Result<()> {
     conn.execute(
-        "UPDATE approvals SET status = ?2, approved_by = ?3, decided_by = ?4, decision_reason = ?5, decided_at = ?6 WHERE id = ?1",
-        params![a.id, a.status, serde_json::to_string(&a.approved_by).expect("strings serialize"), a.decided_by, a.decision_reason, a.decided_at],
+        "UPDATE approvals SET status = ?2, approved_by = ?3, decided_by = ?4, decision_reason = ?5, decided_at = ?6, decided_via = ?7 WHERE id = ?1",
+        params![a.id, a.status, serde_json::to_string(&a.approved_by).expect("strings serialize"), a.decided_by, a.decision_reason, a.decided_at, a.decided_via],
     )?;
     Ok(())
 }

@@ -157,6 +157,40 @@ ALTER TABLE signals ADD COLUMN latency_ms TEXT;
 ALTER TABLE signals ADD COLUMN eval_scores TEXT;
 CREATE INDEX audit_changes ON audit_events (seq) WHERE decision = 'allow' AND flag_key IS NOT NULL;
 "#,
+    r#"
+ALTER TABLE approvals ADD COLUMN decided_via TEXT;
+ALTER TABLE rollouts ADD COLUMN analysis TEXT;
+ALTER TABLE rollouts ADD COLUMN paused_reason TEXT;
+-- Every gate evaluation that drove a decision, with its inputs and the hash of the frozen config.
+CREATE TABLE gate_evaluations (
+    id            INTEGER PRIMARY KEY,
+    rollout_id    INTEGER NOT NULL REFERENCES rollouts (id),
+    evaluated_at  TEXT NOT NULL,
+    verdict       TEXT NOT NULL,
+    config_sha256 TEXT NOT NULL,
+    inputs        TEXT NOT NULL,
+    result        TEXT NOT NULL
+) STRICT;
+CREATE INDEX gate_by_rollout ON gate_evaluations (rollout_id, id);
+-- Paired offline eval-suite results for prompt and model changes (the preflight gate).
+CREATE TABLE preflight_runs (
+    id          INTEGER PRIMARY KEY,
+    flag_key    TEXT NOT NULL REFERENCES flags (key),
+    candidate   TEXT NOT NULL,
+    baseline    TEXT NOT NULL,
+    suite       TEXT NOT NULL,
+    items       TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    verdict     TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX preflight_by_flag ON preflight_runs (flag_key, candidate, id);
+-- Small named values: the webhook delivery cursor.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
