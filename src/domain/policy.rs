@@ -275,6 +275,9 @@ pub struct EnvPolicy {
     pub agent_rollback: AgentRollback,
     pub approvals: u32,
     pub auto_rollback_critical: bool,
+    /// Whether a person answering an elicitation in the agent's own MCP client counts as the human
+    /// who approves or rejects (default true). Set false where only the CLI or a human token may.
+    pub confirm_in_client: bool,
     pub gate: GateBounds,
     pub rate_limits: RateLimits,
     pub change_windows: Vec<Window>,
@@ -456,6 +459,8 @@ struct RawEnv {
     approvals: Option<Spanned<u32>>,
     #[serde(default)]
     auto_rollback_critical: bool,
+    #[serde(default = "yes")]
+    confirm_in_client: bool,
     gate: Option<RawGate>,
     rate_limits: Option<RawRateLimits>,
     #[serde(default)]
@@ -960,6 +965,7 @@ fn parse_env(
         agent_rollback: raw.agent_rollback.unwrap_or(AgentRollback::Propose),
         approvals,
         auto_rollback_critical: raw.auto_rollback_critical,
+        confirm_in_client: raw.confirm_in_client,
         gate,
         rate_limits,
         change_windows,
