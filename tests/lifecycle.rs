@@ -17,6 +17,8 @@ steps = [10, 50, 100]
 agent_rollback = "allow"
 [environments.development.gate]
 min_samples = 10
+[environments.development.gate.metrics.error_rate]
+margin = 0.3
 [environments.production]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 100]
@@ -26,7 +28,10 @@ approvals = 2
 agent_rollback = "propose"
 [environments.production.gate]
 min_samples = 100
-max_error_rate = 0.05
+fresh_within = "24h"
+breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
+[environments.production.gate.metrics.error_rate]
+margin = 0.1
 [environments.gated]
 agent_may = ["start_canary"]
 requires_start_approval = true
@@ -70,9 +75,19 @@ impl World {
         .unwrap();
         self.app.start_canary(&agent(), &req)
     }
-    fn signals(&self, key: &str, env: &str, arm: &str, requests: u64, errors: u64) {
-        let req: RecordSignals = serde_json::from_value(json!({"key": key, "environment": env, "arm": arm, "requests": requests, "errors": errors})).unwrap();
-        self.app.record_signals(&agent(), &req).unwrap();
+    /// Both arms report `requests` each, with these errors.
+    fn signals(
+        &self,
+        key: &str,
+        env: &str,
+        requests: u64,
+        canary_errors: u64,
+        control_errors: u64,
+    ) {
+        for (arm, errors) in [("canary", canary_errors), ("control", control_errors)] {
+            let req: RecordSignals = serde_json::from_value(json!({"key": key, "environment": env, "arm": arm, "requests": requests, "errors": errors, "exposures": requests})).unwrap();
+            self.app.record_signals(&agent(), &req).unwrap();
+        }
     }
     fn advance(
         &self,
@@ -110,7 +125,7 @@ fn dwell_holds_the_step_until_its_time_has_passed() {
     let w = World::new();
     w.flag("f");
     w.start("f", "production").unwrap();
-    w.signals("f", "production", "canary", 500, 1);
+    w.signals("f", "production", 500, 1, 1);
     let err = w.advance("f", "production", None).unwrap_err().to_string();
     assert!(
         err.contains("denied by production.min_dwell") && err.contains("advance again in 1h"),
@@ -127,7 +142,8 @@ fn harmful_evidence_proposes_a_rollback_and_a_human_may_dismiss_it() {
     w.flag("f");
     w.start("f", "production").unwrap();
     w.wait(3600);
-    w.signals("f", "production", "canary", 200, 40);
+    // 4.5 % against 1 %: below the breaker, but clearly worse than the control.
+    w.signals("f", "production", 1000, 45, 10);
     let out = w.advance("f", "production", None).unwrap();
     assert_eq!(
         out.gate.unwrap().verdict,
@@ -173,7 +189,7 @@ fn an_approval_needs_the_configured_number_of_distinct_humans() {
     let w = World::new();
     w.flag("f");
     w.start("f", "production").unwrap();
-    w.signals("f", "production", "canary", 500, 0);
+    w.signals("f", "production", 500, 0, 0);
     w.wait(3600);
     w.advance("f", "production", None).unwrap(); // 5 → 25
     w.wait(3600);
@@ -255,7 +271,7 @@ fn a_completed_rollout_makes_the_candidate_the_new_default() {
     let w = World::new();
     w.flag("f");
     w.start("f", "development").unwrap();
-    w.signals("f", "development", "canary", 50, 0);
+    w.signals("f", "development", 50, 0, 0);
     for expect in [50.0, 100.0] {
         assert_eq!(
             w.advance("f", "development", None)
@@ -288,7 +304,7 @@ fn two_agents_racing_on_one_version_advance_once() {
     let w = World::new();
     w.flag("f");
     let started = w.start("f", "development").unwrap();
-    w.signals("f", "development", "canary", 50, 0);
+    w.signals("f", "development", 50, 0, 0);
     let version = w.app.get_flag("f").unwrap().version;
     assert!(version > started.outcome.version - 1);
     let first = w.advance("f", "development", Some(version)).unwrap();

@@ -34,6 +34,7 @@ pub(crate) fn rollout_view(r: &crate::domain::rollout::Rollout) -> RolloutView {
         steps: r.steps.iter().map(|p| p.as_f64()).collect(),
         pending_percent: r.pending_step.map(|i| r.steps[i].as_f64()),
         step_started_at: r.step_started_at.map(store::ts_text),
+        paused_reason: r.paused_reason.clone(),
     }
 }
 

@@ -186,8 +186,9 @@ pub(crate) struct Tx<'a> {
     pub actor: &'a Actor,
     pub policy: &'a Policy,
     pub dry_run: bool,
-    /// Follow-up audit events (e.g. an approval request beside the decision).
-    pub extra: Vec<(String, Audit, Option<String>)>,
+    /// Follow-up audit events by the system, e.g. an automatic rollback on a tripped breaker that
+    /// evidence from this call revealed: `(action, audit, message)`.
+    pub system_events: Vec<(String, Audit, Option<String>)>,
 }
 
 impl App {
@@ -408,36 +409,39 @@ impl App {
             actor,
             policy: &self.policy.policy,
             dry_run,
-            extra: Vec::new(),
+            system_events: Vec::new(),
         };
         let result = run(&mut cx);
-        let extra = std::mem::take(&mut cx.extra);
-        let event =
-            |action: &str, audit: Audit, decision: &Decision, message: Option<String>| AuditEvent {
-                seq: 0,
-                ts: store::ts_text(now),
-                actor_kind: actor.kind().into(),
-                actor: actor.name().into(),
-                action: action.into(),
-                flag: audit.flag,
-                env: audit.env,
-                rollout_id: audit.rollout_id,
-                approval_id: audit.approval_id,
-                decision: decision.label().into(),
-                rule: decision.rule().map(str::to_owned),
-                message: message.or_else(|| match decision {
-                    Decision::Allow => None,
-                    Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => {
-                        Some(message.clone())
-                    }
-                }),
-                reason: (!reason.is_empty()).then(|| reason.to_owned()),
-                args: args_json.clone(),
-                before: audit.before.to_string(),
-                after: audit.after.to_string(),
-                policy_version: self.policy.policy.version,
-                policy_sha256: self.policy.sha256.clone(),
-            };
+        let system_events = std::mem::take(&mut cx.system_events);
+        let event = |actor: &Actor,
+                     action: &str,
+                     audit: Audit,
+                     decision: &Decision,
+                     message: Option<String>| AuditEvent {
+            seq: 0,
+            ts: store::ts_text(now),
+            actor_kind: actor.kind().into(),
+            actor: actor.name().into(),
+            action: action.into(),
+            flag: audit.flag,
+            env: audit.env,
+            rollout_id: audit.rollout_id,
+            approval_id: audit.approval_id,
+            decision: decision.label().into(),
+            rule: decision.rule().map(str::to_owned),
+            message: message.or_else(|| match decision {
+                Decision::Allow => None,
+                Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => {
+                    Some(message.clone())
+                }
+            }),
+            reason: (!reason.is_empty()).then(|| reason.to_owned()),
+            args: args_json.clone(),
+            before: audit.before.to_string(),
+            after: audit.after.to_string(),
+            policy_version: self.policy.policy.version,
+            policy_sha256: self.policy.sha256.clone(),
+        };
         match result {
             Ok(Done { mut output, audit }) => {
                 if dry_run {
@@ -445,11 +449,13 @@ impl App {
                     return Ok(output);
                 }
                 let decision = audit.decision.clone().unwrap_or(Decision::Allow);
-                let touched: Option<String> = audit.flag.clone().filter(|_| !audit.evidence_only);
-                let seq = store::append_audit(&tx, event(tool, audit, &decision, None))?;
-                for (action, audit, message) in extra {
+                let changed = |a: &Audit| a.flag.clone().filter(|_| !a.evidence_only);
+                let mut touched: Vec<String> = changed(&audit).into_iter().collect();
+                let seq = store::append_audit(&tx, event(actor, tool, audit, &decision, None))?;
+                for (action, audit, message) in system_events {
                     let d = audit.decision.clone().unwrap_or(Decision::Allow);
-                    store::append_audit(&tx, event(&action, audit, &d, message))?;
+                    touched.extend(changed(&audit));
+                    store::append_audit(&tx, event(&Actor::System, &action, audit, &d, message))?;
                 }
                 // The answer names its audit event, known only now.
                 output.set_audit_seq(seq);
@@ -460,8 +466,10 @@ impl App {
                 tx.commit()?;
                 // Committed: the answer stands whatever happens next. If the snapshot cannot be
                 // brought up to date here, the next refresh rebuilds it from the store.
+                touched.dedup();
                 let seen = touched
-                    .map_or(Ok(()), |key| self.recompile(store.conn(), &key))
+                    .iter()
+                    .try_for_each(|key| self.recompile(store.conn(), key))
                     .and_then(|()| Ok(store.data_version()?))
                     .unwrap_or_else(|e| {
                         tracing::error!(
@@ -487,7 +495,7 @@ impl App {
                         rule: rule.clone(),
                         message: message.clone(),
                     };
-                    store::append_audit(&tx, event(tool, audit, &decision, None))?;
+                    store::append_audit(&tx, event(actor, tool, audit, &decision, None))?;
                     tx.commit()?;
                 }
                 Err(AppError::Denied {

@@ -9,12 +9,14 @@ use super::*;
 use crate::domain::bucket::Percent;
 use crate::domain::eval::Arm;
 use crate::domain::evidence::ScoreSummary;
+use crate::domain::flag::ChangeType;
 use crate::domain::flag::FlagKey;
-use crate::domain::gate::ArmCounts;
-use crate::domain::gate::{self, ArmStats, GateResult, Verdict};
+use crate::domain::gate::{self, ArmCounts, ArmData, GateInput, GateResult, PauseReason, Verdict};
+use crate::domain::policy::fmt_duration;
 use crate::domain::policy::{Action, Usage, decide};
-use crate::domain::rollout::{Event, Rollout};
+use crate::domain::rollout::{Analysis, Event, Opening, Rollout, RolloutState};
 use crate::store::Approval;
+use jiff::Timestamp;
 
 const MAX_COUNT: u64 = 1_000_000_000;
 /// Arm reports per ingest batch, and eval scores per batch.
@@ -22,16 +24,77 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_SCORES: usize = 100_000;
 
 /// What one arm of a rollout has recorded: counts, latency and eval scores.
-fn arm_evidence(conn: &rusqlite::Connection, rollout_id: i64, arm: Arm) -> Result<ArmEvidence> {
-    let counts = store::arm_totals(conn, rollout_id, arm.as_str())?;
-    let (latency_ms, scores) = store::arm_distributions(conn, rollout_id, arm.as_str())?;
-    Ok(ArmEvidence {
-        counts,
-        latency_p95_ms: latency_ms.quantile_bound(0.95),
-        latency_ms,
-        eval_scores: scores.n,
-        eval_score_mean: scores.mean(),
+fn arm_view(d: &ArmData) -> ArmEvidence {
+    ArmEvidence {
+        counts: d.counts,
+        latency_p95_ms: d.latency_ms.quantile_bound(0.95),
+        latency_ms: d.latency_ms,
+        eval_scores: d.scores.n,
+        eval_score_mean: d.scores.mean(),
+    }
+}
+
+/// Everything reported on a rollout, and the clock, as the gate reads it.
+fn gate_input(
+    conn: &rusqlite::Connection,
+    policy: &Policy,
+    r: &Rollout,
+    now: Timestamp,
+) -> Result<GateInput> {
+    let rows: Vec<(Timestamp, Arm, ArmData)> = store::signal_rows(conn, r.id)?
+        .into_iter()
+        .filter_map(|(at, arm, d)| {
+            let arm = match arm.as_str() {
+                "canary" => Arm::Canary,
+                "control" => Arm::Control,
+                _ => return None,
+            };
+            Some((at, arm, d))
+        })
+        .collect();
+    let env = policy
+        .env(&r.env)
+        .expect("rollouts exist only in declared environments");
+    Ok(GateInput {
+        periods: gate::periods(&rows),
+        first_report_at: rows.first().map(|r| r.0),
+        last_report_at: rows.last().map(|r| r.0),
+        step_started_at: r.step_started_at.unwrap_or(r.created_at),
+        min_dwell: env.min_dwell.at(r.percent()),
+        latency_threshold_ms: r.analysis.latency_threshold_ms,
+        now,
     })
+}
+
+/// Runs the gate on a rollout under its frozen analysis and stores the evaluation with its inputs;
+/// the audit event of the decision it drives names the returned id.
+fn evaluate_and_store(tx: &Tx, r: &Rollout) -> Result<(GateResult, i64)> {
+    let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
+    let result = gate::evaluate(&r.analysis.config, &input);
+    let totals = gate::totals(&input.periods);
+    let inputs = json!({
+        "reports": input.periods.len(),
+        "canary": totals.canary,
+        "control": totals.control,
+        "step_started_at": store::ts_text(input.step_started_at),
+        "min_dwell_secs": input.min_dwell.as_secs(),
+        "latency_threshold_ms": input.latency_threshold_ms,
+        "last_report_at": input.last_report_at.map(store::ts_text),
+        "config": r.analysis.config,
+    });
+    let id = store::insert_gate_evaluation(
+        tx.conn,
+        &store::GateEvaluation {
+            id: 0,
+            rollout_id: r.id,
+            evaluated_at: store::ts_text(tx.now),
+            verdict: format!("{:?}", result.verdict).to_uppercase(),
+            config_sha256: result.config_sha256.clone(),
+            inputs,
+            result: state(&result),
+        },
+    )?;
+    Ok((result, id))
 }
 
 /// Whether the actor may record evidence in `env`.
@@ -86,19 +149,6 @@ fn no_rollout(key: &str, env: &str) -> AppError {
     AppError::NotFound(format!(
         "flag {key:?} has no active rollout in {env}; start one with start_canary"
     ))
-}
-
-fn gate_for(tx: &Tx, r: &Rollout) -> Result<GateResult> {
-    let stats = ArmStats {
-        canary: store::arm_totals(tx.conn, r.id, "canary")?,
-        control: store::arm_totals(tx.conn, r.id, "control")?,
-    };
-    let bounds = &tx
-        .policy
-        .env(&r.env)
-        .expect("rollouts exist only in declared environments")
-        .gate;
-    Ok(gate::verdict(&stats, bounds))
 }
 
 fn parse_steps(steps: &[f64]) -> Result<Vec<Percent>> {
@@ -256,6 +306,298 @@ impl Tx<'_> {
     }
 }
 
+fn pause_label(reason: PauseReason) -> &'static str {
+    match reason {
+        PauseReason::SampleRatioMismatch => "sample-ratio mismatch",
+        PauseReason::NoTraffic => "no traffic",
+        PauseReason::HoldTooLong => "held past max_step_duration",
+    }
+}
+
+/// Control-arm latency samples needed before its P95 is frozen as the tail-latency threshold.
+const LATENCY_THRESHOLD_SAMPLES: u64 = 300;
+
+/// At a new step, freezes the control's P95 as the threshold tail latency is judged by, once the
+/// control has enough samples (until then the gate uses the control's P95 so far).
+fn freeze_latency_threshold(tx: &Tx, r: &mut Rollout) -> Result<()> {
+    if r.analysis.latency_threshold_ms.is_some() {
+        return Ok(());
+    }
+    let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
+    let control = gate::totals(&input.periods).control.latency_ms;
+    if control.total() >= LATENCY_THRESHOLD_SAMPLES {
+        r.analysis.latency_threshold_ms = control.quantile_bound(0.95);
+    }
+    Ok(())
+}
+
+/// Whether the latest offline eval of `candidate` against `lkg` passed.
+fn preflight_passed(
+    conn: &rusqlite::Connection,
+    flag: &str,
+    candidate: &str,
+    lkg: &str,
+) -> Result<bool> {
+    Ok(
+        store::latest_preflight(conn, flag, candidate, lkg)?
+            .is_some_and(|p| p.verdict == "PROMOTE"),
+    )
+}
+
+/// A DRAFT rollout opens once its preflight passed, under the policy as it is now.
+fn open_draft(tx: &mut Tx, flag: &mut Flag, r: &Rollout, m: &Meta) -> Step<CanaryOutput> {
+    let env = r.env.as_str();
+    let mut audit = Audit {
+        flag: Some(r.flag.clone()),
+        env: Some(env.into()),
+        rollout_id: Some(r.id),
+        before: state(r),
+        ..Audit::default()
+    };
+    if !preflight_passed(tx.conn, &r.flag, &r.candidate, &r.lkg)? {
+        let last = store::latest_preflight(tx.conn, &r.flag, &r.candidate, &r.lkg)?;
+        let why = match last {
+            Some(p) => format!(
+                "the latest preflight (#{}) says {}: {}",
+                p.id,
+                p.verdict,
+                p.result["reasons"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                    .unwrap_or_default()
+            ),
+            None => "no preflight recorded yet".into(),
+        };
+        return Err(AppError::Conflict(format!(
+            "rollout {} is a DRAFT: {why}; record paired eval results with record_signals (eval_pairs: candidate and baseline score per item) until it passes",
+            r.id
+        ))
+        .into());
+    }
+    let usage = tx.usage(env, None)?;
+    let decision = decide(
+        tx.policy,
+        tx.actor,
+        &Action::StartCanary {
+            env,
+            steps: &r.steps,
+        },
+        &usage,
+        tx.now,
+    );
+    audit.decision = Some(decision.clone());
+    if let Decision::Deny { .. } = decision {
+        return tx.refuse(audit, &decision);
+    }
+    let gated = matches!(decision, Decision::NeedsApproval { .. });
+    let next = r
+        .apply(
+            Event::Open {
+                needs_approval: gated,
+            },
+            tx.now,
+        )
+        .map_err(|e| AppError::Conflict(e.0))?;
+    store::save_rollout(tx.conn, &next)?;
+    let mut approval_id = None;
+    let summary = if let Decision::NeedsApproval { rule, .. } = &decision {
+        let a = tx.open_approval(ApprovalRequest {
+            kind: "start_canary",
+            rollout: Some(&next),
+            flag: &r.flag,
+            env,
+            rule,
+            reason: &m.reason,
+            target: Some(next.steps[0]),
+        })?;
+        approval_id = Some(a);
+        format!(
+            "preflight passed: open approval #{a} to start rollout {}; nobody is exposed until a human runs `flagwarden approve {a}`",
+            r.id
+        )
+    } else {
+        tx.expose(flag, &next)?;
+        format!(
+            "preflight passed: start rollout {}: {} of {env} get {:?}",
+            r.id,
+            next.percent(),
+            next.candidate
+        )
+    };
+    tx.bump(flag)?;
+    audit.approval_id = approval_id;
+    audit.after = state(&next);
+    Ok(Done {
+        output: canary(
+            outcome(tx, &decision, flag.version, summary),
+            Some(&next),
+            None,
+            approval_id,
+        ),
+        audit,
+    })
+}
+
+/// The gate said ROLLBACK. A critical finding rolls back at once where the policy lets the system
+/// do so (`auto_rollback_critical`), recorded as the system's own audit event; otherwise exposure
+/// freezes and a human is asked to confirm.
+fn act_on_harm(
+    tx: &mut Tx,
+    flag: &mut Flag,
+    r: &Rollout,
+    gate: &GateResult,
+    evaluation: i64,
+) -> Result<(Rollout, Option<i64>, String)> {
+    let env = r.env.clone();
+    let why = gate.reasons.join("; ");
+    let auto = tx
+        .policy
+        .env(&env)
+        .is_some_and(|e| e.auto_rollback_critical);
+    if gate.critical && auto {
+        let before = state(r);
+        let done = tx
+            .roll_back(flag, &env, Some(r))?
+            .expect("a rollout was given");
+        tx.system_events.push((
+            "rollback".into(),
+            Audit {
+                flag: Some(r.flag.clone()),
+                env: Some(env.clone()),
+                rollout_id: Some(r.id),
+                decision: Some(Decision::Allow),
+                before,
+                after: json!({"rollout": done, "gate_evaluation_id": evaluation}),
+                ..Audit::default()
+            },
+            Some(format!("auto_rollback_critical: {why}")),
+        ));
+        let summary = format!(
+            "rolled back at once by the system (auto_rollback_critical): {why}; everyone in {env} gets {:?}",
+            r.lkg
+        );
+        return Ok((done, None, summary));
+    }
+    if r.state == RolloutState::RollbackPending {
+        return Ok((
+            r.clone(),
+            None,
+            format!("a rollback is already proposed and waits for a human: {why}"),
+        ));
+    }
+    let next = r
+        .apply(Event::ProposeRollback, tx.now)
+        .map_err(|e| AppError::Conflict(e.0))?;
+    store::save_rollout(tx.conn, &next)?;
+    let a = tx.open_approval(ApprovalRequest {
+        kind: "rollback",
+        rollout: Some(&next),
+        flag: &r.flag,
+        env: &env,
+        rule: "gate",
+        reason: &why,
+        target: None,
+    })?;
+    tx.bump(flag)?;
+    let summary = format!(
+        "propose a rollback (approval #{a}): the gate says ROLLBACK ({why}); exposure is frozen at {} until a human confirms with `flagwarden approve {a}`",
+        next.percent()
+    );
+    Ok((next, Some(a), summary))
+}
+
+/// New evidence on a rollout may reveal a critical harm (a tripped breaker, harm on a critical
+/// metric): act on it now rather than at the agent's next look, as the system. Returns what was done.
+fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
+    let Some(r) = store::rollout(tx.conn, rollout_id)? else {
+        return Ok(None);
+    };
+    if !matches!(
+        r.state,
+        RolloutState::Running | RolloutState::AwaitingApproval | RolloutState::RollbackPending
+    ) {
+        return Ok(None);
+    }
+    let input = gate_input(tx.conn, tx.policy, &r, tx.now)?;
+    let gate = gate::evaluate(&r.analysis.config, &input);
+    if !(gate.verdict == Verdict::Rollback && gate.critical) {
+        return Ok(None);
+    }
+    let (gate, evaluation) = evaluate_and_store(tx, &r)?;
+    let before = state(&r);
+    let mut flag = store::load_flag(tx.conn, &r.flag)?.ok_or_else(|| not_found_flag(&r.flag))?;
+    let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
+    if let Some(a) = approval {
+        tx.system_events.push((
+            "propose_rollback".into(),
+            Audit {
+                flag: Some(r.flag.clone()),
+                env: Some(r.env.clone()),
+                rollout_id: Some(r.id),
+                approval_id: Some(a),
+                decision: Some(Decision::Allow),
+                before,
+                after: json!({"rollout": next, "gate_evaluation_id": evaluation}),
+                evidence_only: true,
+            },
+            Some(summary.clone()),
+        ));
+    }
+    Ok(Some(summary))
+}
+
+/// Records a paired offline eval of the rollout's candidate against its last-known-good. A
+/// significant regression rejects the candidate: a DRAFT rollout is aborted before anyone saw it.
+fn record_preflight(
+    tx: &mut Tx,
+    flag: &mut Flag,
+    r: &Rollout,
+    pairs: &[gate::EvalPair],
+    suite: &str,
+) -> Result<(gate::PreflightResult, String)> {
+    let cfg = &tx.policy.env(&r.env).expect("declared").preflight;
+    let result = gate::preflight(pairs, cfg.alpha, cfg.score_margin, cfg.min_items);
+    let verdict = format!("{:?}", result.verdict).to_uppercase();
+    let id = store::insert_preflight(
+        tx.conn,
+        &store::PreflightRun {
+            id: 0,
+            flag: r.flag.clone(),
+            candidate: r.candidate.clone(),
+            baseline: r.lkg.clone(),
+            suite: suite.to_owned(),
+            items: result.items,
+            verdict: verdict.clone(),
+            result: state(&result),
+            recorded_at: store::ts_text(tx.now),
+        },
+    )?;
+    let mut summary = format!(
+        "preflight #{id} of {:?} against {:?}: {verdict} ({})",
+        r.candidate,
+        r.lkg,
+        result.reasons.join("; ")
+    );
+    if result.verdict == Verdict::Rollback && r.state == RolloutState::Draft {
+        let next = r
+            .apply(Event::Abort, tx.now)
+            .map_err(|e| AppError::Conflict(e.0))?;
+        store::save_rollout(tx.conn, &next)?;
+        tx.bump(flag)?;
+        summary.push_str(&format!(
+            "; rollout {} is ABORTED before any exposure",
+            r.id
+        ));
+    } else if result.verdict == Verdict::Promote && r.state == RolloutState::Draft {
+        summary.push_str("; call advance_canary to open the rollout");
+    }
+    Ok((result, summary))
+}
+
 fn canary(
     o: Outcome,
     r: Option<&Rollout>,
@@ -303,20 +645,38 @@ impl App {
                 return tx.refuse(audit, &decision);
             }
             let gated = matches!(decision, Decision::NeedsApproval { .. });
+            let env_policy = tx.policy.env(env).expect("checked");
+            let needs_preflight = env_policy.preflight.required
+                && matches!(flag.change_type, ChangeType::Prompt | ChangeType::Model)
+                && !preflight_passed(tx.conn, flag.key.as_str(), &req.candidate_variant, &lkg)?;
+            let opening = match (needs_preflight, gated) {
+                (true, _) => Opening::Draft,
+                (false, true) => Opening::AwaitingApproval,
+                (false, false) => Opening::Running,
+            };
+            let analysis = Analysis { config: env_policy.gate.clone(), latency_threshold_ms: None };
             let id = store::next_rollout_id(tx.conn)?;
-            let r = Rollout::start(id, flag.key.as_str(), env, &req.candidate_variant, &lkg, steps, gated, tx.now);
+            let r = Rollout::start(id, flag.key.as_str(), env, &req.candidate_variant, &lkg, steps, opening, analysis, tx.now);
             store::save_rollout(tx.conn, &r)?;
             audit.rollout_id = Some(id);
             audit.after = state(&r);
             let mut approval_id = None;
-            let summary = if let Decision::NeedsApproval { rule, .. } = &decision {
-                let a = tx.open_approval(ApprovalRequest { kind: "start_canary", rollout: Some(&r), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(r.steps[0]) })?;
-                audit.approval_id = Some(a);
-                approval_id = Some(a);
-                format!("open approval #{a} to start rollout {id} of {:?} in {env}; nobody is exposed until a human runs `flagwarden approve {a}`", r.candidate)
-            } else {
-                tx.expose(&mut flag, &r)?;
-                format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate)
+            let summary = match (opening, &decision) {
+                (Opening::Draft, _) => format!(
+                    "create rollout {id} of {:?} in {env} as a DRAFT: a {} change needs a passing offline eval first; record paired results with record_signals (eval_pairs), then advance_canary",
+                    r.candidate,
+                    flag.change_type.as_str()
+                ),
+                (_, Decision::NeedsApproval { rule, .. }) => {
+                    let a = tx.open_approval(ApprovalRequest { kind: "start_canary", rollout: Some(&r), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(r.steps[0]) })?;
+                    audit.approval_id = Some(a);
+                    approval_id = Some(a);
+                    format!("open approval #{a} to start rollout {id} of {:?} in {env}; nobody is exposed until a human runs `flagwarden approve {a}`", r.candidate)
+                }
+                _ => {
+                    tx.expose(&mut flag, &r)?;
+                    format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate)
+                }
             };
             tx.bump(&mut flag)?;
             Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), None, approval_id), audit })
@@ -331,25 +691,30 @@ impl App {
             let env = req.environment.as_str();
             tx.check_version(&flag, req.expected_version)?;
             let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?.ok_or_else(|| no_rollout(&req.key, env))?;
+            if r.state == RolloutState::Draft {
+                return open_draft(tx, &mut flag, &r, m);
+            }
             // Check the state first so a waiting rollout explains what it waits for.
             r.apply(if r.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            let gate = gate_for(tx, &r)?;
+            let (gate, evaluation) = evaluate_and_store(tx, &r)?;
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), before: state(&r), ..Audit::default() };
             if gate.verdict == Verdict::Rollback {
-                // Evidence of harm outranks every other bound: freeze exposure and ask a human.
-                let next = r.apply(Event::ProposeRollback, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                store::save_rollout(tx.conn, &next)?;
-                let a = tx.open_approval(ApprovalRequest { kind: "rollback", rollout: Some(&next), flag: flag.key.as_str(), env, rule: "gate", reason: &gate.reasons.join("; "), target: None })?;
-                tx.bump(&mut flag)?;
-                audit.approval_id = Some(a);
-                audit.after = state(&next);
+                // Evidence of harm outranks every other bound.
+                let (next, a, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
+                audit.approval_id = a;
+                audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
                 audit.decision = Some(Decision::Allow);
-                let summary = format!(
-                    "propose a rollback (approval #{a}): the gate says ROLLBACK ({}); exposure is frozen at {} until a human confirms",
-                    gate.reasons.join("; "),
-                    next.percent()
-                );
-                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), Some(a)), audit });
+                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), a), audit });
+            }
+            if let Some(reason) = gate.pause {
+                let why = format!("{}: {}", pause_label(reason), gate.reasons.join("; "));
+                let next = r.apply(Event::Pause { reason: &why }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+                store::save_rollout(tx.conn, &next)?;
+                tx.bump(&mut flag)?;
+                audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+                audit.decision = Some(Decision::Allow);
+                let summary = format!("pause rollout {} at {}: {why}; exposure stays as it is until a human runs `flagwarden resume {}`", r.id, r.percent(), r.id);
+                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), None), audit });
             }
             let from = r.percent();
             let target = r.next_step();
@@ -358,15 +723,17 @@ impl App {
             let usage = tx.usage(env, Some(&r))?;
             let decision = decide(tx.policy, tx.actor, &Action::AdvanceCanary { env, from, to, dwell }, &usage, tx.now);
             audit.decision = Some(decision.clone());
+            audit.after = json!({"gate_evaluation_id": evaluation});
             if let Decision::Deny { .. } = decision {
                 return tx.refuse(audit, &decision);
             }
             if gate.verdict == Verdict::Hold {
-                let summary = format!("hold at {from}: {}", gate.reasons.join("; "));
-                audit.after = state(&r);
+                let eta = gate.eta_secs.map(|s| format!(" (about {} at the current rate)", fmt_duration(SignedDuration::from_secs(s)))).unwrap_or_default();
+                let summary = format!("hold at {from}: {}{eta}", gate.reasons.join("; "));
+                audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
                 return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), Some(gate), None), audit });
             }
-            let (next, approval_id, summary) = match (&decision, target) {
+            let (mut next, approval_id, summary) = match (&decision, target) {
                 (Decision::NeedsApproval { rule, message }, Some(t)) => {
                     let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
                     let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(to) })?;
@@ -385,10 +752,11 @@ impl App {
                     (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
                 }
             };
+            freeze_latency_threshold(tx, &mut next)?;
             store::save_rollout(tx.conn, &next)?;
             tx.bump(&mut flag)?;
             audit.approval_id = approval_id;
-            audit.after = state(&next);
+            audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
             Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&next), Some(gate), approval_id), audit })
         })
     }
@@ -406,48 +774,40 @@ impl App {
             let mut missing = Vec::new();
             let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) =
                 Default::default();
+            let mut last_evaluation = None;
             let pending: Vec<i64> = store::pending_approvals_for(conn, &req.key, env)?
                 .iter()
                 .map(|a| a.id)
                 .collect();
             if let Some(r) = &r {
-                canary_counts = arm_evidence(conn, r.id, Arm::Canary)?;
-                control_counts = arm_evidence(conn, r.id, Arm::Control)?;
-                let bounds = &self.policy.policy.env(env).expect("checked").gate;
-                let g = gate::verdict(
-                    &ArmStats {
-                        canary: canary_counts.counts,
-                        control: control_counts.counts,
-                    },
-                    bounds,
-                );
+                let input = gate_input(conn, &self.policy.policy, r, now)?;
+                let totals = gate::totals(&input.periods);
+                canary_counts = arm_view(&totals.canary);
+                control_counts = arm_view(&totals.control);
+                let g = gate::evaluate(&r.analysis.config, &input);
+                last_evaluation = store::gate_evaluations(conn, r.id, 1)?
+                    .first()
+                    .map(|e| e.id);
                 if !r.state.is_terminal() {
-                    if g.samples_missing > 0 {
-                        missing.push(format!(
-                            "{} more canary requests (record_signals)",
-                            g.samples_missing
+                    missing.extend(
+                        g.reasons
+                            .iter()
+                            .filter(|_| g.verdict != Verdict::Promote)
+                            .cloned(),
+                    );
+                    if g.dwell_remaining_secs > 0 {
+                        next_at = Some(store::ts_text(
+                            now + SignedDuration::from_secs(g.dwell_remaining_secs),
                         ));
-                    }
-                    if let Some(started) = r.step_started_at {
-                        let need = self
-                            .policy
-                            .policy
-                            .env(env)
-                            .expect("checked")
-                            .min_dwell
-                            .at(r.percent());
-                        let at = started + need;
-                        if at > now {
-                            next_at = Some(store::ts_text(at));
-                            missing.push(format!(
-                                "dwell at {} until {}",
-                                r.percent(),
-                                store::ts_text(at)
-                            ));
-                        }
                     }
                     if !pending.is_empty() {
                         missing.push(format!("a human's decision on approval(s) {pending:?}"));
+                    }
+                    if let Some(why) = &r.paused_reason {
+                        missing.push(format!(
+                            "paused ({why}): a human resumes it with `flagwarden resume {}`",
+                            r.id
+                        ));
                     }
                 }
                 gate_result = Some(g);
@@ -463,6 +823,7 @@ impl App {
                 next_advance_at: next_at,
                 missing,
                 pending_approvals: pending,
+                last_evaluation,
             })
         })
     }
@@ -470,10 +831,28 @@ impl App {
     pub fn record_signals(&self, actor: &Actor, req: &RecordSignals) -> Result<SignalsOutput> {
         let c = &req.counts;
         check_counts(c, req.arm, "")?;
-        if *c == ArmCounts::default() {
+        if req.eval_pairs.len() > MAX_SCORES {
+            return Err(invalid(
+                "eval_pairs",
+                format!("at most {MAX_SCORES} items per call"),
+            ));
+        }
+        for (i, p) in req.eval_pairs.iter().enumerate() {
+            for (side, v) in [("candidate", p.candidate), ("baseline", p.baseline)] {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(invalid(
+                        &format!("eval_pairs[{i}].{side}"),
+                        format!(
+                            "{v} is outside [0, 1]; use 1/0 for pass/fail or a score scaled to [0, 1]"
+                        ),
+                    ));
+                }
+            }
+        }
+        if *c == ArmCounts::default() && req.eval_pairs.is_empty() {
             return Err(invalid(
                 "requests",
-                "all counts are zero; report at least one count",
+                "all counts are zero; report at least one count (or eval_pairs for a preflight)",
             ));
         }
         let meta = Meta {
@@ -482,7 +861,7 @@ impl App {
             dry_run: req.dry_run,
         };
         self.mutate(actor, "record_signals", req, &meta, |tx| {
-            let flag = tx.flag(&req.key)?;
+            let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
             let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?
@@ -499,30 +878,51 @@ impl App {
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
+            if !req.eval_pairs.is_empty() {
+                let (result, summary) =
+                    record_preflight(tx, &mut flag, &r, &req.eval_pairs, &req.reason)?;
+                audit.after = state(&result);
+                return Ok(Done {
+                    output: SignalsOutput {
+                        outcome: outcome(tx, &decision, flag.version, summary),
+                        rollout_id: r.id,
+                        arm: req.arm,
+                        totals: ArmCounts::default(),
+                        preflight: Some(result),
+                    },
+                    audit,
+                });
+            }
+            let data = ArmData {
+                counts: *c,
+                ..ArmData::default()
+            };
             let row = store::SignalRow {
                 rollout_id: r.id,
                 arm: req.arm.as_str(),
-                counts: c,
-                latency: None,
-                scores: None,
+                data: &data,
                 batch_id: None,
             };
             store::insert_signals(tx.conn, &row, tx.now)?;
             let totals = store::arm_totals(tx.conn, r.id, req.arm.as_str())?;
             audit.after = state(&totals);
-            let summary = format!(
+            let mut summary = format!(
                 "record {} requests / {} errors on the {} arm of rollout {}",
                 c.requests,
                 c.errors,
                 req.arm.as_str(),
                 r.id
             );
+            if let Some(what) = react_to_evidence(tx, r.id)? {
+                summary = format!("{summary}; {what}");
+            }
             Ok(Done {
                 output: SignalsOutput {
                     outcome: outcome(tx, &decision, flag.version, summary),
                     rollout_id: r.id,
                     arm: req.arm,
                     totals,
+                    preflight: None,
                 },
                 audit,
             })
@@ -575,7 +975,24 @@ impl App {
                     format!("{x} is outside [0, 1]; scale scores to [0, 1]"),
                 )
             })?;
-            if s.counts == ArmCounts::default() && s.latency_ms.is_empty() && summary.n == 0 {
+            for (name, c) in &s.custom {
+                let field = format!("{at}custom.{name}");
+                crate::domain::gate::Metric::parse(name).map_err(|m| invalid(&field, m))?;
+                if c.events > c.trials || c.trials > MAX_COUNT {
+                    return Err(invalid(
+                        &field,
+                        format!(
+                            "events ({}) cannot exceed trials ({}), and trials are at most {MAX_COUNT}",
+                            c.events, c.trials
+                        ),
+                    ));
+                }
+            }
+            if s.counts == ArmCounts::default()
+                && s.latency_ms.is_empty()
+                && summary.n == 0
+                && s.custom.is_empty()
+            {
                 return Err(invalid(
                     &format!("{at}requests"),
                     "the report is empty; report at least one count, latency or score",
@@ -615,14 +1032,8 @@ impl App {
                     )
                 })?;
                 let part = format!("{id}#{i}");
-                let row = store::SignalRow {
-                    rollout_id: r.id,
-                    arm: s.arm.as_str(),
-                    counts: &s.counts,
-                    latency: (!s.latency_ms.is_empty()).then_some(&s.latency_ms),
-                    scores: (summary.n > 0).then_some(summary),
-                    batch_id: Some(&part),
-                };
+                let data = ArmData { counts: s.counts, latency_ms: s.latency_ms, scores: *summary, custom: s.custom.clone() };
+                let row = store::SignalRow { rollout_id: r.id, arm: s.arm.as_str(), data: &data, batch_id: Some(&part) };
                 store::insert_signals(tx.conn, &row, tx.now)?;
                 if !touched.iter().any(|(_, rid, arm)| *rid == r.id && *arm == s.arm) {
                     touched.push((s.flag.clone(), r.id, s.arm));
@@ -639,7 +1050,11 @@ impl App {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            audit.after = state(&rollouts);
+            let mut reacted = Vec::new();
+            for rid in rollouts.iter().map(|r| r.rollout_id).collect::<std::collections::BTreeSet<_>>() {
+                reacted.extend(react_to_evidence(tx, rid)?);
+            }
+            audit.after = json!({"rollouts": rollouts, "reactions": reacted});
             Ok(Done {
                 output: IngestOutput {
                     batch_id: id.to_owned(),

@@ -8,11 +8,12 @@ use serde_json::Value;
 use crate::domain::eval::{Arm, ErrorCode, Reason};
 use crate::domain::evidence::LatencyHistogram;
 use crate::domain::flag::{ChangeType, FlagStatus, FlagType};
-use crate::domain::gate::{ArmCounts, GateResult};
+use crate::domain::gate::{ArmCounts, CustomCount, EvalPair, GateResult, PreflightResult};
 use crate::domain::policy::Decision;
 use crate::domain::rollout::RolloutState;
 use crate::domain::rules::RuleSpec;
 use crate::store::{Approval, CodeRef};
+use std::collections::BTreeMap;
 
 // ---- requests --------------------------------------------------------------------------------
 
@@ -54,7 +55,8 @@ pub struct CreateFlag {
 pub struct Meta {
     /// For the audit trail.
     pub reason: String,
-    /// A repeat returns the first answer.
+    // A repeat with the same key returns the first answer (the name says enough to a model, and
+    // tools/list is paid for in every conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub idempotency_key: Option<String>,
@@ -183,7 +185,10 @@ pub struct RecordSignals {
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
-    /// Where the evidence comes from, e.g. "eval suite run 12".
+    /// Preflight of a prompt/model DRAFT: per eval item, candidate and LKG scores in [0, 1].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_pairs: Vec<EvalPair>,
+    /// Evidence source, e.g. a suite run.
     #[serde(default)]
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,6 +354,8 @@ pub struct RolloutView {
     pub pending_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -470,6 +477,9 @@ pub struct CanaryStatus {
     /// What is missing before the next step: samples, dwell, approval.
     pub missing: Vec<String>,
     pub pending_approvals: Vec<i64>,
+    /// The stored gate evaluation behind the last decision (`flagwarden canary show` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -480,6 +490,9 @@ pub struct SignalsOutput {
     pub arm: Arm,
     /// Totals for this arm after the call.
     pub totals: ArmCounts,
+    /// The preflight's verdict, when eval_pairs were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightResult>,
 }
 
 /// One arm's evidence so far: the summed counts, and what the reported distributions say.
@@ -530,10 +543,14 @@ pub struct ArmReport {
     /// Eval scores in [0, 1].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_scores: Vec<f64>,
+    /// The application's own counters: {"refunds": {"events": 3, "trials": 1200}}.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, CustomCount>,
 }
 
 /// The fields of an `ArmReport` besides its counts.
-pub const ARM_REPORT_OTHER_FIELDS: &[&str] = &["flag", "arm", "latency_ms", "eval_scores"];
+pub const ARM_REPORT_OTHER_FIELDS: &[&str] =
+    &["flag", "arm", "latency_ms", "eval_scores", "custom"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestOutput {

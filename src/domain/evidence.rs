@@ -58,6 +58,14 @@ impl LatencyHistogram {
         None
     }
 
+    /// How many samples are slower than `ms`, which must be one of the bucket bounds.
+    pub fn above(&self, ms: u32) -> u64 {
+        let first = LATENCY_BOUNDS_MS.partition_point(|b| *b <= ms);
+        self.counts[first..]
+            .iter()
+            .fold(0u64, |a, c| a.saturating_add(*c))
+    }
+
     /// Builds a histogram from `{bound: count}`, naming the first unknown bound.
     pub fn from_map(map: &BTreeMap<String, u64>) -> Result<LatencyHistogram, String> {
         let mut h = LatencyHistogram::default();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::bucket::Percent;
+use super::gate::{Breaker, GateConfig, Metric, MetricConfig, SrmAction, default_metric};
 
 /// An action the policy can name: the MCP tool names, plus what only humans do.
 #[derive(
@@ -278,17 +279,23 @@ pub struct EnvPolicy {
     /// Whether a person answering an elicitation in the agent's own MCP client counts as the human
     /// who approves or rejects (default true). Set false where only the CLI or a human token may.
     pub confirm_in_client: bool,
-    pub gate: GateBounds,
+    pub gate: GateConfig,
+    pub preflight: PreflightConfig,
     pub rate_limits: RateLimits,
     pub change_windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
 }
 
-/// The threshold gate's inputs (the statistical gate replaces these in a later version).
+/// The offline eval gate for prompt and model flags: candidate against last-known-good on the same
+/// eval items, before anyone is exposed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GateBounds {
-    pub min_samples: u64,
-    pub max_error_rate: f64,
+pub struct PreflightConfig {
+    /// A rollout of a prompt or model flag waits in DRAFT until a preflight passes.
+    pub required: bool,
+    pub alpha: f64,
+    /// How much lower the candidate's mean score may be (score points) before it is a regression.
+    pub score_margin: f64,
+    pub min_items: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -462,6 +469,7 @@ struct RawEnv {
     #[serde(default = "yes")]
     confirm_in_client: bool,
     gate: Option<RawGate>,
+    preflight: Option<Spanned<RawPreflight>>,
     rate_limits: Option<RawRateLimits>,
     #[serde(default)]
     change_windows: Vec<Spanned<RawWindow>>,
@@ -479,8 +487,49 @@ enum RawDwell {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGate {
+    alpha_rollback: Option<Spanned<f64>>,
+    alpha_promote: Option<Spanned<f64>>,
+    tuning_n: Option<Spanned<f64>>,
+    min_samples: Option<Spanned<u64>>,
+    required: Option<Spanned<Vec<String>>>,
+    fresh_within: Option<Spanned<String>>,
+    no_traffic_grace: Option<Spanned<String>>,
+    max_step_duration: Option<Spanned<String>>,
+    srm_threshold: Option<Spanned<f64>>,
+    srm_action: Option<SrmAction>,
+    #[serde(default)]
+    metrics: BTreeMap<String, Spanned<RawMetric>>,
+    #[serde(default)]
+    breakers: Vec<Spanned<RawBreaker>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    margin: Option<f64>,
     min_samples: Option<u64>,
-    max_error_rate: Option<Spanned<f64>>,
+    critical: Option<bool>,
+    floor: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    metric: String,
+    above: Option<f64>,
+    below: Option<f64>,
+    #[serde(default)]
+    min_samples: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreflight {
+    #[serde(default)]
+    required: bool,
+    alpha: Option<f64>,
+    score_margin: Option<f64>,
+    min_items: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -811,25 +860,40 @@ fn parse_env(
         Some(a) => a.into_inner(),
     };
     let gate = match raw.gate {
-        None => GateBounds {
-            min_samples: 100,
-            max_error_rate: 0.05,
+        None => GateConfig::default(),
+        Some(g) => parse_gate(cx, &f("gate"), span.clone(), g)?,
+    };
+    let preflight = match raw.preflight {
+        None => PreflightConfig {
+            required: false,
+            alpha: 0.05,
+            score_margin: 0.02,
+            min_items: 20,
         },
-        Some(g) => {
-            let max_error_rate = match g.max_error_rate {
-                None => 0.05,
-                Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
-                    return Err(cx.err(
-                        r.span(),
-                        f("gate.max_error_rate"),
-                        "a rate between 0 and 1, e.g. 0.02",
-                    ));
-                }
-                Some(r) => r.into_inner(),
-            };
-            GateBounds {
-                min_samples: g.min_samples.unwrap_or(100),
-                max_error_rate,
+        Some(p) => {
+            let s = p.span();
+            let p = p.into_inner();
+            let alpha = p.alpha.unwrap_or(0.05);
+            let score_margin = p.score_margin.unwrap_or(0.02);
+            if !(alpha > 0.0 && alpha < 0.5) {
+                return Err(cx.err(
+                    s,
+                    f("preflight.alpha"),
+                    "a level between 0 and 0.5, e.g. 0.05",
+                ));
+            }
+            if !(0.0..=1.0).contains(&score_margin) {
+                return Err(cx.err(
+                    s,
+                    f("preflight.score_margin"),
+                    "score points between 0 and 1, e.g. 0.02",
+                ));
+            }
+            PreflightConfig {
+                required: p.required,
+                alpha,
+                score_margin,
+                min_items: p.min_items.unwrap_or(20).max(1),
             }
         }
     };
@@ -967,6 +1031,7 @@ fn parse_env(
         auto_rollback_critical: raw.auto_rollback_critical,
         confirm_in_client: raw.confirm_in_client,
         gate,
+        preflight,
         rate_limits,
         change_windows,
         freezes,
@@ -983,7 +1048,7 @@ fn human_gate(rule: String, message: String) -> Decision {
     Decision::NeedsApproval { rule, message }
 }
 
-fn fmt_duration(d: SignedDuration) -> String {
+pub(crate) fn fmt_duration(d: SignedDuration) -> String {
     let secs = d.as_secs().max(0);
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     match (h, m) {
@@ -1287,11 +1352,32 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
         AgentRollback::Allow => "an agent may roll back on its own".into(),
         AgentRollback::Propose => "an agent's rollback is a proposal a human confirms".into(),
     });
+    let g = &env.gate;
+    let required: Vec<&str> = g
+        .metrics
+        .iter()
+        .filter(|m| m.required)
+        .map(|m| m.metric.name())
+        .collect();
     out.push(format!(
-        "gate: at least {} canary requests, error rate at most {:.2}%",
-        env.gate.min_samples,
-        env.gate.max_error_rate * 100.0
+        "gate: promotes when {} {} shown no worse than the margin against the control arm, with no harm on any metric (false rollback {}, false promote {}, valid at every look)",
+        required.join(", "),
+        if required.len() == 1 { "is" } else { "are" },
+        g.alpha_rollback,
+        g.alpha_promote
     ));
+    for b in &g.breakers {
+        let (op, v) = b
+            .above
+            .map_or(("below", b.below.unwrap_or(0.0)), |a| ("above", a));
+        out.push(format!(
+            "circuit breaker: canary {} {op} {v} rolls back",
+            b.metric.name()
+        ));
+    }
+    if env.preflight.required {
+        out.push("prompt and model rollouts need a passing offline eval (record_signals with eval_pairs) before exposure".into());
+    }
     if let Some(n) = env.rate_limits.advances_per_hour {
         out.push(format!("at most {n} advances per rollout per hour"));
     }
@@ -1322,4 +1408,145 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
         ));
     }
     out
+}
+
+fn parse_gate(
+    cx: &Ctx,
+    at: &str,
+    span: std::ops::Range<usize>,
+    g: RawGate,
+) -> Result<GateConfig, PolicyError> {
+    let f = |k: &str| format!("{at}.{k}");
+    let mut cfg = GateConfig::default();
+    let level = |v: &Option<Spanned<f64>>, key: &str, default: f64| match v {
+        None => Ok(default),
+        Some(a) if *a.get_ref() > 0.0 && *a.get_ref() < 0.5 => Ok(*a.get_ref()),
+        Some(a) => Err(cx.err(a.span(), f(key), "a level between 0 and 0.5, e.g. 0.05")),
+    };
+    cfg.alpha_rollback = level(&g.alpha_rollback, "alpha_rollback", cfg.alpha_rollback)?;
+    cfg.alpha_promote = level(&g.alpha_promote, "alpha_promote", cfg.alpha_promote)?;
+    cfg.srm_threshold = level(&g.srm_threshold, "srm_threshold", cfg.srm_threshold)?;
+    if let Some(t) = &g.tuning_n {
+        if !(*t.get_ref() >= 10.0 && t.get_ref().is_finite()) {
+            return Err(cx.err(
+                t.span(),
+                f("tuning_n"),
+                "the planned total samples of both arms, at least 10, e.g. 5000",
+            ));
+        }
+        cfg.tuning_n = *t.get_ref();
+    }
+    if let Some(a) = g.srm_action {
+        cfg.srm_action = a;
+    }
+    let duration = |v: &Option<Spanned<String>>, key: &str, default: SignedDuration| match v {
+        None => Ok(default),
+        Some(d) => parse_duration(d.get_ref())
+            .filter(|d| *d > SignedDuration::ZERO)
+            .ok_or_else(|| {
+                cx.err(
+                    d.span(),
+                    f(key),
+                    "use a duration such as \"15m\" or \"24h\"",
+                )
+            }),
+    };
+    cfg.fresh_within = duration(&g.fresh_within, "fresh_within", cfg.fresh_within)?;
+    cfg.no_traffic_grace = duration(
+        &g.no_traffic_grace,
+        "no_traffic_grace",
+        cfg.no_traffic_grace,
+    )?;
+    cfg.max_step_duration = duration(
+        &g.max_step_duration,
+        "max_step_duration",
+        cfg.max_step_duration,
+    )?;
+    let min_samples = match &g.min_samples {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(cx.err(n.span(), f("min_samples"), "at least 1 sample per arm"));
+        }
+        Some(n) => *n.get_ref(),
+        None => 200,
+    };
+    cfg.metrics = Metric::BUILT_IN
+        .into_iter()
+        .map(|m| default_metric(m, min_samples))
+        .collect();
+    for (name, raw) in g.metrics {
+        let s = raw.span();
+        let field = f(&format!("metrics.{name}"));
+        let metric = Metric::parse(&name).map_err(|m| cx.err(s.clone(), &field, m))?;
+        let raw = raw.into_inner();
+        let m = match cfg.metrics.iter_mut().find(|m| m.metric == metric) {
+            Some(m) => m,
+            None => {
+                cfg.metrics.push(default_metric(metric, min_samples));
+                cfg.metrics.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(margin) = raw.margin {
+            if !(0.0..=1.0).contains(&margin) {
+                return Err(cx.err(
+                    s,
+                    format!("{field}.margin"),
+                    "how much worse the canary may be, between 0 and 1, e.g. 0.01",
+                ));
+            }
+            m.margin = margin;
+        }
+        if let Some(floor) = raw.floor {
+            if !(0.0..=1.0).contains(&floor) {
+                return Err(cx.err(
+                    s,
+                    format!("{field}.floor"),
+                    "a rate or score between 0 and 1",
+                ));
+            }
+            m.floor = Some(floor);
+        }
+        m.min_samples = raw.min_samples.unwrap_or(m.min_samples).max(1);
+        m.critical = raw.critical.unwrap_or(m.critical);
+    }
+    if let Some(req) = g.required {
+        let s = req.span();
+        let names = req.into_inner();
+        if names.is_empty() {
+            return Err(cx.err(s, f("required"), "name at least one metric that must be shown no worse, e.g. [\"error_rate\"]; missing evidence is never a pass"));
+        }
+        for m in &mut cfg.metrics {
+            m.required = false;
+        }
+        for name in names {
+            let metric = Metric::parse(&name).map_err(|m| cx.err(s.clone(), f("required"), m))?;
+            match cfg.metrics.iter_mut().find(|m| m.metric == metric) {
+                Some(m) => m.required = true,
+                None => cfg.metrics.push(MetricConfig {
+                    required: true,
+                    ..default_metric(metric, min_samples)
+                }),
+            }
+        }
+    }
+    for (i, b) in g.breakers.into_iter().enumerate() {
+        let s = b.span();
+        let field = f(&format!("breakers[{i}]"));
+        let b = b.into_inner();
+        let metric = Metric::parse(&b.metric)
+            .map_err(|m| cx.err(s.clone(), format!("{field}.metric"), m))?;
+        if b.above.is_some() == b.below.is_some() {
+            return Err(cx.err(s, field, "give exactly one of above or below, e.g. { metric = \"error_rate\", above = 0.2, min_samples = 20 }"));
+        }
+        if metric == Metric::LatencyP95 {
+            return Err(cx.err(s, format!("{field}.metric"), "latency_p95 is relative to the control; a breaker needs an absolute metric such as error_rate"));
+        }
+        cfg.breakers.push(Breaker {
+            metric,
+            above: b.above,
+            below: b.below,
+            min_samples: b.min_samples,
+        });
+    }
+    let _ = span;
+    Ok(cfg)
 }

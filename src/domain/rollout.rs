@@ -8,12 +8,15 @@ use serde::Serialize;
 
 use super::bucket::Percent;
 use super::eval::LiveRollout;
+use super::gate::GateConfig;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RolloutState {
+    /// Created but not exposing anyone: waiting for a passing preflight (the offline eval gate).
+    Draft,
     /// Waiting for a human: to start (no exposure yet) or to take a human-gated step.
     AwaitingApproval,
     Running,
@@ -26,7 +29,8 @@ pub enum RolloutState {
 }
 
 impl RolloutState {
-    pub const ALL: [RolloutState; 7] = [
+    pub const ALL: [RolloutState; 8] = [
+        RolloutState::Draft,
         RolloutState::AwaitingApproval,
         RolloutState::Running,
         RolloutState::RollbackPending,
@@ -37,6 +41,7 @@ impl RolloutState {
     ];
     pub fn as_str(self) -> &'static str {
         match self {
+            RolloutState::Draft => "DRAFT",
             RolloutState::AwaitingApproval => "AWAITING_APPROVAL",
             RolloutState::Running => "RUNNING",
             RolloutState::RollbackPending => "ROLLBACK_PENDING",
@@ -57,6 +62,28 @@ impl RolloutState {
     }
 }
 
+/// The analysis a rollout runs under, frozen when it starts so a later policy edit never changes a
+/// running analysis.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Analysis {
+    pub config: GateConfig,
+    /// The control's P95 latency bucket bound, frozen at the start of the step once the control arm
+    /// had enough latency samples to set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_threshold_ms: Option<u32>,
+}
+
+/// How a new rollout opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// Exposing the first step at once.
+    Running,
+    /// Waiting for a human to approve the start.
+    AwaitingApproval,
+    /// Waiting for a passing preflight, then for whatever the policy says about starting.
+    Draft,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollout {
     pub id: i64,
@@ -73,13 +100,23 @@ pub struct Rollout {
     pub step_started_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    #[serde(skip)]
+    pub analysis: Analysis,
+    /// Why a PAUSED rollout paused.
+    pub paused_reason: Option<String>,
 }
 
 /// What can happen to a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<'a> {
+    /// A DRAFT rollout's preflight passed: it opens as the policy says.
+    Open {
+        needs_approval: bool,
+    },
     Advance,
-    RequestApproval { target: usize },
+    RequestApproval {
+        target: usize,
+    },
     Approve,
     Reject,
     ProposeRollback,
@@ -87,6 +124,13 @@ pub enum Event {
     DismissRollback,
     Complete,
     Abort,
+    /// Exposure freezes where it is until a human resumes.
+    Pause {
+        reason: &'a str,
+    },
+    Resume,
+    /// A human's break-glass override: everyone gets the candidate now.
+    ForcePromote,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +138,8 @@ pub enum Event {
 pub struct IllegalTransition(pub String);
 
 impl Rollout {
-    /// A new rollout: running at its first step, or waiting for a human to approve the start.
+    /// A new rollout: running at its first step, waiting for a human to approve the start, or a
+    /// draft waiting for its preflight.
     #[allow(clippy::too_many_arguments)] // a constructor of plain fields; a builder would add nothing
     pub fn start(
         id: i64,
@@ -103,13 +148,14 @@ impl Rollout {
         candidate: &str,
         lkg: &str,
         steps: Vec<Percent>,
-        needs_approval: bool,
+        opening: Opening,
+        analysis: Analysis,
         now: Timestamp,
     ) -> Rollout {
-        let (state, step, pending_step, step_started_at) = if needs_approval {
-            (RolloutState::AwaitingApproval, None, Some(0), None)
-        } else {
-            (RolloutState::Running, Some(0), None, Some(now))
+        let (state, step, pending_step, step_started_at) = match opening {
+            Opening::AwaitingApproval => (RolloutState::AwaitingApproval, None, Some(0), None),
+            Opening::Running => (RolloutState::Running, Some(0), None, Some(now)),
+            Opening::Draft => (RolloutState::Draft, None, None, None),
         };
         Rollout {
             id,
@@ -124,6 +170,8 @@ impl Rollout {
             step_started_at,
             created_at: now,
             updated_at: now,
+            analysis,
+            paused_reason: None,
         }
     }
 
@@ -161,7 +209,12 @@ impl Rollout {
         match self.state {
             RolloutState::AwaitingApproval => "it is waiting for a human's approval (see list_approvals)".into(),
             RolloutState::RollbackPending => "a rollback was proposed and exposure is frozen until a human confirms or dismisses it".into(),
-            RolloutState::Paused => "it is paused until a human resumes it".into(),
+            RolloutState::Paused => format!(
+                "it is paused ({}) until a human resumes it with `flagwarden resume {}`",
+                self.paused_reason.as_deref().unwrap_or("no reason given"),
+                self.id
+            ),
+            RolloutState::Draft => "it is a draft waiting for a passing preflight (record_signals with eval_pairs)".into(),
             s => format!("it is {}", s.as_str()),
         }
     }
@@ -179,6 +232,45 @@ impl Rollout {
         let mut next = self.clone();
         next.updated_at = now;
         match event {
+            Event::Open { needs_approval } => {
+                if self.state != Draft {
+                    return refuse("open");
+                }
+                if needs_approval {
+                    next.state = AwaitingApproval;
+                    next.pending_step = Some(0);
+                } else {
+                    next.state = Running;
+                    next.step = Some(0);
+                    next.step_started_at = Some(now);
+                }
+            }
+            Event::Pause { reason } => {
+                if !matches!(self.state, Running | AwaitingApproval) {
+                    return refuse("pause");
+                }
+                next.state = Paused;
+                next.pending_step = None;
+                next.paused_reason = Some(reason.to_owned());
+            }
+            Event::Resume => {
+                if self.state != Paused {
+                    return refuse("resume");
+                }
+                next.state = if self.step.is_some() { Running } else { Draft };
+                next.paused_reason = None;
+                // The time at this step starts again: dwell and the step limit count from now.
+                next.step_started_at = self.step.map(|_| now);
+            }
+            Event::ForcePromote => {
+                if self.state.is_terminal() {
+                    return refuse("be promoted");
+                }
+                next.state = Completed;
+                next.step = Some(self.steps.len() - 1);
+                next.pending_step = None;
+                next.paused_reason = None;
+            }
             Event::Advance => {
                 if self.state != Running {
                     return refuse("advance");
@@ -270,7 +362,17 @@ mod tests {
 
     #[test]
     fn runs_through_its_steps_and_completes() {
-        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0));
+        let r = Rollout::start(
+            1,
+            "f",
+            "production",
+            "on",
+            "off",
+            steps(),
+            Opening::Running,
+            Analysis::default(),
+            ts(0),
+        );
         assert_eq!(
             (r.state, r.percent().as_f64()),
             (RolloutState::Running, 1.0)
@@ -302,9 +404,19 @@ mod tests {
 
     #[test]
     fn a_proposed_rollback_freezes_exposure_until_a_human_decides() {
-        let r = Rollout::start(1, "f", "production", "on", "off", steps(), false, ts(0))
-            .apply(Event::ProposeRollback, ts(1))
-            .unwrap();
+        let r = Rollout::start(
+            1,
+            "f",
+            "production",
+            "on",
+            "off",
+            steps(),
+            Opening::Running,
+            Analysis::default(),
+            ts(0),
+        )
+        .apply(Event::ProposeRollback, ts(1))
+        .unwrap();
         assert_eq!(r.percent().as_f64(), 1.0);
         let err = r.apply(Event::Advance, ts(2)).unwrap_err();
         assert!(err.0.contains("frozen until a human"), "{err}");
@@ -325,7 +437,17 @@ mod tests {
 
     #[test]
     fn start_approval_exposes_nobody_until_approved() {
-        let r = Rollout::start(1, "f", "production", "on", "off", steps(), true, ts(0));
+        let r = Rollout::start(
+            1,
+            "f",
+            "production",
+            "on",
+            "off",
+            steps(),
+            Opening::AwaitingApproval,
+            Analysis::default(),
+            ts(0),
+        );
         assert_eq!(
             (r.state, r.percent(), r.live()),
             (RolloutState::AwaitingApproval, Percent::ZERO, None)

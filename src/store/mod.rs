@@ -14,10 +14,9 @@ use serde_json::Value;
 
 use crate::domain::audit::{AuditEvent, GENESIS};
 use crate::domain::bucket::Percent;
-use crate::domain::evidence::{LatencyHistogram, ScoreSummary};
 use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
-use crate::domain::gate::ArmCounts;
-use crate::domain::rollout::{Rollout, RolloutState};
+use crate::domain::gate::{ArmCounts, ArmData};
+use crate::domain::rollout::{Analysis, Rollout, RolloutState};
 use crate::domain::rules::{Rule, RuleSpec};
 
 pub use rusqlite::Error as SqlError;
@@ -267,7 +266,7 @@ pub fn count_flags_created_since(conn: &Connection, since: Timestamp) -> Result<
 
 // ---- rollouts --------------------------------------------------------------------------------
 
-const ROLLOUT_COLUMNS: &str = "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at";
+const ROLLOUT_COLUMNS: &str = "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at, analysis, paused_reason";
 
 fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
     let steps: String = r.get(5)?;
@@ -294,6 +293,11 @@ fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
         step_started_at: opt_ts(r.get(9)?)?,
         created_at: parse_ts(&r.get::<_, String>(10)?)?,
         updated_at: parse_ts(&r.get::<_, String>(11)?)?,
+        analysis: match r.get::<_, Option<String>>(12)? {
+            Some(text) => parse_json("rollouts.analysis", &text)?,
+            None => Analysis::default(),
+        },
+        paused_reason: r.get(13)?,
     })
 }
 
@@ -360,8 +364,8 @@ pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
     let steps: Vec<u16> = r.steps.iter().map(|p| p.basis_points()).collect();
     conn.execute(
         &format!(
-            "INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (id) DO UPDATE SET step = ?7, pending_step = ?8, state = ?9, step_started_at = ?10, updated_at = ?12"
+            "INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (id) DO UPDATE SET step = ?7, pending_step = ?8, state = ?9, step_started_at = ?10, updated_at = ?12, analysis = ?13, paused_reason = ?14"
         ),
         params![
             r.id,
@@ -376,6 +380,8 @@ pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
             r.step_started_at.map(ts_text),
             ts_text(r.created_at),
             ts_text(r.updated_at),
+            to_json(&r.analysis),
+            r.paused_reason,
         ],
     )?;
     Ok(())
@@ -398,21 +404,21 @@ pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {
 
 // ---- signals ---------------------------------------------------------------------------------
 
-/// One arm's report: counts, and the distributions when the application sent them.
+/// One arm's report: counts, and the distributions and custom counters when the application sent
+/// them.
 pub struct SignalRow<'a> {
     pub rollout_id: i64,
     pub arm: &'a str,
-    pub counts: &'a ArmCounts,
-    pub latency: Option<&'a LatencyHistogram>,
-    pub scores: Option<&'a ScoreSummary>,
+    pub data: &'a ArmData,
     pub batch_id: Option<&'a str>,
 }
 
 pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Result<()> {
-    let c = row.counts;
+    let d = row.data;
+    let c = &d.counts;
     conn.prepare_cached(
-        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         row.rollout_id,
@@ -426,8 +432,9 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         c.safety_passes as i64,
         row.batch_id,
         ts_text(at),
-        row.latency.map(to_json),
-        row.scores.map(to_json),
+        (!d.latency_ms.is_empty()).then(|| to_json(&d.latency_ms)),
+        (d.scores.n > 0).then(|| to_json(&d.scores)),
+        (!d.custom.is_empty()).then(|| to_json(&d.custom)),
     ])?;
     Ok(())
 }
@@ -457,27 +464,147 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
     )?)
 }
 
-/// Merged latency histogram and eval-score summary of one arm of a rollout.
-pub fn arm_distributions(
+/// Every report on a rollout, oldest first: when, which arm, and what it said.
+pub fn signal_rows(
     conn: &Connection,
     rollout_id: i64,
-    arm: &str,
-) -> Result<(LatencyHistogram, ScoreSummary)> {
+) -> Result<Vec<(Timestamp, String, ArmData)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT latency_ms, eval_scores FROM signals
-         WHERE rollout_id = ?1 AND arm = ?2 AND (latency_ms IS NOT NULL OR eval_scores IS NOT NULL)",
+        "SELECT recorded_at, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes,
+                latency_ms, eval_scores, custom
+         FROM signals WHERE rollout_id = ?1 ORDER BY id",
     )?;
-    let mut rows = stmt.query(params![rollout_id, arm])?;
-    let (mut latency, mut scores) = (LatencyHistogram::default(), ScoreSummary::default());
+    let mut rows = stmt.query([rollout_id])?;
+    let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        if let Some(text) = r.get::<_, Option<String>>(0)? {
-            latency.add(&parse_json("signals.latency_ms", &text)?);
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+        let text = |i: usize| r.get::<_, Option<String>>(i);
+        let mut d = ArmData {
+            counts: ArmCounts {
+                exposures: n(2)?,
+                requests: n(3)?,
+                errors: n(4)?,
+                task_attempts: n(5)?,
+                task_successes: n(6)?,
+                safety_checks: n(7)?,
+                safety_passes: n(8)?,
+            },
+            ..ArmData::default()
+        };
+        if let Some(t) = text(9)? {
+            d.latency_ms = parse_json("signals.latency_ms", &t)?;
         }
-        if let Some(text) = r.get::<_, Option<String>>(1)? {
-            scores.add(&parse_json("signals.eval_scores", &text)?);
+        if let Some(t) = text(10)? {
+            d.scores = parse_json("signals.eval_scores", &t)?;
         }
+        if let Some(t) = text(11)? {
+            d.custom = parse_json("signals.custom", &t)?;
+        }
+        out.push((parse_ts(&r.get::<_, String>(0)?)?, r.get(1)?, d));
     }
-    Ok((latency, scores))
+    Ok(out)
+}
+
+// ---- gate evaluations and preflight runs -----------------------------------------------------
+
+/// A stored gate evaluation: what went in, what came out, under which config.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GateEvaluation {
+    pub id: i64,
+    pub rollout_id: i64,
+    pub evaluated_at: String,
+    pub verdict: String,
+    pub config_sha256: String,
+    pub inputs: serde_json::Value,
+    pub result: serde_json::Value,
+}
+
+pub fn insert_gate_evaluation(conn: &Connection, e: &GateEvaluation) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO gate_evaluations (rollout_id, evaluated_at, verdict, config_sha256, inputs, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![e.rollout_id, e.evaluated_at, e.verdict, e.config_sha256, e.inputs.to_string(), e.result.to_string()])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn read_gate_evaluation(r: &rusqlite::Row) -> Result<GateEvaluation> {
+    Ok(GateEvaluation {
+        id: r.get(0)?,
+        rollout_id: r.get(1)?,
+        evaluated_at: r.get(2)?,
+        verdict: r.get(3)?,
+        config_sha256: r.get(4)?,
+        inputs: parse_json("gate_evaluations.inputs", &r.get::<_, String>(5)?)?,
+        result: parse_json("gate_evaluations.result", &r.get::<_, String>(6)?)?,
+    })
+}
+
+/// A rollout's stored evaluations, newest first.
+pub fn gate_evaluations(
+    conn: &Connection,
+    rollout_id: i64,
+    limit: u32,
+) -> Result<Vec<GateEvaluation>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, rollout_id, evaluated_at, verdict, config_sha256, inputs, result FROM gate_evaluations
+         WHERE rollout_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![rollout_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_gate_evaluation(r)?);
+    }
+    Ok(out)
+}
+
+/// A paired offline eval run of a candidate variant against the last-known-good.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PreflightRun {
+    pub id: i64,
+    pub flag: String,
+    pub candidate: String,
+    pub baseline: String,
+    pub suite: String,
+    pub items: u64,
+    pub verdict: String,
+    pub result: serde_json::Value,
+    pub recorded_at: String,
+}
+
+pub fn insert_preflight(conn: &Connection, p: &PreflightRun) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO preflight_runs (flag_key, candidate, baseline, suite, items, result, verdict, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![p.flag, p.candidate, p.baseline, p.suite, p.items.to_string(), p.result.to_string(), p.verdict, p.recorded_at])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The latest preflight of `candidate` against `baseline` on `flag`.
+pub fn latest_preflight(
+    conn: &Connection,
+    flag: &str,
+    candidate: &str,
+    baseline: &str,
+) -> Result<Option<PreflightRun>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, flag_key, candidate, baseline, suite, items, result, verdict, recorded_at FROM preflight_runs
+         WHERE flag_key = ?1 AND candidate = ?2 AND baseline = ?3 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query(params![flag, candidate, baseline])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    Ok(Some(PreflightRun {
+        id: r.get(0)?,
+        flag: r.get(1)?,
+        candidate: r.get(2)?,
+        baseline: r.get(3)?,
+        suite: r.get(4)?,
+        items: r.get::<_, String>(5)?.parse().unwrap_or(0),
+        result: parse_json("preflight_runs.result", &r.get::<_, String>(6)?)?,
+        verdict: r.get(7)?,
+        recorded_at: r.get(8)?,
+    }))
 }
 
 // ---- change feed -----------------------------------------------------------------------------

@@ -159,6 +159,7 @@ CREATE INDEX audit_changes ON audit_events (seq) WHERE decision = 'allow' AND fl
 "#,
     r#"
 ALTER TABLE approvals ADD COLUMN decided_via TEXT;
+ALTER TABLE signals ADD COLUMN custom TEXT;
 ALTER TABLE rollouts ADD COLUMN analysis TEXT;
 ALTER TABLE rollouts ADD COLUMN paused_reason TEXT;
 -- Every gate evaluation that drove a decision, with its inputs and the hash of the frozen config.

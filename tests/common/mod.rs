@@ -25,7 +25,10 @@ max_step_increase = 25
 agent_rollback = "propose"
 [environments.production.gate]
 min_samples = 100
-max_error_rate = 0.05
+fresh_within = "24h"
+breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
+[environments.production.gate.metrics.error_rate]
+margin = 0.1
 "#;
 
 pub struct Project {
