@@ -639,6 +639,27 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+/// What a human does to a rollout directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    /// A PAUSED rollout runs again (the time at its step counts from now).
+    Resume,
+    /// Stop it: everyone gets the last-known-good.
+    Abort,
+    /// Break-glass override: complete it now, past the gate.
+    Promote,
+}
+
+impl Steer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Steer::Resume => "resume",
+            Steer::Abort => "abort",
+            Steer::Promote => "override_promote",
+        }
+    }
+}
+
 /// Where a human decided: recorded on the approval and in the audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -107,6 +107,41 @@ pub enum Command {
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// A rollout's gate, explained per metric and arm, and its stored evaluations.
+    Canary {
+        key: String,
+        #[arg(long = "env")]
+        env: String,
+        /// How many stored evaluations to list.
+        #[arg(long, default_value_t = 5)]
+        history: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a PAUSED rollout (human).
+    Resume {
+        rollout: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Abort a rollout: everyone gets the last-known-good (human).
+    Abort {
+        rollout: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Break-glass override: complete a rollout now, past the gate (human; needs an active break-glass).
+    Promote {
+        rollout: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Lift freezes and change windows in an environment for a while (human, with a reason).
     BreakGlass {
         #[arg(long = "env")]
@@ -321,6 +356,96 @@ fn confirm(c: &Confirm, what: &str, expected: &str) -> Result<()> {
     Ok(())
 }
 
+/// The gate in words and numbers: the verdict, then one row per metric with both arms.
+fn print_canary(status: &CanaryStatus, evaluations: &[crate::store::GateEvaluation]) {
+    let Some(r) = &status.rollout else {
+        println!("{} has no rollout in {}", status.key, status.environment);
+        return;
+    };
+    println!(
+        "rollout {} of {} in {}: {} at {}% ({:?} → {:?})",
+        r.id,
+        status.key,
+        status.environment,
+        r.state.as_str(),
+        r.percent,
+        r.lkg,
+        r.candidate
+    );
+    if let Some(g) = &status.gate {
+        println!(
+            "gate now: {:?}{}",
+            g.verdict,
+            if g.critical { " (critical)" } else { "" }
+        );
+        for reason in &g.reasons {
+            println!("  - {reason}");
+        }
+        let mut t = table(&[
+            "metric",
+            "req",
+            "canary n",
+            "canary",
+            "control n",
+            "control",
+            "diff",
+            "bounds",
+            "margin",
+            "label",
+        ]);
+        let num = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+        for m in &g.metrics {
+            t.add_row(vec![
+                m.metric.clone(),
+                if m.required {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+                m.canary.n.to_string(),
+                num(m.canary.value),
+                m.control.n.to_string(),
+                num(m.control.value),
+                num(m.difference),
+                match (m.lower, m.upper) {
+                    (Some(l), Some(u)) => format!("[{l:.4}, {u:.4}]"),
+                    _ => m.e_value.map_or("-".into(), |e| format!("e={e:.2}")),
+                },
+                m.margin.to_string(),
+                format!("{:?}", m.label).to_uppercase(),
+            ]);
+        }
+        println!("{t}");
+        println!(
+            "sample ratio: {} canary / {} control exposures, p = {:.3}{}",
+            g.srm.canary_exposures,
+            g.srm.control_exposures,
+            g.srm.p_value,
+            if g.srm.mismatch { " MISMATCH" } else { "" }
+        );
+        for b in &g.breakers {
+            println!(
+                "breaker {} {} {}: canary {} over {}{}",
+                b.metric,
+                b.op,
+                b.limit,
+                b.canary.value.map_or("-".into(), |v| format!("{v:.4}")),
+                b.canary.n,
+                if b.tripped { " TRIPPED" } else { "" }
+            );
+        }
+    }
+    for e in evaluations {
+        println!(
+            "evaluation #{} at {}: {} (config {})",
+            e.id,
+            e.evaluated_at,
+            e.verdict,
+            &e.config_sha256[..12]
+        );
+    }
+}
+
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -464,6 +589,63 @@ pub fn run(cli: Cli) -> Result<()> {
                 meta: Meta::because(reason),
             };
             println!("{}", app.rollback(&human(), &req)?.outcome.summary);
+            Ok(())
+        }
+        Command::Canary {
+            key,
+            env,
+            history,
+            json,
+        } => {
+            let app = cli.open_app()?;
+            let status = app.canary_status(&FlagEnv {
+                key: key.clone(),
+                environment: env.clone(),
+            })?;
+            let evaluations = match &status.rollout {
+                Some(r) => app.gate_evaluations(r.id, *history)?,
+                None => Vec::new(),
+            };
+            if *json {
+                return print_json(
+                    &serde_json::json!({"status": status, "evaluations": evaluations}),
+                );
+            }
+            print_canary(&status, &evaluations);
+            Ok(())
+        }
+        Command::Resume {
+            rollout,
+            reason,
+            confirm: c,
+        }
+        | Command::Abort {
+            rollout,
+            reason,
+            confirm: c,
+        }
+        | Command::Promote {
+            rollout,
+            reason,
+            confirm: c,
+        } => {
+            let steer = match &cli.command {
+                Command::Resume { .. } => Steer::Resume,
+                Command::Abort { .. } => Steer::Abort,
+                _ => Steer::Promote,
+            };
+            let app = cli.open_app()?;
+            confirm(
+                c,
+                &format!("{} rollout {rollout}", steer.as_str()),
+                &rollout.to_string(),
+            )?;
+            println!(
+                "{}",
+                app.steer_rollout(&human(), *rollout, steer, reason)?
+                    .outcome
+                    .summary
+            );
             Ok(())
         }
         Command::BreakGlass {
