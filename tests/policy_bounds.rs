@@ -403,6 +403,41 @@ fn bad_policies_are_refused_with_file_line_and_field() {
             3,
             "environments.production.freezes[0].from",
         ),
+        (
+            "version = 1\n[environments.production.gate]\nalpha_promote = 0.9\n",
+            3,
+            "environments.production.gate.alpha_promote",
+        ),
+        (
+            "version = 1\n[environments.production.gate]\nrequired = [\"Error Rate\"]\n",
+            3,
+            "environments.production.gate.required",
+        ),
+        (
+            "version = 1\n[environments.production.gate]\nrequired = []\n",
+            3,
+            "environments.production.gate.required",
+        ),
+        (
+            "version = 1\n[environments.production.gate.metrics.error_rate]\nmargin = 2\n",
+            3,
+            "environments.production.gate.metrics.error_rate.margin",
+        ),
+        (
+            "version = 1\n[[environments.production.gate.breakers]]\nmetric = \"error_rate\"\nabove = 0.2\nbelow = 0.1\n",
+            2,
+            "environments.production.gate.breakers[0]",
+        ),
+        (
+            "version = 1\n[environments.production.preflight]\nrequired = true\nalpha = 0\n",
+            4,
+            "environments.production.preflight.alpha",
+        ),
+        (
+            "version = 1\n[environments.production]\n[[webhooks]]\nurl = \"ftp://example\"\n",
+            3,
+            "webhooks[0].url",
+        ),
         ("version = 0\n[environments.production]\n", 1, "version"),
         ("version = 1\n", 1, "environments"),
         ("version = 1\n[environments.production\n", 2, "(syntax)"),
