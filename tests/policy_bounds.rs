@@ -435,7 +435,7 @@ fn bad_policies_are_refused_with_file_line_and_field() {
         ),
         (
             "version = 1\n[environments.production]\n[[webhooks]]\nurl = \"ftp://example\"\n",
-            3,
+            4,
             "webhooks[0].url",
         ),
         ("version = 0\n[environments.production]\n", 1, "version"),
