@@ -254,8 +254,10 @@ async fn signal_batches_count_once() {
     let batch = json!({"batch_id": "b-1", "signals": [
         {"flag": "checkout", "arm": "canary", "exposures": 50, "requests": 100, "errors": 2,
          "latency_ms": {"25": 90, "100": 9, "+Inf": 1}, "eval_scores": [0.9, 0.8, 0.4]},
-        {"flag": "checkout", "arm": "control", "requests": 100, "errors": 1},
-        {"flag": "checkout", "arm": "canary", "requests": 10, "task_attempts": 4, "task_successes": 3}
+        {"flag": "checkout", "arm": "control", "requests": 100, "errors": 1,
+         "custom": {"refunds": {"events": 1, "trials": 40}}},
+        {"flag": "checkout", "arm": "canary", "requests": 10, "task_attempts": 4, "task_successes": 3,
+         "custom": {"refunds": {"events": 3, "trials": 40}}}
     ]});
     let ctx = json!({"context": {"targetingKey": "u-1"}});
     let etag = bulk(&s, &ctx, None).await.headers()["etag"]
@@ -300,6 +302,20 @@ async fn signal_batches_count_once() {
     );
     assert_eq!(st["canary"]["latency_p95_ms"], 100);
     assert_eq!(st["canary"]["eval_scores"], 3);
+    assert_eq!(
+        st["canary"]["custom"]["refunds"],
+        json!({"events": 3, "trials": 40})
+    );
+    // The gate reads what the batch sent, custom counters included, per arm.
+    let gate_metrics = st["gate"]["metrics"].as_array().unwrap();
+    let eval = gate_metrics
+        .iter()
+        .find(|m| m["metric"] == "eval_score")
+        .unwrap();
+    assert_eq!(
+        (eval["canary"]["n"].as_u64(), eval["control"]["n"].as_u64()),
+        (Some(3), Some(0))
+    );
     assert!(
         (st["canary"]["eval_score_mean"].as_f64().unwrap() - 0.7).abs() < 1e-9,
         "{st}"
@@ -354,6 +370,14 @@ async fn signal_batches_count_once() {
         (
             json!({"batch_id": "", "signals": [{"flag": "checkout", "arm": "canary", "requests": 1}]}),
             "batch_id",
+        ),
+        (
+            json!({"batch_id": "b-12", "signals": [{"flag": "checkout", "arm": "canary", "custom": {"refunds": {"events": 5, "trials": 2}}}]}),
+            "signals[0].custom.refunds",
+        ),
+        (
+            json!({"batch_id": "b-13", "signals": [{"flag": "checkout", "arm": "canary", "custom": {"Refunds!": {"events": 1, "trials": 2}}}]}),
+            "signals[0].custom.Refunds!",
         ),
         (json!({"batch_id": "b-10", "signals": []}), "signals"),
         (

@@ -31,6 +31,7 @@ fn arm_view(d: &ArmData) -> ArmEvidence {
         latency_ms: d.latency_ms,
         eval_scores: d.scores.n,
         eval_score_mean: d.scores.mean(),
+        custom: d.custom.clone(),
     }
 }
 

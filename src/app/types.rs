@@ -512,6 +512,9 @@ pub struct ArmEvidence {
     pub eval_scores: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_score_mean: Option<f64>,
+    /// The application's own counters, summed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, CustomCount>,
 }
 
 fn is_zero(n: &u64) -> bool {
