@@ -6,6 +6,7 @@ pub mod codegen;
 pub mod domain;
 pub mod http;
 pub mod mcp;
+pub mod notify;
 pub mod store;
 
 use std::sync::Arc;
