@@ -6,6 +6,7 @@ pub mod codegen;
 pub mod domain;
 pub mod http;
 pub mod mcp;
+pub mod notify;
 pub mod store;
 
 use std::sync::Arc;
@@ -36,17 +37,14 @@ pub async fn flush_periodically(app: Arc<app::App>) {
 
 /// Serves MCP over stdio until the client disconnects, flushing evaluation counts periodically and at
 /// the end. Nothing but JSON-RPC goes to stdout.
-pub fn serve_stdio(app: Arc<app::App>) -> anyhow::Result<()> {
+pub async fn serve_stdio(app: Arc<app::App>) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
-    runtime()?.block_on(async {
-        let flusher = tokio::spawn(flush_periodically(app.clone()));
-        let service = mcp::Server::new(app.clone())
-            .serve(rmcp::transport::stdio())
-            .await?;
-        service.waiting().await?;
-        flusher.abort();
-        anyhow::Ok(())
-    })?;
-    app.flush_counts()?;
+    let flusher = tokio::spawn(flush_periodically(app.clone()));
+    let service = mcp::Server::new(app.clone())
+        .serve(rmcp::transport::stdio())
+        .await?;
+    service.waiting().await?;
+    flusher.abort();
+    tokio::task::spawn_blocking(move || app.flush_counts()).await??;
     Ok(())
 }

@@ -105,8 +105,9 @@ pub struct App {
     data_version: Mutex<i64>,
     clock: Clock,
     config: Config,
-    /// Woken after every commit, so the change stream sends at once rather than at its next poll.
-    committed: Arc<tokio::sync::Notify>,
+    /// Bumped after every commit, so the change stream and the webhook workers look at once rather
+    /// than at their next poll. A watch, not a `Notify`: every follower sees every bump.
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -200,7 +201,7 @@ impl App {
             data_version: Mutex::new(-1),
             clock,
             config,
-            committed: Arc::default(),
+            committed: tokio::sync::watch::Sender::new(0),
         };
         app.reload()?;
         Ok(app)
@@ -312,9 +313,9 @@ impl App {
         Ok(())
     }
 
-    /// Notified after each commit this process makes.
-    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
-        self.committed.clone()
+    /// Changes after each commit this process makes; each follower holds its own receiver.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// Committed changes to flags after audit event `after` (from any process), oldest first.
@@ -324,6 +325,48 @@ impl App {
 
     pub fn last_audit_seq(&self) -> Result<i64> {
         self.read(|conn, _| Ok(store::last_audit_seq(conn)?))
+    }
+
+    /// Audit events after `after` that are not evidence reports, oldest first, at most `limit`, and
+    /// the sequence number read through: the last event returned, or the newest event when fewer than
+    /// `limit` came back, so a follower can move past the evidence it skipped.
+    pub fn audit_after(&self, after: i64, limit: u32) -> Result<(Vec<AuditEvent>, i64)> {
+        self.read(|conn, _| {
+            let newest = store::last_audit_seq(conn)?;
+            let events = store::audit_events_after(conn, after, newest, limit)?;
+            let through = match events.last() {
+                Some(e) if events.len() == limit as usize => e.seq,
+                _ => newest.max(after),
+            };
+            Ok((events, through))
+        })
+    }
+
+    /// A bookkeeping value (the webhook delivery cursors): not a change to flags, so not audited.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.read(|conn, _| Ok(store::meta_get(conn, key)?))
+    }
+
+    /// Reads and rewrites bookkeeping value `key` in one write transaction, so two processes that
+    /// update it at once take turns. `update` sees the current value and returns the value to store
+    /// (`None` leaves it as it is) and what to hand back.
+    pub fn update_meta<T>(
+        &self,
+        key: &str,
+        update: impl FnOnce(Option<&str>) -> (Option<String>, T),
+    ) -> Result<T> {
+        self.refresh()?;
+        let mut store = self.store();
+        let tx = store.begin()?;
+        let current = store::meta_get(&tx, key)?;
+        let (next, answer) = update(current.as_deref());
+        if let Some(value) = next
+            && Some(&value) != current.as_ref()
+        {
+            store::meta_set(&tx, key, &value)?;
+            tx.commit()?;
+        }
+        Ok(answer)
     }
 
     /// Evaluations per (flag, environment, variant) since the store began: flushed counts plus the
@@ -478,7 +521,7 @@ impl App {
                         -1
                     });
                 *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = seen;
-                self.committed.notify_one();
+                self.committed.send_modify(|n| *n = n.wrapping_add(1));
                 Ok(output)
             }
             Err(Failure::Refused(refusal)) => {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::app::types::*;
 use crate::app::{App, Config, LoadedPolicy};
 use crate::domain::policy::Actor;
+use crate::notify::{Deliveries, Notifier, Retry};
 
 pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
 
@@ -298,14 +299,35 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokens.parse_env(&value)?;
     }
     let app = cli.open_app()?;
+    let deliveries = Arc::new(Deliveries::default());
     let cfg = crate::http::ServeConfig {
         listen: args.listen,
         tokens,
         allowed_hosts: args.allowed_hosts.clone(),
         default_environment: args.environment.clone(),
         public_url: args.public_url.clone(),
+        deliveries: deliveries.clone(),
     };
-    crate::runtime()?.block_on(crate::http::serve(app, cfg))
+    crate::runtime()?.block_on(notifying(
+        app.clone(),
+        deliveries,
+        crate::http::serve(app, cfg),
+    ))
+}
+
+/// Runs a long-running mode with the webhook workers beside it (when the policy has webhooks), and
+/// stops them when it ends.
+async fn notifying(
+    app: Arc<App>,
+    deliveries: Arc<Deliveries>,
+    mode: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let notifier = Notifier::start(app, Retry::DEFAULT, deliveries).await?;
+    let result = mode.await;
+    if let Some(n) = notifier {
+        n.stop().await;
+    }
+    result
 }
 
 fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
@@ -460,7 +482,11 @@ fn table(header: &[&str]) -> Table {
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => init(&cli, *force),
-        Command::Mcp => crate::serve_stdio(cli.open_app()?),
+        Command::Mcp => {
+            let app = cli.open_app()?;
+            let deliveries = Arc::default();
+            crate::runtime()?.block_on(notifying(app.clone(), deliveries, crate::serve_stdio(app)))
+        }
         Command::Serve(args) => serve(&cli, args),
         Command::Token {
             cmd:

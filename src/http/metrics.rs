@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests and their latency per endpoint, kept in memory;
-//! evaluations per flag, environment and variant, and rollouts per state, read at scrape time.
+//! evaluations per flag, environment and variant, rollouts per state, and webhook deliveries, read at
+//! scrape time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use prometheus_client::registry::Registry;
 use super::auth::Role;
 use super::{ApiError, Shared, blocking};
 use crate::app::App;
+use crate::notify::Deliveries;
 
 /// The endpoints, as metric labels and for their access rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
@@ -96,7 +98,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(app: Arc<App>) -> Metrics {
+    pub fn new(app: Arc<App>, deliveries: Arc<Deliveries>) -> Metrics {
         let mut registry = Registry::with_prefix("flagwarden");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -112,7 +114,7 @@ impl Metrics {
             "HTTP request latency by endpoint (to the response head; streams count their setup)",
             latency.clone(),
         );
-        registry.register_collector(Box::new(AppCollector(app)));
+        registry.register_collector(Box::new(AppCollector(app, deliveries)));
         Metrics {
             registry,
             requests,
@@ -130,8 +132,9 @@ impl Metrics {
     }
 }
 
-/// Reads evaluation counts and rollout states from the app at each scrape.
-struct AppCollector(Arc<App>);
+/// Reads evaluation counts and rollout states from the app, and the webhook delivery counts, at each
+/// scrape.
+struct AppCollector(Arc<App>, Arc<Deliveries>);
 
 impl std::fmt::Debug for AppCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +177,15 @@ impl Collector for AppCollector {
                 }
             }
             Err(e) => tracing::warn!("metrics: rollout states unavailable: {e}"),
+        }
+        let mut family = encoder.encode_descriptor(
+            "webhook_deliveries",
+            "Webhook notices delivered, attempts retried, and notices given up on",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, n) in self.1.counts() {
+            ConstCounter::new(n).encode(family.encode_family(&[("result", result)])?)?;
         }
         Ok(())
     }

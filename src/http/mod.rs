@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub default_environment: String,
     /// Where clients reach this server, for the OFREP event-stream URL; defaults to the bound address.
     pub public_url: Option<String>,
+    /// Webhook delivery counts, shown on /metrics.
+    pub deliveries: Arc<crate::notify::Deliveries>,
 }
 
 /// Request body limits: OFREP contexts are small, signal batches larger, MCP calls in between.
@@ -335,7 +337,7 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
             .as_deref()
             .map(|base| format!("{}/api/v1/stream", base.trim_end_matches('/')).into()),
         changes: changes.clone(),
-        metrics: Arc::new(Metrics::new(app.clone())),
+        metrics: Arc::new(Metrics::new(app.clone(), cfg.deliveries.clone())),
         shutdown: shutdown.clone(),
         nonce: {
             let mut n = [0u8; 16];

@@ -36,11 +36,11 @@ pub async fn feed(
     stop: CancellationToken,
     mut last: i64,
 ) {
-    let commits = app.commits();
+    let mut commits = app.commits();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = commits.notified() => {}
+            _ = commits.changed() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
         loop {

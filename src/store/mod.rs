@@ -873,6 +873,25 @@ fn read_audit(r: &rusqlite::Row) -> rusqlite::Result<(AuditEvent, String, String
     ))
 }
 
+/// Events after `after` through `through`, oldest first, leaving out evidence reports (which change
+/// nothing anyone is told about and can be large).
+pub fn audit_events_after(
+    conn: &Connection,
+    after: i64,
+    through: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events
+         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals')
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![after, through, limit], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// Recent events, newest first, optionally for one flag and/or environment.
 pub fn audit_events(
     conn: &Connection,
@@ -910,6 +929,23 @@ pub fn count_actions_since(
         params![action, rollout_id, ts_text(since)],
         |r| r.get(0),
     )?)
+}
+
+// ---- meta ----------------------------------------------------------------------------------
+
+/// A bookkeeping value by name.
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
 }
 
 // ---- idempotency -----------------------------------------------------------------------------
