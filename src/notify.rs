@@ -805,7 +805,10 @@ approvals = 2
 agent_rollback = "propose"
 [environments.production.gate]
 min_samples = 100
-max_error_rate = 0.05
+fresh_within = "24h"
+breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
+[environments.production.gate.metrics.error_rate]
+margin = 0.1
 [environments.gated]
 agent_may = ["start_canary"]
 requires_start_approval = true
@@ -860,10 +863,13 @@ requires_start_approval = true
         let id = proposed.approval_id.unwrap();
         app.reject(&human("alice"), id, "noise", Channel::Http)
             .unwrap();
-        let signals: RecordSignals = req(
-            json!({"key": "pay", "environment": "production", "arm": "canary", "requests": 200, "errors": 40}),
-        );
-        app.record_signals(&agent(), &signals).unwrap();
+        // Clearly worse than the control, though under the breaker: the gate proposes at the advance.
+        for (arm, errors) in [("canary", 45), ("control", 10)] {
+            let signals: RecordSignals = req(
+                json!({"key": "pay", "environment": "production", "arm": arm, "requests": 1000, "errors": errors}),
+            );
+            app.record_signals(&agent(), &signals).unwrap();
+        }
         let gate = app
             .advance_canary(&agent(), &req(key("production")))
             .unwrap();
