@@ -269,6 +269,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         allowed_hosts: args.allowed_hosts.clone(),
         default_environment: args.environment.clone(),
         public_url: args.public_url.clone(),
+        seal: state_seal()?,
     };
     crate::runtime()?.block_on(crate::http::serve(app, cfg))
 }
@@ -291,6 +292,13 @@ fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
         "or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\""
     );
     Ok(())
+}
+
+/// The process's key for sealing in-client confirmations (MCP request state): random at each start.
+fn state_seal() -> Result<Arc<crate::mcp::StateSeal>> {
+    let seal = crate::mcp::StateSeal::random()
+        .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(Arc::new(seal))
 }
 
 fn human() -> Actor {
@@ -335,7 +343,7 @@ fn table(header: &[&str]) -> Table {
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => init(&cli, *force),
-        Command::Mcp => crate::serve_stdio(cli.open_app()?),
+        Command::Mcp => crate::serve_stdio(cli.open_app()?, state_seal()?),
         Command::Serve(args) => serve(&cli, args),
         Command::Token {
             cmd:
