@@ -4,8 +4,8 @@
 //! by another client, and an expired one are refused in-band and change nothing; a good one decides
 //! the approval the first round opened without running the tool's mutation again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use flagwarden::app::types::*;
 use flagwarden::app::{App, Config, LoadedPolicy};
@@ -27,17 +27,36 @@ version = 1
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 50, 100]
 agent_rollback = "propose"
+[environments.gated]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+steps = [5, 50, 100]
+max_auto_percent = 5
+max_step_increase = 50
+requires_start_approval = true
+[environments.gated.gate]
+min_samples = 100
 [environments.locked]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 agent_rollback = "propose"
 confirm_in_client = false
 "#;
 
-/// A client whose person answers every question the same way.
+/// A client whose person answers every question the same way, and remembers what was asked.
 #[derive(Clone)]
 struct Person {
     name: &'static str,
     answer: Option<ElicitResult>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl Person {
+    fn new(name: &'static str, answer: Option<ElicitResult>) -> Person {
+        Person {
+            name,
+            answer,
+            asked: Arc::default(),
+        }
+    }
 }
 
 impl ClientHandler for Person {
@@ -49,7 +68,7 @@ impl ClientHandler for Person {
         let ElicitRequestParams::FormElicitationParams { message, .. } = request else {
             panic!("expected a form")
         };
-        assert!(message.contains("Roll back"), "{message}");
+        self.asked.lock().unwrap().push(message);
         Ok(self.answer.clone().expect("this person is never asked"))
     }
 
@@ -241,10 +260,7 @@ async fn retry(
 }
 
 fn modern(name: &'static str) -> Person {
-    Person {
-        name,
-        answer: Some(approve("seen it")),
-    }
+    Person::new(name, Some(approve("seen it")))
 }
 
 #[tokio::test]
@@ -426,10 +442,10 @@ async fn an_expired_state_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn legacy_clients_are_asked_with_an_elicitation_request() {
     let w = World::new();
-    let declines = Person {
-        name: "agent-old",
-        answer: Some(ElicitResult::new(ElicitationAction::Decline)),
-    };
+    let declines = Person::new(
+        "agent-old",
+        Some(ElicitResult::new(ElicitationAction::Decline)),
+    );
     let client = w.connect(declines, ProtocolVersion::V_2025_11_25);
     let out = complete(
         client
@@ -473,10 +489,7 @@ async fn nobody_is_asked_where_policy_or_client_cannot() {
         "{out}"
     );
     // A client without elicitation: the proposal waits, and the answer says how a human confirms.
-    let unable = Person {
-        name: "agent-c",
-        answer: None,
-    };
+    let unable = Person::new("agent-c", None);
     for version in [ProtocolVersion::V_2026_07_28, ProtocolVersion::V_2025_11_25] {
         let w = World::new();
         let client = w.connect(unable.clone(), version);
@@ -496,5 +509,79 @@ async fn nobody_is_asked_where_policy_or_client_cannot() {
                 .contains(&format!("flagwarden approve {id}")),
             "{out}"
         );
+    }
+}
+
+#[tokio::test]
+async fn human_gated_starts_and_steps_are_confirmed_in_the_client() {
+    let w = World::new();
+    let person = modern("agent-a");
+    let asked = person.asked.clone();
+    let client = w.connect(person, ProtocolVersion::V_2026_07_28);
+    let gated = |extra: Value| {
+        let mut args = json!({"key": "f", "environment": "gated", "reason": "ship it"});
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        args.as_object().unwrap().clone()
+    };
+    // rmcp's client answers the input request through the person and retries with the state.
+    let start = client
+        .call_tool(call(
+            "start_canary",
+            gated(json!({"candidate_variant": "on"})),
+        ))
+        .await
+        .unwrap();
+    let start = start.structured_content.unwrap();
+    assert_eq!(start["decision"]["result"], "needs_approval", "{start}");
+    assert_eq!(
+        (
+            start["rollout"]["state"].as_str(),
+            start["rollout"]["percent"].as_f64()
+        ),
+        (Some("RUNNING"), Some(5.0)),
+        "{start}"
+    );
+    for arm in ["canary", "control"] {
+        let signals: RecordSignals = serde_json::from_value(
+            json!({"key": "f", "environment": "gated", "arm": arm, "requests": 200, "errors": 0}),
+        )
+        .unwrap();
+        w.app
+            .record_signals(&Actor::Agent("setup".into()), &signals)
+            .unwrap();
+    }
+    let step = client
+        .call_tool(call("advance_canary", gated(json!({}))))
+        .await
+        .unwrap();
+    let step = step.structured_content.unwrap();
+    assert_eq!(step["decision"]["result"], "needs_approval", "{step}");
+    assert_eq!(
+        (
+            step["rollout"]["state"].as_str(),
+            step["rollout"]["percent"].as_f64()
+        ),
+        (Some("RUNNING"), Some(50.0)),
+        "{step}"
+    );
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].starts_with("Start the canary of f in gated at 5%?"),
+        "{}",
+        asked[0]
+    );
+    assert!(
+        asked[1].starts_with("Let the canary of f in gated go to 50%?"),
+        "{}",
+        asked[1]
+    );
+    for id in [
+        start["approval_id"].as_i64().unwrap(),
+        step["approval_id"].as_i64().unwrap(),
+    ] {
+        assert_eq!(w.approval(id).decided_via.as_deref(), Some("elicitation"));
     }
 }
