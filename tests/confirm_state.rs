@@ -27,6 +27,9 @@ version = 1
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 50, 100]
 agent_rollback = "propose"
+[environments.production.gate]
+min_samples = 100
+max_error_rate = 0.05
 [environments.gated]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 50, 100]
@@ -584,4 +587,36 @@ async fn human_gated_starts_and_steps_are_confirmed_in_the_client() {
     ] {
         assert_eq!(w.approval(id).decided_via.as_deref(), Some("elicitation"));
     }
+}
+
+#[tokio::test]
+async fn a_gate_proposal_that_waits_says_how_a_human_decides_it() {
+    let w = World::new();
+    for (arm, errors) in [("canary", 60), ("control", 0)] {
+        let signals: RecordSignals = serde_json::from_value(
+            json!({"key": "f", "environment": "production", "arm": arm, "requests": 200, "errors": errors}),
+        )
+        .unwrap();
+        w.app
+            .record_signals(&Actor::Agent("setup".into()), &signals)
+            .unwrap();
+    }
+    let client = w.connect(Person::new("agent-c", None), ProtocolVersion::V_2026_07_28);
+    let out = complete(
+        client
+            .call_tool_once(call("advance_canary", rollback_args("production", "next")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out["gate"]["verdict"], "ROLLBACK", "{out}");
+    assert_eq!(out["rollout"]["state"], "ROLLBACK_PENDING", "{out}");
+    let id = out["approval_id"].as_i64().unwrap();
+    assert!(
+        out["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("flagwarden approve {id}")),
+        "{out}"
+    );
 }

@@ -210,6 +210,21 @@ fn question(a: &Approval) -> String {
     )
 }
 
+/// An answer whose approval still waits names the command that decides it (the gate's rollback
+/// proposal, for one, says only that a human confirms).
+fn waiting(mut out: CanaryOutput) -> CanaryOutput {
+    if let Some(id) = out.approval_id
+        && !out.outcome.dry_run
+        && !out.outcome.summary.contains("flagwarden approve")
+    {
+        out.outcome.summary = format!(
+            "{}; a human decides with `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`",
+            out.outcome.summary
+        );
+    }
+    out
+}
+
 /// The human an in-client answer is recorded as: whoever sits at this agent's client.
 fn person_at(agent: &Actor) -> Actor {
     Actor::Human(format!("person at {}'s client", agent.name()))
@@ -241,10 +256,10 @@ impl Server {
         let actor = caller.clone();
         let out = self.run(move |app| f(app, &actor)).await?.0;
         let Some(approval) = self.to_ask(&out, &call).await else {
-            return Ok(complete(&out));
+            return Ok(complete(&waiting(out)));
         };
         if !can_ask(&ctx) {
-            return Ok(complete(&out));
+            return Ok(complete(&waiting(out)));
         }
         let message = question(&approval);
         if modern(&ctx) {
@@ -368,7 +383,7 @@ impl Server {
     ) -> CanaryOutput {
         let human = person_at(caller);
         let result = match answer {
-            Answer::Nothing => return out,
+            Answer::Nothing => return waiting(out),
             Answer::Approve(reason) => {
                 self.run(move |app| app.approve(&human, id, &reason, Channel::Elicitation))
                     .await
