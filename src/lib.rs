@@ -36,11 +36,11 @@ pub async fn flush_periodically(app: Arc<app::App>) {
 }
 
 /// Serves MCP over stdio until the client disconnects, flushing evaluation counts periodically and at
-/// the end. Nothing but JSON-RPC goes to stdout.
-pub async fn serve_stdio(app: Arc<app::App>) -> anyhow::Result<()> {
+/// the end. Nothing but JSON-RPC goes to stdout. `seal` seals in-client confirmations' request state.
+pub async fn serve_stdio(app: Arc<app::App>, seal: Arc<mcp::StateSeal>) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let flusher = tokio::spawn(flush_periodically(app.clone()));
-    let service = mcp::Server::new(app.clone())
+    let service = mcp::Server::new(app.clone(), seal)
         .serve(rmcp::transport::stdio())
         .await?;
     service.waiting().await?;

@@ -307,6 +307,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         default_environment: args.environment.clone(),
         public_url: args.public_url.clone(),
         deliveries: deliveries.clone(),
+        seal: state_seal()?,
     };
     crate::runtime()?.block_on(notifying(
         app.clone(),
@@ -348,6 +349,13 @@ fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
         "or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\""
     );
     Ok(())
+}
+
+/// The process's key for sealing in-client confirmations (MCP request state): random at each start.
+fn state_seal() -> Result<Arc<crate::mcp::StateSeal>> {
+    let seal = crate::mcp::StateSeal::random()
+        .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(Arc::new(seal))
 }
 
 fn human() -> Actor {
@@ -485,7 +493,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mcp => {
             let app = cli.open_app()?;
             let deliveries = Arc::default();
-            crate::runtime()?.block_on(notifying(app.clone(), deliveries, crate::serve_stdio(app)))
+            let seal = state_seal()?;
+            crate::runtime()?.block_on(notifying(
+                app.clone(),
+                deliveries,
+                crate::serve_stdio(app, seal),
+            ))
         }
         Command::Serve(args) => serve(&cli, args),
         Command::Token {

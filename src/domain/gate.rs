@@ -479,7 +479,7 @@ pub struct GateResult {
     /// Why, in words, most important first.
     pub reasons: Vec<String>,
     pub metrics: Vec<MetricResult>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breakers: Vec<BreakerResult>,
     pub srm: SrmResult,
     /// Seconds of dwell still needed at this step.
@@ -1201,6 +1201,23 @@ mod tests {
         assert_eq!(
             (p[1].canary.counts.requests, p[1].control.counts.requests),
             (5, 0)
+        );
+    }
+
+    #[test]
+    fn a_result_reads_back_as_it_was_written() {
+        let g = evaluate(
+            &GateConfig::default(),
+            &input(both(arm(300, 3), arm(300, 2)), 60),
+        );
+        assert!(
+            g.breakers.is_empty(),
+            "so the field is left out of the JSON"
+        );
+        let back: GateResult = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(
+            (back.verdict, back.metrics.len(), back.reasons),
+            (g.verdict, g.metrics.len(), g.reasons)
         );
     }
 

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Webhook delivery counts, shown on /metrics.
     pub deliveries: Arc<crate::notify::Deliveries>,
+    /// Seals the request state of in-client confirmations; every MCP session shares it.
+    pub seal: Arc<crate::mcp::StateSeal>,
 }
 
 /// Request body limits: OFREP contexts are small, signal batches larger, MCP calls in between.
@@ -60,6 +62,7 @@ struct Shared {
     /// Absolute stream URL when `--public-url` says where clients reach this server; otherwise OFREP
     /// clients are given the path, resolved against the URL they already use.
     public_stream_url: Option<Arc<str>>,
+    seal: Arc<crate::mcp::StateSeal>,
     changes: broadcast::Sender<Arc<Change>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -257,9 +260,9 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError>
 fn router(s: Shared) -> Router {
     let hosts: Vec<String> = s.hosts.hosts().to_vec();
     let mcp = {
-        let app = s.app.clone();
+        let (app, seal) = (s.app.clone(), s.seal.clone());
         StreamableHttpService::new(
-            move || Ok(crate::mcp::Server::new(app.clone())),
+            move || Ok(crate::mcp::Server::new(app.clone(), seal.clone())),
             LocalSessionManager::default().into(),
             StreamableHttpServerConfig::default()
                 .with_allowed_hosts(hosts)
@@ -336,6 +339,7 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
             .public_url
             .as_deref()
             .map(|base| format!("{}/api/v1/stream", base.trim_end_matches('/')).into()),
+        seal: cfg.seal,
         changes: changes.clone(),
         metrics: Arc::new(Metrics::new(app.clone(), cfg.deliveries.clone())),
         shutdown: shutdown.clone(),

@@ -3,23 +3,29 @@
 //! Errors a model can act on come back in-band (`isError`) with the message that names the field or
 //! rule and the way forward; protocol errors are left to rmcp. The only module that knows MCP.
 
+mod confirm;
 mod schema;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_output};
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::app::App;
 use crate::app::types::*;
 use crate::domain::policy::Actor;
+use confirm::Call;
+pub use confirm::{ANSWER_WITHIN, StateSeal};
 
 #[derive(Clone)]
 pub struct Server {
     app: Arc<App>,
+    /// Seals the request state of in-client confirmations; one per process, shared by all sessions.
+    seal: Arc<StateSeal>,
     tool_router: ToolRouter<Server>,
 }
 
@@ -48,9 +54,10 @@ fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
 }
 
 impl Server {
-    pub fn new(app: Arc<App>) -> Server {
+    pub fn new(app: Arc<App>, seal: Arc<StateSeal>) -> Server {
         Server {
             app,
+            seal,
             tool_router: Self::compact_router(),
         }
     }
@@ -274,6 +281,7 @@ impl Server {
 
     #[tool(
         description = "Start a canary of a candidate variant at the first step, or an approval request if policy reserves the start for humans.",
+        output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -285,13 +293,19 @@ impl Server {
         &self,
         Parameters(p): Parameters<StartCanary>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<CanaryOutput>, String> {
-        let actor = agent(&ctx);
-        self.run(move |app| app.start_canary(&actor, &p)).await
+        RequestState(state): RequestState,
+        InputResponses(answers): InputResponses,
+    ) -> Result<CallToolResponse, String> {
+        let call = Call::new("start_canary", &p.key, &p.environment, &p);
+        self.confirmable(call, ctx, state, answers, move |app, actor| {
+            app.start_canary(actor, &p)
+        })
+        .await
     }
 
     #[tool(
         description = "Ask the gate and policy to move a rollout to its next step: advances, holds (with reasons), proposes a rollback, or opens an approval request.",
+        output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -303,9 +317,14 @@ impl Server {
         &self,
         Parameters(p): Parameters<AdvanceCanary>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<CanaryOutput>, String> {
-        let actor = agent(&ctx);
-        self.run(move |app| app.advance_canary(&actor, &p)).await
+        RequestState(state): RequestState,
+        InputResponses(answers): InputResponses,
+    ) -> Result<CallToolResponse, String> {
+        let call = Call::new("advance_canary", &p.key, &p.environment, &p);
+        self.confirmable(call, ctx, state, answers, move |app, actor| {
+            app.advance_canary(actor, &p)
+        })
+        .await
     }
 
     #[tool(
@@ -328,6 +347,7 @@ impl Server {
 
     #[tool(
         description = "Roll back to the last-known-good variant: at once where policy allows, else a proposal a human confirms. Never blocked by freezes.",
+        output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -339,9 +359,14 @@ impl Server {
         &self,
         Parameters(p): Parameters<RollbackFlag>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<CanaryOutput>, String> {
-        let actor = agent(&ctx);
-        self.run(move |app| app.rollback(&actor, &p)).await
+        RequestState(state): RequestState,
+        InputResponses(answers): InputResponses,
+    ) -> Result<CallToolResponse, String> {
+        let call = Call::new("rollback", &p.key, &p.environment, &p);
+        self.confirmable(call, ctx, state, answers, move |app, actor| {
+            app.rollback(actor, &p)
+        })
+        .await
     }
 
     #[tool(

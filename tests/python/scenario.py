@@ -132,12 +132,18 @@ class Workspace:
     def global_args(self) -> list[str]:
         return ["--policy", str(self.policy), "--db", str(self.db)]
 
-    def client(self, mode: str, client_name: str) -> contextlib.AbstractAsyncContextManager[Client]:
+    def client(
+        self, mode: str, client_name: str, elicitation_callback: Any = None
+    ) -> contextlib.AbstractAsyncContextManager[Client]:
+        """With `elicitation_callback` the client declares elicitation and answers with it (a person
+        at the client); without, it cannot be asked anything."""
         options: dict[str, Any] = {
             "mode": mode,
             "client_info": types.Implementation(name=client_name, version="0.0.1"),
             "read_timeout_seconds": 15,
         }
+        if elicitation_callback is not None:
+            options["elicitation_callback"] = elicitation_callback
         if self.url is None:
             params = StdioServerParameters(
                 command=str(self.bin),

@@ -1,0 +1,452 @@
+//! Confirming in the agent's own client. When a tool's call opened an approval (a rollback proposal,
+//! a human-gated step, a start that policy reserves for humans) and the environment lets a person
+//! answer in the client (`confirm_in_client`), the person at the agent's MCP client is asked at once:
+//! 2025-era peers through an `elicitation/create` request, 2026-07-28 peers through an input-required
+//! result whose `requestState` is sealed, expiring and bound to the caller, the tool and its arguments.
+//! The answer decides that approval through `App::approve` / `App::reject` on the elicitation channel;
+//! it counts as human only because a person answered it in the client, and the audit event says so.
+//! When the client cannot ask, nobody answers, or the policy says no, the approval waits in the queue
+//! and the tool's answer already says how a human confirms it.
+
+use std::time::Duration;
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ElicitRequest, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationSchema, InputRequest, InputRequests, InputRequiredResult,
+    InputResponses, RequestStateCodec, RequestStateError, SealOptions,
+};
+use rmcp::service::{ElicitationError, RequestContext};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Server, agent};
+use crate::app::App;
+use crate::app::types::{CanaryOutput, Channel, FlagEnv, ListApprovals};
+use crate::domain::policy::Actor;
+use crate::store::Approval;
+
+/// How long a person has to answer, and how long a sealed request state stays valid.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10 * 60);
+
+/// The key of the one input request an input-required result carries.
+const ANSWER_KEY: &str = "confirm";
+
+/// The key that seals request states. One per process, shared by every session's `Server` (the HTTP
+/// service builds a `Server` per session), so a state sealed in one request opens in the next; a
+/// restart makes new keys, so states from before it are refused like any other that does not open.
+pub struct StateSeal {
+    codec: RequestStateCodec,
+}
+
+impl StateSeal {
+    /// A fresh random key.
+    pub fn random() -> Result<StateSeal, getrandom::Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)?;
+        Ok(StateSeal::with_key(key))
+    }
+
+    pub fn with_key(key: [u8; 32]) -> StateSeal {
+        StateSeal {
+            codec: RequestStateCodec::try_new(key.to_vec()).expect("32 bytes is long enough"),
+        }
+    }
+}
+
+/// What the client echoes back on the retry: which approval was asked about, until when (by the
+/// App's clock, which every decision uses), and the answer the first round would have returned.
+#[derive(Serialize, Deserialize)]
+struct Asked {
+    approval_id: i64,
+    expires_at: i64,
+    output: CanaryOutput,
+}
+
+// The form the person fills in: flat, primitive fields only, as elicitation requires. The titles and
+// field docs are what the client shows.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "flagwarden approval",
+    description = "Your decision on the request above"
+)]
+pub struct ConfirmForm {
+    /// approve or reject
+    #[schemars(title = "Decision")]
+    pub decision: Verdict,
+    /// Why, for the audit trail (optional)
+    #[serde(default)]
+    #[schemars(title = "Reason")]
+    pub reason: String,
+}
+rmcp::elicit_safe!(ConfirmForm);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// What came back from the person.
+enum Answer {
+    Approve(String),
+    Reject(String),
+    /// Dismissed, unanswerable or unreadable: the approval keeps waiting.
+    Nothing,
+}
+
+fn answer(form: ConfirmForm) -> Answer {
+    let reason = form.reason.trim().to_owned();
+    match form.decision {
+        Verdict::Approve if reason.is_empty() => {
+            Answer::Approve("approved in the agent's client".into())
+        }
+        Verdict::Approve => Answer::Approve(reason),
+        Verdict::Reject if reason.is_empty() => {
+            Answer::Reject("rejected in the agent's client".into())
+        }
+        Verdict::Reject => Answer::Reject(reason),
+    }
+}
+
+fn declined() -> Answer {
+    Answer::Reject("declined in the agent's client".into())
+}
+
+/// An `elicitation/create` result that came back inside a 2026-07-28 retry.
+fn answer_of_result(value: serde_json::Value) -> Answer {
+    let Ok(result) = serde_json::from_value::<ElicitResult>(value) else {
+        return Answer::Nothing;
+    };
+    match result.action {
+        ElicitationAction::Accept => {
+            match result.content.map(serde_json::from_value::<ConfirmForm>) {
+                Some(Ok(form)) => answer(form),
+                _ => Answer::Nothing,
+            }
+        }
+        ElicitationAction::Decline => declined(),
+        _ => Answer::Nothing,
+    }
+}
+
+/// The tool call that may ask: its name, where it acts, and a digest of its typed arguments (typed,
+/// so the bytes do not depend on how the client ordered the JSON keys).
+pub(super) struct Call {
+    tool: &'static str,
+    key: String,
+    env: String,
+    digest: String,
+}
+
+impl Call {
+    pub(super) fn new<P: Serialize>(tool: &'static str, key: &str, env: &str, args: &P) -> Call {
+        let bytes = serde_json::to_vec(args).expect("tool arguments serialize");
+        Call {
+            tool,
+            key: key.to_owned(),
+            env: env.to_owned(),
+            digest: hex::encode(Sha256::digest(bytes)),
+        }
+    }
+
+    /// The associated data a state is sealed with: it opens only for the same caller, tool and arguments.
+    fn binding(&self, caller: &Actor) -> Vec<u8> {
+        format!(
+            "flagwarden/confirm/v1\n{}:{}\n{}\n{}",
+            caller.kind(),
+            caller.name(),
+            self.tool,
+            self.digest
+        )
+        .into_bytes()
+    }
+}
+
+/// The one answer to a state that does not open, whatever the reason.
+fn state_refused() -> String {
+    format!(
+        "this confirmation cannot be used: its requestState was altered, has expired (answers are taken for {} minutes), \
+         or belongs to another call, tool or client; nothing changed. Any approval the first call opened still waits: \
+         list_approvals shows it, and a human decides with `flagwarden approve ID` or `flagwarden reject ID --reason TEXT`",
+        ANSWER_WITHIN.as_secs() / 60
+    )
+}
+
+fn complete(out: &CanaryOutput) -> CallToolResponse {
+    CallToolResult::structured(serde_json::to_value(out).expect("answers serialize")).into()
+}
+
+fn modern(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.protocol_version().is_some_and(|v| !v.has_initialize())
+}
+
+/// Whether the client can show a form: it declared elicitation, with form mode or (older clients) no
+/// mode at all.
+fn can_ask(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
+}
+
+/// What the person reads: what would happen, who asks and why.
+fn question(a: &Approval) -> String {
+    let to = a.target_percent.map_or(String::new(), |p| format!(" {p}%"));
+    let what = match a.kind.as_str() {
+        "rollback" => format!(
+            "Roll back {} in {} to its last-known-good variant now?",
+            a.flag, a.env
+        ),
+        "advance_canary" => format!("Let the canary of {} in {} go to{to}?", a.flag, a.env),
+        "start_canary" => format!("Start the canary of {} in {} at{to}?", a.flag, a.env),
+        other => format!("Approve {other} of {} in {}?", a.flag, a.env),
+    };
+    format!(
+        "{what}\n{} asks (approval #{}, rule {}): {}\nApprove or reject. Your answer is recorded as a person's decision made in this client.",
+        a.requested_by, a.id, a.rule, a.reason
+    )
+}
+
+/// An answer whose approval still waits names the command that decides it (the gate's rollback
+/// proposal, for one, says only that a human confirms).
+fn waiting(mut out: CanaryOutput) -> CanaryOutput {
+    if let Some(id) = out.approval_id
+        && !out.outcome.dry_run
+        && !out.outcome.summary.contains("flagwarden approve")
+    {
+        out.outcome.summary = format!(
+            "{}; a human decides with `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`",
+            out.outcome.summary
+        );
+    }
+    out
+}
+
+/// The human an in-client answer is recorded as: whoever sits at this agent's client.
+fn person_at(agent: &Actor) -> Actor {
+    Actor::Human(format!("person at {}'s client", agent.name()))
+}
+
+impl Server {
+    /// Runs a tool whose call may open an approval, then asks the person in the client to decide it.
+    /// A retry that carries a request state is the second round of such a call: the mutation already
+    /// happened, so it is never run again; the approval it opened is decided instead.
+    pub(super) async fn confirmable(
+        &self,
+        call: Call,
+        ctx: RequestContext<RoleServer>,
+        state: Option<String>,
+        responses: Option<InputResponses>,
+        f: impl FnOnce(&App, &Actor) -> crate::app::Result<CanaryOutput> + Send + 'static,
+    ) -> Result<CallToolResponse, String> {
+        let caller = agent(&ctx);
+        if let Some(sealed) = state {
+            let asked = self.open(&sealed, &call, &caller)?;
+            let answer = responses
+                .and_then(|mut r| r.remove(ANSWER_KEY))
+                .map_or(Answer::Nothing, answer_of_result);
+            let out = self
+                .decide(&caller, &call, asked.approval_id, asked.output, answer)
+                .await;
+            return Ok(complete(&out));
+        }
+        let actor = caller.clone();
+        let out = self.run(move |app| f(app, &actor)).await?.0;
+        let Some(approval) = self.to_ask(&out, &call).await else {
+            return Ok(complete(&waiting(out)));
+        };
+        if !can_ask(&ctx) {
+            return Ok(complete(&waiting(out)));
+        }
+        let message = question(&approval);
+        if modern(&ctx) {
+            return Ok(self.ask_later(&call, &caller, approval.id, out, message));
+        }
+        let answer = match ctx
+            .peer
+            .elicit_with_timeout::<ConfirmForm>(message, Some(ANSWER_WITHIN))
+            .await
+        {
+            Ok(Some(form)) => answer(form),
+            Err(ElicitationError::UserDeclined) => declined(),
+            Ok(None) | Err(ElicitationError::UserCancelled) => Answer::Nothing,
+            Err(e) => {
+                tracing::warn!(
+                    "asking in the client about approval {} failed: {e}",
+                    approval.id
+                );
+                Answer::Nothing
+            }
+        };
+        Ok(complete(
+            &self.decide(&caller, &call, approval.id, out, answer).await,
+        ))
+    }
+
+    /// The pending approval this answer opened, if the person in the client may decide it now.
+    async fn to_ask(&self, out: &CanaryOutput, call: &Call) -> Option<Approval> {
+        let id = out.approval_id?;
+        if out.outcome.dry_run {
+            return None;
+        }
+        let env = self.app.policy().policy.env(&call.env)?;
+        if !env.confirm_in_client {
+            return None;
+        }
+        // An idempotent replay returns the first answer, whose approval may be decided by now.
+        let pending = ListApprovals {
+            status: Some("pending".into()),
+        };
+        let list = self
+            .run(move |app| app.list_approvals(&pending))
+            .await
+            .ok()?
+            .0;
+        list.approvals.into_iter().find(|a| a.id == id)
+    }
+
+    /// The first round for a 2026-07-28 peer: the question, and the state the retry must bring back.
+    fn ask_later(
+        &self,
+        call: &Call,
+        caller: &Actor,
+        approval_id: i64,
+        output: CanaryOutput,
+        message: String,
+    ) -> CallToolResponse {
+        let expires_at = self.app.now().as_second() + ANSWER_WITHIN.as_secs() as i64;
+        let asked = Asked {
+            approval_id,
+            expires_at,
+            output,
+        };
+        let binding = call.binding(caller);
+        let sealed = self
+            .seal
+            .codec
+            .seal_json_with(
+                &asked,
+                &SealOptions::new()
+                    .associated_data(&binding)
+                    .ttl(ANSWER_WITHIN),
+            )
+            .expect("the state serializes");
+        let schema = ElicitationSchema::from_type::<ConfirmForm>().expect("a flat form");
+        let mut requests = InputRequests::new();
+        requests.insert(
+            ANSWER_KEY.into(),
+            InputRequest::Elicitation(ElicitRequest::new(
+                ElicitRequestParams::FormElicitationParams {
+                    meta: None,
+                    message,
+                    requested_schema: schema,
+                },
+            )),
+        );
+        InputRequiredResult::new(Some(requests), Some(sealed)).into()
+    }
+
+    /// Opens the state a retry brought back. Every way it can fail to open gets the same answer, so
+    /// the refusal tells a forger nothing; expiry by the App's clock is checked after the seal holds.
+    fn open(&self, sealed: &str, call: &Call, caller: &Actor) -> Result<Asked, String> {
+        let binding = call.binding(caller);
+        let asked: Asked =
+            self.seal
+                .codec
+                .open_json_with(sealed, &binding)
+                .map_err(|e: RequestStateError| {
+                    tracing::warn!("refused a request state for {}: {e}", call.tool);
+                    state_refused()
+                })?;
+        if self.app.now().as_second() > asked.expires_at {
+            let id = asked.approval_id;
+            return Err(format!(
+                "the confirmation of approval #{id} expired (answers are taken for {} minutes); nothing changed. \
+                 Approval #{id} still waits: a human decides with `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`",
+                ANSWER_WITHIN.as_secs() / 60
+            ));
+        }
+        Ok(asked)
+    }
+
+    /// Applies the person's answer to the approval and says in the answer what happened.
+    async fn decide(
+        &self,
+        caller: &Actor,
+        call: &Call,
+        id: i64,
+        mut out: CanaryOutput,
+        answer: Answer,
+    ) -> CanaryOutput {
+        let human = person_at(caller);
+        let result = match answer {
+            Answer::Nothing => return waiting(out),
+            Answer::Approve(reason) => {
+                self.run(move |app| app.approve(&human, id, &reason, Channel::Elicitation))
+                    .await
+            }
+            Answer::Reject(reason) => {
+                self.run(move |app| app.reject(&human, id, &reason, Channel::Elicitation))
+                    .await
+            }
+        };
+        let d = match result {
+            Ok(d) => d.0,
+            Err(e) => {
+                out.outcome.summary = format!(
+                    "{}; the answer given in your client was not applied: {e}",
+                    out.outcome.summary
+                );
+                return out;
+            }
+        };
+        let a = &d.approval;
+        out.outcome.summary = if a.status == "pending" {
+            format!(
+                "approval #{id} was approved in your client ({}); it needs {} more human(s): `flagwarden approve {id}`",
+                d.summary,
+                a.approvals_needed
+                    .saturating_sub(a.approved_by.len() as u32)
+            )
+        } else {
+            format!(
+                "approval #{id} was {} in your client: {}",
+                a.status, d.summary
+            )
+        };
+        let at = FlagEnv {
+            key: call.key.clone(),
+            environment: call.env.clone(),
+        };
+        if let Ok(status) = self.run(move |app| app.canary_status(&at)).await {
+            let status = status.0;
+            out.outcome.version = status.version;
+            let same = |r: &crate::app::types::RolloutView| {
+                out.rollout.as_ref().is_some_and(|o| o.id == r.id)
+            };
+            if let Some(r) = status.rollout.filter(same) {
+                out.rollout = Some(r);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_is_flat() {
+        let schema = ElicitationSchema::from_type::<ConfirmForm>().unwrap();
+        let json = serde_json::to_value(&schema).unwrap();
+        assert_eq!(
+            json["properties"]["decision"]["enum"],
+            serde_json::json!(["approve", "reject"])
+        );
+        assert_eq!(json["required"], serde_json::json!(["decision"]));
+    }
+}
