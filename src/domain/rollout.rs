@@ -353,6 +353,19 @@ mod tests {
     fn ts(s: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
     }
+    fn started(opening: Opening) -> Rollout {
+        Rollout::start(
+            1,
+            "f",
+            "production",
+            "on",
+            "off",
+            steps(),
+            opening,
+            Analysis::default(),
+            ts(0),
+        )
+    }
     fn steps() -> Vec<Percent> {
         [1.0, 5.0, 100.0]
             .iter()
@@ -362,17 +375,7 @@ mod tests {
 
     #[test]
     fn runs_through_its_steps_and_completes() {
-        let r = Rollout::start(
-            1,
-            "f",
-            "production",
-            "on",
-            "off",
-            steps(),
-            Opening::Running,
-            Analysis::default(),
-            ts(0),
-        );
+        let r = started(Opening::Running);
         assert_eq!(
             (r.state, r.percent().as_f64()),
             (RolloutState::Running, 1.0)
@@ -404,19 +407,9 @@ mod tests {
 
     #[test]
     fn a_proposed_rollback_freezes_exposure_until_a_human_decides() {
-        let r = Rollout::start(
-            1,
-            "f",
-            "production",
-            "on",
-            "off",
-            steps(),
-            Opening::Running,
-            Analysis::default(),
-            ts(0),
-        )
-        .apply(Event::ProposeRollback, ts(1))
-        .unwrap();
+        let r = started(Opening::Running)
+            .apply(Event::ProposeRollback, ts(1))
+            .unwrap();
         assert_eq!(r.percent().as_f64(), 1.0);
         let err = r.apply(Event::Advance, ts(2)).unwrap_err();
         assert!(err.0.contains("frozen until a human"), "{err}");
@@ -437,17 +430,7 @@ mod tests {
 
     #[test]
     fn start_approval_exposes_nobody_until_approved() {
-        let r = Rollout::start(
-            1,
-            "f",
-            "production",
-            "on",
-            "off",
-            steps(),
-            Opening::AwaitingApproval,
-            Analysis::default(),
-            ts(0),
-        );
+        let r = started(Opening::AwaitingApproval);
         assert_eq!(
             (r.state, r.percent(), r.live()),
             (RolloutState::AwaitingApproval, Percent::ZERO, None)
@@ -460,6 +443,75 @@ mod tests {
         assert_eq!(
             (r.state, r.percent().as_f64()),
             (RolloutState::Running, 1.0)
+        );
+    }
+
+    #[test]
+    fn drafts_open_pauses_resume_and_a_break_glass_promotes() {
+        let draft = started(Opening::Draft);
+        assert_eq!((draft.state, draft.live()), (RolloutState::Draft, None));
+        assert!(draft.apply(Event::Advance, ts(1)).is_err());
+        let gated = draft
+            .apply(
+                Event::Open {
+                    needs_approval: true,
+                },
+                ts(1),
+            )
+            .unwrap();
+        assert_eq!(
+            (gated.state, gated.pending_step),
+            (RolloutState::AwaitingApproval, Some(0))
+        );
+        let running = draft
+            .apply(
+                Event::Open {
+                    needs_approval: false,
+                },
+                ts(1),
+            )
+            .unwrap();
+        assert_eq!(
+            (running.state, running.percent().as_f64()),
+            (RolloutState::Running, 1.0)
+        );
+
+        let paused = running
+            .apply(
+                Event::Pause {
+                    reason: "sample-ratio mismatch",
+                },
+                ts(2),
+            )
+            .unwrap();
+        assert_eq!(
+            paused.percent().as_f64(),
+            1.0,
+            "a pause freezes exposure where it is"
+        );
+        let err = paused.apply(Event::Advance, ts(3)).unwrap_err();
+        assert!(
+            err.0.contains("sample-ratio mismatch") && err.0.contains("flagwarden resume 1"),
+            "{err}"
+        );
+        let resumed = paused.apply(Event::Resume, ts(9)).unwrap();
+        assert_eq!(
+            (
+                resumed.state,
+                resumed.step_started_at,
+                resumed.paused_reason
+            ),
+            (RolloutState::Running, Some(ts(9)), None)
+        );
+
+        let done = paused.apply(Event::ForcePromote, ts(10)).unwrap();
+        assert_eq!(
+            (done.state, done.percent()),
+            (RolloutState::Completed, Percent::FULL)
+        );
+        assert!(
+            done.apply(Event::ForcePromote, ts(11)).is_err(),
+            "terminal stays terminal"
         );
     }
 }
