@@ -133,6 +133,30 @@ async fn ship_canary_approve_propose_rollback_confirm() {
         (Some("RUNNING"), Some(50.0))
     );
 
+    // A human reads the gate on the command line: per metric and arm, and the stored evaluations.
+    let shown = p.cli_ok(&["canary", "show", "new-checkout", "--env", "production"]);
+    assert!(
+        shown.contains("RUNNING at 50%") && shown.contains("error_rate"),
+        "{shown}"
+    );
+    let shown: Value = serde_json::from_str(&p.cli_ok(&[
+        "canary",
+        "show",
+        "new-checkout",
+        "--env",
+        "production",
+        "--json",
+    ]))
+    .unwrap();
+    let evaluations = shown["evaluations"].as_array().unwrap();
+    assert_eq!(evaluations.len(), 2, "two advances asked the gate: {shown}");
+    assert_eq!(evaluations[1]["verdict"], "PROMOTE");
+    assert_eq!(
+        evaluations[0]["inputs"]["canary"]["counts"]["requests"],
+        400
+    );
+    assert_eq!(shown["status"]["last_evaluation"], evaluations[0]["id"]);
+
     // The agent proposes a rollback; production policy makes it a proposal.
     let proposed = agent
         .call("rollback", json!({"key": "new-checkout", "environment": "production", "reason": "support tickets about double charges"}))

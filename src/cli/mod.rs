@@ -108,16 +108,10 @@ pub enum Command {
         #[command(flatten)]
         confirm: Confirm,
     },
-    /// A rollout's gate, explained per metric and arm, and its stored evaluations.
+    /// Rollouts: `canary show KEY --env E` explains the gate per metric and arm.
     Canary {
-        key: String,
-        #[arg(long = "env")]
-        env: String,
-        /// How many stored evaluations to list.
-        #[arg(long, default_value_t = 5)]
-        history: u32,
-        #[arg(long)]
-        json: bool,
+        #[command(subcommand)]
+        cmd: CanaryCmd,
     },
     /// Resume a PAUSED rollout (human).
     Resume {
@@ -181,6 +175,21 @@ pub enum Command {
         /// OpenFeature context as JSON, e.g. '{"targetingKey":"user-1"}'.
         #[arg(long, default_value = "{}")]
         context: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CanaryCmd {
+    /// A rollout's gate, explained per metric and arm, and its stored evaluations.
+    Show {
+        key: String,
+        #[arg(long = "env")]
+        env: String,
+        /// How many stored evaluations to list.
+        #[arg(long, default_value_t = 5)]
+        history: u32,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -631,10 +640,13 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Canary {
-            key,
-            env,
-            history,
-            json,
+            cmd:
+                CanaryCmd::Show {
+                    key,
+                    env,
+                    history,
+                    json,
+                },
         } => {
             let app = cli.open_app()?;
             let status = app.canary_status(&FlagEnv {
