@@ -499,6 +499,11 @@ fn every_gate_decision_is_stored_with_its_inputs_and_named_by_its_audit_event() 
     assert_eq!(stored[0].verdict, "PROMOTE");
     assert_eq!(stored[0].config_sha256, out.gate.unwrap().config_sha256);
     assert_eq!(stored[0].inputs["canary"]["counts"]["requests"], json!(600));
+    assert_eq!(
+        stored[0].inputs["periods"],
+        json!(2),
+        "4 reports in two 5-minute periods, an hour apart"
+    );
     let status = w.status("f", "production");
     assert_eq!(status.last_evaluation, Some(stored[0].id));
     let error_rate = &status.gate.unwrap().metrics[0];

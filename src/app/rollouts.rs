@@ -42,7 +42,9 @@ fn gate_input(
     r: &Rollout,
     now: Timestamp,
 ) -> Result<GateInput> {
-    let rows: Vec<(Timestamp, Arm, ArmData)> = store::signal_rows(conn, r.id)?
+    let reported = store::signal_periods(conn, r.id)?;
+    let rows: Vec<(Timestamp, Arm, ArmData)> = reported
+        .rows
         .into_iter()
         .filter_map(|(at, arm, d)| {
             let arm = match arm.as_str() {
@@ -58,8 +60,8 @@ fn gate_input(
         .expect("rollouts exist only in declared environments");
     Ok(GateInput {
         periods: gate::periods(&rows),
-        first_report_at: rows.first().map(|r| r.0),
-        last_report_at: rows.last().map(|r| r.0),
+        first_report_at: reported.first_at,
+        last_report_at: reported.last_at,
         step_started_at: r.step_started_at.unwrap_or(r.created_at),
         min_dwell: env.min_dwell.at(r.percent()),
         latency_threshold_ms: r.analysis.latency_threshold_ms,
@@ -74,7 +76,7 @@ fn evaluate_and_store(tx: &Tx, r: &Rollout) -> Result<(GateResult, i64)> {
     let result = gate::evaluate(&r.analysis.config, &input);
     let totals = gate::totals(&input.periods);
     let inputs = json!({
-        "reports": input.periods.len(),
+        "periods": input.periods.len(),
         "canary": totals.canary,
         "control": totals.control,
         "step_started_at": store::ts_text(input.step_started_at),

@@ -125,13 +125,17 @@ pub struct PeriodData {
 /// period are compared with each other.
 pub const PERIOD: SignedDuration = SignedDuration::from_mins(5);
 
+/// The period a report at `at` belongs to, counted from the epoch.
+pub fn slot(at: Timestamp) -> i64 {
+    at.as_second().div_euclid(PERIOD.as_secs())
+}
+
 /// Groups reports (time, arm, data), oldest first, into periods of `PERIOD`. Reports on the
 /// excluded arm carry no comparison and are left out.
 pub fn periods(rows: &[(Timestamp, Arm, ArmData)]) -> Vec<PeriodData> {
-    let len = PERIOD.as_secs();
     let mut out: Vec<(i64, PeriodData)> = Vec::new();
     for (at, arm, data) in rows {
-        let slot = at.as_second().div_euclid(len);
+        let slot = slot(*at);
         if out.last().is_none_or(|(s, _)| *s != slot) {
             out.push((slot, PeriodData::default()));
         }

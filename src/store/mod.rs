@@ -436,6 +436,34 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (d.scores.n > 0).then(|| to_json(&d.scores)),
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
     ])?;
+    add_to_period(conn, row.rollout_id, row.arm, d, at)
+}
+
+/// Adds a report to its arm's sum for the period it falls in.
+fn add_to_period(
+    conn: &Connection,
+    rollout_id: i64,
+    arm: &str,
+    d: &ArmData,
+    at: Timestamp,
+) -> Result<()> {
+    let slot = crate::domain::gate::slot(at);
+    let mut sum: ArmData = match conn
+        .prepare_cached(
+            "SELECT data FROM signal_periods WHERE rollout_id = ?1 AND slot = ?2 AND arm = ?3",
+        )?
+        .query_row(params![rollout_id, slot, arm], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        Some(text) => parse_json("signal_periods.data", &text)?,
+        None => ArmData::default(),
+    };
+    sum.add(d);
+    conn.prepare_cached(
+        "INSERT INTO signal_periods (rollout_id, slot, arm, data, first_at, last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (rollout_id, slot, arm) DO UPDATE SET data = ?4, last_at = ?5",
+    )?
+    .execute(params![rollout_id, slot, arm, to_json(&sum), ts_text(at)])?;
     Ok(())
 }
 
@@ -464,43 +492,39 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
     )?)
 }
 
-/// Every report on a rollout, oldest first: when, which arm, and what it said.
-pub fn signal_rows(
-    conn: &Connection,
-    rollout_id: i64,
-) -> Result<Vec<(Timestamp, String, ArmData)>> {
+/// A rollout's reports summed per period and arm, oldest first: (period start, arm, sum), and the
+/// times of the first and the last report.
+pub struct Periods {
+    pub rows: Vec<(Timestamp, String, ArmData)>,
+    pub first_at: Option<Timestamp>,
+    pub last_at: Option<Timestamp>,
+}
+
+pub fn signal_periods(conn: &Connection, rollout_id: i64) -> Result<Periods> {
     let mut stmt = conn.prepare_cached(
-        "SELECT recorded_at, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes,
-                latency_ms, eval_scores, custom
-         FROM signals WHERE rollout_id = ?1 ORDER BY id",
+        "SELECT slot, arm, data, first_at, last_at FROM signal_periods WHERE rollout_id = ?1 ORDER BY slot, arm",
     )?;
     let mut rows = stmt.query([rollout_id])?;
-    let mut out = Vec::new();
+    let mut out = Periods {
+        rows: Vec::new(),
+        first_at: None,
+        last_at: None,
+    };
+    let period = crate::domain::gate::PERIOD.as_secs();
     while let Some(r) = rows.next()? {
-        let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
-        let text = |i: usize| r.get::<_, Option<String>>(i);
-        let mut d = ArmData {
-            counts: ArmCounts {
-                exposures: n(2)?,
-                requests: n(3)?,
-                errors: n(4)?,
-                task_attempts: n(5)?,
-                task_successes: n(6)?,
-                safety_checks: n(7)?,
-                safety_passes: n(8)?,
-            },
-            ..ArmData::default()
-        };
-        if let Some(t) = text(9)? {
-            d.latency_ms = parse_json("signals.latency_ms", &t)?;
-        }
-        if let Some(t) = text(10)? {
-            d.scores = parse_json("signals.eval_scores", &t)?;
-        }
-        if let Some(t) = text(11)? {
-            d.custom = parse_json("signals.custom", &t)?;
-        }
-        out.push((parse_ts(&r.get::<_, String>(0)?)?, r.get(1)?, d));
+        let start = Timestamp::from_second(r.get::<_, i64>(0)? * period)
+            .map_err(|e| StoreError::Corrupt(format!("signal_periods.slot: {e}")))?;
+        let (first, last) = (
+            parse_ts(&r.get::<_, String>(3)?)?,
+            parse_ts(&r.get::<_, String>(4)?)?,
+        );
+        out.first_at = Some(out.first_at.map_or(first, |f| f.min(first)));
+        out.last_at = Some(out.last_at.map_or(last, |l| l.max(last)));
+        out.rows.push((
+            start,
+            r.get(1)?,
+            parse_json("signal_periods.data", &r.get::<_, String>(2)?)?,
+        ));
     }
     Ok(out)
 }

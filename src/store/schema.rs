@@ -173,6 +173,17 @@ CREATE TABLE gate_evaluations (
     result        TEXT NOT NULL
 ) STRICT;
 CREATE INDEX gate_by_rollout ON gate_evaluations (rollout_id, id);
+-- Each rollout arm's reports summed per gate period, so the gate reads a few rows per period however
+-- often applications report.
+CREATE TABLE signal_periods (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts (id),
+    slot       INTEGER NOT NULL,
+    arm        TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    first_at   TEXT NOT NULL,
+    last_at    TEXT NOT NULL,
+    PRIMARY KEY (rollout_id, slot, arm)
+) STRICT;
 -- Paired offline eval-suite results for prompt and model changes (the preflight gate).
 CREATE TABLE preflight_runs (
     id          INTEGER PRIMARY KEY,
