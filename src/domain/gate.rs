@@ -527,13 +527,17 @@ fn shown(m: &Metric, bad: u64, n: u64) -> ArmValue {
     ArmValue { n, value }
 }
 
+/// Count, mean and variance of scores in [0, 1]. Like rates, the variance never collapses to zero:
+/// ten identical scores are not certainty, so it is computed as if one 0 and one 1 were also seen.
 fn mean_and_var(s: &ScoreSummary) -> Option<(u64, f64, f64)> {
     if s.n < 2 {
         return None;
     }
     let n = s.n as f64;
     let mean = s.sum / n;
-    let var = ((s.sum_sq - n * mean * mean) / (n - 1.0)).max(0.0);
+    let (n2, sum2, sq2) = (n + 2.0, s.sum + 1.0, s.sum_sq + 1.0);
+    let mean2 = sum2 / n2;
+    let var = ((sq2 - n2 * mean2 * mean2) / (n2 - 1.0)).max(0.0);
     Some((s.n, mean, var))
 }
 
