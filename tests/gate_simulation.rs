@@ -581,6 +581,48 @@ fn missing_evidence_holds() {
     assert_eq!(r.verdict, Verdict::Hold, "{:#?}", r.reasons);
 }
 
+/// Regression test: eval scores that happen to be all alike (ten perfect scores in each arm) have a
+/// sample variance of zero, and the confidence sequence around a difference of means then has no
+/// width at all, so ten samples show the canary "at most 0 worse". Rates guard against this by
+/// smoothing the variance (`smoothed_rates`); ten requests without an error in each arm stay
+/// INCONCLUSIVE.
+#[test]
+fn ten_perfect_eval_scores_per_arm_are_not_proof_of_non_inferiority() {
+    let cfg = GateConfig {
+        metrics: vec![MetricConfig {
+            required: true,
+            ..gate::default_metric(Metric::EvalScore, 10)
+        }],
+        ..GateConfig::default()
+    };
+    let perfect = ArmData {
+        scores: ScoreSummary::of(&[1.0; 10]).expect("scores in [0, 1]"),
+        ..ArmData::default()
+    };
+    let r = Rollout::new(&cfg, None).look(PeriodData {
+        canary: perfect.clone(),
+        control: perfect,
+    });
+    let m = &r.metrics[0];
+    assert_ne!(
+        (m.label, r.verdict),
+        (Label::Noninferior, Verdict::Promote),
+        "upper bound {:?} from ten scores per arm",
+        m.upper
+    );
+
+    // The rate path for comparison: ten requests per arm without an error.
+    let cfg = GateConfig {
+        metrics: vec![gate::default_metric(Metric::ErrorRate, 10)],
+        ..GateConfig::default()
+    };
+    let r = Rollout::new(&cfg, None).look(PeriodData {
+        canary: traffic(10, 10, 0),
+        control: traffic(10, 10, 0),
+    });
+    assert_eq!(r.metrics[0].label, Label::Inconclusive);
+}
+
 // ---- preflight --------------------------------------------------------------------------------
 
 /// A suite of `items` pass/fail items: the baseline passes item i with its own probability (items
