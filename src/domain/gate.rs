@@ -107,7 +107,11 @@ impl ArmData {
         self.latency_ms.add(&o.latency_ms);
         self.scores.add(&o.scores);
         for (k, c) in &o.custom {
-            let mine = self.custom.entry(k.clone()).or_default();
+            // Look up before inserting: the key is cloned only the first time it is seen.
+            let mine = match self.custom.get_mut(k) {
+                Some(mine) => mine,
+                None => self.custom.entry(k.clone()).or_default(),
+            };
             mine.events += c.events;
             mine.trials += c.trials;
         }

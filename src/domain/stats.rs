@@ -103,17 +103,18 @@ pub const RISK_RATIOS: [f64; 5] = [1.25, 1.5, 2.0, 3.0, 5.0];
 /// likelihood ratio averaged over `RISK_RATIOS`. Exact given the exposures, valid at every look
 /// (Ville's inequality): harm when it reaches 1/alpha.
 pub fn event_share_evalue(periods: &[Period]) -> f64 {
+    let ln_theta = RISK_RATIOS.map(f64::ln);
     let mut log_lr = [0.0f64; RISK_RATIOS.len()];
     for p in periods {
-        let exposures = p.canary_exposures + p.control_exposures;
-        if exposures == 0 || p.canary_exposures == 0 || p.control_exposures == 0 {
-            continue; // no comparison possible in a period where one arm saw nobody
+        let events = p.canary_events + p.control_events;
+        // A period without events, or where one arm saw nobody, says nothing (its factor is 1).
+        if events == 0 || p.canary_exposures == 0 || p.control_exposures == 0 {
+            continue;
         }
-        let r = p.canary_exposures as f64 / exposures as f64;
-        for (l, theta) in log_lr.iter_mut().zip(RISK_RATIOS) {
-            let norm = r * theta + 1.0 - r;
-            *l += p.canary_events as f64 * (theta / norm).ln()
-                + p.control_events as f64 * (1.0 / norm).ln();
+        let r = p.canary_exposures as f64 / (p.canary_exposures + p.control_exposures) as f64;
+        for ((l, theta), ln_t) in log_lr.iter_mut().zip(RISK_RATIOS).zip(ln_theta) {
+            // ct·ln(θ/norm) + cc·ln(1/norm) = ct·ln θ − (ct + cc)·ln norm
+            *l += p.canary_events as f64 * ln_t - events as f64 * (r * theta + 1.0 - r).ln();
         }
     }
     let max = log_lr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
