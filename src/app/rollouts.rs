@@ -69,11 +69,15 @@ fn gate_input(
     })
 }
 
-/// Runs the gate on a rollout under its frozen analysis and stores the evaluation with its inputs;
-/// the audit event of the decision it drives names the returned id.
-fn evaluate_and_store(tx: &Tx, r: &Rollout) -> Result<(GateResult, i64)> {
+/// Runs the gate on a rollout under its frozen analysis.
+fn run_gate(tx: &Tx, r: &Rollout) -> Result<(GateInput, GateResult)> {
     let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
     let result = gate::evaluate(&r.analysis.config, &input);
+    Ok((input, result))
+}
+
+/// Stores an evaluation with its inputs; the audit event of the decision it drives names the id.
+fn store_evaluation(tx: &Tx, r: &Rollout, input: &GateInput, result: &GateResult) -> Result<i64> {
     let totals = gate::totals(&input.periods);
     let inputs = json!({
         "periods": input.periods.len(),
@@ -94,10 +98,10 @@ fn evaluate_and_store(tx: &Tx, r: &Rollout) -> Result<(GateResult, i64)> {
             verdict: format!("{:?}", result.verdict).to_uppercase(),
             config_sha256: result.config_sha256.clone(),
             inputs,
-            result: state(&result),
+            result: state(result),
         },
     )?;
-    Ok((result, id))
+    Ok(id)
 }
 
 /// Whether the actor may record evidence in `env`.
@@ -322,16 +326,14 @@ const LATENCY_THRESHOLD_SAMPLES: u64 = 300;
 
 /// At a new step, freezes the control's P95 as the threshold tail latency is judged by, once the
 /// control has enough samples (until then the gate uses the control's P95 so far).
-fn freeze_latency_threshold(tx: &Tx, r: &mut Rollout) -> Result<()> {
+fn freeze_latency_threshold(r: &mut Rollout, input: &GateInput) {
     if r.analysis.latency_threshold_ms.is_some() {
-        return Ok(());
+        return;
     }
-    let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
     let control = gate::totals(&input.periods).control.latency_ms;
     if control.total() >= LATENCY_THRESHOLD_SAMPLES {
         r.analysis.latency_threshold_ms = control.quantile_bound(0.95);
     }
-    Ok(())
 }
 
 /// Whether the latest offline eval of `candidate` against `lkg` passed.
@@ -525,12 +527,11 @@ fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     ) {
         return Ok(None);
     }
-    let input = gate_input(tx.conn, tx.policy, &r, tx.now)?;
-    let gate = gate::evaluate(&r.analysis.config, &input);
+    let (input, gate) = run_gate(tx, &r)?;
     if !(gate.verdict == Verdict::Rollback && gate.critical) {
         return Ok(None);
     }
-    let (gate, evaluation) = evaluate_and_store(tx, &r)?;
+    let evaluation = store_evaluation(tx, &r, &input, &gate)?;
     let before = state(&r);
     let mut flag = store::load_flag(tx.conn, &r.flag)?.ok_or_else(|| not_found_flag(&r.flag))?;
     let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
@@ -699,7 +700,8 @@ impl App {
             }
             // Check the state first so a waiting rollout explains what it waits for.
             r.apply(if r.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            let (gate, evaluation) = evaluate_and_store(tx, &r)?;
+            let (input, gate) = run_gate(tx, &r)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), before: state(&r), ..Audit::default() };
             if gate.verdict == Verdict::Rollback {
                 // Evidence of harm outranks every other bound.
@@ -755,7 +757,7 @@ impl App {
                     (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
                 }
             };
-            freeze_latency_threshold(tx, &mut next)?;
+            freeze_latency_threshold(&mut next, &input);
             store::save_rollout(tx.conn, &next)?;
             tx.bump(&mut flag)?;
             audit.approval_id = approval_id;
