@@ -203,6 +203,39 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT;
 "#,
+    r#"
+-- Code references found by `flagwarden scan` beside those wrap_change recorded. A scan marks what
+-- it no longer finds as gone instead of deleting it, so disappearing references are noticed.
+ALTER TABLE code_refs ADD COLUMN source TEXT NOT NULL DEFAULT 'wrap_change';
+ALTER TABLE code_refs ADD COLUMN snippet TEXT NOT NULL DEFAULT '';
+ALTER TABLE code_refs ADD COLUMN last_seen_at TEXT;
+ALTER TABLE code_refs ADD COLUMN gone_at TEXT;
+CREATE TABLE scans (
+    id          INTEGER PRIMARY KEY,
+    root        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    files       INTEGER NOT NULL,
+    refs        INTEGER NOT NULL,
+    appeared    INTEGER NOT NULL,
+    disappeared INTEGER NOT NULL
+) STRICT;
+-- Immutable version records of prompt and model flags: one per variant, never edited.
+CREATE TABLE flag_versions (
+    flag_key       TEXT NOT NULL REFERENCES flags (key),
+    variant        TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    model_id       TEXT,
+    parameters     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    PRIMARY KEY (flag_key, variant),
+    UNIQUE (flag_key, seq)
+) STRICT;
+CREATE TRIGGER flag_versions_no_update BEFORE UPDATE ON flag_versions BEGIN SELECT RAISE(ABORT, 'version records are immutable'); END;
+CREATE TRIGGER flag_versions_no_delete BEFORE DELETE ON flag_versions BEGIN SELECT RAISE(ABORT, 'version records are immutable'); END;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
