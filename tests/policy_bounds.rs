@@ -359,6 +359,16 @@ fn a_freeze_blocks_advancing_but_never_a_rollback() {
 fn bad_policies_are_refused_with_file_line_and_field() {
     let cases = [
         (
+            "version = 1\n[flags]\nlifetime_days = { code = 40, feature = 30 }\n[environments.production]\n",
+            3,
+            "flags.lifetime_days.feature",
+        ),
+        (
+            "version = 1\n[flags]\nlifetime_days = { code = 9999 }\n[environments.production]\n",
+            3,
+            "flags.lifetime_days.code",
+        ),
+        (
             "version = 1\n[environments.production]\nmax_auto_percnt = 25\n",
             3,
             "environments.production.max_auto_percnt",

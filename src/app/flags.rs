@@ -10,6 +10,7 @@ use crate::domain::eval::{Context, evaluate};
 use crate::domain::flag::{ChangeType, EnvState, FlagKey, FlagStatus, FlagType, Variants};
 use crate::domain::policy::{Action, Usage, decide};
 use crate::domain::rules::Rule;
+use crate::domain::stale;
 use crate::store::CodeRef;
 
 const MAX_TEXT: usize = 2000;
@@ -163,9 +164,7 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
         off_variant,
         default_variant,
         owner: req.owner.clone(),
-        lifetime_days: req
-            .lifetime_days
-            .or(req.change_type.default_lifetime_days()),
+        lifetime_days: req.lifetime_days.or(policy.flags.lifetime(req.change_type)),
         tags: req.tags.clone(),
         status: FlagStatus::Active,
         version: 1,
@@ -527,59 +526,121 @@ impl App {
         })
     }
 
+    /// Takes a flag out of serving for good (a human, from the CLI): OFREP then answers
+    /// FLAG_NOT_FOUND and SDKs fall back to their code default. Refused while a rollout runs or
+    /// while code still references the flag, unless `force` says the person checked.
+    pub fn archive_flag(
+        &self,
+        human: &Actor,
+        key: &str,
+        reason: &str,
+        force: bool,
+    ) -> Result<FlagOutput> {
+        if reason.trim().is_empty() {
+            return Err(invalid("reason", "say why; the audit trail keeps it"));
+        }
+        self.flush_counts()?;
+        let args = json!({"key": key, "reason": reason, "force": force});
+        self.mutate(human, "archive_flag", &args, &Meta::because(reason), |tx| {
+            let mut flag = tx.flag(key)?;
+            let decision = decide(tx.policy, tx.actor, &Action::ArchiveFlag, &Usage::default(), tx.now);
+            let mut audit = Audit { flag: Some(key.to_owned()), decision: Some(decision.clone()), before: json!({"status": flag.status}), ..Audit::default() };
+            if decision != Decision::Allow {
+                return tx.refuse(audit, &decision);
+            }
+            if flag.status == FlagStatus::Archived {
+                return Err(AppError::Conflict(format!("{key} is already archived")).into());
+            }
+            for env in flag.envs.keys() {
+                if let Some(r) = store::active_rollout(tx.conn, key, env)? {
+                    return Err(AppError::Conflict(format!(
+                        "rollout {} in {env} is {}: finish or roll it back before archiving",
+                        r.id,
+                        r.state.as_str()
+                    ))
+                    .into());
+                }
+            }
+            let live = store::usage_facts(tx.conn, key)?.live_refs;
+            if live > 0 && !force {
+                return Err(AppError::Conflict(format!(
+                    "{live} code reference(s) to {key} are still live: remove them (cleanup_flag lists the edits), run `flagwarden scan`, then archive; --force archives anyway"
+                ))
+                .into());
+            }
+            flag.status = FlagStatus::Archived;
+            flag.version += 1;
+            flag.updated_at = tx.now;
+            store::update_flag(tx.conn, &flag)?;
+            audit.after = json!({"status": flag.status, "live_code_refs": live});
+            let view = flag_view(tx.conn, &flag, None)?;
+            let summary = format!("archive {key}: no longer served; SDKs fall back to their code default");
+            Ok(Done { output: FlagOutput { outcome: outcome(tx, &decision, flag.version, summary), flag: view }, audit })
+        })
+    }
+
     pub fn list_stale_flags(&self, q: &ListStale) -> Result<StaleList> {
         if let Some(env) = &q.environment {
             check_env(&self.policy.policy, env)?;
         }
         self.flush_counts()?;
-        let week = jiff::SignedDuration::from_hours(24 * 7);
         self.read(|conn, now| {
             let mut out = Vec::new();
             for f in store::load_flags(conn)? {
-                let age = now.duration_since(f.created_at);
-                if age < jiff::SignedDuration::from_hours(24 * i64::from(q.min_age_days.unwrap_or(0))) {
+                if f.status == FlagStatus::Archived {
                     continue;
                 }
-                let mut reasons = Vec::new();
-                let mut evidence = Vec::new();
-                let days = age.as_hours() / 24;
-                if let Some(life) = f.lifetime_days
-                    && days >= i64::from(life)
+                let age = now.duration_since(f.created_at);
+                if age
+                    < jiff::SignedDuration::from_hours(24 * i64::from(q.min_age_days.unwrap_or(0)))
                 {
-                    reasons.push("past_lifetime".to_owned());
-                    evidence.push(format!("created {days} days ago; expected lifetime of a {} flag is {life} days", f.change_type.as_str()));
+                    continue;
                 }
+                let mut envs = Vec::new();
                 for (env, s) in &f.envs {
                     if q.environment.as_ref().is_some_and(|e| e != env) {
                         continue;
                     }
-                    let single = s.pinned_variant.is_some() || (s.enabled && s.rules.is_empty());
-                    let rollout = store::active_rollout(conn, f.key.as_str(), env)?;
-                    let served = s.served_default(&f);
-                    if single && rollout.is_none() && served != f.off_variant && now.duration_since(s.updated_at) >= week {
-                        if !reasons.contains(&"launched".to_owned()) {
-                            reasons.push("launched".into());
-                        }
-                        evidence.push(format!("{env} has served {served:?} to everyone since {}", store::ts_text(s.updated_at)));
-                    }
+                    let everyone = (s.pinned_variant.is_some()
+                        || (s.enabled && s.rules.is_empty()))
+                    .then(|| s.served_default(&f).to_owned());
+                    let rollout_active =
+                        store::active_rollout(conn, f.key.as_str(), env)?.is_some();
+                    envs.push(stale::EnvFacts {
+                        env: env.clone(),
+                        everyone,
+                        since: s.updated_at,
+                        rollout_active,
+                    });
                 }
-                let evals = store::evaluations(conn, f.key.as_str())?;
-                if evals.iter().all(|(_, _, n, _)| *n == 0) && age >= week {
-                    reasons.push("never_evaluated".into());
-                    evidence.push(format!("no evaluation recorded in {days} days"));
-                }
-                if reasons.is_empty() {
-                    continue;
-                }
-                let refs = store::code_refs(conn, f.key.as_str())?;
-                let recommended_action = if reasons.iter().any(|r| r == "launched") {
-                    format!("call cleanup_flag with keep_variant set to the launched variant, then remove the {} code reference(s)", refs.len())
-                } else if reasons.iter().any(|r| r == "never_evaluated") {
-                    "check the flag is wired into code (wrap_change) or clean it up if the change was abandoned".into()
-                } else {
-                    "finish the rollout or decide which variant stays, then cleanup_flag".into()
+                let usage = store::usage_facts(conn, f.key.as_str())?;
+                let facts = stale::Facts {
+                    created_at: f.created_at,
+                    change_type: f.change_type.as_str(),
+                    lifetime_days: f.lifetime_days,
+                    envs,
+                    last_evaluated: usage.last_evaluated,
+                    live_refs: usage.live_refs,
+                    last_scan: usage.last_scan,
+                    pending_removal: f.status == FlagStatus::PendingRemoval,
                 };
-                out.push(StaleFlag { key: f.key.to_string(), reasons, evidence, recommended_action, code_refs: refs });
+                let Some(a) = stale::assess(f.key.as_str(), &facts, now) else {
+                    continue;
+                };
+                out.push(StaleFlag {
+                    key: f.key.to_string(),
+                    reasons: a
+                        .findings
+                        .into_iter()
+                        .map(|x| StaleReason {
+                            code: x.reason,
+                            evidence: x.evidence,
+                        })
+                        .collect(),
+                    keep_variant: a.launched_variant,
+                    recommended_action: a.action,
+                    code_refs: store::code_refs(conn, f.key.as_str())?,
+                });
             }
             Ok(StaleList { flags: out })
         })

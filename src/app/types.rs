@@ -600,11 +600,19 @@ pub struct CleanupOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StaleFlag {
     pub key: String,
-    /// past_lifetime, launched, never_evaluated.
-    pub reasons: Vec<String>,
-    pub evidence: Vec<String>,
+    pub reasons: Vec<StaleReason>,
+    /// The variant served to everyone everywhere, when launched: the one to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub keep_variant: Option<String>,
     pub recommended_action: String,
     pub code_refs: Vec<CodeRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StaleReason {
+    pub code: crate::domain::stale::Reason,
+    pub evidence: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -129,6 +129,18 @@ pub enum Command {
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// Archive a flag no code references any more (human): it stops being served and SDKs fall back
+    /// to their code default.
+    Archive {
+        key: String,
+        #[arg(long)]
+        reason: String,
+        /// Archive even though code references are still recorded as live.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Break-glass override: complete a rollout now, past the gate (human; needs an active break-glass).
     Promote {
         rollout: i64,
@@ -694,6 +706,22 @@ pub fn run(cli: Cli) -> Result<()> {
             println!(
                 "{}",
                 app.steer_rollout(&human(), *rollout, steer, reason)?
+                    .outcome
+                    .summary
+            );
+            Ok(())
+        }
+        Command::Archive {
+            key,
+            reason,
+            force,
+            confirm: c,
+        } => {
+            let app = cli.open_app()?;
+            confirm(c, &format!("archive {key}"), key)?;
+            println!(
+                "{}",
+                app.archive_flag(&human(), key, reason, *force)?
                     .outcome
                     .summary
             );

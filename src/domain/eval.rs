@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::bucket::{Percent, bucket};
-use super::flag::{Flag, FlagType};
+use super::flag::{Flag, FlagStatus, FlagType};
 use super::rules::{ConditionSpec, Op, Rule, Serve};
 
 /// The subject of an evaluation: OpenFeature's targetingKey plus attributes.
@@ -467,6 +467,7 @@ impl Snapshot {
     ) -> Snapshot {
         let flags = flags
             .iter()
+            .filter(|f| f.status != FlagStatus::Archived)
             .map(|f| {
                 (
                     Box::from(f.key.as_str()),
@@ -483,7 +484,7 @@ impl Snapshot {
     /// This snapshot with one flag recompiled (`Some`) or removed (`None`); every other flag is shared.
     pub fn with_flag(&self, key: &str, flag: Option<&Flag>, rollouts: &[LiveRollout]) -> Snapshot {
         let mut flags = self.flags.clone();
-        match flag {
+        match flag.filter(|f| f.status != FlagStatus::Archived) {
             Some(f) => {
                 flags.insert(
                     Box::from(key),

@@ -314,6 +314,9 @@ impl Variants {
 pub enum FlagStatus {
     Active,
     PendingRemoval,
+    /// Out of the code and no longer served: evaluations answer FLAG_NOT_FOUND, so SDKs use the
+    /// code default. Only a human archives.
+    Archived,
 }
 
 impl FlagStatus {
@@ -321,12 +324,14 @@ impl FlagStatus {
         match self {
             FlagStatus::Active => "active",
             FlagStatus::PendingRemoval => "pending_removal",
+            FlagStatus::Archived => "archived",
         }
     }
     pub fn parse(s: &str) -> Option<FlagStatus> {
         match s {
             "active" => Some(FlagStatus::Active),
             "pending_removal" => Some(FlagStatus::PendingRemoval),
+            "archived" => Some(FlagStatus::Archived),
             _ => None,
         }
     }

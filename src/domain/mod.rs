@@ -10,4 +10,5 @@ pub mod gate;
 pub mod policy;
 pub mod rollout;
 pub mod rules;
+pub mod stale;
 pub mod stats;

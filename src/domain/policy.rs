@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::bucket::Percent;
+use super::flag::ChangeType;
 use super::gate::{Breaker, GateConfig, Metric, MetricConfig, SrmAction, default_metric};
 
 /// An action the policy can name: the MCP tool names, plus what only humans do.
@@ -136,6 +137,8 @@ pub enum Action<'a> {
         env: &'a str,
     },
     CleanupFlag,
+    /// Takes a flag out of serving once no code references it. Never an agent's.
+    ArchiveFlag,
 }
 
 impl Action<'_> {
@@ -149,6 +152,7 @@ impl Action<'_> {
             Action::RecordSignals { .. } => ActionKind::RecordSignals,
             Action::Rollback { .. } => ActionKind::Rollback,
             Action::CleanupFlag => ActionKind::CleanupFlag,
+            Action::ArchiveFlag => ActionKind::ArchiveFlag,
         }
     }
     fn env(&self) -> Option<&str> {
@@ -158,7 +162,10 @@ impl Action<'_> {
             | Action::AdvanceCanary { env, .. }
             | Action::RecordSignals { env }
             | Action::Rollback { env } => Some(env),
-            Action::CreateFlag | Action::WrapChange { .. } | Action::CleanupFlag => None,
+            Action::CreateFlag
+            | Action::WrapChange { .. }
+            | Action::CleanupFlag
+            | Action::ArchiveFlag => None,
         }
     }
 }
@@ -262,6 +269,20 @@ impl Webhook {
 pub struct FlagBounds {
     pub agent_may_create: bool,
     pub created_per_day: Option<u32>,
+    /// Expected lifetime per change type, overriding `ChangeType::default_lifetime_days`; 0 means
+    /// permanent (never stale by age).
+    pub lifetime_days: BTreeMap<String, u32>,
+}
+
+impl FlagBounds {
+    /// Days a flag of this type is expected to live, or `None` when it is permanent by design.
+    pub fn lifetime(&self, change_type: ChangeType) -> Option<u32> {
+        match self.lifetime_days.get(change_type.as_str()) {
+            Some(0) => None,
+            Some(days) => Some(*days),
+            None => change_type.default_lifetime_days(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -433,6 +454,8 @@ struct RawFlags {
     #[serde(default = "yes")]
     agent_may_create: bool,
     created_per_day: Option<u32>,
+    #[serde(default)]
+    lifetime_days: BTreeMap<String, Spanned<u32>>,
 }
 
 fn yes() -> bool {
@@ -445,6 +468,7 @@ impl Default for RawFlags {
         RawFlags {
             agent_may_create: true,
             created_per_day: None,
+            lifetime_days: BTreeMap::new(),
         }
     }
 }
@@ -676,6 +700,21 @@ impl Policy {
             ));
         }
         let flags = raw.flags.unwrap_or_default();
+        let mut lifetime_days = BTreeMap::new();
+        for (name, days) in flags.lifetime_days {
+            let field = format!("flags.lifetime_days.{name}");
+            if let Err(e) = ChangeType::parse(&name) {
+                return Err(cx.err(days.span(), field, e.message));
+            }
+            if *days.get_ref() > 3650 {
+                return Err(cx.err(
+                    days.span(),
+                    field,
+                    "at most 3650 days; use 0 for a flag type that is permanent by design",
+                ));
+            }
+            lifetime_days.insert(name, days.into_inner());
+        }
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
         for (name, env) in raw.environments.into_inner() {
@@ -718,6 +757,7 @@ impl Policy {
             flags: FlagBounds {
                 agent_may_create: flags.agent_may_create,
                 created_per_day: flags.created_per_day,
+                lifetime_days,
             },
             environments,
         })
@@ -1161,6 +1201,12 @@ pub fn decide(
             return Decision::Allow;
         }
         (ActionKind::CleanupFlag, _) => return Decision::Allow,
+        (ActionKind::ArchiveFlag, _) => {
+            return deny(
+                "archive_flag".into(),
+                "archiving a flag is reserved for humans; ask one to run `flagwarden archive KEY --reason ...` once no code references it".into(),
+            );
+        }
         _ => {}
     }
     let Some((name, env)) = env else {

@@ -178,7 +178,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Flags that are debt (past lifetime, launched 7+ days, never evaluated) with evidence, recommended action and code references.",
+        description = "Flags that are debt, each with reason codes and their evidence, the variant to keep, the recommended action and code references.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,

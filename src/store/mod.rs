@@ -1037,6 +1037,34 @@ pub fn code_refs(conn: &Connection, flag: &str) -> Result<Vec<CodeRef>> {
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
+/// Staleness facts: how many references no scan found gone, when the flag was last evaluated in
+/// any environment, and when the repository was last scanned.
+pub struct UsageFacts {
+    pub live_refs: usize,
+    pub last_evaluated: Option<Timestamp>,
+    pub last_scan: Option<Timestamp>,
+}
+
+pub fn usage_facts(conn: &Connection, flag: &str) -> Result<UsageFacts> {
+    let live_refs: i64 = conn.query_row(
+        "SELECT count(*) FROM code_refs WHERE flag_key = ?1 AND gone_at IS NULL",
+        [flag],
+        |r| r.get(0),
+    )?;
+    let last_evaluated: Option<String> = conn.query_row(
+        "SELECT max(last_at) FROM evaluations WHERE flag_key = ?1 AND count > 0",
+        [flag],
+        |r| r.get(0),
+    )?;
+    let last_scan: Option<String> =
+        conn.query_row("SELECT max(finished_at) FROM scans", [], |r| r.get(0))?;
+    Ok(UsageFacts {
+        live_refs: live_refs as usize,
+        last_evaluated: last_evaluated.as_deref().map(parse_ts).transpose()?,
+        last_scan: last_scan.as_deref().map(parse_ts).transpose()?,
+    })
+}
+
 /// Adds flushed in-memory evaluation counts.
 pub fn add_evaluations(
     conn: &Connection,
