@@ -367,37 +367,6 @@ fn two_agents_racing_on_one_version_advance_once() {
     );
 }
 
-#[test]
-fn stale_flags_name_their_reasons() {
-    let w = World::new();
-    w.flag("old");
-    w.flag("launched");
-    let req: SetTargeting =
-        serde_json::from_value(json!({"key": "launched", "environment": "development", "rules": [], "default_variant": "on", "reason": "launch"})).unwrap();
-    w.app.set_targeting(&agent(), &req).unwrap();
-    w.variant("launched", "development", "u1");
-    w.wait(41 * 86_400);
-    let stale = w.app.list_stale_flags(&ListStale::default()).unwrap();
-    let reasons = |k: &str| {
-        stale
-            .flags
-            .iter()
-            .find(|f| f.key == k)
-            .map(|f| f.reasons.clone())
-            .unwrap_or_default()
-    };
-    assert_eq!(reasons("old"), ["past_lifetime", "never_evaluated"]);
-    assert_eq!(reasons("launched"), ["past_lifetime", "launched"]);
-    let recent = w
-        .app
-        .list_stale_flags(&ListStale {
-            environment: None,
-            min_age_days: Some(60),
-        })
-        .unwrap();
-    assert!(recent.flags.is_empty());
-}
-
 use flagwarden::domain::gate::{PauseReason, Verdict};
 use flagwarden::domain::rollout::RolloutState;
 

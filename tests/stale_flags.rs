@@ -227,6 +227,11 @@ fn stale_over_ninety_days_and_settled() {
             Reason::Stale
         ]
     );
+    let older: ListStale = serde_json::from_value(json!({"min_age_days": 92})).unwrap();
+    assert!(
+        w.app.list_stale_flags(&older).unwrap().flags.is_empty(),
+        "min_age_days filters out younger flags"
+    );
 }
 
 #[test]
@@ -257,7 +262,7 @@ fn only_a_human_archives_and_only_without_live_references() {
         serde_json::from_value(json!({"key": "retired", "environment": "production"})).unwrap();
     let eval = w.app.evaluate_flag(&req).unwrap();
     assert_eq!(
-        serde_json::to_value(&eval.error_code).unwrap(),
+        serde_json::to_value(eval.error_code).unwrap(),
         json!("FLAG_NOT_FOUND"),
         "{eval:?}"
     );

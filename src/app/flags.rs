@@ -106,6 +106,7 @@ pub(crate) fn flag_view(
         created_at: store::ts_text(flag.created_at),
         environments,
         code_refs: store::code_refs(conn, flag.key.as_str())?,
+        versions: store::versions(conn, flag.key.as_str())?,
     })
 }
 
@@ -174,7 +175,7 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
     })
 }
 
-fn create_in_tx(tx: &mut Tx, req: &CreateFlag, action: Action) -> Step<FlagOutput> {
+pub(super) fn create_in_tx(tx: &mut Tx, req: &CreateFlag, action: Action) -> Step<FlagOutput> {
     let flag = new_flag(req, tx.policy, tx.now)?;
     if store::load_flag(tx.conn, flag.key.as_str())?.is_some() {
         return Err(invalid(

@@ -6,6 +6,7 @@
 mod flags;
 mod rollouts;
 pub mod types;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,8 @@ answers_with_outcome!(
     CanaryOutput,
     SignalsOutput,
     WrapOutput,
-    CleanupOutput
+    CleanupOutput,
+    VersionOutput
 );
 impl Answer for ApprovalDecision {}
 impl Answer for IngestOutput {

@@ -12,7 +12,7 @@ use crate::domain::gate::{ArmCounts, CustomCount, EvalPair, GateResult, Prefligh
 use crate::domain::policy::Decision;
 use crate::domain::rollout::RolloutState;
 use crate::domain::rules::RuleSpec;
-use crate::store::{Approval, CodeRef};
+use crate::store::{Approval, CodeRef, VersionRow};
 use std::collections::BTreeMap;
 
 // ---- requests --------------------------------------------------------------------------------
@@ -53,14 +53,13 @@ pub struct CreateFlag {
 /// Fields every mutating tool takes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Meta {
-    /// For the audit trail.
     pub reason: String,
     // A repeat with the same key returns the first answer (the name says enough to a model, and
     // tools/list is paid for in every conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub idempotency_key: Option<String>,
-    /// Preview only.
+    // Self-explanatory names cost no description (see idempotency_key).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
@@ -85,7 +84,6 @@ pub struct FlagRef {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListFlags {
-    /// Only show this environment's state.
     #[serde(default)]
     #[schemars(with = "String")]
     pub environment: Option<String>,
@@ -125,10 +123,46 @@ pub struct FlagEnv {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AddVersion {
+    pub key: String,
+    /// The prompt text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub content: Option<String>,
+    /// Instead of content, when the text lives in the repo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub content_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub model_id: Option<String>,
+    /// E.g. {"temperature": 0.2}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Map<String, Value>")]
+    pub parameters: Option<serde_json::Map<String, Value>>,
+    /// For a new flag: prompt (default) or model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub change_type: Option<ChangeType>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The new version's variant: canary it with start_canary.
+    pub variant: String,
+    pub flag: FlagView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetTargeting {
     pub key: String,
     pub environment: String,
-    /// Ordered, first match serves; replaces current rules. E.g. [{"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}]
+    /// Replaces current rules, e.g. [{"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}]
     pub rules: Vec<RuleSpec>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,11 +215,10 @@ pub struct AdvanceCanary {
 pub struct RecordSignals {
     pub key: String,
     pub environment: String,
-    /// canary (got the candidate) or control.
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
-    /// Preflight of a prompt/model DRAFT: per eval item, candidate and LKG scores in [0, 1].
+    /// Preflight pairs: per eval item, candidate and LKG scores in [0, 1].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_pairs: Vec<EvalPair>,
     /// Evidence source, e.g. a suite run.
@@ -231,9 +264,9 @@ pub struct WrapChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     pub end_line: Option<u32>,
-    /// Change type if the flag is created. Default: code.
+    /// For a new flag, as in create_flag. Default code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "ChangeType")]
+    #[schemars(with = "String")]
     pub change_type: Option<ChangeType>,
     #[serde(flatten)]
     pub meta: Meta,
@@ -394,6 +427,9 @@ pub struct FlagView {
     pub created_at: String,
     pub environments: Vec<EnvView>,
     pub code_refs: Vec<CodeRef>,
+    /// Prompt and model flags: immutable version records, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

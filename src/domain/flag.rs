@@ -314,8 +314,9 @@ impl Variants {
 pub enum FlagStatus {
     Active,
     PendingRemoval,
-    /// Out of the code and no longer served: evaluations answer FLAG_NOT_FOUND, so SDKs use the
-    /// code default. Only a human archives.
+    // Out of the code and no longer served: evaluations answer FLAG_NOT_FOUND, so SDKs use the
+    // code default. Only a human archives. (No doc comment: it would turn the schema's enum into a
+    // oneOf that tools/list pays for.)
     Archived,
 }
 

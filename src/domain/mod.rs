@@ -12,3 +12,4 @@ pub mod rollout;
 pub mod rules;
 pub mod stale;
 pub mod stats;
+pub mod version;

@@ -43,6 +43,7 @@ pub enum ActionKind {
     RecordSignals,
     Rollback,
     CleanupFlag,
+    AddVersion,
     Approve,
     Reject,
     ArchiveFlag,
@@ -59,6 +60,7 @@ impl ActionKind {
             ActionKind::RecordSignals => "record_signals",
             ActionKind::Rollback => "rollback",
             ActionKind::CleanupFlag => "cleanup_flag",
+            ActionKind::AddVersion => "add_version",
             ActionKind::Approve => "approve",
             ActionKind::Reject => "reject",
             ActionKind::ArchiveFlag => "archive_flag",
@@ -116,6 +118,10 @@ pub enum Action<'a> {
     WrapChange {
         creates_flag: bool,
     },
+    /// A new immutable version (variant) of a prompt or model flag; exposes nobody by itself.
+    AddVersion {
+        creates_flag: bool,
+    },
     SetTargeting {
         env: &'a str,
     },
@@ -146,6 +152,7 @@ impl Action<'_> {
         match self {
             Action::CreateFlag => ActionKind::CreateFlag,
             Action::WrapChange { .. } => ActionKind::WrapChange,
+            Action::AddVersion { .. } => ActionKind::AddVersion,
             Action::SetTargeting { .. } => ActionKind::SetTargeting,
             Action::StartCanary { .. } => ActionKind::StartCanary,
             Action::AdvanceCanary { .. } => ActionKind::AdvanceCanary,
@@ -164,6 +171,7 @@ impl Action<'_> {
             | Action::Rollback { env } => Some(env),
             Action::CreateFlag
             | Action::WrapChange { .. }
+            | Action::AddVersion { .. }
             | Action::CleanupFlag
             | Action::ArchiveFlag => None,
         }
@@ -1174,10 +1182,12 @@ pub fn decide(
     }
 
     match (kind, env) {
-        (ActionKind::CreateFlag, _) | (ActionKind::WrapChange, _) => {
+        (ActionKind::CreateFlag | ActionKind::WrapChange | ActionKind::AddVersion, _) => {
             let creates = matches!(
                 action,
-                Action::CreateFlag | Action::WrapChange { creates_flag: true }
+                Action::CreateFlag
+                    | Action::WrapChange { creates_flag: true }
+                    | Action::AddVersion { creates_flag: true }
             );
             if creates && !policy.flags.agent_may_create {
                 return deny(

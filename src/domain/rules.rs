@@ -52,10 +52,10 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSpec {
-    /// Context attribute, e.g. "email"; "targetingKey" tests the key.
+    /// Context attribute, e.g. "email" or "targetingKey".
     pub attribute: String,
     pub op: Op,
-    /// One operand, or several for in/not_in/starts_with/ends_with/contains (any matches).
+    /// Operands; with several, any match.
     pub values: Vec<Value>,
 }
 

@@ -4,16 +4,18 @@
 //! rule and the way forward; protocol errors are left to rmcp. The only module that knows MCP.
 
 mod confirm;
+mod prompts;
 mod schema;
 
 use std::sync::Arc;
 
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_output};
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{RoleServer, ServerHandler, prompt_handler, tool, tool_handler, tool_router};
 
 use crate::app::App;
 use crate::app::types::*;
@@ -27,6 +29,7 @@ pub struct Server {
     /// Seals the request state of in-client confirmations; one per process, shared by all sessions.
     seal: Arc<StateSeal>,
     tool_router: ToolRouter<Server>,
+    prompt_router: PromptRouter<Server>,
 }
 
 const INSTRUCTIONS: &str = "flagwarden ships changes behind feature flags and rolls them out under a human-owned policy. \
@@ -59,6 +62,7 @@ impl Server {
             app,
             seal,
             tool_router: Self::compact_router(),
+            prompt_router: Self::prompt_router(),
         }
     }
 
@@ -117,7 +121,7 @@ impl Server {
     }
 
     #[tool(
-        description = "One flag in full: variants, per-environment rules and rollout, evaluation counts, code references, version.",
+        description = "One flag in full: variants, rules and rollout per environment, evaluation counts, code references, versions.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -130,7 +134,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Evaluate a flag for a context as an application would: OpenFeature value, variant, reason, error, canary arm.",
+        description = "Evaluate a flag for a context as an application would: value, variant, reason, error, canary arm.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -146,7 +150,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The policy bounds you work under per environment, in words and as data. Read it before changing anything.",
+        description = "The policy bounds you work under, in words and as data. Read it before changing anything.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -178,7 +182,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Flags that are debt, each with reason codes and their evidence, the variant to keep, the recommended action and code references.",
+        description = "Flags that are debt: reason codes with evidence, the variant to keep, the next action, code references.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -244,7 +248,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Put a change behind a flag (created if needed): OpenFeature setup, the guard (new path flagged, old as fallback), a diff for a file range, how to test both.",
+        description = "Put a change behind a flag (created if needed): OpenFeature setup, the guard, a diff wrapping a file range, how to test both paths.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -280,7 +284,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Start a canary of a candidate variant at the first step, or an approval request if policy reserves the start for humans.",
+        description = "Start a canary of a candidate variant at its first step, or an approval request where policy says a human starts it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -304,7 +308,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Ask the gate and policy to move a rollout to its next step: advances, holds (with reasons), proposes a rollback, or opens an approval request.",
+        description = "Ask the gate and policy to move a rollout on: advances, holds (with reasons), proposes a rollback, or asks a human.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -328,7 +332,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Report evidence for a rollout's canary or control arm (requests, errors, tasks, safety checks), e.g. from an eval suite.",
+        description = "Report evidence for a rollout's canary or control arm (requests, errors, tasks, safety checks, eval pairs).",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -370,7 +374,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Retire a flag: marks it for removal and lists the code references to edit so only keep_variant's path stays.",
+        description = "Retire a flag: marks it for removal and gives each code reference's edit (a diff where it can) keeping keep_variant's path.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -386,13 +390,37 @@ impl Server {
         let actor = agent(&ctx);
         self.run(move |app| app.cleanup_flag(&actor, &p)).await
     }
+
+    #[tool(
+        description = "Add an immutable version of a prompt or model (content or its hash, model_id, parameters) as a new variant; the first creates the flag.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn add_version(
+        &self,
+        Parameters(p): Parameters<AddVersion>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<VersionOutput>, String> {
+        let actor = agent(&ctx);
+        self.run(move |app| app.add_version(&actor, &p)).await
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("flagwarden", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("flagwarden", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 }

@@ -1,6 +1,7 @@
 //! Keeps tools/list small: an agent pays for it in every conversation, so the whole list stays under
 //! 16 KiB. Input schemas keep their field docs (the model reads them) but lose `$schema`, number
-//! formats and type-level descriptions; output schemas keep the top-level fields and their JSON types,
+//! formats and type-level descriptions; output schemas keep the top-level fields (but the echoed
+//! `dry_run`) and their JSON types,
 //! which is what a client needs to read structured content; nested values and required-ness are left
 //! open, so the schema never rejects a valid answer. Every declared schema has a single `type`, so the
 //! MCP Inspector's `--strict` portability check passes.
@@ -93,6 +94,10 @@ pub fn compact_output(schema: &Obj) -> Arc<Obj> {
     let mut props = Obj::new();
     if let Some(p) = schema.get("properties").and_then(Value::as_object) {
         for (name, prop) in p {
+            // `dry_run` only echoes the caller's own flag (the summary also starts "dry run").
+            if name == "dry_run" {
+                continue;
+            }
             // Optional answers are left out when absent, never null, so one type describes them.
             // A value of any type (a flag's value) is left out: the schema cannot say more than
             // "anything", which is what an undeclared property already means.

@@ -148,6 +148,26 @@ pub fn update_flag(conn: &Connection, f: &Flag) -> Result<()> {
     Ok(())
 }
 
+/// Adds one variant to a flag. Variants are only ever appended: a served variant is never edited,
+/// so an existing name is refused here too.
+pub fn append_variant(conn: &Connection, key: &str, name: &str, value: &Value) -> Result<()> {
+    let text: String = conn.query_row("SELECT variants FROM flags WHERE key = ?1", [key], |r| {
+        r.get(0)
+    })?;
+    let mut map: serde_json::Map<String, Value> = parse_json("variants", &text)?;
+    if map.contains_key(name) {
+        return Err(StoreError::Corrupt(format!(
+            "variant {name} of {key} exists; variants are never edited"
+        )));
+    }
+    map.insert(name.to_owned(), value.clone());
+    conn.execute(
+        "UPDATE flags SET variants = ?2 WHERE key = ?1",
+        params![key, Value::Object(map).to_string()],
+    )?;
+    Ok(())
+}
+
 pub fn upsert_env(conn: &Connection, key: &str, env: &str, s: &EnvState) -> Result<()> {
     let rules: Vec<&RuleSpec> = s.rules.iter().map(Rule::spec).collect();
     conn.execute(
@@ -1035,6 +1055,72 @@ pub fn code_refs(conn: &Connection, flag: &str) -> Result<Vec<CodeRef>> {
         })
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+// ---- version records of prompt and model flags ------------------------------------------------
+
+/// One immutable version record as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct VersionRow {
+    pub variant: String,
+    pub seq: i64,
+    pub content_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+pub fn insert_version(conn: &Connection, flag: &str, v: &VersionRow) -> Result<()> {
+    conn.execute(
+        "INSERT INTO flag_versions (flag_key, variant, seq, content_sha256, model_id, parameters, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            flag,
+            v.variant,
+            v.seq,
+            v.content_sha256,
+            v.model_id,
+            serde_json::Value::Object(v.parameters.clone()).to_string(),
+            v.created_at,
+            v.created_by
+        ],
+    )?;
+    Ok(())
+}
+
+/// A flag's versions, oldest first.
+pub fn versions(conn: &Connection, flag: &str) -> Result<Vec<VersionRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT variant, seq, content_sha256, model_id, parameters, created_at, created_by
+         FROM flag_versions WHERE flag_key = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([flag], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (variant, seq, content_sha256, model_id, parameters, created_at, created_by) = row?;
+        out.push(VersionRow {
+            variant,
+            seq,
+            content_sha256,
+            model_id,
+            parameters: parse_json("flag_versions.parameters", &parameters)?,
+            created_at,
+            created_by,
+        });
+    }
+    Ok(out)
 }
 
 /// Staleness facts: how many references no scan found gone, when the flag was last evaluated in

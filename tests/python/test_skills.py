@@ -46,10 +46,7 @@ EXPECTED_SKILLS = {
 
 # Tools the skills teach that have not landed in tools-schema/tools.json yet, with the arguments they
 # will take. Remove an entry once the tool is in tools.json (a test below says when that happened).
-PENDING_TOOLS: dict[str, set[str]] = {
-    "add_version": {"key", "content", "content_sha256", "model_id", "parameters", "reason", "dry_run",
-                    "idempotency_key", "expected_version"},
-}
+PENDING_TOOLS: dict[str, set[str]] = {}
 
 # The base URL the skills use for flagwarden's OFREP endpoint; replaced by the test server's.
 DOC_BASE_URL = "http://127.0.0.1:7070"
