@@ -21,7 +21,7 @@ BIN="${FLAGWARDEN_BIN:-$ROOT/target/debug/flagwarden}"
 BASELINE="$ROOT/tests/conformance/expected-failures.yaml"
 SPEC_VERSIONS=(2025-11-25 2026-07-28)
 ERAS=(legacy modern)
-EXPECTED_TOOLS=16
+EXPECTED_TOOLS=17
 
 if [ ! -x "$BIN" ]; then
   echo "http-clients: no flagwarden binary at $BIN: cargo build --bin flagwarden, or set FLAGWARDEN_BIN" >&2
