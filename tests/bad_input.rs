@@ -284,3 +284,373 @@ fn truncate(v: &Value) -> String {
         s
     }
 }
+
+// ---- the rest of the catalogue: OFREP, signal ingest, the CLI and the policy file ---------------
+
+/// A store with one flag in a running development canary, so a valid report or advance would change it.
+async fn project_with_a_rollout() -> Project {
+    let p = Project::new(TEST_POLICY);
+    let agent = p.connect("setup").await;
+    agent
+        .call(
+            "create_flag",
+            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
+        )
+        .await
+        .ok();
+    agent
+        .call("start_canary", json!({"key": "pay", "environment": "development", "candidate_variant": "on", "reason": "r"}))
+        .await
+        .ok();
+    agent.close().await;
+    p
+}
+
+/// (path, extra header, body, HTTP status, error code) for OFREP and signal ingest.
+fn http_cases() -> Vec<(
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    Vec<u8>,
+    u16,
+    &'static str,
+)> {
+    let one = "/ofrep/v1/evaluate/flags/pay";
+    let bulk = "/ofrep/v1/evaluate/flags";
+    let ingest = "/api/v1/signals";
+    let dev = Some(("x-flagwarden-environment", "development"));
+    let report = |r: Value| {
+        json!({"batch_id": "b1", "environment": "development", "signals": [r]})
+            .to_string()
+            .into_bytes()
+    };
+    let good =
+        json!({"flag": "pay", "arm": "canary", "exposures": 10, "requests": 10, "errors": 1});
+    let with = |k: &str, v: Value| {
+        let mut r = good.clone();
+        r[k] = v;
+        report(r)
+    };
+    vec![
+        (one, None, b"{not json".to_vec(), 400, "PARSE_ERROR"),
+        (one, None, b"[1,2]".to_vec(), 400, "PARSE_ERROR"),
+        (one, None, b"null".to_vec(), 400, "PARSE_ERROR"),
+        (one, None, br#"{"context": "user-1"}"#.to_vec(), 400, "PARSE_ERROR"),
+        (one, None, br#"{"context": {"targetingKey": ["a"]}}"#.to_vec(), 400, "INVALID_CONTEXT"),
+        (one, None, br#"{"context": {"targetingKey": 5}}"#.to_vec(), 400, "INVALID_CONTEXT"),
+        (one, dev, br#"{"context": {}}"#.to_vec(), 400, "TARGETING_KEY_MISSING"),
+        (one, None, format!(r#"{{"context": {{"k": "{}"}}}}"#, "a".repeat(70_000)).into_bytes(), 413, "GENERAL"),
+        ("/ofrep/v1/evaluate/flags/nope", None, br#"{"context": {}}"#.to_vec(), 404, "FLAG_NOT_FOUND"),
+        ("/ofrep/v1/evaluate/flags/bad%20key", None, br#"{"context": {}}"#.to_vec(), 404, "FLAG_NOT_FOUND"),
+        ("/ofrep/v1/evaluate/flags/'%3B%20DROP%20TABLE%20flags", None, br#"{"context": {}}"#.to_vec(), 404, "FLAG_NOT_FOUND"),
+        (one, Some(("x-flagwarden-environment", "nowhere")), br#"{"context": {}}"#.to_vec(), 400, "GENERAL"),
+        (bulk, None, b"{not json".to_vec(), 400, "PARSE_ERROR"),
+        (bulk, None, br#"{"context": 1}"#.to_vec(), 400, "PARSE_ERROR"),
+        (bulk, None, br#"{"context": {"targetingKey": {"a": 1}}}"#.to_vec(), 400, "INVALID_CONTEXT"),
+        (bulk, Some(("x-flagwarden-environment", "../production")), br#"{"context": {}}"#.to_vec(), 400, "GENERAL"),
+        (ingest, None, b"{oops".to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": 5, "signals": []}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": "b1"}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": "b1", "signals": {}}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": "b1", "signals": [], "extra": 1}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": "", "environment": "development", "signals": []}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, br#"{"batch_id": "b1", "environment": "development", "signals": [{}]}"#.to_vec(), 400, "invalid_request"),
+        (ingest, None, with("arm", json!("middle")), 400, "invalid_request"),
+        (ingest, None, with("requests", json!(-1)), 400, "invalid_request"),
+        (ingest, None, with("requests", json!("10")), 400, "invalid_request"),
+        (ingest, None, with("errors", json!(11)), 400, "invalid_request"),
+        (ingest, None, with("eval_scores", json!([0.5, 1.5])), 400, "invalid_request"),
+        (ingest, None, with("latency_ms", json!({"soon": 3})), 400, "invalid_request"),
+        (ingest, None, with("custom", json!({"refunds": {"events": 5, "trials": 2}})), 400, "invalid_request"),
+        (ingest, None, with("flag", json!("nope")), 400, "invalid_request"),
+        (ingest, None, with("flag", json!("bad key")), 400, "invalid_request"),
+        (ingest, None, json!({"batch_id": "b1", "environment": "nowhere", "signals": [good]}).to_string().into_bytes(), 400, "invalid_request"),
+        (ingest, None, json!({"batch_id": "b1", "environment": "development", "signals": [good, {"flag": "pay", "arm": "control", "requests": 1, "errors": 2}]}).to_string().into_bytes(), 400, "invalid_request"),
+        (ingest, None, json!({"batch_id": "b1", "environment": "development", "signals": vec![good.clone(); 1001]}).to_string().into_bytes(), 400, "invalid_request"),
+        (ingest, None, vec![b' '; 3 * 1024 * 1024], 413, "invalid_request"),
+        ("/api/v1/approvals/1/approve", None, b"{}".to_vec(), 403, "forbidden"),
+        ("/api/v1/nothing", None, b"{}".to_vec(), 404, "not_found"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_http_requests_get_their_documented_error_and_change_nothing() {
+    let p = project_with_a_rollout().await;
+    let served = p.serve();
+    let before = common::db_digest(&p.db());
+    // A fresh connection per case: the server closes one whose body it refused unread (413).
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut failures = Vec::new();
+    let cases = http_cases();
+    for (path, header, body, status, code) in &cases {
+        let mut req = http
+            .post(format!("{}{path}", served.url))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some((k, v)) = header {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let got = res.status().as_u16();
+        let body_text = res.text().await.unwrap_or_default();
+        let json: Value = serde_json::from_str(&body_text).unwrap_or(Value::Null);
+        let got_code = json["errorCode"]
+            .as_str()
+            .or(json["error"]["code"].as_str())
+            .unwrap_or("");
+        let message = json["errorDetails"]
+            .as_str()
+            .or(json["error"]["message"].as_str())
+            .unwrap_or("");
+        if got != *status || got_code != *code || message.trim().is_empty() {
+            failures.push(format!(
+                "POST {path} {}: expected {status} {code} with a message, got {got} {}",
+                truncate(&Value::String(String::from_utf8_lossy(body).into_owned())),
+                truncate(&Value::String(body_text))
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    served.stop();
+    assert_eq!(
+        common::db_digest(&p.db()),
+        before,
+        "a refused request changed the database"
+    );
+}
+
+/// (CLI arguments, a fragment stderr must contain)
+fn cli_cases() -> Vec<(Vec<&'static str>, &'static str)> {
+    vec![
+        (vec!["approve", "999", "--yes"], "999"),
+        (vec!["approve", "abc"], "invalid value"),
+        (vec!["reject", "1"], "--reason"),
+        (
+            vec![
+                "rollback", "pay", "--env", "nowhere", "--reason", "r", "--yes",
+            ],
+            "nowhere",
+        ),
+        (
+            vec![
+                "rollback",
+                "nope",
+                "--env",
+                "production",
+                "--reason",
+                "r",
+                "--yes",
+            ],
+            "nope",
+        ),
+        (
+            vec![
+                "rollback",
+                "bad key",
+                "--env",
+                "production",
+                "--reason",
+                "r",
+                "--yes",
+            ],
+            "key",
+        ),
+        (
+            vec![
+                "eval",
+                "pay",
+                "--env",
+                "production",
+                "--context",
+                "not json",
+            ],
+            "context",
+        ),
+        (
+            vec!["eval", "pay", "--env", "production", "--context", "[1]"],
+            "context",
+        ),
+        (vec!["canary", "show", "pay", "--env", "nowhere"], "nowhere"),
+        (vec!["archive", "nope", "--reason", "r", "--yes"], "nope"),
+        (vec!["archive", "pay", "--reason", " ", "--yes"], "reason"),
+        (
+            vec![
+                "break-glass",
+                "--env",
+                "production",
+                "--reason",
+                "r",
+                "--for",
+                "soon",
+                "--yes",
+            ],
+            "soon",
+        ),
+        (
+            vec![
+                "break-glass",
+                "--env",
+                "nowhere",
+                "--reason",
+                "r",
+                "--for",
+                "1h",
+                "--yes",
+            ],
+            "nowhere",
+        ),
+        (vec!["resume", "999", "--reason", "r", "--yes"], "999"),
+        (vec!["abort", "999", "--reason", "r", "--yes"], "999"),
+        (
+            vec!["promote", "1", "--reason", "r", "--yes"],
+            "break-glass",
+        ),
+        (vec!["flags", "show", "nope"], "nope"),
+        (vec!["audit", "--limit", "many"], "invalid value"),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_cli_commands_fail_naming_the_problem_and_change_nothing() {
+    let p = project_with_a_rollout().await;
+    let before = common::db_digest(&p.db());
+    let mut failures = Vec::new();
+    let cases = cli_cases();
+    for (args, fragment) in &cases {
+        let out = p.cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(fragment) {
+            failures.push(format!(
+                "flagwarden {args:?}: expected failure mentioning {fragment:?}, got {:?}: {stderr}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        common::db_digest(&p.db()),
+        before,
+        "a refused command changed the database"
+    );
+}
+
+/// (policy text, the line and field the error must name)
+fn policy_cases() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "version = 1\n[environments.production]\nmax_auto_percnt = 25\n",
+            ":3: environments.production.max_auto_percnt",
+        ),
+        (
+            "version = 1\n[environments.production]\nmax_auto_percent = 150\n",
+            ":3: environments.production.max_auto_percent",
+        ),
+        (
+            "version = 1\n[environments.production]\nsteps = [5, 1, 100]\n",
+            ":3: environments.production.steps",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_may = [\"approve\"]\n",
+            ":3: environments.production.agent_may",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_may = [\"archive_flag\"]\n",
+            ":3: environments.production.agent_may",
+        ),
+        (
+            "version = 1\n[environments.production]\nmin_dwell = \"soon\"\n",
+            ":3: environments.production.min_dwell",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_rollback = \"sometimes\"\n",
+            ":3: environments.production.agent_rollback",
+        ),
+        ("version = 0\n[environments.production]\n", ":1: version"),
+        ("version = 1\n", "environments"),
+        (
+            "version = 1\n[environments.\"bad env\"]\n",
+            "environments.bad env",
+        ),
+        (
+            "version = 1\n[flags]\nlifetime_days = { feature = 3 }\n[environments.production]\n",
+            ":3: flags.lifetime_days.feature",
+        ),
+        (
+            "version = 1\n[environments.production.gate]\nalpha_promote = 0.9\n",
+            ":3: environments.production.gate.alpha_promote",
+        ),
+        (
+            "version = 1\n[[webhooks]]\nurl = \"ftp://x\"\n[environments.production]\n",
+            "webhooks[0].url",
+        ),
+        ("version = 1\n[environments.production\n", ":2:"),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_policy_files_are_refused_with_line_and_field_and_nothing_runs() {
+    let p = project_with_a_rollout().await;
+    let before = common::db_digest(&p.db());
+    let mut failures = Vec::new();
+    let cases = policy_cases();
+    for (text, fragment) in &cases {
+        let bad = p.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"))
+            .arg("--policy")
+            .arg(&bad)
+            .arg("--db")
+            .arg(p.db())
+            .args([
+                "rollback",
+                "pay",
+                "--env",
+                "development",
+                "--reason",
+                "r",
+                "--yes",
+            ])
+            .env("FLAGWARDEN_HUMAN", "alice")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(fragment) || !stderr.contains("bad.toml") {
+            failures.push(format!(
+                "{text:?}: expected a refusal naming bad.toml and {fragment:?}, got: {stderr}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        common::db_digest(&p.db()),
+        before,
+        "a command ran on a half-read policy"
+    );
+}
+
+#[test]
+fn the_catalogue_holds_at_least_100_malformed_inputs() {
+    let total = cases().len() + http_cases().len() + cli_cases().len() + policy_cases().len();
+    assert!(total >= 100, "{total} cases");
+}

@@ -233,3 +233,34 @@ pub async fn connect_http(url: &str, client_name: &str, token: Option<&str>) -> 
         inner: client.serve(transport).await.expect("initialize over HTTP"),
     }
 }
+
+/// A digest of the database's logical content: every row of every table, in rowid order. Equal
+/// digests before and after prove nothing changed, whatever SQLite did with its pages and WAL.
+pub fn db_digest(db: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the store read-only");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut hash = Sha256::new();
+    for table in tables {
+        hash.update(table.as_bytes());
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                let v: rusqlite::types::Value = row.get(i).unwrap();
+                hash.update(format!("{v:?}\u{1f}").as_bytes());
+            }
+            hash.update(b"\x1e");
+        }
+    }
+    hex::encode(hash.finalize())
+}
