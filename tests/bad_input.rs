@@ -307,13 +307,15 @@ async fn project_with_a_rollout() -> Project {
 }
 
 /// (path, extra header, body, HTTP status, error code) for OFREP and signal ingest.
-fn http_cases() -> Vec<(
+type HttpCase = (
     &'static str,
     Option<(&'static str, &'static str)>,
     Vec<u8>,
     u16,
     &'static str,
-)> {
+);
+
+fn http_cases() -> Vec<HttpCase> {
     let one = "/ofrep/v1/evaluate/flags/pay";
     let bulk = "/ofrep/v1/evaluate/flags";
     let ingest = "/api/v1/signals";
