@@ -130,14 +130,18 @@ impl Answer {
 
 impl Client {
     pub async fn call(&self, tool: &str, args: Value) -> Answer {
+        self.try_call(tool, args).await.expect("tools/call")
+    }
+
+    /// Like `call`, but a transport failure (the server died) is an `Err` instead of a panic.
+    pub async fn try_call(&self, tool: &str, args: Value) -> Result<Answer, rmcp::ServiceError> {
         let Value::Object(map) = args else {
             panic!("arguments must be an object")
         };
         let result = self
             .inner
             .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
-            .await
-            .expect("tools/call");
+            .await?;
         if result.is_error == Some(true) {
             let text = result
                 .content
@@ -145,9 +149,11 @@ impl Client {
                 .filter_map(|c| c.as_text().map(|t| t.text.clone()))
                 .collect::<Vec<_>>()
                 .join("\n");
-            return Answer::Err(text);
+            return Ok(Answer::Err(text));
         }
-        Answer::Ok(result.structured_content.expect("structured content"))
+        Ok(Answer::Ok(
+            result.structured_content.expect("structured content"),
+        ))
     }
 
     pub async fn close(self) {
@@ -169,6 +175,12 @@ impl Drop for Served {
 }
 
 impl Served {
+    /// SIGKILL: no flush, no shutdown, like a crash or an OOM kill.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for a clean exit (evaluation counts flushed).
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = std::process::Command::new("kill")

@@ -1,0 +1,282 @@
+//! Crash safety: `flagwarden serve` as a real process, a stream of mutating calls over HTTP MCP and
+//! signal ingest, and SIGKILL at a random moment, many times over on the same store. After every
+//! restart: every acknowledged call is there (its audit event, and an idempotent replay answers the
+//! same), nothing is half-applied (every flag and rollout row has the audit event that made it, and
+//! each allowed create or start made its row), the audit chain verifies, SQLite's integrity check
+//! passes, and every rollout is in a legal state.
+//!
+//! `FLAGWARDEN_CRASH_ROUNDS` sets the number of kills (default 12; scripts/soak.sh runs 200).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Project, connect_http};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+version = 1
+[environments.development]
+agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
+steps = [10, 50, 100]
+agent_rollback = "allow"
+"#;
+
+/// A call the server answered: what the store must hold from now on.
+#[derive(Debug, Clone)]
+struct Ack {
+    tool: String,
+    args: Value,
+    answer: Value,
+}
+
+fn rounds() -> usize {
+    std::env::var("FLAGWARDEN_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12)
+}
+
+/// Runs mutating calls until the server dies; returns what it acknowledged.
+async fn drive(client: common::Client, url: String, round: usize, seed: u64) -> Vec<Ack> {
+    let mut acks = Vec::new();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for i in 0.. {
+        let key = format!("r{round}-f{}", i / 6);
+        let (tool, args) = match i % 6 {
+            0 => (
+                "create_flag",
+                json!({"key": key, "description": "crash test", "change_type": "code", "reason": "r", "idempotency_key": format!("create-{key}")}),
+            ),
+            1 => (
+                "set_targeting",
+                json!({"key": key, "environment": "development", "rules": [{"conditions": [{"attribute": "plan", "op": "equals", "values": ["pro"]}], "serve": {"variant": "on"}}], "enabled": true, "reason": "r"}),
+            ),
+            2 => (
+                "start_canary",
+                json!({"key": key, "environment": "development", "candidate_variant": "on", "reason": "r", "idempotency_key": format!("start-{key}")}),
+            ),
+            3 => {
+                let batch = json!({"batch_id": format!("b-{key}"), "environment": "development", "signals": [
+                    {"flag": key, "arm": "canary", "exposures": 50, "requests": 50, "errors": rng.random_range(0..3)},
+                    {"flag": key, "arm": "control", "exposures": 50, "requests": 50, "errors": 1}]});
+                match http
+                    .post(format!("{url}/api/v1/signals"))
+                    .json(&batch)
+                    .send()
+                    .await
+                {
+                    Ok(res) if res.status().is_success() => {
+                        let answer: Value = res.json().await.unwrap_or(Value::Null);
+                        if answer.is_object() {
+                            acks.push(Ack {
+                                tool: "ingest".into(),
+                                args: batch,
+                                answer,
+                            });
+                        }
+                        continue;
+                    }
+                    _ => return acks,
+                }
+            }
+            4 => (
+                "advance_canary",
+                json!({"key": key, "environment": "development", "reason": "r"}),
+            ),
+            _ => (
+                "rollback",
+                json!({"key": key, "environment": "development", "reason": "r"}),
+            ),
+        };
+        let call = client.try_call(tool, args.clone());
+        match tokio::time::timeout(Duration::from_secs(5), call).await {
+            Ok(Ok(common::Answer::Ok(answer))) => acks.push(Ack {
+                tool: tool.into(),
+                args,
+                answer,
+            }),
+            Ok(Ok(common::Answer::Err(_))) => {}
+            Ok(Err(_)) | Err(_) => return acks,
+        }
+    }
+    acks
+}
+
+fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                let v: rusqlite::types::Value = r.get(i)?;
+                Ok(match v {
+                    rusqlite::types::Value::Null => String::new(),
+                    rusqlite::types::Value::Integer(x) => x.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+            })
+            .collect()
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Everything that must hold after a crash and a restart.
+fn check_store(p: &Project, acks: &[Ack]) {
+    let verify = p.cli(&["audit", "--verify"]);
+    assert!(
+        verify.status.success(),
+        "audit chain: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    // Every acknowledged call left its audit event, with the action and flag it answered for.
+    let events: BTreeSet<(i64, String, String)> = rows(
+        &conn,
+        "SELECT seq, action, coalesce(flag_key, '') FROM audit_events",
+    )
+    .into_iter()
+    .map(|r| (r[0].parse().unwrap(), r[1].clone(), r[2].clone()))
+    .collect();
+    for ack in acks {
+        let seq = ack.answer["audit_seq"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{} answered without audit_seq: {}", ack.tool, ack.answer));
+        let flag = ack.args["key"].as_str().unwrap_or("");
+        let action = if ack.tool == "ingest" {
+            "ingest_signals"
+        } else {
+            ack.tool.as_str()
+        };
+        let found = events.iter().any(|(s, a, f)| {
+            *s == seq && (a == action || ack.tool == "ingest") && (flag.is_empty() || f == flag)
+        });
+        assert!(
+            found,
+            "acknowledged {} {} (audit_seq {seq}) is missing after the crash",
+            ack.tool, ack.args
+        );
+    }
+
+    // Nothing half-applied: a row exists exactly when its allowed event does.
+    let flags: BTreeSet<String> = rows(&conn, "SELECT key FROM flags")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let created: BTreeSet<String> = rows(
+        &conn,
+        "SELECT flag_key FROM audit_events WHERE action = 'create_flag' AND decision = 'allow'",
+    )
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    assert_eq!(flags, created, "flags and their create events disagree");
+    let rollouts: i64 = conn
+        .query_row("SELECT count(*) FROM rollouts", [], |r| r.get(0))
+        .unwrap();
+    let started: i64 = conn
+        .query_row("SELECT count(*) FROM audit_events WHERE action = 'start_canary' AND decision IN ('allow', 'needs_approval') AND rollout_id IS NOT NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rollouts, started,
+        "rollouts and their start events disagree"
+    );
+    // Legal rollout states, with a step inside the plan.
+    for r in rows(
+        &conn,
+        "SELECT id, state, steps, coalesce(step, -1) FROM rollouts",
+    ) {
+        let state = &r[1];
+        assert!(
+            [
+                "DRAFT",
+                "AWAITING_APPROVAL",
+                "RUNNING",
+                "ROLLBACK_PENDING",
+                "PAUSED",
+                "COMPLETED",
+                "ROLLED_BACK",
+                "ABORTED"
+            ]
+            .contains(&state.as_str()),
+            "rollout {} in unknown state {state}",
+            r[0]
+        );
+        let steps: Vec<Value> = serde_json::from_str(&r[2]).unwrap();
+        let step: i64 = r[3].parse().unwrap();
+        assert!(
+            step < steps.len() as i64,
+            "rollout {} at step {step} of {}",
+            r[0],
+            steps.len()
+        );
+        if state == "RUNNING" {
+            assert!(step >= 0, "a running rollout has a step");
+        }
+    }
+    let active: i64 = conn
+        .query_row("SELECT count(*) - count(DISTINCT flag_key || '/' || env) FROM rollouts WHERE state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        active, 0,
+        "at most one unfinished rollout per flag and environment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_nothing_acknowledged_and_half_applies_nothing() {
+    let p = Project::new(POLICY);
+    p.cli_ok(&["flags", "--json"]);
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut all_acks: Vec<Ack> = Vec::new();
+    let rounds = rounds();
+    for round in 0..rounds {
+        let served = p.serve();
+        let client = connect_http(&served.url, "crasher", None).await;
+        let driver = tokio::spawn(drive(client, served.url.clone(), round, rng.random()));
+        tokio::time::sleep(Duration::from_millis(rng.random_range(30..400))).await;
+        served.kill9();
+        let acks = driver.await.unwrap();
+        all_acks.extend(acks);
+        check_store(&p, &all_acks);
+    }
+    assert!(
+        all_acks.len() >= rounds,
+        "the driver got calls through before the kills: {}",
+        all_acks.len()
+    );
+
+    // An acknowledged idempotent call replays to the same answer after all the crashes.
+    let served = p.serve();
+    let client = connect_http(&served.url, "crasher", None).await;
+    let replays: Vec<&Ack> = all_acks
+        .iter()
+        .filter(|a| a.args.get("idempotency_key").is_some())
+        .collect();
+    assert!(!replays.is_empty());
+    for ack in replays.iter().take(10) {
+        let again = client.call(&ack.tool, ack.args.clone()).await.ok();
+        assert_eq!(again, ack.answer, "replay of {} {}", ack.tool, ack.args);
+    }
+    client.close().await;
+    served.stop();
+    eprintln!(
+        "{rounds} SIGKILLs, {} acknowledged calls, all present",
+        all_acks.len()
+    );
+}
