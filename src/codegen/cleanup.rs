@@ -236,9 +236,9 @@ impl File<'_> {
         };
         // Names the removed lines declare must not be needed by what stays.
         let mut names: Vec<String> = var.into_iter().collect();
-        for n in from..if_line {
-            if let Some(c) = lines[n].first_code() {
-                names.extend(lex::declared(self.language, &lines[n].masked, c));
+        for line in &lines[from..if_line] {
+            if let Some(c) = line.first_code() {
+                names.extend(lex::declared(self.language, &line.masked, c));
             }
         }
         names.sort();
@@ -315,14 +315,14 @@ impl File<'_> {
         let mut depth = 0i64;
         let (mut masked, mut text) = (Vec::new(), Vec::new());
         let mut open = None;
-        'scan: for n in if_line..lines.len() {
+        'scan: for (n, line) in lines.iter().enumerate().skip(if_line) {
             let from = if n == if_line { if_col + 2 } else { 0 };
             if n > if_line {
                 masked.push(' ');
                 text.push(' ');
             }
-            for col in from..lines[n].masked.len() {
-                let c = lines[n].masked[col];
+            for col in from..line.masked.len() {
+                let c = line.masked[col];
                 match c {
                     '(' | '[' => depth += 1,
                     ')' | ']' => depth -= 1,
@@ -333,7 +333,7 @@ impl File<'_> {
                     _ => {}
                 }
                 masked.push(c);
-                text.push(lines[n].chars[col]);
+                text.push(line.chars[col]);
             }
         }
         let (ol, oc) = open.ok_or("its `if` has no block".to_owned())?;
@@ -424,8 +424,7 @@ impl File<'_> {
         let indent = lex::width(line);
         let body = |header: usize| -> (usize, usize) {
             let mut end = header + 1;
-            for n in header + 1..lines.len() {
-                let l = &lines[n];
+            for (n, l) in lines.iter().enumerate().skip(header + 1) {
                 let code = l.starts_in == At::Code && !l.code().is_empty();
                 if code && lex::width(l) <= indent {
                     break;
