@@ -448,8 +448,8 @@ pub(super) struct Guard {
 
 impl Guard {
     /// Lines at indentation `base`, the branches one `unit` deeper; `old` lines keep their own
-    /// indentation and gain one `unit`.
-    pub fn render(&self, base: &str, unit: &str, old: &[&str]) -> Vec<String> {
+    /// indentation and gain one `unit`, except those `verbatim` marks.
+    pub fn render(&self, base: &str, unit: &str, old: &[&str], verbatim: &[bool]) -> Vec<String> {
         let at = |depth: &str, line: &String| {
             let body = line.trim_start_matches('\t');
             let nested = unit.repeat(line.len() - body.len());
@@ -467,14 +467,23 @@ impl Guard {
             .collect();
         out.extend(self.new_path.iter().map(|l| at(unit, l)));
         out.extend(self.middle.iter().map(|l| at("", l)));
-        out.extend(old.iter().map(|l| match l.trim().is_empty() {
-            true => String::new(),
-            false => format!("{unit}{l}"),
+        // Empty lines stay empty and lines inside a multi-line string stay as they are, so that
+        // `cleanup` can take the unit off again and get the old text back byte for byte.
+        out.extend(old.iter().zip(verbatim).map(|(l, &keep)| {
+            if l.is_empty() || keep {
+                (*l).to_owned()
+            } else {
+                format!("{unit}{l}")
+            }
         }));
         out.extend(self.close.iter().map(|l| at("", l)));
         out
     }
 }
+
+/// Opens the first line of every guard, followed by the flag key and `:`; `cleanup` recognises a
+/// guard by it. Changing it orphans the guards already written.
+pub(super) const MARKER: &str = "flagwarden:";
 
 pub(super) fn default_unit(language: Language) -> &'static str {
     match language {
@@ -550,7 +559,7 @@ pub(super) fn parts(req: &WrapRequest, compare: &Compare, description: &str) -> 
     ];
     let mut prelude = vec![
         format!(
-            "{c} The targeting key must be a stable id of the user (or account, or request) served:"
+            "{c} {MARKER}{key}: the targeting key must be a stable id of the user (or account, or request) served:"
         ),
         format!(
             "{c} percentage rollouts bucket on it. Replace `{}` with yours.",
@@ -655,6 +664,28 @@ fn literals(language: Language, compare: &Compare) -> (String, String) {
             fallback,
             candidate,
         } => (literal(language, fallback), literal(language, candidate)),
+    }
+}
+
+/// One flag value as the guard writes it, for `cleanup` to recognise the candidate it compares to.
+pub(super) fn value_literal(language: Language, v: &Value) -> String {
+    match v {
+        Value::Bool(b) => {
+            literals(
+                language,
+                &Compare::Bool {
+                    fallback: *b,
+                    candidate: *b,
+                },
+            )
+            .0
+        }
+        Value::String(s) => quote(language, s),
+        Value::Number(n) => match n.as_i64().filter(|i| i32::try_from(*i).is_ok()) {
+            Some(i) => i.to_string(),
+            None => float(n.as_f64().unwrap_or_default()),
+        },
+        other => literal(language, other),
     }
 }
 

@@ -6,7 +6,12 @@
 //! plan for both paths. It is pure: no file I/O, no clock, no randomness; the caller reads the file.
 //! The per-language templates live in `lang`; this module validates input and builds the diff.
 
+mod cleanup;
 mod lang;
+mod lex;
+mod range;
+
+pub use cleanup::{CleanupEdit, CleanupPlan, CleanupRequest, EditKind, cleanup};
 
 use serde_json::Value;
 use similar::TextDiff;
@@ -127,14 +132,18 @@ pub enum CodegenError {
 
 /// Builds the whole plan; refuses bad line ranges and values that don't fit the kind.
 pub fn wrap(req: &WrapRequest) -> Result<WrapPlan, CodegenError> {
-    let selection = req.file.as_ref().map(select).transpose()?;
+    let selection = req
+        .file
+        .as_ref()
+        .map(|range| select(req.language, range))
+        .transpose()?;
     let compare = Compare::new(req.kind, req.fallback, req.candidate)?;
     let description = sanitize_comment(req.change_description);
     let parts = lang::parts(req, &compare, &description);
     let unit = lang::default_unit(req.language);
     let guard = parts
         .guard
-        .render("", unit, &[parts.guard.old_placeholder.as_str()]);
+        .render("", unit, &[parts.guard.old_placeholder.as_str()], &[false]);
     let diff = match (&req.file, selection) {
         (Some(range), Some(sel)) => Some(diff(req.language, range, &sel, &parts.guard)),
         _ => None,
@@ -283,9 +292,12 @@ struct Selection {
     start: usize,
     end: usize,
     newline: &'static str,
+    /// Per line of the file: it starts inside a multi-line string, so indenting it would change
+    /// the string; it is moved as it is.
+    verbatim: Vec<bool>,
 }
 
-fn select(range: &SourceRange) -> Result<Selection, CodegenError> {
+fn select(language: Language, range: &SourceRange) -> Result<Selection, CodegenError> {
     let refuse = |message: String| Err(CodegenError::LineRange { message });
     let lines: Vec<String> = range
         .source
@@ -314,6 +326,10 @@ fn select(range: &SourceRange) -> Result<Selection, CodegenError> {
             "start_line..end_line ({start}..{end}) of {path} are blank: point them at the old code to wrap"
         ));
     }
+    let content_lines: Vec<&str> = lines.iter().map(|l| content(l)).collect();
+    let (lexed, _) = lex::lex(language, &content_lines);
+    range::check(language, &lexed, start - 1, end)?;
+    let verbatim = lexed.iter().map(|l| l.starts_in == lex::At::Text).collect();
     let newline = if lines[0].ends_with("\r\n") {
         "\r\n"
     } else {
@@ -324,14 +340,15 @@ fn select(range: &SourceRange) -> Result<Selection, CodegenError> {
         start: start - 1,
         end,
         newline,
+        verbatim,
     })
 }
 
-fn content(line: &str) -> &str {
+pub(super) fn content(line: &str) -> &str {
     line.trim_end_matches(['\n', '\r'])
 }
 
-fn leading(line: &str) -> &str {
+pub(super) fn leading(line: &str) -> &str {
     &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
 }
 
@@ -370,9 +387,13 @@ fn indent_unit(language: Language, selected: &[String], all: &[String]) -> Strin
 
 fn diff(language: Language, range: &SourceRange, sel: &Selection, guard: &lang::Guard) -> String {
     let selected = &sel.lines[sel.start..sel.end];
+    let verbatim = &sel.verbatim[sel.start..sel.end];
+    // Lines inside a multi-line string keep their place, so they don't set the guard's indentation.
     let base = selected
         .iter()
-        .map(|l| content(l))
+        .zip(verbatim)
+        .filter(|(_, keep)| !**keep)
+        .map(|(l, _)| content(l))
         .filter(|l| !l.trim().is_empty())
         .map(leading)
         .min_by_key(|w| w.len())
@@ -380,7 +401,7 @@ fn diff(language: Language, range: &SourceRange, sel: &Selection, guard: &lang::
     let unit = indent_unit(language, selected, &sel.lines);
     let old: Vec<&str> = selected.iter().map(|l| content(l)).collect();
     let mut new = sel.lines[..sel.start].concat();
-    for line in guard.render(base, &unit, &old) {
+    for line in guard.render(base, &unit, &old, verbatim) {
         new.push_str(&line);
         new.push_str(sel.newline);
     }
@@ -389,9 +410,14 @@ fn diff(language: Language, range: &SourceRange, sel: &Selection, guard: &lang::
         // Keep a file that had no final newline that way, so the diff touches only the selection.
         new.truncate(new.len() - sel.newline.len());
     }
-    let path = range.path.replace('\\', "/");
+    unified(range.path, range.source, &new)
+}
+
+/// A git-style unified diff of `path` from `old` to `new`, ending in a newline.
+fn unified(path: &str, old: &str, new: &str) -> String {
+    let path = path.replace('\\', "/");
     let path = path.trim_start_matches("./");
-    let mut text = TextDiff::from_lines(range.source, &new)
+    let mut text = TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))

@@ -411,7 +411,7 @@ fn diffs_apply_with_git_and_keep_the_old_code_in_the_else_branch() {
             "    if use_new_path {\n        // TODO(flagwarden:checkout.v2)",
             "    } else {\n        let sum = cart.sum();\n        sum + 1\n    }\n}\n"]),
         (Language::Python, "python", "app/cart.py", python, (3, 4), &[
-            "    if cart:\n        # The targeting key",
+            "    if cart:\n        # flagwarden:checkout.v2: the targeting key",
             "        if use_new_path:\n            # TODO",
             "        else:\n            s = cart.sum()\n            return s\n    return 0\n"]),
         (Language::TypeScript, "ts", "src/cart.ts", ts, (3, 4), &[
@@ -433,6 +433,581 @@ fn diffs_apply_with_git_and_keep_the_old_code_in_the_else_branch() {
         assert_eq!(patched.ends_with('\n'), source.ends_with('\n'), "{name}: final newline");
         for needle in expected {
             assert!(patched.contains(needle), "{name}: no {needle:?} in\n{patched}");
+        }
+    }
+}
+
+/// Wraps `lines` of `source` in a boolean guard; the error message, if refused.
+fn refusal(language: Language, source: &str, lines: (usize, usize)) -> Option<String> {
+    let values = (json!(false), json!(true));
+    let mut req = request(language, ValueKind::Boolean, &values);
+    req.file = Some(SourceRange {
+        path: "f",
+        source,
+        start_line: lines.0,
+        end_line: lines.1,
+    });
+    wrap(&req).err().map(|e| e.to_string())
+}
+
+/// `language start end | part of the message` then the source lines, up to a blank line; `-` as
+/// the message: accepted.
+const RANGES: &str = r##"
+rust 3 3 | start_line: line 3 starts with `.`, so it continues the statement before it
+fn f() {
+    let x = items
+        .iter()
+        .count();
+    g(x);
+}
+
+rust 2 3 | end_line: line 2 opens a `(` that is still open after line 3: move end_line to line 4, which closes it
+fn f() {
+    g(a,
+      b,
+      c);
+}
+
+rust 3 5 | start_line: line 4 closes a `}` opened before line 3 (on line 2): move start_line to the line that opens it, or end_line above line 4
+fn f() {
+    if a {
+        b();
+    }
+    c();
+}
+
+rust 3 3 | start_line: line 3 is inside the expression `(` opened on line 2 (it closes on line 4)
+fn f() {
+    g(
+        a,
+    );
+}
+
+rust 2 2 | end_line: line 2 ends with `=` and leaves its statement unfinished
+fn f() {
+    let x =
+        5;
+}
+
+rust 2 2 | end_line: line 2 declares `total`, which line 3 uses after the range
+fn f() -> u32 {
+    let total = sum();
+    total + 1
+}
+
+rust 2 3 | -
+fn f() -> u32 {
+    let total = sum();
+    log(total);
+    0
+}
+
+rust 3 4 | start_line: line 3 is inside a multi-line string or comment
+fn f() {
+    let s = r#"a
+    b"#;
+    g();
+}
+
+rust 2 2 | end_line: line 2 is an attribute or decorator
+fn f() {
+    #[allow(unused)]
+    let x = 1;
+}
+
+rust 2 4 | -
+fn f() {
+    let s = "}{ // not a comment";
+    let c = '}';
+    /* } */ g(s, c); // ) ]
+}
+
+typescript 2 2 | end_line: line 3 starts with `else` and continues the statement on line 2
+function f() {
+  if (a) { b(); }
+  else { c(); }
+}
+
+typescript 2 2 | end_line: line 2 declares `total`, which line 3 uses after the range; wrapped, the declaration moves into the else block and line 3 no longer sees it: widen end_line to line 3 to wrap its uses too, or declare `total` above line 2
+function f() {
+  const total = sum();
+  return total;
+}
+
+typescript 2 2 | -
+function f() {
+  const total = sum();
+  return other.total;
+}
+
+typescript 3 3 | start_line: line 3 is inside the expression `{` opened on line 2
+function f() {
+  const o = {
+    a: 1,
+  };
+}
+
+javascript 2 3 | -
+function f() {
+  const s = `a ${ {b: 1}.b } }`;
+  g(s);
+}
+
+javascript 2 2 | end_line: line 2 ends with `&&` and leaves its statement unfinished
+function f() {
+  const ok = a &&
+    b;
+}
+
+python 3 3 | end_line: line 3 ends with `:` and opens a block whose body is outside the range
+def f():
+    x = 1
+    if x:
+        g()
+
+python 2 3 | end_line: line 3 is less indented than line 2, so the range leaves the block it starts in
+def f():
+    g()
+h()
+
+python 3 4 | start_line: line 3 starts with `elif`
+if a:
+    b()
+elif c:
+    d()
+
+python 2 4 | -
+def f():
+    s = """
+  not code: (
+"""
+    return s
+
+python 3 3 | start_line: line 3 is inside a multi-line string or comment
+def f():
+    s = '''
+  x = 1
+'''
+
+python 2 2 | start_line: line 1 ends with `\`, so line 2 continues its statement
+x = 1 + \
+    2
+
+go 2 2 | end_line: line 2 declares `err`, which line 3 uses after the range
+func f() error {
+	v, err := g()
+	return err
+}
+
+go 2 3 | -
+func f() {
+	for i := 0; i < 3; i++ {
+	}
+	i := 2
+}
+
+java 2 2 | end_line: line 2 declares `names`, which line 3 uses after the range
+void f() {
+    List<String> names = load();
+    use(names);
+}
+
+java 2 2 | -
+void f() {
+    this.total = load();
+    use(total);
+}
+
+csharp 3 3 | start_line: line 3 starts with `catch`
+void F() {
+    try { G(); }
+    catch (Exception e) { H(); }
+}
+
+csharp 2 2 | end_line: line 2 declares `x`, which line 3 uses after the range
+void F() {
+    var x = @"a "" }";
+    G(x);
+}
+"##;
+
+#[test]
+fn ranges_that_cut_statements_or_scopes_are_refused() {
+    for case in RANGES.trim().split("\n\n") {
+        let (header, source) = case.split_once('\n').unwrap();
+        let (input, expected) = header.split_once(" | ").unwrap();
+        let f: Vec<&str> = input.split(' ').collect();
+        let language = Language::parse(f[0]).unwrap();
+        let lines = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        let source = format!("{source}\n");
+        let got = refusal(language, &source, lines);
+        match expected {
+            "-" => assert_eq!(got, None, "{header}\n{source}"),
+            _ => {
+                let got = got.unwrap_or_else(|| panic!("accepted: {header}\n{source}"));
+                assert!(got.contains(expected), "{header}\n  got: {got}");
+            }
+        }
+    }
+}
+
+/// Applies `diff` to `path` holding `source` in a scratch git repository, checking it first.
+fn git_apply(name: &str, path: &str, source: &str, diff: &str) -> String {
+    use std::process::Command;
+    let dir =
+        std::env::temp_dir().join(format!("flagwarden-cleanup-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+    std::fs::write(dir.join(path), source).unwrap();
+    std::fs::write(dir.join("change.patch"), diff).unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["apply", "--check", "change.patch"],
+        &["apply", "change.patch"],
+    ] {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{name}: git {args:?}: {stderr}\n{diff}"
+        );
+    }
+    let patched = std::fs::read_to_string(dir.join(path)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    patched
+}
+
+/// Per language: a file and the statements to wrap, the old code's indentation.
+const SAMPLES: [(Language, &str, &str, (usize, usize)); 8] = [
+    (
+        Language::Rust,
+        "src/cart.rs",
+        "impl Cart {\n    fn total(&self) -> u32 {\n        let sum = self.sum();\n        log(sum);\n\n        sum + 1\n    }\n}\n",
+        (3, 6),
+    ),
+    (
+        Language::TypeScript,
+        "src/cart.ts",
+        "export class Cart {\n  total(): number {\n    const s = this.sum();\n    const t = `a\n  ${s}`;\n    return s;\n  }\n}\n",
+        (3, 6),
+    ),
+    (
+        Language::JavaScript,
+        "src/cart.js",
+        "function total(cart) {\n  const s = cart.sum(); // sum\n  return s;\n}",
+        (2, 3),
+    ),
+    (
+        Language::Python,
+        "app/cart.py",
+        "class Cart:\n    def total(self):\n        s = self.sum()\n        # add one\n        \n        return s + 1\n",
+        (3, 6),
+    ),
+    (
+        Language::Go,
+        "cart.go",
+        "func (c Cart) Total() int {\n\ts := c.Sum()\n\treturn s\n}\n",
+        (2, 3),
+    ),
+    (
+        Language::Java,
+        "src/Cart.java",
+        "class Cart {\r\n    int total() {\r\n        int s = sum();\r\n        return s;\r\n    }\r\n}\r\n",
+        (3, 4),
+    ),
+    (
+        Language::CSharp,
+        "Cart.cs",
+        "class Cart\n{\n    int Total()\n    {\n        var s = Sum(); // \u{e9}t\u{e9}\n        return s;\n    }\n}\n",
+        (5, 6),
+    ),
+    (
+        Language::Python,
+        "tabs.py",
+        "def f():\n\tif a:\n\t\tb()\n\tc()",
+        (2, 4),
+    ),
+];
+
+fn kinds() -> [(ValueKind, Value, Value); 6] {
+    [
+        (ValueKind::Boolean, json!(false), json!(true)),
+        (ValueKind::Boolean, json!(true), json!(false)),
+        (ValueKind::String, json!("classic"), json!("compact")),
+        (ValueKind::Number, json!(5), json!(10)),
+        (ValueKind::Number, json!(1.5), json!(2.5)),
+        (
+            ValueKind::Object,
+            json!({"a": 1}),
+            json!({"a": 2, "b": [true, "x"]}),
+        ),
+    ]
+}
+
+fn cleanup_plan(language: Language, path: &str, source: &str, kept: &Value) -> CleanupPlan {
+    cleanup(&CleanupRequest {
+        language,
+        path,
+        source,
+        flag_key: KEY,
+        kept,
+    })
+    .unwrap()
+}
+
+#[test]
+fn cleanup_undoes_wrap_byte_for_byte_or_keeps_the_new_path() {
+    for (i, (language, path, source, lines)) in SAMPLES.iter().enumerate() {
+        for (j, (kind, fallback, candidate)) in kinds().into_iter().enumerate() {
+            let name = format!("{i}-{j}");
+            let values = (fallback.clone(), candidate.clone());
+            let mut req = request(*language, kind, &values);
+            req.file = Some(SourceRange {
+                path,
+                source,
+                start_line: lines.0,
+                end_line: lines.1,
+            });
+            let plan = wrap(&req).unwrap();
+            let wrapped = git_apply(&name, path, source, &plan.diff.unwrap());
+
+            let old = cleanup_plan(*language, path, &wrapped, &values.0);
+            assert_eq!(old.edits.len(), 1, "{name}: {:?}\n{wrapped}", old.edits);
+            assert_eq!(
+                old.edits[0].kind,
+                EditKind::Guard,
+                "{name}: {:?}\n{wrapped}",
+                old.edits
+            );
+            let back = git_apply(&name, path, &wrapped, &old.diff.unwrap());
+            assert_eq!(back, *source, "{name} {language:?} {kind:?}:\n{wrapped}");
+
+            let new = cleanup_plan(*language, path, &wrapped, &values.1);
+            assert_eq!(
+                new.edits[0].kind,
+                EditKind::Guard,
+                "{name}: {:?}",
+                new.edits
+            );
+            assert_eq!(
+                new.edits[1].kind,
+                EditKind::Manual,
+                "{name}: {:?}",
+                new.edits
+            );
+            assert!(new.edits[1].instruction.contains("placeholder"));
+            let kept = git_apply(&name, path, &wrapped, &new.diff.unwrap());
+            let base = leading(source.split_inclusive('\n').nth(lines.0 - 1).unwrap());
+            let todo = format!(
+                "\n{base}{} TODO(flagwarden:{KEY}): new path: one-page checkout",
+                if *language == Language::Python {
+                    "#"
+                } else {
+                    "//"
+                }
+            );
+            assert!(kept.contains(&todo), "{name}: no {todo:?} in\n{kept}");
+            let mut expected = source.split_inclusive('\n').collect::<Vec<_>>();
+            expected.drain(lines.0 - 1..lines.1);
+            for line in expected {
+                assert!(kept.contains(line), "{name}: lost {line:?} in\n{kept}");
+            }
+        }
+    }
+}
+
+/// `language kept-json | edit kinds`, the source, `=>`, the file after cleanup (`-`: no diff); cases
+/// end with a blank line.
+const HAND_WRITTEN: &str = r#"
+typescript true | guard manual
+async function f() {
+  if (await client.getBooleanValue("checkout.v2", false, ctx)) {
+    newThing();
+  } else {
+    oldThing();
+  }
+  track(await client.getBooleanValue("checkout.v2", false, ctx));
+}
+=>
+async function f() {
+  newThing();
+  track(await client.getBooleanValue("checkout.v2", false, ctx));
+}
+
+python false | guard
+async def f():
+    if await client.get_boolean_value("checkout.v2", False, ctx):
+        new_thing()
+    else:
+        old_thing()
+        more()
+    done()
+=>
+async def f():
+    old_thing()
+    more()
+    done()
+
+python "b" | manual
+def f():
+    if client.get_string_value('checkout.v2', "a", ctx) == "a":
+        one()
+    elif two:
+        two()
+=>
+-
+
+go true | guard
+func f() {
+	if v, _ := client.BooleanValue(ctx, "checkout.v2", false, ec); v {
+		newThing()
+	} else {
+		oldThing()
+	}
+}
+=>
+func f() {
+	newThing()
+}
+
+java "classic" | guard
+void f() {
+    if ("compact".equals(client.getStringValue("checkout.v2", "classic", ctx))) {
+        compact();
+    } else {
+        classic();
+    }
+}
+=>
+void f() {
+    classic();
+}
+
+csharp 10 | guard
+void F()
+{
+    if (await client.GetIntegerValueAsync("checkout.v2", 5, ctx) != 10)
+    {
+        Five();
+    }
+    else
+    {
+        Ten();
+    }
+}
+=>
+void F()
+{
+    Ten();
+}
+
+rust false | guard
+fn f() {
+    if client.get_bool_value("checkout.v2", Some(&ctx), None).await.unwrap_or(false) {
+        new_thing();
+    }
+    done();
+}
+=>
+fn f() {
+    done();
+}
+
+typescript "compact" | manual
+function f() {
+  const mode = await client.getStringValue("checkout.v2", "classic", ctx);
+  if (mode === "compact") {
+    compact();
+  }
+  log(mode);
+}
+=>
+-
+
+javascript true | manual
+function f() {
+  if (await client.getBooleanValue("checkout.v2", false, ctx) || force) {
+    a();
+  }
+}
+=>
+-
+"#;
+
+#[test]
+fn cleanup_rewrites_idiomatic_guards_and_explains_the_rest() {
+    for case in HAND_WRITTEN.trim().split("\n\n") {
+        let (header, rest) = case.split_once('\n').unwrap();
+        let (source, expected) = rest.split_once("\n=>\n").unwrap();
+        let (input, kinds) = header.split_once(" | ").unwrap();
+        let (language, kept) = input.split_once(' ').unwrap();
+        let language = Language::parse(language).unwrap();
+        let kept: Value = serde_json::from_str(kept).unwrap();
+        let source = format!("{source}\n");
+        let plan = cleanup_plan(language, "src/f", &source, &kept);
+        let got: Vec<&str> = plan
+            .edits
+            .iter()
+            .map(|e| match e.kind {
+                EditKind::Guard => "guard",
+                EditKind::Manual => "manual",
+            })
+            .collect();
+        assert_eq!(got.join(" "), kinds, "{header}: {:?}", plan.edits);
+        for edit in plan.edits.iter().filter(|e| e.kind == EditKind::Manual) {
+            let line = format!("line {}: ", edit.line);
+            assert!(edit.instruction.starts_with(&line), "{edit:?}");
+            assert!(edit.instruction.contains("checkout.v2"), "{edit:?}");
+        }
+        match (expected, plan.diff) {
+            ("-", None) => {}
+            ("-", Some(diff)) => panic!("{header}: unexpected diff\n{diff}"),
+            (_, None) => panic!("{header}: no diff, edits {:?}", plan.edits),
+            (expected, Some(diff)) => {
+                let patched = git_apply("hand", "src/f", &source, &diff);
+                assert_eq!(patched, format!("{expected}\n"), "{header}");
+            }
+        }
+    }
+}
+
+#[test]
+fn no_input_makes_wrap_or_cleanup_panic() {
+    let sources = [
+        "",
+        "\n",
+        "\u{feff}fn f() {\r\n\tlet s = \"é\u{2028}\";\r\n}",
+        "if (\"checkout.v2\") {\n",
+        "x = '''\n\"checkout.v2\"\n",
+        "r#\"\n\"checkout.v2\"\nif \"checkout.v2\" == {",
+        "`${`${\"checkout.v2\"}`}`\n}}}\n{{{",
+        "'\\\n\"checkout.v2\"' /* /* */ \"checkout.v2\"",
+        "if v, _ := c.B(\"checkout.v2\"); {\n} else\n",
+        "if \"checkout.v2\":\nelse:\n",
+    ];
+    let values = (json!(false), json!(true));
+    for source in sources {
+        let count = source.split_inclusive('\n').count();
+        for language in Language::ALL {
+            for start in 1..=count {
+                for end in start..=count {
+                    let mut req = request(language, ValueKind::Boolean, &values);
+                    req.file = Some(SourceRange {
+                        path: "f",
+                        source,
+                        start_line: start,
+                        end_line: end,
+                    });
+                    let _ = wrap(&req);
+                }
+            }
+            for kept in [json!(true), json!("x"), json!(null)] {
+                let _ = cleanup_plan(language, "f", source, &kept);
+            }
         }
     }
 }
