@@ -12,6 +12,7 @@
 #   npm, pinned       typescript 5.9.3 (tsc --noEmit), with Node 22, by scripts/node-tools.sh from
 #                     tools/node/package.json and its lock file, into .node-tools/ (gitignored)
 #   rustup            rustc, already there for cargo
+#   Debian package    strace, not a language tool: tests/durability.rs watches fsync order with it
 #
 # On a fresh Debian 12 machine the apt-get install takes about a minute (47 s here for golang-go and
 # mono-mcs). Progress goes to stderr; stdout carries only the export lines.
@@ -29,6 +30,7 @@ command -v npm >/dev/null || packages+=(npm)
 command -v gofmt >/dev/null || packages+=(golang-go)
 command -v javac >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mcs >/dev/null || packages+=(mono-mcs)
+command -v strace >/dev/null || packages+=(strace)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "lang-tools: apt-get install ${packages[*]}" >&2
   $sudo apt-get update -qq >&2
@@ -42,7 +44,7 @@ if [ ! -f "$tsc" ]; then
   exit 1
 fi
 
-for tool in python3 gofmt javac mcs rustc; do
+for tool in python3 gofmt javac mcs rustc strace; do
   if ! command -v "$tool" >/dev/null; then
     echo "lang-tools: $tool is still missing" >&2
     exit 1

@@ -12,6 +12,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+echo "== toolchains for the generated-code checks (rustc, tsc, node, python ast, gofmt, javac, mcs) and strace"
+eval "$(bash scripts/lang-tools.sh)"
+export FLAGWARDEN_REQUIRE_TOOLCHAINS=1
+
 echo "== cargo build and test"
 cargo build --locked --bin flagwarden
 cargo test --locked --all-targets
