@@ -451,6 +451,7 @@ impl App {
             .map_err(|e| {
                 let field = match &e {
                     codegen::CodegenError::UnknownLanguage { .. } => "language",
+                    codegen::CodegenError::LineRange { message } if message.starts_with("end_line") => "end_line",
                     codegen::CodegenError::LineRange { .. } => "start_line",
                     codegen::CodegenError::Value { .. } => "key",
                 };
@@ -480,6 +481,20 @@ impl App {
     }
 
     pub fn cleanup_flag(&self, actor: &Actor, req: &CleanupFlag) -> Result<CleanupOutput> {
+        // The edits are computed from the files as they are now, before the transaction: reading
+        // code never holds the store.
+        let (kept, refs) = self.read(|conn, _| {
+            FlagKey::parse(&req.key)?;
+            let flag = store::load_flag(conn, &req.key)?.ok_or_else(|| not_found_flag(&req.key))?;
+            flag.variants.require("keep_variant", &req.keep_variant)?;
+            let kept = flag
+                .variants
+                .get(&req.keep_variant)
+                .cloned()
+                .unwrap_or(Value::Null);
+            Ok((kept, store::code_refs(conn, &req.key)?))
+        })?;
+        let (edits, diff) = plan_cleanup(&self.config.project_root, &req.key, &kept, &refs);
         let m = &req.meta;
         self.mutate(actor, "cleanup_flag", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
@@ -511,19 +526,27 @@ impl App {
                 }
             }
             let refs = store::code_refs(tx.conn, flag.key.as_str())?;
-            steps.push(format!(
-                "in each code reference, keep the branch for {:?}, delete the other branch and the flag evaluation",
-                req.keep_variant
-            ));
-            steps.push(format!("search the repository for \"{}\" too: references made without wrap_change are not recorded", flag.key));
+            if diff.is_some() {
+                steps.push("apply the diff (git apply), which replaces each guard with the kept branch".into());
+            }
+            if edits.iter().any(|e| e.kind == "manual") {
+                steps.push(format!("make each manual edit: keep the behaviour of {:?}, delete the other path and the flag evaluation", req.keep_variant));
+            }
+            steps.push("run the tests, then `flagwarden scan` to confirm no reference is left".into());
             steps.push("once no references remain, a human archives the flag".into());
             flag.status = FlagStatus::PendingRemoval;
             flag.version += 1;
             flag.updated_at = tx.now;
             store::update_flag(tx.conn, &flag)?;
             audit.after = json!({"status": flag.status, "keep_variant": req.keep_variant});
-            let summary = format!("mark {} for removal keeping {:?}; edit the {} recorded code reference(s)", flag.key, req.keep_variant, refs.len());
-            Ok(Done { output: CleanupOutput { outcome: outcome(tx, &decision, flag.version, summary), keep_variant: req.keep_variant.clone(), code_refs: refs, steps }, audit })
+            let guards = edits.iter().filter(|e| e.kind == "guard").count();
+            let summary = format!(
+                "mark {} for removal keeping {:?}; {guards} guard(s) rewritten in the diff, {} manual edit(s)",
+                flag.key,
+                req.keep_variant,
+                edits.len() - guards
+            );
+            Ok(Done { output: CleanupOutput { outcome: outcome(tx, &decision, flag.version, summary), keep_variant: req.keep_variant.clone(), code_refs: refs, edits: edits.clone(), diff: diff.clone(), steps }, audit })
         })
     }
 
@@ -752,4 +775,71 @@ impl App {
             ))
         })
     }
+}
+
+/// The edits that remove flag `key` from the files its code references are in, keeping the branch
+/// that runs for `kept`: a diff for the guards codegen recognises, a manual instruction otherwise.
+fn plan_cleanup(
+    root: &std::path::Path,
+    key: &str,
+    kept: &Value,
+    refs: &[CodeRef],
+) -> (Vec<RefEdit>, Option<String>) {
+    let mut files: Vec<&str> = refs.iter().map(|r| r.file.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut edits = Vec::new();
+    let mut diff = String::new();
+    for file in files {
+        let manual = |line: usize, instruction: String| RefEdit {
+            file: file.to_owned(),
+            line,
+            kind: "manual".into(),
+            instruction,
+        };
+        let lines = || {
+            refs.iter()
+                .filter(|r| r.file == file)
+                .map(|r| r.line.unwrap_or(0) as usize)
+        };
+        let inside = std::path::Path::new(file).components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        let Some(language) = codegen::Language::from_path(file).filter(|_| inside) else {
+            edits.extend(lines().map(|l| manual(l, format!("remove the reference to {key} by hand, keeping the behaviour of the kept variant"))));
+            continue;
+        };
+        let source = match std::fs::read_to_string(root.join(file)) {
+            Ok(s) => s,
+            Err(e) => {
+                edits.extend(lines().map(|l| manual(l, format!("cannot read {file} ({e}); run `flagwarden scan` to refresh the references"))));
+                continue;
+            }
+        };
+        match codegen::cleanup(&codegen::CleanupRequest {
+            language,
+            path: file,
+            source: &source,
+            flag_key: key,
+            kept,
+        }) {
+            Ok(plan) => {
+                edits.extend(plan.edits.into_iter().map(|e| RefEdit {
+                    file: file.to_owned(),
+                    line: e.line,
+                    kind: match e.kind {
+                        codegen::EditKind::Guard => "guard".into(),
+                        codegen::EditKind::Manual => "manual".into(),
+                    },
+                    instruction: e.instruction,
+                }));
+                diff.push_str(&plan.diff.unwrap_or_default());
+            }
+            Err(e) => edits.extend(lines().map(|l| manual(l, e.to_string()))),
+        }
+    }
+    (edits, (!diff.is_empty()).then_some(diff))
 }

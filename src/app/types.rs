@@ -628,9 +628,22 @@ pub struct CleanupOutput {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub keep_variant: String,
-    /// Edit each: keep the keep_variant path, delete the other path and the flag check.
     pub code_refs: Vec<CodeRef>,
+    /// One per reference found in the code: a guard the diff rewrites, or a manual edit.
+    pub edits: Vec<RefEdit>,
+    /// Unified diff (git apply) replacing each guard with keep_variant's branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
     pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RefEdit {
+    pub file: String,
+    pub line: usize,
+    /// "guard" (in the diff) or "manual".
+    pub kind: String,
+    pub instruction: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

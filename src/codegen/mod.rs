@@ -57,6 +57,21 @@ impl Language {
         })
     }
 
+    /// The language a file is written in, from its extension; `None` for any other file.
+    pub fn from_path(path: &str) -> Option<Language> {
+        let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+        Some(match ext {
+            "rs" => Language::Rust,
+            "ts" | "tsx" | "mts" | "cts" => Language::TypeScript,
+            "js" | "jsx" | "mjs" | "cjs" => Language::JavaScript,
+            "py" | "pyi" => Language::Python,
+            "go" => Language::Go,
+            "java" => Language::Java,
+            "cs" => Language::CSharp,
+            _ => return None,
+        })
+    }
+
     /// The canonical lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
