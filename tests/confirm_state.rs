@@ -179,7 +179,13 @@ impl World {
             })
             .unwrap();
         let flag = self.app.get_flag("f").unwrap();
-        json!({"audit": audit.events.len(), "approvals": approvals.approvals, "flag": flag})
+        // A refused retry may record its outcome (a conflict) and nothing else.
+        let decided = audit
+            .events
+            .iter()
+            .filter(|e| e.decision != "conflict")
+            .count();
+        json!({"audit": decided, "approvals": approvals.approvals, "flag": flag})
     }
 
     fn approval(&self, id: i64) -> flagwarden::store::Approval {

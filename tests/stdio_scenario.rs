@@ -239,6 +239,8 @@ async fn ship_canary_approve_propose_rollback_confirm() {
         ("record_signals", "agent:rust-test-agent", "allow"),
         ("advance_canary", "agent:rust-test-agent", "allow"),
         ("advance_canary", "agent:rust-test-agent", "needs_approval"),
+        // Asked again while the approval waits: refused, and the attempt is on the record.
+        ("advance_canary", "agent:rust-test-agent", "conflict"),
         ("approve", "human:alice", "allow"),
         ("rollback", "agent:rust-test-agent", "needs_approval"),
         ("approve", "human:alice", "allow"),

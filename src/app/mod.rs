@@ -549,6 +549,27 @@ impl App {
                     dry_run,
                 })
             }
+            Err(Failure::Error(AppError::Conflict(message))) => {
+                drop(tx);
+                if !dry_run {
+                    // A conflict (a stale expected_version, a step another agent already took) is an
+                    // attempt with an outcome: the trail keeps it, and nothing else of it.
+                    let args: serde_json::Value =
+                        serde_json::from_str(&args_json).unwrap_or_default();
+                    let text = |k: &str| args.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                    let audit = Audit {
+                        flag: text("key"),
+                        env: text("environment"),
+                        ..Audit::default()
+                    };
+                    let mut e = event(actor, tool, audit, &Decision::Allow, Some(message.clone()));
+                    e.decision = "conflict".into();
+                    let tx = store.begin()?;
+                    store::append_audit(&tx, e)?;
+                    tx.commit()?;
+                }
+                Err(AppError::Conflict(message))
+            }
             Err(Failure::Error(e)) => Err(e),
         }
     }

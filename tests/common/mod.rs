@@ -249,6 +249,11 @@ pub async fn connect_http(url: &str, client_name: &str, token: Option<&str>) -> 
 /// A digest of the database's logical content: every row of every table, in rowid order. Equal
 /// digests before and after prove nothing changed, whatever SQLite did with its pages and WAL.
 pub fn db_digest(db: &Path) -> String {
+    db_digest_except(db, &[])
+}
+
+/// The digest of every table but `skip`.
+pub fn db_digest_except(db: &Path, skip: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -261,7 +266,7 @@ pub fn db_digest(db: &Path) -> String {
         .collect::<Result<_, _>>()
         .unwrap();
     let mut hash = Sha256::new();
-    for table in tables {
+    for table in tables.iter().filter(|t| !skip.contains(&t.as_str())) {
         hash.update(table.as_bytes());
         let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
         let columns = stmt.column_count();
@@ -275,4 +280,54 @@ pub fn db_digest(db: &Path) -> String {
         }
     }
     hex::encode(hash.finalize())
+}
+
+/// The state of everything but the audit trail, and where the trail ends: a refused attempt may add
+/// audit events (its outcome) and nothing else.
+pub struct Before {
+    state: String,
+    audit_len: i64,
+}
+
+pub fn before(db: &Path) -> Before {
+    Before {
+        state: db_digest_except(db, &["audit_events"]),
+        audit_len: audit_len(db),
+    }
+}
+
+fn audit_len(db: &Path) -> i64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the store read-only");
+    conn.query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap()
+}
+
+impl Before {
+    /// Nothing changed but audit events recording refusals: conflicts and policy denials.
+    pub fn assert_only_refusals_recorded(&self, db: &Path) {
+        assert_eq!(
+            db_digest_except(db, &["audit_events"]),
+            self.state,
+            "a refused request changed the store"
+        );
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut stmt = conn
+            .prepare("SELECT seq, action, decision FROM audit_events WHERE seq > ?1")
+            .unwrap();
+        let added: Vec<(i64, String, String)> = stmt
+            .query_map([self.audit_len], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (seq, action, decision) in added {
+            assert!(
+                decision == "conflict" || decision == "deny",
+                "audit event {seq} ({action}) records {decision:?}, not a refusal"
+            );
+        }
+    }
 }
