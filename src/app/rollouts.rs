@@ -152,8 +152,10 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// The flag exists but nothing is rolling out: a conflict with the current state (another agent may
+/// have rolled it back or finished it), recorded like any other.
 fn no_rollout(key: &str, env: &str) -> AppError {
-    AppError::NotFound(format!(
+    AppError::Conflict(format!(
         "flag {key:?} has no active rollout in {env}; start one with start_canary"
     ))
 }
