@@ -457,7 +457,7 @@ impl App {
                 invalid(field, e.to_string())
             })?;
             if let Some(file) = &req.file {
-                let r = CodeRef { file: file.clone(), line: req.start_line, language: language.as_str().into(), recorded_at: store::ts_text(tx.now) };
+                let r = CodeRef::wrapped(file.clone(), req.start_line, language.as_str().into(), tx.now);
                 store::add_code_ref(tx.conn, flag.key.as_str(), &r)?;
                 audit.after = json!({"code_ref": r, "created_flag": created});
             }
