@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod mcp;
 pub mod notify;
+pub mod scan;
 pub mod store;
 
 use std::sync::Arc;
@@ -31,6 +32,29 @@ pub async fn flush_periodically(app: Arc<app::App>) {
         let app = app.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || app.flush_counts()).await {
             tracing::warn!("flushing evaluation counts failed: {e}");
+        }
+    }
+}
+
+/// Scans the project for code references now and then every `every`, forever. Each scan runs on the
+/// blocking pool, so tool handlers never wait for a walk; a failed scan is logged and the next one
+/// tried at its time.
+pub async fn scan_periodically(app: Arc<app::App>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await; // the first tick is immediate
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || app.scan_code_refs(None)).await {
+            Ok(Ok(r)) => tracing::info!(
+                "scanned {} files: {} references, {} appeared, {} disappeared",
+                r.files,
+                r.refs,
+                r.appeared.len(),
+                r.disappeared.len()
+            ),
+            Ok(Err(e)) => tracing::warn!("scanning for code references failed: {e}"),
+            Err(e) => tracing::warn!("the code reference scan stopped: {e}"),
         }
     }
 }

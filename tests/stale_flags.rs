@@ -26,7 +26,7 @@ const DAY: i64 = 86_400;
 struct World {
     app: App,
     clock: Arc<AtomicI64>,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 fn agent() -> Actor {
@@ -53,11 +53,7 @@ impl World {
             },
         )
         .unwrap();
-        World {
-            app,
-            clock,
-            _root: root,
-        }
+        World { app, clock, root }
     }
 
     fn days(&self, n: i64) {
@@ -278,4 +274,50 @@ fn only_a_human_archives_and_only_without_live_references() {
             .any(|e| e.action == "archive_flag" && e.actor == "alice"),
         "the archive is audited"
     );
+}
+
+#[test]
+fn ready_to_archive_once_a_scan_finds_the_last_reference_gone() {
+    let w = World::new();
+    w.create("old-banner", "experiment");
+    std::fs::write(
+        w.root.path().join("banner.py"),
+        "if client.get_boolean_value(\"old-banner\", False):\n    show()\n",
+    )
+    .unwrap();
+    w.app.scan_code_refs(None).unwrap();
+    w.everyone("old-banner", "off");
+    w.in_use("old-banner", 7);
+    let f = w.stale("old-banner").unwrap();
+    assert_eq!(
+        f.reasons.iter().map(|r| r.code).collect::<Vec<_>>(),
+        vec![Reason::Launched, Reason::ReadyForCodeRemoval]
+    );
+    assert_eq!(f.code_refs.len(), 1);
+    std::fs::write(w.root.path().join("banner.py"), "show()\n").unwrap();
+    w.app.scan_code_refs(None).unwrap();
+    let f = w.stale("old-banner").unwrap();
+    assert_eq!(
+        f.reasons.iter().map(|r| r.code).collect::<Vec<_>>(),
+        vec![Reason::Launched, Reason::ReadyToArchive]
+    );
+    let archive = f
+        .reasons
+        .iter()
+        .find(|r| r.code == Reason::ReadyToArchive)
+        .unwrap();
+    assert!(
+        archive.evidence.contains("found no references left"),
+        "{}",
+        archive.evidence
+    );
+    assert!(
+        f.recommended_action
+            .contains("flagwarden archive old-banner"),
+        "{}",
+        f.recommended_action
+    );
+    w.app
+        .archive_flag(&human(), "old-banner", "gone from the code", false)
+        .unwrap();
 }

@@ -458,7 +458,7 @@ impl App {
                 invalid(field, e.to_string())
             })?;
             if let Some(file) = &req.file {
-                let r = CodeRef { file: file.clone(), line: req.start_line, language: language.as_str().into(), recorded_at: store::ts_text(tx.now) };
+                let r = CodeRef::wrapped(file.clone(), req.start_line, language.as_str().into(), tx.now);
                 store::add_code_ref(tx.conn, flag.key.as_str(), &r)?;
                 audit.after = json!({"code_ref": r, "created_flag": created});
             }
@@ -494,6 +494,27 @@ impl App {
                 .unwrap_or(Value::Null);
             Ok((kept, store::code_refs(conn, &req.key)?))
         })?;
+        // The references stored (wrap_change's, the last scan's) plus what a search of the project
+        // finds now, so a reference written by hand since the last scan gets its edit too.
+        let mut refs: Vec<(String, u32)> = refs
+            .into_iter()
+            .filter(|r| r.gone_at.is_none())
+            .map(|r| (r.file, r.line.unwrap_or(0)))
+            .collect();
+        if let Ok(found) =
+            crate::scan::scan(&self.config.project_root, std::slice::from_ref(&req.key))
+        {
+            refs.extend(found.hits.into_iter().map(|h| (h.file, h.line)));
+        }
+        refs.sort();
+        refs.dedup();
+        // A file-only reference (line 0) says nothing once a line in that file is known.
+        let located: Vec<String> = refs
+            .iter()
+            .filter(|(_, l)| *l > 0)
+            .map(|(f, _)| f.clone())
+            .collect();
+        refs.retain(|(f, l)| *l > 0 || !located.contains(f));
         let (edits, diff) = plan_cleanup(&self.config.project_root, &req.key, &kept, &refs);
         let m = &req.meta;
         self.mutate(actor, "cleanup_flag", req, m, |tx| {
@@ -783,9 +804,9 @@ fn plan_cleanup(
     root: &std::path::Path,
     key: &str,
     kept: &Value,
-    refs: &[CodeRef],
+    refs: &[(String, u32)],
 ) -> (Vec<RefEdit>, Option<String>) {
-    let mut files: Vec<&str> = refs.iter().map(|r| r.file.as_str()).collect();
+    let mut files: Vec<&str> = refs.iter().map(|(f, _)| f.as_str()).collect();
     files.sort_unstable();
     files.dedup();
     let mut edits = Vec::new();
@@ -799,8 +820,8 @@ fn plan_cleanup(
         };
         let lines = || {
             refs.iter()
-                .filter(|r| r.file == file)
-                .map(|r| r.line.unwrap_or(0) as usize)
+                .filter(|(f, _)| f == file)
+                .map(|(_, l)| *l as usize)
         };
         let inside = std::path::Path::new(file).components().all(|c| {
             matches!(

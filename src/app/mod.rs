@@ -5,6 +5,7 @@
 
 mod flags;
 mod rollouts;
+mod scan;
 pub mod types;
 mod versions;
 
@@ -24,6 +25,7 @@ use crate::domain::flag::{Flag, InvalidFlag};
 use crate::domain::policy::{Actor, Decision, Policy, PolicyError};
 use crate::store::{self, Store, StoreError};
 
+pub use scan::ScanReport;
 pub use types::*;
 
 /// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).

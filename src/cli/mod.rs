@@ -57,7 +57,10 @@ pub enum Command {
         force: bool,
     },
     /// Serve the MCP tools over stdio (register this command in Claude Code or Cursor).
-    Mcp,
+    Mcp {
+        #[command(flatten)]
+        scan: ScanEvery,
+    },
     /// Serve agents (MCP over streamable HTTP), applications (OFREP, signal ingest, change stream),
     /// human tokens (approvals), /healthz and /metrics on one address.
     Serve(ServeArgs),
@@ -179,6 +182,18 @@ pub enum Command {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// Find every reference to every flag key in the project (as `rg` would: .gitignore honoured,
+    /// hidden and binary files skipped) and record them; references no longer found are marked gone.
+    Scan {
+        /// Directory to scan, inside the project (default: the policy file's directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Search for these comma-separated keys only, record nothing (for benchmarks).
+        #[arg(long, hide = true, value_delimiter = ',')]
+        keys: Vec<String>,
+    },
     /// Evaluate a flag as an application would.
     Eval {
         key: String,
@@ -215,6 +230,23 @@ pub enum FlagsCmd {
 pub enum PolicyCmd {
     /// Validate the policy file and print its bounds.
     Check,
+}
+
+#[derive(Args)]
+pub struct ScanEvery {
+    /// Scan the project for code references at start and then this often, e.g. "10m".
+    #[arg(long, value_name = "DURATION", value_parser = parse_every)]
+    pub scan_every: Option<std::time::Duration>,
+}
+
+fn parse_every(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{e}; use a duration such as \"10m\" or \"1h\""))?;
+    std::time::Duration::try_from(d)
+        .ok()
+        .filter(|d| *d >= std::time::Duration::from_secs(1))
+        .ok_or_else(|| "use a positive duration of at least 1s, such as \"10m\"".to_owned())
 }
 
 #[derive(Args)]
@@ -292,6 +324,8 @@ pub struct ServeArgs {
     /// URL clients reach this server at, for the OFREP event stream (default: the bound address).
     #[arg(long)]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub scan: ScanEvery,
 }
 
 #[derive(Subcommand)]
@@ -330,11 +364,77 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         deliveries: deliveries.clone(),
         seal: state_seal()?,
     };
-    crate::runtime()?.block_on(notifying(
+    crate::runtime()?.block_on(scanning(
         app.clone(),
-        deliveries,
-        crate::http::serve(app, cfg),
+        &args.scan,
+        notifying(app.clone(), deliveries, crate::http::serve(app, cfg)),
     ))
+}
+
+/// Runs a long-running mode with periodic code-reference scans beside it, when asked for.
+async fn scanning(
+    app: Arc<App>,
+    every: &ScanEvery,
+    mode: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let scanner = every
+        .scan_every
+        .map(|d| tokio::spawn(crate::scan_periodically(app, d)));
+    let result = mode.await;
+    if let Some(s) = scanner {
+        s.abort();
+    }
+    result
+}
+
+fn scan(cli: &Cli, root: Option<&Path>, json: bool, keys: &[String]) -> Result<()> {
+    if !keys.is_empty() {
+        // Walk and search only, the same work as `rg` on the same tree: for benchmarks.
+        let root = root.unwrap_or(Path::new("."));
+        let outcome = crate::scan::scan(root, keys)?;
+        println!(
+            "{} files searched, {} references",
+            outcome.files,
+            outcome.hits.len()
+        );
+        return Ok(());
+    }
+    let report = cli.open_app()?.scan_code_refs(root)?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "searched {} files under {} in {} ms (recorded in {} ms): {} references{}",
+        report.files,
+        report.root,
+        report.scan_ms,
+        report.record_ms,
+        report.refs,
+        match report.unreadable {
+            0 => String::new(),
+            n => format!(", {n} unreadable entries skipped"),
+        }
+    );
+    for (flag, n) in &report.refs_per_flag {
+        println!("  {flag}: {n}");
+    }
+    let place = |c: &crate::store::RefChange| match c.line {
+        Some(l) => format!("{} {}:{l}", c.flag, c.file),
+        None => format!("{} {}", c.flag, c.file),
+    };
+    for (what, list) in [
+        ("appeared", &report.appeared),
+        ("disappeared", &report.disappeared),
+    ] {
+        println!("{what}: {}", list.len());
+        for c in list {
+            println!("  {}", place(c));
+        }
+    }
+    if report.moved > 0 {
+        println!("moved within their file: {}", report.moved);
+    }
+    Ok(())
 }
 
 /// Runs a long-running mode with the webhook workers beside it (when the policy has webhooks), and
@@ -511,16 +611,17 @@ fn table(header: &[&str]) -> Table {
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => init(&cli, *force),
-        Command::Mcp => {
+        Command::Mcp { scan: every } => {
             let app = cli.open_app()?;
             let deliveries = Arc::default();
             let seal = state_seal()?;
-            crate::runtime()?.block_on(notifying(
+            crate::runtime()?.block_on(scanning(
                 app.clone(),
-                deliveries,
-                crate::serve_stdio(app, seal),
+                every,
+                notifying(app.clone(), deliveries, crate::serve_stdio(app, seal)),
             ))
         }
+        Command::Scan { root, json, keys } => scan(&cli, root.as_deref(), *json, keys),
         Command::Serve(args) => serve(&cli, args),
         Command::Token {
             cmd:
