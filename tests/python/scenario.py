@@ -85,6 +85,7 @@ ALL_TOOLS = {
     "record_signals",
     "rollback",
     "cleanup_flag",
+    "add_version",
 }
 READ_ONLY_TOOLS = {
     "list_flags",
