@@ -122,7 +122,7 @@ impl World {
         .expect("the app starts");
         let world = World { app, reader };
         let agent = agent();
-        for (key, change_type) in [("checkout", "code"), ("dark-mode", "ops")] {
+        for (key, change_type) in [("checkout", "code"), ("dark-mode", "config")] {
             let req = serde_json::from_value(
                 json!({"key": key, "description": "d", "change_type": change_type, "reason": "seed"}),
             )
