@@ -58,6 +58,22 @@ fn check_report_fields(raw: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The batch a body holds, every field checked, or the error naming the first wrong one.
+fn signal_batch(body: &[u8]) -> Result<SignalBatch, ApiError> {
+    let raw: Value = parse_json(body)?;
+    check_report_fields(&raw)?;
+    parse_json(body)
+}
+
+/// What `POST /api/v1/signals` reads from a body before the app sees it, with the error as the
+/// client would read it. Pure and public so the fuzzer drives exactly the endpoint's parse.
+pub fn parse_signal_batch(body: &[u8]) -> Result<SignalBatch, String> {
+    signal_batch(body).map_err(|e| match e.field {
+        Some(field) => format!("{field}: {}", e.message),
+        None => e.message,
+    })
+}
+
 /// `POST /api/v1/signals`: one batch, all or nothing, counted once per `batch_id`.
 pub async fn ingest(
     State(s): State<Shared>,
@@ -65,10 +81,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestOutput>, ApiError> {
-    let body = body_bytes(body)?;
-    let raw: Value = parse_json(&body)?;
-    check_report_fields(&raw)?;
-    let mut batch: SignalBatch = parse_json(&body)?;
+    let mut batch = signal_batch(&body_bytes(body)?)?;
     if batch.environment.is_none() {
         batch.environment = Some(environment(&s, &who, &headers)?);
     } else if let (Some(bound), Some(named)) = (&who.environment, &batch.environment)

@@ -9,6 +9,9 @@ mod metrics;
 mod ofrep;
 mod stream;
 
+pub use api::parse_signal_batch;
+pub use ofrep::parse_ofrep_body;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

@@ -113,14 +113,21 @@ fn context(body: Result<Bytes, BytesRejection>) -> Result<Context, Refused> {
         };
         (status, ErrorCode::General, details)
     })?;
-    let req: EvaluationRequest = serde_json::from_slice(&body).map_err(|e| {
+    parse_ofrep_body(&body).map_err(|(code, details)| (StatusCode::BAD_REQUEST, code, details))
+}
+
+/// Reads an OFREP request body, `{"context": {"targetingKey": "user-1", ...}}` (the context may be
+/// absent), into the evaluation context, or says why not with OFREP's error code. Pure and public
+/// so the fuzzer drives exactly what the endpoints run on a body.
+pub fn parse_ofrep_body(body: &[u8]) -> Result<Context, (ErrorCode, String)> {
+    let req: EvaluationRequest = serde_json::from_slice(body).map_err(|e| {
         let details = format!(
             "the body must be JSON like {{\"context\": {{\"targetingKey\": \"user-1\"}}}}: {e}"
         );
-        (StatusCode::BAD_REQUEST, ErrorCode::ParseError, details)
+        (ErrorCode::ParseError, details)
     })?;
     Context::from_object(req.context.unwrap_or_default(), body.len())
-        .map_err(|e| (StatusCode::BAD_REQUEST, ErrorCode::InvalidContext, e.0))
+        .map_err(|e| (ErrorCode::InvalidContext, e.0))
 }
 
 /// The OFREP view of an `ApiError` about the environment.
