@@ -4,28 +4,4 @@
 
 #![no_main]
 
-use flagwarden::domain::policy::Actor;
-use flagwarden::http::parse_signal_batch;
-use fuzz_world::World;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(mut batch) = parse_signal_batch(data) else {
-        return;
-    };
-    // The endpoint fills a missing environment from the caller's token.
-    batch
-        .environment
-        .get_or_insert_with(|| "development".into());
-    let world = World::new();
-    let app = Actor::App("fuzz-app".into());
-    let before = world.dump();
-    let first = world.app.ingest_signals(&app, &batch);
-    world.check("ingest_signals", &before, false, &first);
-    if first.is_ok() {
-        let after = world.dump();
-        let again = world.app.ingest_signals(&app, &batch);
-        assert!(again.is_ok(), "a retried batch was refused: {again:?}");
-        assert_eq!(after, world.dump(), "a retried batch counted again");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_world::targets::signals::run(data));

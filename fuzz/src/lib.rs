@@ -6,6 +6,8 @@
 //! exactly what the App committed: the App keeps its own connection private, and the fuzzer must not
 //! need a door into it.
 
+pub mod targets;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -171,8 +173,8 @@ impl World {
         Dump { all, without_audit }
     }
 
-    /// The invariants of one call: bad input and dry runs write nothing, a policy refusal writes only
-    /// its audit event, no input reaches a store error, and evaluation still answers afterwards.
+    /// The invariants of one call: bad input and dry runs write nothing, a policy refusal or a conflict
+    /// writes only its audit event, no input reaches a store error, and evaluation still answers afterwards.
     pub fn check<T: std::fmt::Debug>(
         &self,
         what: &str,
@@ -183,10 +185,13 @@ impl World {
         let after = self.dump();
         match result {
             Err(AppError::Store(e)) => panic!("{what}: an input reached a store error: {e}"),
-            Err(AppError::Denied { dry_run: false, .. }) => assert_eq!(
-                before.without_audit, after.without_audit,
-                "{what}: a refusal changed more than the audit trail"
-            ),
+            // A policy refusal or a conflict with the current state is recorded as an attempt.
+            Err(AppError::Denied { dry_run: false, .. } | AppError::Conflict(_)) if !dry_run => {
+                assert_eq!(
+                    before.without_audit, after.without_audit,
+                    "{what}: a refusal changed more than the audit trail"
+                )
+            }
             Err(e) => assert_eq!(before, &after, "{what}: {e} but the store changed"),
             Ok(_) if dry_run => assert_eq!(before, &after, "{what}: a dry run changed the store"),
             Ok(_) => {}
