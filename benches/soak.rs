@@ -16,10 +16,10 @@ use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
 
 const POLICY: &str = r#"
@@ -33,7 +33,10 @@ agent_rollback = "allow"
 "#;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Latencies in microseconds and failures, per endpoint.
@@ -67,7 +70,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn call(tool: &str, args: Value) -> CallToolRequestParams {
-    let Value::Object(m) = args else { unreachable!() };
+    let Value::Object(m) = args else {
+        unreachable!()
+    };
     CallToolRequestParams::new(tool.to_owned()).with_arguments(m)
 }
 
@@ -103,16 +108,28 @@ fn start(dir: &std::path::Path) -> Server {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line.trim().strip_prefix("flagwarden serving ").expect("address line").to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("flagwarden serving ")
+        .expect("address line")
+        .to_owned();
     Server { child, url }
 }
 
-async fn agent(url: &str, name: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ClientConfig> {
-    let transport = StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp")));
-    ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1"))
-        .serve(transport)
-        .await
-        .expect("connect an agent")
+async fn agent(
+    url: &str,
+    name: &str,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp")),
+    );
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new(name, "1"),
+    )
+    .serve(transport)
+    .await
+    .expect("connect an agent")
 }
 
 fn main() {
@@ -123,7 +140,11 @@ fn main() {
     let warmup = env_or("SOAK_WARMUP", if full { 10 } else { 2 }).min(secs.saturating_sub(1));
     let ofrep_conns = env_or("SOAK_OFREP", 16) as usize;
     let agents = env_or("SOAK_AGENTS", 4) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("flagwarden.toml"), POLICY).unwrap();
     let server = start(dir.path());
@@ -155,9 +176,9 @@ fn main() {
                 while Instant::now() < end {
                     n += 1;
                     let user = format!("user-{}", (c as u64 * 7919 + n) % 100_000);
-                    let plan = if n % 5 == 0 { "pro" } else { "free" };
+                    let plan = if n.is_multiple_of(5) { "pro" } else { "free" };
                     let body = json!({"context": {"targetingKey": user, "plan": plan}}).to_string();
-                    let (name, path) = if n % 50 == 0 {
+                    let (name, path) = if n.is_multiple_of(50) {
                         ("ofrep bulk", "/ofrep/v1/evaluate/flags".to_owned())
                     } else {
                         ("ofrep single", format!("/ofrep/v1/evaluate/flags/flag-{:02}", n % 20))
@@ -181,7 +202,7 @@ fn main() {
                     n += 1;
                     let key = format!("flag-{:02}", (n + a as u64) % 20);
                     let (name, tool, args) = match n % 10 {
-                        0 => ("mcp set_targeting", "set_targeting", json!({"key": key, "environment": "development", "rules": [], "enabled": n % 20 == 0, "reason": "soak"})),
+                        0 => ("mcp set_targeting", "set_targeting", json!({"key": key, "environment": "development", "rules": [], "enabled": n.is_multiple_of(20), "reason": "soak"})),
                         1..=3 => ("mcp evaluate_flag", "evaluate_flag", json!({"key": key, "environment": "development", "context": {"targetingKey": format!("u{n}")}})),
                         4..=5 => ("mcp canary_status", "canary_status", json!({"key": "canary", "environment": "development"})),
                         6 => ("mcp list_flags", "list_flags", json!({})),
@@ -238,7 +259,10 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 /// Prints the figures; true if the run failed its bounds.
 fn report(stats: &Stats, samples: &[(u64, u64)], secs: u64, warmup: u64) -> bool {
     let mut failed = false;
-    println!("{:<20} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}", "endpoint", "requests", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "failed");
+    println!(
+        "{:<20} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "endpoint", "requests", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "failed"
+    );
     for (name, (lat, errors)) in stats.by.lock().unwrap().iter_mut() {
         lat.sort_unstable();
         println!(
@@ -252,7 +276,11 @@ fn report(stats: &Stats, samples: &[(u64, u64)], secs: u64, warmup: u64) -> bool
         );
         failed |= *errors > 0;
     }
-    let after_warmup: Vec<u64> = samples.iter().filter(|(t, _)| *t >= warmup).map(|(_, r)| *r).collect();
+    let after_warmup: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= warmup)
+        .map(|(_, r)| *r)
+        .collect();
     let (Some(first), Some(peak)) = (after_warmup.first(), after_warmup.iter().max()) else {
         println!("no memory samples after the warm-up");
         return true;
@@ -265,7 +293,14 @@ fn report(stats: &Stats, samples: &[(u64, u64)], secs: u64, warmup: u64) -> bool
         last as f64 / 1024.0,
         *peak as f64 / 1024.0
     );
-    println!("memory samples (s, MiB): {}", samples.iter().map(|(t, r)| format!("{t}:{:.1}", *r as f64 / 1024.0)).collect::<Vec<_>>().join(" "));
+    println!(
+        "memory samples (s, MiB): {}",
+        samples
+            .iter()
+            .map(|(t, r)| format!("{t}:{:.1}", *r as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     if secs < 30 {
         println!("(a run under 30 s does not judge memory growth)");
     } else if growth >= 10.0 {
