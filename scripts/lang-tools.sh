@@ -10,7 +10,10 @@
 #   Debian packages   python3 (ast parse), golang-go (gofmt -e), openjdk-17-jdk-headless (javac),
 #                     mono-mcs (C#: mcs), npm (to install the pinned Node tools)
 #   npm, pinned       typescript 5.9.3 (tsc --noEmit), with Node 22, by scripts/node-tools.sh from
-#                     tools/node/package.json and its lock file, into .node-tools/ (gitignored)
+#                     tools/node/package.json and its lock file, into .node-tools/ (gitignored); its
+#                     node_modules also holds the real @openfeature/server-sdk and ofrep-provider that
+#                     the TypeScript and JavaScript checks type-check against
+#                     (FLAGWARDEN_OPENFEATURE_NODE_MODULES)
 #   rustup            rustc, already there for cargo
 #   Debian package    strace, not a language tool: tests/durability.rs watches fsync order with it
 #
@@ -38,7 +41,8 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 node_dir=$(scripts/node-tools.sh)
-tsc="${NODE_TOOLS_DIR:-$PWD/.node-tools}/node_modules/typescript/bin/tsc"
+node_modules="${NODE_TOOLS_DIR:-$PWD/.node-tools}/node_modules"
+tsc="$node_modules/typescript/bin/tsc"
 if [ ! -f "$tsc" ]; then
   echo "lang-tools: $tsc is missing after scripts/node-tools.sh" >&2
   exit 1
@@ -53,6 +57,7 @@ done
 echo "export FLAGWARDEN_PYTHON=$(command -v python3)"
 echo "export FLAGWARDEN_NODE=$node_dir/node"
 echo "export FLAGWARDEN_TSC=$tsc"
+echo "export FLAGWARDEN_OPENFEATURE_NODE_MODULES=$node_modules"
 echo "export FLAGWARDEN_GOFMT=$(command -v gofmt)"
 echo "export FLAGWARDEN_JAVAC=$(command -v javac)"
 echo "export FLAGWARDEN_MCS=$(command -v mcs)"

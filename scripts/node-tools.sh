@@ -6,6 +6,11 @@
 #                                             the Inspector wants >= 22.19)
 #   @modelcontextprotocol/inspector 2.12.0    the MCP Inspector CLI (`mcp-inspector --cli`)
 #   @modelcontextprotocol/conformance 0.2.0-alpha.12   the official MCP conformance suite
+#   typescript 5.9.3, @types/node 22              tsc for the generated-code and skill snippet checks
+#   @openfeature/server-sdk 1.23.0, @openfeature/ofrep-provider 0.1.3 (and their peers @openfeature/core,
+#                                             @openfeature/ofrep-core)   the real OpenFeature packages
+#                                             the JavaScript and TypeScript skill snippets run with
+#                                             (tests/python/test_skills.py) and codegen is checked against
 #
 # Needs only npm (any Node): the pinned Node 22 is itself an npm package. Install scripts are not run
 # (--ignore-scripts): none of these packages needs one (the Inspector's postinstall is a no-op outside its

