@@ -262,15 +262,19 @@ async fn malformed_calls_are_answered_in_band_and_change_nothing() {
             )),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    all_passed(&failures, cases.len());
     before.assert_only_refusals_recorded(&p.db());
     agent.close().await;
+}
+
+/// Fails listing every case that did not get its documented error.
+fn all_passed(failures: &[String], total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn truncate(v: &Value) -> String {
@@ -412,13 +416,7 @@ async fn malformed_http_requests_get_their_documented_error_and_change_nothing()
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    all_passed(&failures, cases.len());
     served.stop();
     assert_eq!(
         common::db_digest(&p.db()),
@@ -534,13 +532,7 @@ async fn malformed_cli_commands_fail_naming_the_problem_and_change_nothing() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    all_passed(&failures, cases.len());
     before.assert_only_refusals_recorded(&p.db());
 }
 
@@ -630,13 +622,7 @@ async fn malformed_policy_files_are_refused_with_line_and_field_and_nothing_runs
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    all_passed(&failures, cases.len());
     assert_eq!(
         common::db_digest(&p.db()),
         before,
