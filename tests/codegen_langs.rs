@@ -286,10 +286,10 @@ impl Checker {
         let file = work.join(name);
         std::fs::write(&file, source).unwrap();
         let out = work.join("out");
-        if let Some(modules) = &self.openfeature {
-            if self.language == Language::TypeScript || setup.is_some() {
-                return self.accepts_with_openfeature(modules, &work, &file, source, setup, what);
-            }
+        if let Some(modules) = &self.openfeature
+            && (self.language == Language::TypeScript || setup.is_some())
+        {
+            return self.accepts_with_openfeature(modules, &work, &file, source, setup, what);
         }
         let mut command = match self.language {
             Language::Rust => {
