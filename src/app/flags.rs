@@ -483,7 +483,7 @@ impl App {
     pub fn cleanup_flag(&self, actor: &Actor, req: &CleanupFlag) -> Result<CleanupOutput> {
         // The edits are computed from the files as they are now, before the transaction: reading
         // code never holds the store.
-        let (kept, refs) = self.read(|conn, _| {
+        let (kept, stored) = self.read(|conn, _| {
             FlagKey::parse(&req.key)?;
             let flag = store::load_flag(conn, &req.key)?.ok_or_else(|| not_found_flag(&req.key))?;
             flag.variants.require("keep_variant", &req.keep_variant)?;
@@ -496,10 +496,10 @@ impl App {
         })?;
         // The references stored (wrap_change's, the last scan's) plus what a search of the project
         // finds now, so a reference written by hand since the last scan gets its edit too.
-        let mut refs: Vec<(String, u32)> = refs
-            .into_iter()
+        let mut refs: Vec<(String, u32)> = stored
+            .iter()
             .filter(|r| r.gone_at.is_none())
-            .map(|r| (r.file, r.line.unwrap_or(0)))
+            .map(|r| (r.file.clone(), r.line.unwrap_or(0)))
             .collect();
         if let Ok(found) =
             crate::scan::scan(&self.config.project_root, std::slice::from_ref(&req.key))
@@ -526,16 +526,7 @@ impl App {
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
-            for env in flag.envs.keys() {
-                if let Some(r) = store::active_rollout(tx.conn, flag.key.as_str(), env)? {
-                    return Err(AppError::Conflict(format!(
-                        "rollout {} in {env} is {}: finish or roll it back before cleaning up the flag",
-                        r.id,
-                        r.state.as_str()
-                    ))
-                    .into());
-                }
-            }
+            no_rollout_running(tx.conn, &flag, "cleaning up the flag")?;
             let mut steps = Vec::new();
             for (env, s) in &flag.envs {
                 let served = s.served_default(&flag);
@@ -546,11 +537,10 @@ impl App {
                     ));
                 }
             }
-            let refs = store::code_refs(tx.conn, flag.key.as_str())?;
             if diff.is_some() {
                 steps.push("apply the diff (git apply), which replaces each guard with the kept branch".into());
             }
-            if edits.iter().any(|e| e.kind == "manual") {
+            if edits.iter().any(|e| e.kind == codegen::EditKind::Manual) {
                 steps.push(format!("make each manual edit: keep the behaviour of {:?}, delete the other path and the flag evaluation", req.keep_variant));
             }
             steps.push("run the tests, then `flagwarden scan` to confirm no reference is left".into());
@@ -560,14 +550,14 @@ impl App {
             flag.updated_at = tx.now;
             store::update_flag(tx.conn, &flag)?;
             audit.after = json!({"status": flag.status, "keep_variant": req.keep_variant});
-            let guards = edits.iter().filter(|e| e.kind == "guard").count();
+            let guards = edits.iter().filter(|e| e.kind == codegen::EditKind::Guard).count();
             let summary = format!(
                 "mark {} for removal keeping {:?}; {guards} guard(s) rewritten in the diff, {} manual edit(s)",
                 flag.key,
                 req.keep_variant,
                 edits.len() - guards
             );
-            Ok(Done { output: CleanupOutput { outcome: outcome(tx, &decision, flag.version, summary), keep_variant: req.keep_variant.clone(), code_refs: refs, edits: edits.clone(), diff: diff.clone(), steps }, audit })
+            Ok(Done { output: CleanupOutput { outcome: outcome(tx, &decision, flag.version, summary), keep_variant: req.keep_variant.clone(), code_refs: stored, edits, diff, steps }, audit })
         })
     }
 
@@ -596,16 +586,7 @@ impl App {
             if flag.status == FlagStatus::Archived {
                 return Err(AppError::Conflict(format!("{key} is already archived")).into());
             }
-            for env in flag.envs.keys() {
-                if let Some(r) = store::active_rollout(tx.conn, key, env)? {
-                    return Err(AppError::Conflict(format!(
-                        "rollout {} in {env} is {}: finish or roll it back before archiving",
-                        r.id,
-                        r.state.as_str()
-                    ))
-                    .into());
-                }
-            }
+            no_rollout_running(tx.conn, &flag, "archiving")?;
             let live = store::usage_facts(tx.conn, key)?.live_refs;
             if live > 0 && !force {
                 return Err(AppError::Conflict(format!(
@@ -798,6 +779,20 @@ impl App {
     }
 }
 
+/// Refuses `what` while any environment of the flag has an unfinished rollout.
+fn no_rollout_running(conn: &Connection, flag: &Flag, what: &str) -> Result<()> {
+    for env in flag.envs.keys() {
+        if let Some(r) = store::active_rollout(conn, flag.key.as_str(), env)? {
+            return Err(AppError::Conflict(format!(
+                "rollout {} in {env} is {}: finish or roll it back before {what}",
+                r.id,
+                r.state.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The edits that remove flag `key` from the files its code references are in, keeping the branch
 /// that runs for `kept`: a diff for the guards codegen recognises, a manual instruction otherwise.
 fn plan_cleanup(
@@ -815,7 +810,7 @@ fn plan_cleanup(
         let manual = |line: usize, instruction: String| RefEdit {
             file: file.to_owned(),
             line,
-            kind: "manual".into(),
+            kind: codegen::EditKind::Manual,
             instruction,
         };
         let lines = || {
@@ -851,10 +846,7 @@ fn plan_cleanup(
                 edits.extend(plan.edits.into_iter().map(|e| RefEdit {
                     file: file.to_owned(),
                     line: e.line,
-                    kind: match e.kind {
-                        codegen::EditKind::Guard => "guard".into(),
-                        codegen::EditKind::Manual => "manual".into(),
-                    },
+                    kind: e.kind,
                     instruction: e.instruction,
                 }));
                 diff.push_str(&plan.diff.unwrap_or_default());

@@ -642,7 +642,7 @@ pub struct RefEdit {
     pub file: String,
     pub line: usize,
     /// "guard" (in the diff) or "manual".
-    pub kind: String,
+    pub kind: crate::codegen::EditKind,
     pub instruction: String,
 }
 

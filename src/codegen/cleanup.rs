@@ -38,12 +38,25 @@ pub struct CleanupEdit {
     pub instruction: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum EditKind {
     /// A guard the diff rewrites.
     Guard,
     /// A reference to change by hand, as the instruction says.
     Manual,
+}
+
+impl EditKind {
+    /// The wire name: "guard" or "manual".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EditKind::Guard => "guard",
+            EditKind::Manual => "manual",
+        }
+    }
 }
 
 /// Finds every reference to the flag key; rewrites the guards, describes the rest.
