@@ -1,42 +1,38 @@
-//! The per-language templates: install commands, provider setup, the guard and value literals.
-//!
-//! Each language is one `Template` of plain text with `{name}` holes, so what an agent receives can
-//! be read here as it is. Package and API names were checked against the published packages and the
-//! OpenFeature SDK and contrib sources; the comment above each template says which. Guard lines mark
-//! nesting with leading tabs, which `Guard::render` turns into the target file's indentation unit.
+//! The per-language tables: one `Template` of plain text with `{name}` holes per language, so what an
+//! agent receives can be read here as it is. Package and API names were checked against the published
+//! packages and the OpenFeature SDK and contrib sources; the comment above each template says which.
+//! Guard lines mark nesting with leading tabs, which `Guard::render` turns into the file's indentation.
 
-use serde_json::Value;
-
-use super::{Compare, Language, WrapRequest};
+use crate::codegen::Language;
 
 /// One language's text. Per-kind arrays are indexed boolean, string, integer, float, object.
-struct Template {
-    comment: &'static str,
-    user: &'static str,
+pub(super) struct Template {
+    pub(super) comment: &'static str,
+    pub(super) user: &'static str,
     /// The evaluated value's name: for a plain off/on boolean, else for a value compared to the candidate.
-    names: [&'static str; 2],
-    install: &'static str,
+    pub(super) names: [&'static str; 2],
+    pub(super) install: &'static str,
     /// Replaces `install` for object flags, when those need more.
-    install_object: Option<&'static str>,
+    pub(super) install_object: Option<&'static str>,
     /// `{url}`, `{imports}` and `{note}` are filled in.
-    setup: &'static str,
+    pub(super) setup: &'static str,
     /// Imports for the setup: plain flags, then object flags.
-    imports: [&'static str; 2],
+    pub(super) imports: [&'static str; 2],
     /// Builds the evaluation context in the guard.
-    context: &'static str,
-    evals: [&'static str; 5],
-    conds: [&'static str; 5],
+    pub(super) context: &'static str,
+    pub(super) evals: [&'static str; 5],
+    pub(super) conds: [&'static str; 5],
     /// Negates a boolean, for a flag whose candidate is `false`.
-    not: &'static str,
-    open: &'static str,
-    middle: &'static str,
-    close: &'static str,
+    pub(super) not: &'static str,
+    pub(super) open: &'static str,
+    pub(super) middle: &'static str,
+    pub(super) close: &'static str,
     /// Stops the unwritten new path loudly: `{msg}`.
-    stop: &'static str,
+    pub(super) stop: &'static str,
     /// Stands for the old code in the standalone guard.
-    old: &'static str,
-    test_cmd: &'static str,
-    unit_test: &'static str,
+    pub(super) old: &'static str,
+    pub(super) test_cmd: &'static str,
+    pub(super) unit_test: &'static str,
 }
 
 // crates.io: open-feature 0.3.0 (async Client::get_*_value(key, Option<&EvaluationContext>, None) ->
@@ -388,7 +384,7 @@ await Api.Instance.SetProviderAsync(new InMemoryProvider(new Dictionary<string, 
 // ...assert the new path, then again with "old" as the default variant for the old path"#,
 };
 
-fn template(language: Language) -> &'static Template {
+pub(super) fn template(language: Language) -> &'static Template {
     match language {
         Language::Rust => &RUST,
         Language::TypeScript => &TYPESCRIPT,
@@ -397,361 +393,5 @@ fn template(language: Language) -> &'static Template {
         Language::Go => &GO,
         Language::Java => &JAVA,
         Language::CSharp => &CSHARP,
-    }
-}
-
-/// Fills `{name}` holes in one pass, so a value that happens to contain `{cand}` stays as it is.
-fn fill(text: &str, holes: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('{') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let hole = holes.iter().find(|(name, _)| {
-            rest[1..].starts_with(name) && rest[1 + name.len()..].starts_with('}')
-        });
-        match hole {
-            Some((name, value)) => {
-                out.push_str(value);
-                rest = &rest[name.len() + 2..];
-            }
-            None => {
-                out.push('{');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out + rest
-}
-
-fn lines(text: &str) -> Vec<String> {
-    text.lines().map(str::to_owned).collect()
-}
-
-pub(super) struct Parts {
-    pub install: String,
-    pub setup: String,
-    pub guard: Guard,
-    pub test_plan: String,
-}
-
-/// A guard as lines, so the same text serves the standalone snippet and the diff.
-pub(super) struct Guard {
-    prelude: Vec<String>,
-    open: Vec<String>,
-    new_path: Vec<String>,
-    middle: Vec<String>,
-    close: Vec<String>,
-    /// Stands for the old code in the standalone snippet.
-    pub old_placeholder: String,
-}
-
-impl Guard {
-    /// Lines at indentation `base`, the branches one `unit` deeper; `old` lines keep their own
-    /// indentation and gain one `unit`, except those `verbatim` marks.
-    pub fn render(&self, base: &str, unit: &str, old: &[&str], verbatim: &[bool]) -> Vec<String> {
-        let at = |depth: &str, line: &String| {
-            let body = line.trim_start_matches('\t');
-            let nested = unit.repeat(line.len() - body.len());
-            if body.is_empty() {
-                String::new()
-            } else {
-                format!("{base}{depth}{nested}{body}")
-            }
-        };
-        let mut out: Vec<String> = self
-            .prelude
-            .iter()
-            .chain(&self.open)
-            .map(|l| at("", l))
-            .collect();
-        out.extend(self.new_path.iter().map(|l| at(unit, l)));
-        out.extend(self.middle.iter().map(|l| at("", l)));
-        // Empty lines stay empty and lines inside a multi-line string stay as they are, so that
-        // `cleanup` can take the unit off again and get the old text back byte for byte.
-        out.extend(old.iter().zip(verbatim).map(|(l, &keep)| {
-            if l.is_empty() || keep {
-                (*l).to_owned()
-            } else {
-                format!("{unit}{l}")
-            }
-        }));
-        out.extend(self.close.iter().map(|l| at("", l)));
-        out
-    }
-}
-
-/// Opens the first line of every guard, followed by the flag key and `:`; `cleanup` recognises a
-/// guard by it. Changing it orphans the guards already written.
-pub(super) const MARKER: &str = "flagwarden:";
-
-pub(super) fn default_unit(language: Language) -> &'static str {
-    match language {
-        Language::Go => "\t",
-        Language::TypeScript | Language::JavaScript => "  ",
-        _ => "    ",
-    }
-}
-
-pub(super) fn parts(req: &WrapRequest, compare: &Compare, description: &str) -> Parts {
-    let (language, key) = (req.language, req.flag_key);
-    let t = template(language);
-    let c = t.comment;
-    let (kind, object) = match compare {
-        Compare::Bool { .. } => (0, false),
-        Compare::Str { .. } => (1, false),
-        Compare::Int { .. } => (2, false),
-        Compare::Float { .. } => (3, false),
-        Compare::Object { .. } => (4, true),
-    };
-    // A plain off/on flag reads best as a question; anything else is a value compared to the candidate.
-    let plain = matches!(
-        compare,
-        Compare::Bool {
-            fallback: false,
-            candidate: true
-        }
-    );
-    let var = t.names[usize::from(!plain)];
-    let (fb, cand) = literals(language, compare);
-    let cond = match compare {
-        Compare::Bool {
-            candidate: false, ..
-        } => format!("{}{var}", t.not),
-        _ => fill(t.conds[kind], &[("var", var), ("cand", &cand)]),
-    };
-    // Go's and Java's in-memory providers take the decoded or wrapped values, not the literals.
-    let (fb_mem, cand_mem) = match (language, object) {
-        (Language::Go, true) => ("fallback".to_owned(), "candidate".to_owned()),
-        (Language::Java, true) => (
-            format!("Value.objectToValue({fb})"),
-            format!("Value.objectToValue({cand})"),
-        ),
-        _ => (fb.clone(), cand.clone()),
-    };
-    // Python's provider urljoins "ofrep/v1/" onto the base, which needs the final slash.
-    let base_url = req.ofrep_base_url.trim_end_matches('/');
-    let url = match language {
-        Language::Python => quote(language, &format!("{base_url}/")),
-        _ => quote(language, base_url),
-    };
-    let note = format!(
-        "{c} The evaluation context comes from each request: the guard for `{key}` builds it from the\n\
-         {c} caller's stable id (its targeting key, which flagwarden buckets percentage rollouts on)."
-    );
-    let msg = quote(
-        language,
-        &format!("flagwarden:{key}: new path not written yet"),
-    );
-    let k = quote(language, key);
-    let type_name = ["bool", "string", "int", "double", "Value"][kind];
-    let holes = [
-        ("url", url.as_str()),
-        ("imports", t.imports[usize::from(object)]),
-        ("note", note.as_str()),
-        ("var", var),
-        ("key", k.as_str()),
-        ("fb", fb.as_str()),
-        ("cand", cand.as_str()),
-        ("cond", cond.as_str()),
-        ("msg", msg.as_str()),
-        ("type", type_name),
-    ];
-    let mut prelude = vec![
-        format!(
-            "{c} {MARKER}{key}: the targeting key must be a stable id of the user (or account, or request) served:"
-        ),
-        format!(
-            "{c} percentage rollouts bucket on it. Replace `{}` with yours.",
-            t.user
-        ),
-    ];
-    prelude.extend(lines(t.context));
-    prelude.push(format!(
-        "{c} On any evaluation error (flagwarden unreachable, flag missing) the code default, the old path, applies."
-    ));
-    prelude.extend(lines(&fill(t.evals[kind], &holes)));
-    let guard = Guard {
-        prelude,
-        open: lines(&fill(t.open, &holes)),
-        new_path: vec![
-            format!("{c} TODO(flagwarden:{key}): new path: {description}"),
-            fill(t.stop, &holes),
-        ],
-        middle: lines(t.middle),
-        close: lines(t.close),
-        old_placeholder: t.old.to_owned(),
-    };
-    let unit_test = fill(
-        t.unit_test,
-        &[
-            ("key", &k),
-            ("fb", &fb_mem),
-            ("cand", &cand_mem),
-            ("type", type_name),
-        ],
-    );
-    let scope = match language {
-        Language::Python => "",
-        _ => {
-            " Variables declared in the wrapped lines are now local to the else branch: hoist any that later code uses."
-        }
-    };
-    let test_plan = format!(
-        "How to test both paths of `{key}`:\n\n\
-         1. Old path, today's behaviour: the code default is {fallback}, so while the flag serves its off variant \
-         (a new flag starts off) or flagwarden is unreachable, the old path runs. Run the existing tests unchanged: `{test_cmd}`.\n\
-         2. New path, end to end: run the app against flagwarden at {base_url} and, in a development environment, \
-         serve the new value there: call the `set_targeting` tool for `{key}` with `default_variant` set to the \
-         variant whose value is {candidate} (or with a rule matching only your test user). Check what the app will \
-         see with `flagwarden eval {key} --env <dev-environment> --context '{{\"targetingKey\":\"qa-user-1\"}}'`, \
-         exercise the change as that user, then set `default_variant` back to the off variant and check the old \
-         path again.\n\
-         3. Unit tests, no server: {unit_test}\n\
-         4. Before rolling out: replace the TODO placeholder with the new code.{scope} Keep the old path until \
-         `cleanup_flag` retires the flag.\n",
-        fallback = req.fallback,
-        candidate = req.candidate,
-        test_cmd = t.test_cmd,
-    );
-    let install = t.install_object.filter(|_| object).unwrap_or(t.install);
-    Parts {
-        install: format!("{install}\n"),
-        setup: fill(t.setup, &holes) + "\n",
-        guard,
-        test_plan,
-    }
-}
-
-/// A string literal: Rust's escapes differ from JSON's, which the six others accept as they are.
-fn quote(language: Language, s: &str) -> String {
-    match language {
-        Language::Rust => format!("{s:?}"),
-        _ => Value::from(s).to_string(),
-    }
-}
-
-/// A float literal; Debug keeps the `.0` of whole numbers, so `5.0` stays a float everywhere.
-fn float(f: f64) -> String {
-    format!("{f:?}")
-}
-
-/// (fallback, candidate) as literals of `language`.
-fn literals(language: Language, compare: &Compare) -> (String, String) {
-    let boolean = |b: bool| match (language, b) {
-        (Language::Python, true) => "True".to_owned(),
-        (Language::Python, false) => "False".to_owned(),
-        _ => b.to_string(),
-    };
-    match *compare {
-        Compare::Bool {
-            fallback,
-            candidate,
-        } => (boolean(fallback), boolean(candidate)),
-        Compare::Str {
-            fallback,
-            candidate,
-        } => (quote(language, fallback), quote(language, candidate)),
-        Compare::Int {
-            fallback,
-            candidate,
-        } => (fallback.to_string(), candidate.to_string()),
-        Compare::Float {
-            fallback,
-            candidate,
-        } => (float(fallback), float(candidate)),
-        Compare::Object {
-            fallback,
-            candidate,
-        } => (literal(language, fallback), literal(language, candidate)),
-    }
-}
-
-/// One flag value as the guard writes it, for `cleanup` to recognise the candidate it compares to.
-pub(super) fn value_literal(language: Language, v: &Value) -> String {
-    match v {
-        Value::Bool(b) => {
-            literals(
-                language,
-                &Compare::Bool {
-                    fallback: *b,
-                    candidate: *b,
-                },
-            )
-            .0
-        }
-        Value::String(s) => quote(language, s),
-        Value::Number(n) => match n.as_i64().filter(|i| i32::try_from(*i).is_ok()) {
-            Some(i) => i.to_string(),
-            None => float(n.as_f64().unwrap_or_default()),
-        },
-        other => literal(language, other),
-    }
-}
-
-/// Number literal inside structured values: integers that fit 32 bits stay integers, others become
-/// floats, as Java and C# store bigger JSON integers anyway.
-fn number(n: &serde_json::Number) -> String {
-    match n.as_i64().filter(|i| i32::try_from(*i).is_ok()) {
-        Some(i) => i.to_string(),
-        None => float(n.as_f64().unwrap_or_default()),
-    }
-}
-
-/// A JSON value as a literal of `language`, for object flags.
-fn literal(language: Language, v: &Value) -> String {
-    use Language::*;
-    // Rust's JSON conversion refuses nulls and so do Java's Map.of and List.of (its mapToStructure
-    // drops null fields anyway), so those two leave nulls out.
-    let keep = |x: &&Value| !(x.is_null() && matches!(language, Rust | Java));
-    let items = |a: &Vec<Value>| -> Vec<String> {
-        a.iter()
-            .filter(keep)
-            .map(|x| literal(language, x))
-            .collect()
-    };
-    let fields = |f: &dyn Fn(String, String) -> String, separator: &str| match v {
-        Value::Object(m) => {
-            let kept = m.iter().filter(|(_, x)| keep(x));
-            let each = kept.map(|(k, x)| f(quote(language, k), literal(language, x)));
-            each.collect::<Vec<_>>().join(separator)
-        }
-        _ => String::new(),
-    };
-    match (language, v) {
-        (TypeScript | JavaScript, _) => v.to_string(),
-        // Go compares decoded JSON, so its literal is the JSON text, raw when it can be.
-        (Go, _) if !v.to_string().contains('`') => format!("`{v}`"),
-        (Go, _) => quote(Go, &v.to_string()),
-        (Rust | Python, Value::Array(a)) => format!("[{}]", items(a).join(", ")),
-        (Rust | Python, Value::Object(_)) => {
-            format!("{{{}}}", fields(&|k, x| format!("{k}: {x}"), ", "))
-        }
-        (Rust, Value::String(s)) => quote(Rust, s),
-        // An unsuffixed integer in json! is an i32, so bigger ones need their type.
-        (Rust, Value::Number(n)) if n.is_i64() && number(n).contains('.') => format!("{n}i64"),
-        (Rust, Value::Number(n)) if n.is_u64() && !n.is_i64() => format!("{n}u64"),
-        (Python, Value::Null) => "None".to_owned(),
-        (Python, Value::Bool(b)) => if *b { "True" } else { "False" }.to_owned(),
-        (Java, Value::Array(a)) => format!("List.of({})", items(a).join(", ")),
-        (Java, Value::Object(m)) if m.len() <= 10 => {
-            format!("Map.of({})", fields(&|k, x| format!("{k}, {x}"), ", "))
-        }
-        (Java, Value::Object(_)) => format!(
-            "Map.ofEntries({})",
-            fields(&|k, x| format!("Map.entry({k}, {x})"), ", ")
-        ),
-        (Java, Value::Number(n)) => number(n),
-        (CSharp, Value::Null) => "new Value()".to_owned(),
-        (CSharp, Value::Number(n)) => format!("new Value({})", number(n)),
-        (CSharp, Value::Array(a)) => {
-            format!("new Value(new List<Value> {{ {} }})", items(a).join(", "))
-        }
-        (CSharp, Value::Object(_)) => {
-            let sets = fields(&|k, x| format!(".Set({k}, {x})"), "");
-            format!("new Value(Structure.Builder(){sets}.Build())")
-        }
-        (CSharp, other) => format!("new Value({other})"),
-        (_, other) => other.to_string(),
     }
 }

@@ -1,0 +1,179 @@
+//! The audit trail: appending hash-chained events, reading them back (recent, after a cursor, the
+//! whole chain for verification), and the change feed the stream sends, which is the trail's
+//! allowed flag changes. Events are never updated or deleted: triggers in the schema refuse it.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Result, ts_text};
+use crate::domain::audit::{AuditEvent, GENESIS};
+
+/// Appends an event, chaining it to the last one. Returns its sequence number.
+pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
+    let (last_seq, prev): (i64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, GENESIS.to_owned()));
+    e.seq = last_seq + 1;
+    let hash = e.chain_hash(&prev);
+    conn.execute(
+        "INSERT INTO audit_events (seq, ts, actor_kind, actor, action, flag_key, env, rollout_id, approval_id, decision, rule, message, reason,
+                                   args, state_before, state_after, policy_version, policy_sha256, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        params![
+            e.seq,
+            e.ts,
+            e.actor_kind,
+            e.actor,
+            e.action,
+            e.flag,
+            e.env,
+            e.rollout_id,
+            e.approval_id,
+            e.decision,
+            e.rule,
+            e.message,
+            e.reason,
+            e.args,
+            e.before,
+            e.after,
+            e.policy_version,
+            e.policy_sha256,
+            prev,
+            hash
+        ],
+    )?;
+    Ok(e.seq)
+}
+
+const AUDIT_COLUMNS: &str = "seq, ts, actor_kind, actor, action, flag_key, env, rollout_id, approval_id, decision, rule, message, reason, args, state_before, state_after, policy_version, policy_sha256, prev_hash, hash";
+
+fn read_audit(r: &rusqlite::Row) -> rusqlite::Result<(AuditEvent, String, String)> {
+    Ok((
+        AuditEvent {
+            seq: r.get(0)?,
+            ts: r.get(1)?,
+            actor_kind: r.get(2)?,
+            actor: r.get(3)?,
+            action: r.get(4)?,
+            flag: r.get(5)?,
+            env: r.get(6)?,
+            rollout_id: r.get(7)?,
+            approval_id: r.get(8)?,
+            decision: r.get(9)?,
+            rule: r.get(10)?,
+            message: r.get(11)?,
+            reason: r.get(12)?,
+            args: r.get(13)?,
+            before: r.get(14)?,
+            after: r.get(15)?,
+            policy_version: r.get(16)?,
+            policy_sha256: r.get(17)?,
+        },
+        r.get(18)?,
+        r.get(19)?,
+    ))
+}
+
+/// Events after `after` through `through`, oldest first, leaving out evidence reports (which change
+/// nothing anyone is told about and can be large).
+pub fn audit_events_after(
+    conn: &Connection,
+    after: i64,
+    through: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events
+         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals')
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![after, through, limit], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Recent events, newest first, optionally for one flag and/or environment.
+pub fn audit_events(
+    conn: &Connection,
+    flag: Option<&str>,
+    env: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE (?1 IS NULL OR flag_key = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY seq DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![flag, env, limit], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Every event in order with its stored previous hash and hash, for verification.
+pub fn audit_chain(conn: &Connection) -> Result<Vec<(AuditEvent, String, String)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map([], read_audit)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// How many allowed `action` events touched rollout `rollout_id` since `since`.
+pub fn count_actions_since(
+    conn: &Connection,
+    action: &str,
+    rollout_id: i64,
+    since: Timestamp,
+) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND rollout_id = ?2 AND decision = 'allow' AND ts >= ?3",
+        params![action, rollout_id, ts_text(since)],
+        |r| r.get(0),
+    )?)
+}
+
+// ---- change feed -----------------------------------------------------------------------------
+
+/// A committed change to a flag, from the audit trail: what the change stream sends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub flag: String,
+    pub environment: Option<String>,
+    pub action: String,
+    pub at: String,
+}
+
+/// Allowed, committed actions on flags after `after`, oldest first. Evidence reports change no
+/// evaluation and are left out.
+pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, flag_key, env, action, ts FROM audit_events
+         WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
+           AND action NOT IN ('record_signals', 'ingest_signals')
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(Change {
+            seq: r.get(0)?,
+            flag: r.get(1)?,
+            environment: r.get(2)?,
+            action: r.get(3)?,
+            at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+pub fn last_audit_seq(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
+            r.get(0)
+        })?,
+    )
+}

@@ -1,0 +1,234 @@
+//! The evidence a rollout's gate reads: raw signal reports (`signals`), their per-period sums
+//! (`signal_periods`, so a gate evaluation reads a few rows per period however often applications
+//! report), the stored gate evaluations, and the paired offline preflight runs.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Result, StoreError, parse_json, parse_ts, to_json, ts_text};
+use crate::domain::gate::{ArmCounts, ArmData};
+
+// ---- signals ---------------------------------------------------------------------------------
+
+/// One arm's report: counts, and the distributions and custom counters when the application sent
+/// them.
+pub struct SignalRow<'a> {
+    pub rollout_id: i64,
+    pub arm: &'a str,
+    pub data: &'a ArmData,
+    pub batch_id: Option<&'a str>,
+}
+
+pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Result<()> {
+    let d = row.data;
+    let c = &d.counts;
+    conn.prepare_cached(
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        row.rollout_id,
+        row.arm,
+        c.exposures as i64,
+        c.requests as i64,
+        c.errors as i64,
+        c.task_attempts as i64,
+        c.task_successes as i64,
+        c.safety_checks as i64,
+        c.safety_passes as i64,
+        row.batch_id,
+        ts_text(at),
+        (!d.latency_ms.is_empty()).then(|| to_json(&d.latency_ms)),
+        (d.scores.n > 0).then(|| to_json(&d.scores)),
+        (!d.custom.is_empty()).then(|| to_json(&d.custom)),
+    ])?;
+    add_to_period(conn, row.rollout_id, row.arm, d, at)
+}
+
+/// Adds a report to its arm's sum for the period it falls in.
+fn add_to_period(
+    conn: &Connection,
+    rollout_id: i64,
+    arm: &str,
+    d: &ArmData,
+    at: Timestamp,
+) -> Result<()> {
+    let slot = crate::domain::gate::slot(at);
+    let mut sum: ArmData = match conn
+        .prepare_cached(
+            "SELECT data FROM signal_periods WHERE rollout_id = ?1 AND slot = ?2 AND arm = ?3",
+        )?
+        .query_row(params![rollout_id, slot, arm], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        Some(text) => parse_json("signal_periods.data", &text)?,
+        None => ArmData::default(),
+    };
+    sum.add(d);
+    conn.prepare_cached(
+        "INSERT INTO signal_periods (rollout_id, slot, arm, data, first_at, last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (rollout_id, slot, arm) DO UPDATE SET data = ?4, last_at = ?5",
+    )?
+    .execute(params![rollout_id, slot, arm, to_json(&sum), ts_text(at)])?;
+    Ok(())
+}
+
+/// Summed counts of one arm of a rollout.
+pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
+                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0)
+         FROM signals WHERE rollout_id = ?1 AND arm = ?2",
+        params![rollout_id, arm],
+        |r| {
+            Ok(ArmCounts {
+                exposures: r.get::<_, i64>(0)? as u64,
+                requests: r.get::<_, i64>(1)? as u64,
+                errors: r.get::<_, i64>(2)? as u64,
+                task_attempts: r.get::<_, i64>(3)? as u64,
+                task_successes: r.get::<_, i64>(4)? as u64,
+                safety_checks: r.get::<_, i64>(5)? as u64,
+                safety_passes: r.get::<_, i64>(6)? as u64,
+            })
+        },
+    )?)
+}
+
+/// A rollout's reports summed per period and arm, oldest first: (period start, arm, sum), and the
+/// times of the first and the last report.
+pub struct Periods {
+    pub rows: Vec<(Timestamp, String, ArmData)>,
+    pub first_at: Option<Timestamp>,
+    pub last_at: Option<Timestamp>,
+}
+
+pub fn signal_periods(conn: &Connection, rollout_id: i64) -> Result<Periods> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT slot, arm, data, first_at, last_at FROM signal_periods WHERE rollout_id = ?1 ORDER BY slot, arm",
+    )?;
+    let mut rows = stmt.query([rollout_id])?;
+    let mut out = Periods {
+        rows: Vec::new(),
+        first_at: None,
+        last_at: None,
+    };
+    let period = crate::domain::gate::PERIOD.as_secs();
+    while let Some(r) = rows.next()? {
+        let start = Timestamp::from_second(r.get::<_, i64>(0)? * period)
+            .map_err(|e| StoreError::Corrupt(format!("signal_periods.slot: {e}")))?;
+        let (first, last) = (
+            parse_ts(&r.get::<_, String>(3)?)?,
+            parse_ts(&r.get::<_, String>(4)?)?,
+        );
+        out.first_at = Some(out.first_at.map_or(first, |f| f.min(first)));
+        out.last_at = Some(out.last_at.map_or(last, |l| l.max(last)));
+        out.rows.push((
+            start,
+            r.get(1)?,
+            parse_json("signal_periods.data", &r.get::<_, String>(2)?)?,
+        ));
+    }
+    Ok(out)
+}
+
+// ---- gate evaluations and preflight runs -----------------------------------------------------
+
+/// A stored gate evaluation: what went in, what came out, under which config.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GateEvaluation {
+    pub id: i64,
+    pub rollout_id: i64,
+    pub evaluated_at: String,
+    pub verdict: String,
+    pub config_sha256: String,
+    pub inputs: serde_json::Value,
+    pub result: serde_json::Value,
+}
+
+pub fn insert_gate_evaluation(conn: &Connection, e: &GateEvaluation) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO gate_evaluations (rollout_id, evaluated_at, verdict, config_sha256, inputs, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![e.rollout_id, e.evaluated_at, e.verdict, e.config_sha256, e.inputs.to_string(), e.result.to_string()])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn read_gate_evaluation(r: &rusqlite::Row) -> Result<GateEvaluation> {
+    Ok(GateEvaluation {
+        id: r.get(0)?,
+        rollout_id: r.get(1)?,
+        evaluated_at: r.get(2)?,
+        verdict: r.get(3)?,
+        config_sha256: r.get(4)?,
+        inputs: parse_json("gate_evaluations.inputs", &r.get::<_, String>(5)?)?,
+        result: parse_json("gate_evaluations.result", &r.get::<_, String>(6)?)?,
+    })
+}
+
+/// A rollout's stored evaluations, newest first.
+pub fn gate_evaluations(
+    conn: &Connection,
+    rollout_id: i64,
+    limit: u32,
+) -> Result<Vec<GateEvaluation>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, rollout_id, evaluated_at, verdict, config_sha256, inputs, result FROM gate_evaluations
+         WHERE rollout_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![rollout_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_gate_evaluation(r)?);
+    }
+    Ok(out)
+}
+
+/// A paired offline eval run of a candidate variant against the last-known-good.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PreflightRun {
+    pub id: i64,
+    pub flag: String,
+    pub candidate: String,
+    pub baseline: String,
+    pub suite: String,
+    pub items: u64,
+    pub verdict: String,
+    pub result: serde_json::Value,
+    pub recorded_at: String,
+}
+
+pub fn insert_preflight(conn: &Connection, p: &PreflightRun) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO preflight_runs (flag_key, candidate, baseline, suite, items, result, verdict, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![p.flag, p.candidate, p.baseline, p.suite, p.items.to_string(), p.result.to_string(), p.verdict, p.recorded_at])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The latest preflight of `candidate` against `baseline` on `flag`.
+pub fn latest_preflight(
+    conn: &Connection,
+    flag: &str,
+    candidate: &str,
+    baseline: &str,
+) -> Result<Option<PreflightRun>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, flag_key, candidate, baseline, suite, items, result, verdict, recorded_at FROM preflight_runs
+         WHERE flag_key = ?1 AND candidate = ?2 AND baseline = ?3 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query(params![flag, candidate, baseline])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    Ok(Some(PreflightRun {
+        id: r.get(0)?,
+        flag: r.get(1)?,
+        candidate: r.get(2)?,
+        baseline: r.get(3)?,
+        suite: r.get(4)?,
+        items: r.get::<_, String>(5)?.parse().unwrap_or(0),
+        result: parse_json("preflight_runs.result", &r.get::<_, String>(6)?)?,
+        verdict: r.get(7)?,
+        recorded_at: r.get(8)?,
+    }))
+}

@@ -1,0 +1,146 @@
+//! The rollouts table: reading and saving the rollout state machine's rows, and the counts the
+//! policy's rate limits and the metrics read. At most one unfinished rollout per flag and environment
+//! (a unique partial index enforces it); `ACTIVE` is the SQL for "unfinished".
+
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+
+use super::{Result, StoreError, parse_json, parse_ts, to_json, ts_text};
+use crate::domain::bucket::Percent;
+use crate::domain::rollout::{Analysis, Rollout, RolloutState};
+
+const ROLLOUT_COLUMNS: &str = "id, flag_key, env, candidate, lkg, steps, step, pending_step, state, step_started_at, created_at, updated_at, analysis, paused_reason";
+
+fn read_rollout(r: &rusqlite::Row) -> Result<Rollout> {
+    let steps: String = r.get(5)?;
+    let steps: Vec<u16> = parse_json("steps", &steps)?;
+    let state: String = r.get(8)?;
+    let opt_ts = |s: Option<String>| s.map(|s| parse_ts(&s)).transpose();
+    Ok(Rollout {
+        id: r.get(0)?,
+        flag: r.get(1)?,
+        env: r.get(2)?,
+        candidate: r.get(3)?,
+        lkg: r.get(4)?,
+        steps: steps
+            .into_iter()
+            .map(|bp| {
+                Percent::from_basis_points(bp)
+                    .ok_or_else(|| StoreError::Corrupt(format!("step {bp}")))
+            })
+            .collect::<Result<_>>()?,
+        step: r.get::<_, Option<i64>>(6)?.map(|s| s as usize),
+        pending_step: r.get::<_, Option<i64>>(7)?.map(|s| s as usize),
+        state: RolloutState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("rollout state {state:?}")))?,
+        step_started_at: opt_ts(r.get(9)?)?,
+        created_at: parse_ts(&r.get::<_, String>(10)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(11)?)?,
+        analysis: match r.get::<_, Option<String>>(12)? {
+            Some(text) => parse_json("rollouts.analysis", &text)?,
+            None => Analysis::default(),
+        },
+        paused_reason: r.get(13)?,
+    })
+}
+
+fn query_rollouts(
+    conn: &Connection,
+    filter: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<Rollout>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {ROLLOUT_COLUMNS} FROM rollouts {filter}"))?;
+    let rows = stmt
+        .query_map(p, |r| Ok(read_rollout(r)))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+const ACTIVE: &str = "state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED')";
+
+/// The rollout of `flag` in `env` that is not yet finished, if any (there is at most one).
+pub fn active_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(
+        conn,
+        &format!("WHERE flag_key = ?1 AND env = ?2 AND {ACTIVE}"),
+        params![flag, env],
+    )?
+    .pop())
+}
+
+/// The most recent rollout of `flag` in `env`, finished or not.
+pub fn latest_rollout(conn: &Connection, flag: &str, env: &str) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(
+        conn,
+        "WHERE flag_key = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1",
+        params![flag, env],
+    )?
+    .pop())
+}
+
+pub fn active_rollouts_of(conn: &Connection, flag: &str) -> Result<Vec<Rollout>> {
+    query_rollouts(
+        conn,
+        &format!("WHERE flag_key = ?1 AND {ACTIVE} ORDER BY id"),
+        [flag],
+    )
+}
+
+pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
+    query_rollouts(conn, &format!("WHERE {ACTIVE} ORDER BY id"), [])
+}
+
+pub fn rollout(conn: &Connection, id: i64) -> Result<Option<Rollout>> {
+    Ok(query_rollouts(conn, "WHERE id = ?1", [id])?.pop())
+}
+
+pub fn next_rollout_id(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
+    let steps: Vec<u16> = r.steps.iter().map(|p| p.basis_points()).collect();
+    conn.execute(
+        &format!(
+            "INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (id) DO UPDATE SET step = ?7, pending_step = ?8, state = ?9, step_started_at = ?10, updated_at = ?12, analysis = ?13, paused_reason = ?14"
+        ),
+        params![
+            r.id,
+            r.flag,
+            r.env,
+            r.candidate,
+            r.lkg,
+            serde_json::to_string(&steps).expect("numbers serialize"),
+            r.step.map(|s| s as i64),
+            r.pending_step.map(|s| s as i64),
+            r.state.as_str(),
+            r.step_started_at.map(ts_text),
+            ts_text(r.created_at),
+            ts_text(r.updated_at),
+            to_json(&r.analysis),
+            r.paused_reason,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn count_rollouts_started_since(conn: &Connection, env: &str, since: Timestamp) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2",
+        params![env, ts_text(since)],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT state, COUNT(*) FROM rollouts GROUP BY state ORDER BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
