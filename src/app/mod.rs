@@ -3,6 +3,7 @@
 //! `domain::policy::decide` first), appends the audit event, and commits them together; a dry run
 //! does all of that and rolls back. Evaluation reads the compiled snapshot, swapped after each commit.
 
+mod caller;
 mod flags;
 mod rollouts;
 mod scan;
@@ -25,6 +26,7 @@ use crate::domain::flag::{Flag, InvalidFlag};
 use crate::domain::policy::{Actor, Decision, Policy, PolicyError};
 use crate::store::{self, Store, StoreError};
 
+pub use caller::{Caller, Role};
 pub use scan::ScanReport;
 pub use types::*;
 

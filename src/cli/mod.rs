@@ -453,7 +453,8 @@ async fn notifying(
 }
 
 fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
-    use crate::http::auth::{Role, hash, new_secret};
+    use crate::app::Role;
+    use crate::http::auth::{hash, new_secret};
     let Some(role) = Role::parse(role) else {
         bail!("unknown role {role:?}: use agent, human, sdk or ingest");
     };
