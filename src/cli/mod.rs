@@ -418,7 +418,7 @@ fn scan(cli: &Cli, root: Option<&Path>, json: bool, keys: &[String]) -> Result<(
     for (flag, n) in &report.refs_per_flag {
         println!("  {flag}: {n}");
     }
-    let place = |c: &crate::store::RefChange| match c.line {
+    let place = |c: &crate::app::RefChange| match c.line {
         Some(l) => format!("{} {}:{l}", c.flag, c.file),
         None => format!("{} {}", c.flag, c.file),
     };
@@ -509,7 +509,7 @@ fn confirm(c: &Confirm, what: &str, expected: &str) -> Result<()> {
 }
 
 /// The gate in words and numbers: the verdict, then one row per metric with both arms.
-fn print_canary(status: &CanaryStatus, evaluations: &[crate::store::GateEvaluation]) {
+fn print_canary(status: &CanaryStatus, evaluations: &[crate::app::GateEvaluation]) {
     let Some(r) = &status.rollout else {
         println!("{} has no rollout in {}", status.key, status.environment);
         return;

@@ -29,8 +29,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Caller;
-use crate::app::{App, AppError};
-use crate::store::Change;
+use crate::app::{App, AppError, Change};
 use auth::{HostRules, Tokens};
 use metrics::{Metrics, Route};
 
