@@ -3,11 +3,14 @@
 //! `domain::policy::decide` first), appends the audit event, and commits them together; a dry run
 //! does all of that and rolls back. Evaluation reads the compiled snapshot, swapped after each commit.
 
+mod caller;
+mod feed;
 mod flags;
 mod rollouts;
 mod scan;
 pub mod types;
 mod versions;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,8 +28,11 @@ use crate::domain::flag::{Flag, InvalidFlag};
 use crate::domain::policy::{Actor, Decision, Policy, PolicyError};
 use crate::store::{self, Store, StoreError};
 
+pub use caller::{Caller, Role};
+pub use feed::Change;
 pub use scan::ScanReport;
 pub use types::*;
+pub use views::{GateEvaluation, PendingApproval, RefChange};
 
 /// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).
 #[derive(Debug, thiserror::Error)]
@@ -315,35 +321,6 @@ impl App {
             return Err(e.into());
         }
         Ok(())
-    }
-
-    /// Changes after each commit this process makes; each follower holds its own receiver.
-    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.committed.subscribe()
-    }
-
-    /// Committed changes to flags after audit event `after` (from any process), oldest first.
-    pub fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<store::Change>> {
-        self.read(|conn, _| Ok(store::changes_since(conn, after, limit)?))
-    }
-
-    pub fn last_audit_seq(&self) -> Result<i64> {
-        self.read(|conn, _| Ok(store::last_audit_seq(conn)?))
-    }
-
-    /// Audit events after `after` that are not evidence reports, oldest first, at most `limit`, and
-    /// the sequence number read through: the last event returned, or the newest event when fewer than
-    /// `limit` came back, so a follower can move past the evidence it skipped.
-    pub fn audit_after(&self, after: i64, limit: u32) -> Result<(Vec<AuditEvent>, i64)> {
-        self.read(|conn, _| {
-            let newest = store::last_audit_seq(conn)?;
-            let events = store::audit_events_after(conn, after, newest, limit)?;
-            let through = match events.last() {
-                Some(e) if events.len() == limit as usize => e.seq,
-                _ => newest.max(after),
-            };
-            Ok((events, through))
-        })
     }
 
     /// A bookkeeping value (the webhook delivery cursors): not a change to flags, so not audited.

@@ -1387,15 +1387,6 @@ impl App {
         })
     }
 
-    /// A rollout's stored gate evaluations, newest first: what `flagwarden canary show` prints.
-    pub fn gate_evaluations(
-        &self,
-        rollout_id: i64,
-        limit: u32,
-    ) -> Result<Vec<store::GateEvaluation>> {
-        self.read(|conn, _| Ok(store::gate_evaluations(conn, rollout_id, limit)?))
-    }
-
     /// A human lifts freezes and change windows in `env` until `until`, with a reason.
     pub fn break_glass(
         &self,

@@ -12,11 +12,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{App, AppError, Result, invalid};
+use super::{App, AppError, RefChange, Result, invalid};
 use crate::domain::audit::AuditEvent;
 use crate::domain::policy::{Actor, Decision};
 use crate::scan::{ScanError, ScanOutcome};
-use crate::store::{self, FoundRef, RefChange, ScanRun};
+use crate::store::{self, FoundRef, ScanRun};
 
 /// What one scan found and changed.
 #[derive(Debug, Serialize)]
@@ -157,8 +157,12 @@ impl App {
             refs: outcome.hits.len(),
             unreadable: outcome.unreadable,
             refs_per_flag,
-            appeared: changes.appeared,
-            disappeared: changes.disappeared,
+            appeared: changes.appeared.into_iter().map(RefChange::from).collect(),
+            disappeared: changes
+                .disappeared
+                .into_iter()
+                .map(RefChange::from)
+                .collect(),
             moved: changes.moved,
             audit_seqs,
             scan_ms: 0,
@@ -172,10 +176,11 @@ impl App {
         root: &str,
         now: Timestamp,
         scan_id: i64,
-        appeared: &[RefChange],
-        disappeared: &[RefChange],
+        appeared: &[store::RefChange],
+        disappeared: &[store::RefChange],
     ) -> Vec<AuditEvent> {
-        let mut per_flag: BTreeMap<&str, (Vec<&RefChange>, Vec<&RefChange>)> = BTreeMap::new();
+        let mut per_flag: BTreeMap<&str, (Vec<&store::RefChange>, Vec<&store::RefChange>)> =
+            BTreeMap::new();
         for c in appeared {
             per_flag.entry(&c.flag).or_default().0.push(c);
         }
@@ -186,7 +191,7 @@ impl App {
         per_flag
             .into_iter()
             .map(|(flag, (appeared, disappeared))| {
-                let place = |c: &&RefChange| match c.line {
+                let place = |c: &&store::RefChange| match c.line {
                     Some(l) => format!("{}:{l}", c.file),
                     None => c.file.clone(),
                 };

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::Principal;
 use super::{ApiError, Shared, blocking, environment, parse_json};
+use crate::app::Caller;
 use crate::app::types::{
     ARM_REPORT_OTHER_FIELDS, ApprovalDecision, ApprovalList, Channel, IngestOutput, ListApprovals,
     SignalBatch,
@@ -77,7 +77,7 @@ pub fn parse_signal_batch(body: &[u8]) -> Result<SignalBatch, String> {
 /// `POST /api/v1/signals`: one batch, all or nothing, counted once per `batch_id`.
 pub async fn ingest(
     State(s): State<Shared>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestOutput>, ApiError> {
@@ -138,7 +138,7 @@ struct DecisionBody {
 /// guard checks the role), recorded under the token's name.
 pub async fn decide(
     State(s): State<Shared>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path((id, decision)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ApprovalDecision>, ApiError> {

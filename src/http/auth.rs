@@ -2,78 +2,12 @@
 //! Origin checks that stop a web page from reaching a server on loopback (DNS rebinding).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// What a token may do. MCP sessions act as agents whatever their token says: only the CLI and the
-/// human-token approval endpoints count as a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Agent,
-    Human,
-    Sdk,
-    Ingest,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "agent" => Role::Agent,
-            "human" => Role::Human,
-            "sdk" => Role::Sdk,
-            "ingest" => Role::Ingest,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Human => "human",
-            Role::Sdk => "sdk",
-            Role::Ingest => "ingest",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The caller of one request, as the token (or its absence, on loopback) says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub name: String,
-    /// `None` in loopback mode without tokens: the caller may use every endpoint but the human ones.
-    pub role: Option<Role>,
-    /// The environment an sdk or ingest token is bound to.
-    pub environment: Option<String>,
-}
-
-impl Principal {
-    pub fn anonymous() -> Principal {
-        Principal {
-            name: "loopback".into(),
-            role: None,
-            environment: None,
-        }
-    }
-
-    /// Whether this caller may use an endpoint open to `roles`. Without tokens every role but
-    /// human is open: a person is never inferred from the absence of a token.
-    pub fn may(&self, roles: &[Role]) -> bool {
-        match self.role {
-            Some(r) => roles.contains(&r),
-            None => roles.iter().any(|r| *r != Role::Human),
-        }
-    }
-}
+use crate::app::{Caller, Role};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{source_name}: {message}")]
@@ -109,7 +43,7 @@ struct TokenEntry {
 /// The configured tokens, keyed by the SHA-256 of the secret. Secrets are never kept.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
-    by_hash: HashMap<[u8; 32], Principal>,
+    by_hash: HashMap<[u8; 32], Caller>,
 }
 
 pub fn hash(secret: &str) -> [u8; 32] {
@@ -126,11 +60,11 @@ impl Tokens {
     }
 
     /// Who presents `secret`, if anyone.
-    pub fn lookup(&self, secret: &str) -> Option<&Principal> {
+    pub fn lookup(&self, secret: &str) -> Option<&Caller> {
         self.by_hash.get(&hash(secret))
     }
 
-    fn add(&mut self, origin: &str, digest: [u8; 32], p: Principal) -> Result<(), TokenError> {
+    fn add(&mut self, origin: &str, digest: [u8; 32], p: Caller) -> Result<(), TokenError> {
         if p.name.is_empty() || p.name.len() > 64 {
             return Err(token_error(origin, "a token name is 1 to 64 characters"));
         }
@@ -188,7 +122,7 @@ impl Tokens {
             self.add(
                 SRC,
                 hash(secret),
-                Principal {
+                Caller {
                     name: name.into(),
                     role: Some(role),
                     environment,
@@ -225,7 +159,7 @@ impl Tokens {
             self.add(
                 &src,
                 digest,
-                Principal {
+                Caller {
                     name: t.name,
                     role: Some(t.role),
                     environment: t.environment,
@@ -389,12 +323,5 @@ mod tests {
         ] {
             assert!(rules.check_origin(Some(bad)).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn without_tokens_nobody_is_human() {
-        let p = Principal::anonymous();
-        assert!(p.may(&[Role::Sdk, Role::Agent]));
-        assert!(!p.may(&[Role::Human]));
     }
 }

@@ -18,9 +18,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::auth::Role;
 use super::{ApiError, Shared, blocking};
 use crate::app::App;
+use crate::app::Role;
 use crate::notify::Deliveries;
 
 /// The endpoints, as metric labels and for their access rules.

@@ -28,9 +28,9 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, AppError};
-use crate::store::Change;
-use auth::{HostRules, Principal, Tokens};
+use crate::app::Caller;
+use crate::app::{App, AppError, Change};
+use auth::{HostRules, Tokens};
 use metrics::{Metrics, Route};
 
 /// What `flagwarden serve` needs beyond the `App`.
@@ -164,7 +164,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
 
 /// Which environment a request is about: the header, else the token's, else the server default.
 /// A token bound to an environment cannot be pointed at another one.
-fn environment(s: &Shared, who: &Principal, headers: &HeaderMap) -> Result<String, ApiError> {
+fn environment(s: &Shared, who: &Caller, headers: &HeaderMap) -> Result<String, ApiError> {
     let named = match headers.get(ENV_HEADER) {
         Some(v) => Some(v.to_str().map_err(|_| {
             ApiError::invalid(ENV_HEADER, "the environment name must be plain ASCII")
@@ -212,7 +212,7 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
     res
 }
 
-fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError> {
+fn admit(s: &Shared, route: Route, req: &Request) -> Result<Caller, ApiError> {
     let headers = req.headers();
     let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
@@ -222,10 +222,10 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Principal, ApiError>
         .map_err(forbidden)?;
     let roles = route.roles();
     if roles.is_empty() {
-        return Ok(Principal::anonymous()); // /healthz
+        return Ok(Caller::anonymous()); // /healthz
     }
     let who = if s.tokens.is_empty() {
-        Principal::anonymous()
+        Caller::anonymous()
     } else {
         // `Authorization: Bearer <token>` (scheme case-insensitive), or OFREP's `X-API-Key: <token>`.
         let bearer = text(header::AUTHORIZATION).and_then(|v| {

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::auth::Principal;
 use super::{ApiError, Shared, environment};
+use crate::app::Caller;
 use crate::domain::eval::{Context, ErrorCode, Reason, Resolution, evaluate};
 
 #[derive(Deserialize)]
@@ -141,7 +141,7 @@ fn env_failure(e: ApiError, key: Option<&str>) -> Response {
 
 pub async fn evaluate_one(
     State(s): State<Shared>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -189,7 +189,7 @@ fn bulk_etag(nonce: &[u8; 16], version: u64, env: &str, body: &[u8]) -> String {
 
 pub async fn evaluate_all(
     State(s): State<Shared>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

@@ -18,10 +18,9 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::auth::Principal;
 use super::{ApiError, Shared, blocking};
-use crate::app::App;
-use crate::store::Change;
+use crate::app::Caller;
+use crate::app::{App, Change};
 
 /// How often the feed looks for changes committed by other processes.
 const POLL: Duration = Duration::from_millis(250);
@@ -149,7 +148,7 @@ impl Follow {
 /// environment hears only that one.
 pub async fn subscribe(
     State(s): State<Shared>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     query: Result<Query<StreamQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {

@@ -22,10 +22,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Server, agent};
-use crate::app::App;
-use crate::app::types::{CanaryOutput, Channel, FlagEnv, ListApprovals};
+use crate::app::types::{CanaryOutput, Channel, FlagEnv};
+use crate::app::{App, PendingApproval};
 use crate::domain::policy::Actor;
-use crate::store::Approval;
 
 /// How long a person has to answer, and how long a sealed request state stays valid.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10 * 60);
@@ -193,7 +192,7 @@ fn can_ask(ctx: &RequestContext<RoleServer>) -> bool {
 }
 
 /// What the person reads: what would happen, who asks and why.
-fn question(a: &Approval) -> String {
+fn question(a: &PendingApproval) -> String {
     let to = a.target_percent.map_or(String::new(), |p| format!(" {p}%"));
     let what = match a.kind.as_str() {
         "rollback" => format!(
@@ -287,7 +286,7 @@ impl Server {
     }
 
     /// The pending approval this answer opened, if the person in the client may decide it now.
-    async fn to_ask(&self, out: &CanaryOutput, call: &Call) -> Option<Approval> {
+    async fn to_ask(&self, out: &CanaryOutput, call: &Call) -> Option<PendingApproval> {
         let id = out.approval_id?;
         if out.outcome.dry_run {
             return None;
@@ -297,15 +296,7 @@ impl Server {
             return None;
         }
         // An idempotent replay returns the first answer, whose approval may be decided by now.
-        let pending = ListApprovals {
-            status: Some("pending".into()),
-        };
-        let list = self
-            .run(move |app| app.list_approvals(&pending))
-            .await
-            .ok()?
-            .0;
-        list.approvals.into_iter().find(|a| a.id == id)
+        self.run(move |app| app.pending_approval(id)).await.ok()?.0
     }
 
     /// The first round for a 2026-07-28 peer: the question, and the state the retry must bring back.

@@ -42,7 +42,7 @@ fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
     let token_name = ctx
         .extensions
         .get::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<crate::http::auth::Principal>())
+        .and_then(|parts| parts.extensions.get::<crate::app::Caller>())
         .filter(|p| p.role.is_some())
         .map(|p| p.name.clone());
     if let Some(name) = token_name {

@@ -1,0 +1,120 @@
+//! The bodies a webhook receives for a notice: the generic JSON body (the notice serialized as is)
+//! and Slack's incoming-webhook body, whose text from people is escaped so it cannot become markup.
+
+use serde_json::{Value, json};
+
+use super::Notice;
+use crate::domain::policy::{NotifyEvent, WebhookFormat};
+
+/// The body a webhook of `format` receives for `n`.
+pub fn body(format: WebhookFormat, n: &Notice) -> Value {
+    match format {
+        WebhookFormat::Json => serde_json::to_value(n).expect("notices serialize"),
+        WebhookFormat::Slack => slack_body(n),
+    }
+}
+
+/// Slack's incoming-webhook body: `text` (what notifications and old clients show) and one
+/// mrkdwn section with the details, then a context line naming the audit event.
+pub fn slack_body(n: &Notice) -> Value {
+    let title = match (n.event, n.decision.as_deref()) {
+        (NotifyEvent::ApprovalRequested, _) => "Approval requested".to_owned(),
+        (NotifyEvent::ApprovalDecided, Some(d)) => format!("Approval {d}"),
+        (NotifyEvent::ApprovalDecided, None) => "Approval decided".to_owned(),
+        (NotifyEvent::RolledBack, _) => "Rolled back".to_owned(),
+    };
+    let mut lines = vec![format!("*{title}*: {}", slack_escape(&n.summary))];
+    if let Some(reason) = n.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+        for line in reason.lines() {
+            lines.push(format!(">{}", slack_escape(line)));
+        }
+    }
+    if n.event == NotifyEvent::ApprovalRequested
+        && let Some(id) = n.approval_id
+    {
+        lines.push(format!(
+            "Decide: `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`"
+        ));
+    }
+    json!({
+        "text": format!("flagwarden: {}", slack_escape(&n.summary)),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": lines.join("\n")}},
+            {"type": "context", "elements": [{
+                "type": "mrkdwn",
+                "text": format!("audit event {} · {} · {}", n.audit_seq, slack_escape(&n.actor), n.at),
+            }]},
+        ],
+    })
+}
+
+/// Slack reads `&`, `<` and `>` as markup (links, mentions); text from people must not be.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::notify::classify;
+    use crate::notify::fixtures::event;
+
+    #[test]
+    fn bodies_carry_every_field_and_slack_text_is_escaped() {
+        let mut n = classify(&event(
+            "rollback",
+            "needs_approval",
+            Some(3),
+            json!({"rollout": {"state": "ROLLBACK_PENDING"}}),
+        ))
+        .remove(0);
+        n.reason = Some("p95 <2s> & rising\nsee dashboards".into());
+        let generic = body(WebhookFormat::Json, &n);
+        let keys: Vec<&str> = generic
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "event",
+                "flag",
+                "environment",
+                "rollout_id",
+                "approval_id",
+                "approval_kind",
+                "decision",
+                "decided_via",
+                "actor",
+                "reason",
+                "summary",
+                "how_to_decide",
+                "audit_seq",
+                "at"
+            ]
+        );
+        assert_eq!(generic["event"], "approval_requested");
+        assert_eq!(generic["audit_seq"], 9);
+        let slack = body(WebhookFormat::Slack, &n);
+        let section = slack["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            section,
+            "*Approval requested*: system proposes rolling back pay in production (approval #3); exposure is frozen until a human decides\n\
+             >p95 &lt;2s&gt; &amp; rising\n>see dashboards\n\
+             Decide: `flagwarden approve 3` or `flagwarden reject 3 --reason TEXT`"
+        );
+        assert_eq!(slack["blocks"][0]["text"]["type"], "mrkdwn");
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("flagwarden: system proposes")
+        );
+    }
+}

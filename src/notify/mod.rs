@@ -1,0 +1,112 @@
+//! Webhook notifications, outbox style. The audit trail is the outbox: every approval request,
+//! human decision and rollback is already an audit event, committed with the change it describes.
+//! One worker per webhook follows the trail from a cursor kept in the store's `meta` table, reads
+//! each event as zero or more [`Notice`]s ([`classify`], a pure function), and POSTs them in order
+//! with a short timeout, retrying with capped exponential backoff and giving up after a bounded
+//! number of attempts (logged and counted). Nothing here runs inside a commit, so a dead or hanging
+//! receiver delays no rollback, no other commit and no other receiver.
+//!
+//! Delivery is at least once: the cursor moves only after a notice was delivered (or given up on),
+//! so a restart neither loses an event nor sends the old ones again, except one cut off mid-flight.
+//! Before sending an event a worker claims it in the cursor for a while, so two processes on one
+//! store (`serve` beside `mcp`) do not both send it; a claim left by a crashed process expires.
+
+mod body;
+mod classify;
+mod cursor;
+mod worker;
+
+pub use body::{body, slack_body};
+pub use classify::{Notice, classify};
+pub use worker::{Deliveries, Notifier, Retry, StartError};
+
+/// What the unit tests of more than one file here share: a policy with approvals and a breaker,
+/// an in-memory `App` under it, and an audit event as the use cases write it.
+#[cfg(test)]
+mod fixtures {
+    use std::sync::Arc;
+
+    use jiff::Timestamp;
+    use serde_json::Value;
+
+    use crate::app::{App, Config, LoadedPolicy};
+    use crate::domain::audit::AuditEvent;
+    use crate::domain::policy::Actor;
+    use crate::store::Store;
+
+    pub const POLICY: &str = r#"
+version = 1
+[environments.development]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+agent_rollback = "allow"
+[environments.production]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+steps = [5, 25, 100]
+approvals = 2
+agent_rollback = "propose"
+[environments.production.gate]
+min_samples = 100
+fresh_within = "24h"
+breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
+[environments.production.gate.metrics.error_rate]
+margin = 0.1
+[environments.gated]
+agent_may = ["start_canary"]
+requires_start_approval = true
+"#;
+
+    pub fn app(policy: &str) -> Arc<App> {
+        Arc::new(
+            App::new(
+                Store::open_in_memory().unwrap(),
+                LoadedPolicy::parse("flagwarden.toml", policy).unwrap(),
+                Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
+                Config {
+                    ofrep_base_url: "http://127.0.0.1:7070".into(),
+                    project_root: ".".into(),
+                },
+            )
+            .unwrap(),
+        )
+    }
+
+    pub fn req<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub fn agent() -> Actor {
+        Actor::Agent("claude".into())
+    }
+
+    pub fn human(name: &str) -> Actor {
+        Actor::Human(name.into())
+    }
+
+    pub fn event(
+        action: &str,
+        decision: &str,
+        approval_id: Option<i64>,
+        after: Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            seq: 9,
+            ts: "2026-11-23T10:00:00.000Z".into(),
+            actor_kind: "system".into(),
+            actor: "flagwarden".into(),
+            action: action.into(),
+            flag: Some("pay".into()),
+            env: Some("production".into()),
+            rollout_id: Some(4),
+            approval_id,
+            decision: decision.into(),
+            rule: None,
+            message: None,
+            reason: Some("error-rate breaker tripped".into()),
+            args: "{}".into(),
+            before: "null".into(),
+            after: after.to_string(),
+            policy_version: 1,
+            policy_sha256: "ab".into(),
+        }
+    }
+}
