@@ -116,7 +116,10 @@ fn fits(property: &JsonObject, value: &Value) -> bool {
         Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).any(kind_fits),
         _ => true,
     };
-    let minimum_fits = match (property.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+    let minimum_fits = match (
+        property.get("minimum").and_then(Value::as_f64),
+        value.as_f64(),
+    ) {
         (Some(minimum), Some(v)) => v >= minimum,
         _ => true,
     };

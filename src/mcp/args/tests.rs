@@ -47,7 +47,9 @@ fn a_wrong_type_at_depth_names_its_path_in_json_words() {
         "rules[0].serve.split: invalid type: object, expected an array",
     );
     t(
-        rules(json!([{"serve": {"variant": "on"}}, {"conditions": [{"attribute": "a", "op": "in", "values": ["x"]}, {"attribute": "a", "op": "in", "values": "x"}], "serve": {"variant": "on"}}])),
+        rules(
+            json!([{"serve": {"variant": "on"}}, {"conditions": [{"attribute": "a", "op": "in", "values": ["x"]}, {"attribute": "a", "op": "in", "values": "x"}], "serve": {"variant": "on"}}]),
+        ),
         r#"rules[1].conditions[1].values: invalid type: string "x", expected an array"#,
     );
     t(
@@ -104,15 +106,21 @@ fn missing_and_unknown_fields_name_where_they_are() {
     let t = check::<SetTargeting>;
     t(rules(json!([{}])), "rules[0]: missing field `serve`");
     t(
-        rules(json!([{"conditions": [{"attribute": "a", "values": ["x"]}], "serve": {"variant": "on"}}])),
+        rules(
+            json!([{"conditions": [{"attribute": "a", "values": ["x"]}], "serve": {"variant": "on"}}]),
+        ),
         "rules[0].conditions[0]: missing field `op`",
     );
     t(
-        rules(json!([{"conditions": [{"attribute": "a", "op": "in", "values": ["x"], "extra": 1}], "serve": {"variant": "on"}}])),
+        rules(
+            json!([{"conditions": [{"attribute": "a", "op": "in", "values": ["x"], "extra": 1}], "serve": {"variant": "on"}}]),
+        ),
         "rules[0].conditions[0].extra: unknown field `extra`, expected one of `attribute`, `op`, `values`",
     );
     t(
-        rules(json!([{"conditions": [{"attribute": "a", "op": "like", "values": ["x"]}], "serve": {"variant": "on"}}])),
+        rules(
+            json!([{"conditions": [{"attribute": "a", "op": "like", "values": ["x"]}], "serve": {"variant": "on"}}]),
+        ),
         "rules[0].conditions[0].op: unknown variant `like`, expected one of `equals`, `not_equals`, `in`, `not_in`, `starts_with`, `ends_with`, `contains`, `gt`, `gte`, `lt`, `lte`, `semver_eq`, `semver_gt`, `semver_gte`, `semver_lt`, `semver_lte`",
     );
     check::<RecordSignals>(
