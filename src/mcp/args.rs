@@ -56,19 +56,17 @@ impl<S, P: DeserializeOwned + JsonSchema + 'static> FromContextPart<PromptContex
 /// Deserializes arguments, or names the first bad value's path and what was expected there, in JSON's
 /// words: `rules[0].conditions[1].values: invalid type: string "x", expected an array`. A missing or
 /// unknown argument at the top has no path of its own; serde's message names it.
-pub(crate) fn parse<P: DeserializeOwned + JsonSchema + 'static>(
-    arguments: JsonObject,
-) -> Result<P, String> {
+fn parse<P: DeserializeOwned + JsonSchema + 'static>(arguments: JsonObject) -> Result<P, String> {
     let value = Value::Object(arguments);
     serde_path_to_error::deserialize(&value).map_err(|e| {
         let message = in_json_words(&e.inner().to_string());
         let path = match e.path().to_string() {
             // serde reads flattened fields (`reason`, the signal counts) from a buffer the path
             // tracker cannot see into, so they fail "at the top"; the schema tells which one it was.
-            root if root == "." => match (&value, is_about_a_value(&message)) {
-                (Value::Object(args), true) => misfit(&schema_for_type::<P>(), args),
-                _ => None,
-            },
+            root if root == "." && is_about_a_value(&message) => value
+                .as_object()
+                .and_then(|args| misfit(&schema_for_type::<P>(), args)),
+            root if root == "." => None,
             path => Some(path),
         };
         match path {
