@@ -6,6 +6,20 @@ mod common;
 use common::{Project, TEST_POLICY};
 use serde_json::{Value, json};
 
+/// set_targeting arguments for the flag `base` in production with these rules.
+fn targeting(rules: Value) -> Value {
+    json!({"key": "base", "environment": "production", "reason": "r", "rules": rules})
+}
+
+/// record_signals arguments for the canary arm of `base` in production, plus these fields.
+fn signals(fields: Value) -> Value {
+    let mut args = json!({"key": "base", "environment": "production", "arm": "canary"});
+    args.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    args
+}
+
 /// (tool, arguments, a fragment the error message must contain)
 fn cases() -> Vec<(&'static str, Value, &'static str)> {
     let huge = "x".repeat(70 * 1024);
@@ -64,7 +78,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "create_flag",
             json!({"key": 42, "description": "d", "change_type": "code", "reason": "r"}),
-            "invalid type",
+            "key: invalid type",
         ),
         (
             "create_flag",
@@ -134,7 +148,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "set_targeting",
             json!({"key": "base", "environment": "production", "reason": "r", "rules": "all"}),
-            "invalid type",
+            "rules: invalid type",
         ),
         (
             "set_targeting",
@@ -179,7 +193,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "record_signals",
             json!({"key": "base", "environment": "production", "arm": "canary", "requests": -5}),
-            "invalid value",
+            "requests: invalid value",
         ),
         (
             "record_signals",
@@ -238,6 +252,143 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         ),
         ("audit_log", json!({"limit": 0}), "limit"),
         ("list_approvals", json!({"status": "maybe"}), "status"),
+        // Wrong types at depth: the message names the path and says, in JSON's words, what fits.
+        (
+            "set_targeting",
+            targeting(json!([{"serve": "on"}])),
+            r#"rules[0].serve: invalid type: string "on", expected an object"#,
+        ),
+        (
+            "set_targeting",
+            targeting(json!([{"serve": {"variant": "on"}}, {"serve": {"variant": 1}}])),
+            "rules[1].serve.variant: invalid type: integer `1`, expected a string",
+        ),
+        (
+            "set_targeting",
+            targeting(json!([{"name": ["beta"], "serve": {"variant": "on"}}])),
+            "rules[0].name: invalid type: array, expected a string",
+        ),
+        (
+            "set_targeting",
+            targeting(json!([{"serve": {"split": {"on": 50, "off": 50}}}])),
+            "rules[0].serve.split: invalid type: object, expected an array",
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"serve": {"split": [{"variant": "on", "percent": 50}, {"variant": "off", "percent": "50"}]}}]),
+            ),
+            r#"rules[0].serve.split[1].percent: invalid type: string "50", expected a number"#,
+        ),
+        (
+            "set_targeting",
+            targeting(json!([{"serve": {"split": ["on", "off"]}}])),
+            r#"rules[0].serve.split[0]: invalid type: string "on", expected an object"#,
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"conditions": {"attribute": "plan", "op": "equals", "values": ["pro"]}, "serve": {"variant": "on"}}]),
+            ),
+            "rules[0].conditions: invalid type: object, expected an array",
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"conditions": [{"attribute": "plan", "op": "equals", "values": ["pro"]}, {"attribute": "email", "op": "ends_with", "values": "@corp.com"}], "serve": {"variant": "on"}}]),
+            ),
+            r#"rules[0].conditions[1].values: invalid type: string "@corp.com", expected an array"#,
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"serve": {"variant": "on"}}, {"conditions": [{"attribute": "plan", "op": 5, "values": ["pro"]}], "serve": {"variant": "on"}}]),
+            ),
+            "rules[1].conditions[0].op: invalid type: integer `5`, expected a string",
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"conditions": [{"attribute": ["email"], "op": "equals", "values": ["a"]}], "serve": {"variant": "on"}}]),
+            ),
+            "rules[0].conditions[0].attribute: invalid type: array, expected a string",
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"conditions": [{"attribute": "plan", "op": "equals", "value": "pro"}], "serve": {"variant": "on"}}]),
+            ),
+            "rules[0].conditions[0].value: unknown field `value`",
+        ),
+        (
+            "set_targeting",
+            targeting(
+                json!([{"conditions": [{"attribute": "plan", "op": "equals"}], "serve": {"variant": "on"}}]),
+            ),
+            "rules[0].conditions[0]: missing field `values`",
+        ),
+        (
+            "set_targeting",
+            targeting(json!([{"conditions": []}])),
+            "rules[0]: missing field `serve`",
+        ),
+        (
+            "set_targeting",
+            json!({"key": "base", "environment": "production", "reason": ["r"], "rules": []}),
+            "reason: invalid type: array, expected a string",
+        ),
+        (
+            "record_signals",
+            signals(
+                json!({"eval_pairs": [{"candidate": 1, "baseline": 0}, {"candidate": 1, "baseline": "pass"}]}),
+            ),
+            r#"eval_pairs[1].baseline: invalid type: string "pass", expected a number"#,
+        ),
+        (
+            "record_signals",
+            signals(json!({"eval_pairs": [0.9]})),
+            "eval_pairs[0]: invalid type: floating point `0.9`, expected an object",
+        ),
+        (
+            "record_signals",
+            signals(json!({"eval_pairs": [{"candidate": 1}]})),
+            "eval_pairs[0]: missing field `baseline`",
+        ),
+        (
+            "record_signals",
+            signals(json!({"eval_pairs": [{"candidate": 1, "baseline": 0, "item": "q1"}]})),
+            "eval_pairs[0].item: unknown field `item`",
+        ),
+        (
+            "record_signals",
+            signals(json!({"requests": "10"})),
+            r#"requests: invalid type: string "10", expected a non-negative integer"#,
+        ),
+        (
+            "record_signals",
+            signals(json!({"requests": 10, "errors": 1.5})),
+            "errors: invalid type: floating point `1.5`, expected a non-negative integer",
+        ),
+        (
+            "record_signals",
+            json!({"key": "base", "environment": "production", "arm": 1, "requests": 10}),
+            "arm: invalid type: integer `1`, expected a string",
+        ),
+        (
+            "start_canary",
+            json!({"key": "base", "environment": "production", "candidate_variant": "on", "steps": [5, "25", 100], "reason": "r"}),
+            r#"steps[1]: invalid type: string "25", expected a number"#,
+        ),
+        (
+            "create_flag",
+            json!({"key": "f1", "description": "d", "change_type": "code", "tags": ["ok", 7], "reason": "r"}),
+            "tags[1]: invalid type: integer `7`, expected a string",
+        ),
+        (
+            "create_flag",
+            json!({"key": "f1", "description": "d", "change_type": "code", "variants": ["on", "off"], "reason": "r"}),
+            "variants: invalid type: array, expected an object",
+        ),
     ]
 }
 
@@ -422,6 +573,78 @@ async fn malformed_http_requests_get_their_documented_error_and_change_nothing()
         common::db_digest(&p.db()),
         before,
         "a refused request changed the database"
+    );
+}
+
+/// (a signal report's fields over a good one, the path the refusal must name) for signal ingest:
+/// custom counters and the other nested evidence that only applications send.
+fn ingest_path_cases() -> Vec<(Value, &'static str)> {
+    vec![
+        (
+            json!({"custom": {"refunds": {"events": "3", "trials": 10}}}),
+            "signals[0].custom.refunds.events",
+        ),
+        (
+            json!({"custom": {"refunds": {"events": 3}}}),
+            "signals[0].custom.refunds",
+        ),
+        (
+            json!({"custom": {"refunds": 3}}),
+            "signals[0].custom.refunds",
+        ),
+        (
+            json!({"custom": {"refunds": {"events": 3, "trials": 10, "rate": 0.3}}}),
+            "signals[0].custom.refunds.rate",
+        ),
+        (json!({"custom": ["refunds"]}), "signals[0].custom"),
+        (
+            json!({"eval_scores": [0.5, "high"]}),
+            "signals[0].eval_scores[1]",
+        ),
+        (json!({"arm": 2}), "signals[0].arm"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_nested_signals_name_their_path_and_change_nothing() {
+    let p = project_with_a_rollout().await;
+    let served = p.serve();
+    let before = common::db_digest(&p.db());
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut failures = Vec::new();
+    let cases = ingest_path_cases();
+    for (fields, path) in &cases {
+        let mut report =
+            json!({"flag": "pay", "arm": "canary", "exposures": 10, "requests": 10, "errors": 1});
+        report
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let body = json!({"batch_id": "b1", "environment": "development", "signals": [report]});
+        let res = http
+            .post(format!("{}/api/v1/signals", served.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let json: Value = res.json().await.unwrap_or(Value::Null);
+        if status != 400 || json["error"]["field"] != *path {
+            failures.push(format!(
+                "POST /api/v1/signals {}: expected 400 naming {path:?}, got {status} {json}",
+                truncate(fields)
+            ));
+        }
+    }
+    all_passed(&failures, cases.len());
+    served.stop();
+    assert_eq!(
+        common::db_digest(&p.db()),
+        before,
+        "a refused report changed the database"
     );
 }
 
@@ -632,6 +855,10 @@ async fn malformed_policy_files_are_refused_with_line_and_field_and_nothing_runs
 
 #[test]
 fn the_catalogue_holds_at_least_100_malformed_inputs() {
-    let total = cases().len() + http_cases().len() + cli_cases().len() + policy_cases().len();
+    let total = cases().len()
+        + http_cases().len()
+        + ingest_path_cases().len()
+        + cli_cases().len()
+        + policy_cases().len();
     assert!(total >= 100, "{total} cases");
 }

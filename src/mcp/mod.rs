@@ -3,6 +3,7 @@
 //! Errors a model can act on come back in-band (`isError`) with the message that names the field or
 //! rule and the way forward; protocol errors are left to rmcp. The only module that knows MCP.
 
+mod args;
 mod confirm;
 mod prompts;
 mod schema;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_output};
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, prompt_handler, tool, tool_handler, tool_router};
@@ -20,6 +21,7 @@ use rmcp::{RoleServer, ServerHandler, prompt_handler, tool, tool_handler, tool_r
 use crate::app::App;
 use crate::app::types::*;
 use crate::domain::policy::Actor;
+use args::Parameters;
 use confirm::Call;
 pub use confirm::{ANSWER_WITHIN, StateSeal};
 

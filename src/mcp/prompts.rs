@@ -4,13 +4,13 @@
 //! policy, so the agent starts from what it may do rather than from what it would like to do.
 //! The skills in `skills/` teach the same workflows at length; tools stay self-contained.
 
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{GetPromptResult, PromptMessage, Role};
 use rmcp::{ErrorData, prompt, prompt_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::Server;
+use super::args::Parameters;
 use crate::app::types::PolicyQuery;
 
 #[derive(Debug, Deserialize, JsonSchema)]
