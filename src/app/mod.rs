@@ -3,7 +3,9 @@
 //! `domain::policy::decide` first), appends the audit event, and commits them together; a dry run
 //! does all of that and rolls back. Evaluation reads the compiled snapshot, swapped after each commit.
 
+mod audit;
 mod flags;
+mod policy;
 mod rollouts;
 mod scan;
 pub mod types;

@@ -1,5 +1,6 @@
-//! The human side of an approval: `approve` (enough humans, and the start, step or rollback takes
-//! effect) and `reject` (a start is aborted, a step stays, a proposed rollback is dismissed).
+//! Approvals: the list of requests waiting for a human, and the human side of one: `approve` (enough
+//! humans, and the start, step or rollback takes effect) and `reject` (a start is aborted, a step
+//! stays, a proposed rollback is dismissed).
 
 use jiff::SignedDuration;
 use serde_json::json;
@@ -34,6 +35,28 @@ impl Tx<'_> {
 }
 
 impl App {
+    pub fn list_approvals(&self, q: &ListApprovals) -> Result<ApprovalList> {
+        let status = q.status.as_deref().unwrap_or("pending");
+        let filter = match status {
+            "all" => None,
+            "pending" | "approved" | "rejected" | "superseded" => Some(status),
+            other => {
+                return Err(invalid(
+                    "status",
+                    format!(
+                        "unknown status {other:?}: use pending, approved, rejected, superseded or all"
+                    ),
+                ));
+            }
+        };
+        self.read(|conn, _| {
+            Ok(ApprovalList {
+                approvals: store::approvals(conn, filter, 200)?,
+                how_to_decide: "a human runs `flagwarden approve ID` or `flagwarden reject ID --reason TEXT`; agents cannot approve".into(),
+            })
+        })
+    }
+
     /// A human approves a pending request; when enough humans have, it takes effect.
     pub fn approve(
         &self,
