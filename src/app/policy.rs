@@ -1,9 +1,31 @@
-//! The policy in force as the tools show it: `get_policy`, each environment's bounds in plain words
-//! and as data.
+//! The policy in force: as loaded (with the hash audit events name), as the tools show it
+//! (`get_policy`: each environment's bounds in plain words and as data), and the check that an
+//! environment is one it declares.
 
 use serde_json::{Map, json};
+use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::domain::policy::PolicyError;
+
+/// The policy in force, with what identifies it on audit events.
+#[derive(Debug, Clone)]
+pub struct LoadedPolicy {
+    pub policy: Policy,
+    pub sha256: String,
+    pub path: String,
+}
+
+impl LoadedPolicy {
+    pub fn parse(path: &str, source: &str) -> std::result::Result<LoadedPolicy, PolicyError> {
+        let policy = Policy::parse(path, source)?;
+        Ok(LoadedPolicy {
+            policy,
+            sha256: hex::encode(Sha256::digest(source.as_bytes())),
+            path: path.into(),
+        })
+    }
+}
 
 impl App {
     pub fn get_policy(&self, q: &PolicyQuery) -> Result<PolicyView> {
@@ -30,4 +52,18 @@ impl App {
             bounds,
         })
     }
+}
+
+pub fn check_env(policy: &Policy, env: &str) -> Result<()> {
+    if policy.env(env).is_some() {
+        return Ok(());
+    }
+    let known: Vec<_> = policy.env_names().collect();
+    Err(invalid(
+        "environment",
+        format!(
+            "unknown environment {env:?}: the policy declares {}",
+            known.join(", ")
+        ),
+    ))
 }
