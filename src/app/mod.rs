@@ -2,10 +2,20 @@
 //! `App::mutate`: it opens one write transaction, checks idempotency, runs the use case (which asks
 //! `domain::policy::decide` first), appends the audit event, and commits them together; a dry run
 //! does all of that and rolls back. Evaluation reads the compiled snapshot, swapped after each commit.
+//!
+//! This file is the façade: `App`, `mutate`, the error type and the settings. The use cases live one
+//! family to a room: `flags/`, `rollouts/`, `versions.rs`, `scan.rs`; the reads of the policy and the
+//! audit trail in `policy.rs` and `audit.rs`; what changes no flag (evaluation counts, meta values)
+//! in `bookkeeping.rs`; the requests and answers the tools expose in `types/`. What the edges read
+//! beyond the use cases: who is calling (`caller.rs`), the change feed (`feed.rs`), and the views
+//! of stored gate evaluations, scan results and pending approvals (`views.rs`), all app types.
 
+mod audit;
+mod bookkeeping;
 mod caller;
 mod feed;
 mod flags;
+mod policy;
 mod rollouts;
 mod scan;
 pub mod types;
@@ -25,11 +35,12 @@ use sha2::{Digest, Sha256};
 use crate::domain::audit::AuditEvent;
 use crate::domain::eval::Snapshot;
 use crate::domain::flag::{Flag, InvalidFlag};
-use crate::domain::policy::{Actor, Decision, Policy, PolicyError};
+use crate::domain::policy::{Actor, Decision, Policy};
 use crate::store::{self, Store, StoreError};
 
 pub use caller::{Caller, Role};
 pub use feed::Change;
+pub use policy::{LoadedPolicy, check_env};
 pub use scan::ScanReport;
 pub use types::*;
 pub use views::{GateEvaluation, PendingApproval, RefChange};
@@ -74,25 +85,6 @@ pub fn invalid(field: &str, message: impl Into<String>) -> AppError {
     AppError::Invalid {
         field: field.into(),
         message: message.into(),
-    }
-}
-
-/// The policy in force, with what identifies it on audit events.
-#[derive(Debug, Clone)]
-pub struct LoadedPolicy {
-    pub policy: Policy,
-    pub sha256: String,
-    pub path: String,
-}
-
-impl LoadedPolicy {
-    pub fn parse(path: &str, source: &str) -> std::result::Result<LoadedPolicy, PolicyError> {
-        let policy = Policy::parse(path, source)?;
-        Ok(LoadedPolicy {
-            policy,
-            sha256: hex::encode(Sha256::digest(source.as_bytes())),
-            path: path.into(),
-        })
     }
 }
 
@@ -288,95 +280,6 @@ impl App {
             self.reload()?;
         }
         Ok(())
-    }
-
-    /// Writes the in-memory evaluation counts to the store and zeroes them.
-    pub fn flush_counts(&self) -> Result<()> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let snap = self.snapshot();
-        if snap.all_counts().all(|(.., c)| c.load(Relaxed) == 0) {
-            return Ok(()); // nothing to write: leave the file alone
-        }
-        let now = self.now();
-        let mut store = self.store();
-        let tx = store.begin()?;
-        let mut taken = Vec::new();
-        for (flag, env, variant, counter) in snap.all_counts() {
-            let n = counter.swap(0, Relaxed);
-            if n > 0 {
-                taken.push((counter, n));
-                if let Err(e) = store::add_evaluations(&tx, flag, env, variant, n, now) {
-                    // Put the counts back so a failed flush loses nothing.
-                    taken.iter().for_each(|(c, n)| {
-                        c.fetch_add(*n, Relaxed);
-                    });
-                    return Err(e.into());
-                }
-            }
-        }
-        if let Err(e) = tx.commit() {
-            taken.iter().for_each(|(c, n)| {
-                c.fetch_add(*n, Relaxed);
-            });
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// A bookkeeping value (the webhook delivery cursors): not a change to flags, so not audited.
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.read(|conn, _| Ok(store::meta_get(conn, key)?))
-    }
-
-    /// Reads and rewrites bookkeeping value `key` in one write transaction, so two processes that
-    /// update it at once take turns. `update` sees the current value and returns the value to store
-    /// (`None` leaves it as it is) and what to hand back.
-    pub fn update_meta<T>(
-        &self,
-        key: &str,
-        update: impl FnOnce(Option<&str>) -> (Option<String>, T),
-    ) -> Result<T> {
-        self.refresh()?;
-        let mut store = self.store();
-        let tx = store.begin()?;
-        let current = store::meta_get(&tx, key)?;
-        let (next, answer) = update(current.as_deref());
-        if let Some(value) = next
-            && Some(&value) != current.as_ref()
-        {
-            store::meta_set(&tx, key, &value)?;
-            tx.commit()?;
-        }
-        Ok(answer)
-    }
-
-    /// Evaluations per (flag, environment, variant) since the store began: flushed counts plus the
-    /// ones still in memory, read under the store lock so a concurrent flush is counted once.
-    pub fn evaluation_totals(&self) -> Result<Vec<(String, String, String, u64)>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let store = self.store();
-        let mut totals: std::collections::BTreeMap<(String, String, String), u64> =
-            store::all_evaluations(store.conn())?
-                .into_iter()
-                .map(|(f, e, v, n)| ((f, e, v), n))
-                .collect();
-        for (flag, env, variant, counter) in self.snapshot().all_counts() {
-            let n = counter.load(Relaxed);
-            if n > 0 {
-                *totals
-                    .entry((flag.into(), env.into(), variant.into()))
-                    .or_default() += n;
-            }
-        }
-        Ok(totals
-            .into_iter()
-            .map(|((f, e, v), n)| (f, e, v, n))
-            .collect())
-    }
-
-    /// How many rollouts are in each state.
-    pub fn rollout_states(&self) -> Result<Vec<(String, u64)>> {
-        self.read(|conn, _| Ok(store::count_rollout_states(conn)?))
     }
 
     /// Runs a read against the store.
@@ -598,20 +501,6 @@ impl Tx<'_> {
 pub fn not_found_flag(key: &str) -> AppError {
     AppError::NotFound(format!(
         "flag {key:?} does not exist; list_flags shows the existing keys, create_flag makes a new one"
-    ))
-}
-
-pub fn check_env(policy: &Policy, env: &str) -> Result<()> {
-    if policy.env(env).is_some() {
-        return Ok(());
-    }
-    let known: Vec<_> = policy.env_names().collect();
-    Err(invalid(
-        "environment",
-        format!(
-            "unknown environment {env:?}: the policy declares {}",
-            known.join(", ")
-        ),
     ))
 }
 

@@ -1,0 +1,119 @@
+//! `advance_canary`: the gate reads the evidence under the rollout's frozen analysis, then policy
+//! bounds the step. Harm rolls back (or proposes it), a pause stops the clock, a hold explains what
+//! is missing; otherwise the rollout moves to its next step, asks a human for it, or completes.
+
+use jiff::SignedDuration;
+use serde_json::json;
+
+use super::rollback::act_on_harm;
+use super::start::open_draft;
+use super::*;
+use crate::domain::bucket::Percent;
+use crate::domain::gate::{self, GateInput, PauseReason, Verdict};
+use crate::domain::policy::fmt_duration;
+use crate::domain::policy::{Action, decide};
+use crate::domain::rollout::{Event, Rollout, RolloutState};
+
+fn pause_label(reason: PauseReason) -> &'static str {
+    match reason {
+        PauseReason::SampleRatioMismatch => "sample-ratio mismatch",
+        PauseReason::NoTraffic => "no traffic",
+        PauseReason::HoldTooLong => "held past max_step_duration",
+    }
+}
+
+/// Control-arm latency samples needed before its P95 is frozen as the tail-latency threshold.
+const LATENCY_THRESHOLD_SAMPLES: u64 = 300;
+
+/// At a new step, freezes the control's P95 as the threshold tail latency is judged by, once the
+/// control has enough samples (until then the gate uses the control's P95 so far).
+fn freeze_latency_threshold(r: &mut Rollout, input: &GateInput) {
+    if r.analysis.latency_threshold_ms.is_some() {
+        return;
+    }
+    let control = gate::totals(&input.periods).control.latency_ms;
+    if control.total() >= LATENCY_THRESHOLD_SAMPLES {
+        r.analysis.latency_threshold_ms = control.quantile_bound(0.95);
+    }
+}
+
+impl App {
+    pub fn advance_canary(&self, actor: &Actor, req: &AdvanceCanary) -> Result<CanaryOutput> {
+        let m = &req.meta;
+        self.mutate(actor, "advance_canary", req, m, |tx| {
+            let mut flag = tx.flag(&req.key)?;
+            tx.env(&req.environment)?;
+            let env = req.environment.as_str();
+            tx.check_version(&flag, req.expected_version)?;
+            let r = store::active_rollout(tx.conn, flag.key.as_str(), env)?.ok_or_else(|| no_rollout(&req.key, env))?;
+            if r.state == RolloutState::Draft {
+                return open_draft(tx, &mut flag, &r, m);
+            }
+            // Check the state first so a waiting rollout explains what it waits for.
+            r.apply(if r.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+            let (input, gate) = run_gate(tx, &r)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), before: state(&r), ..Audit::default() };
+            if gate.verdict == Verdict::Rollback {
+                // Evidence of harm outranks every other bound.
+                let (next, a, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
+                audit.approval_id = a;
+                audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+                audit.decision = Some(Decision::Allow);
+                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), a), audit });
+            }
+            if let Some(reason) = gate.pause {
+                let why = format!("{}: {}", pause_label(reason), gate.reasons.join("; "));
+                let next = r.apply(Event::Pause { reason: &why }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+                store::save_rollout(tx.conn, &next)?;
+                tx.bump(&mut flag)?;
+                audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+                audit.decision = Some(Decision::Allow);
+                let summary = format!("pause rollout {} at {}: {why}; exposure stays as it is until a human runs `flagwarden resume {}`", r.id, r.percent(), r.id);
+                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), None), audit });
+            }
+            let from = r.percent();
+            let target = r.next_step();
+            let to = target.map_or(Percent::FULL, |i| r.steps[i]);
+            let dwell = tx.now.duration_since(r.step_started_at.unwrap_or(r.created_at));
+            let usage = tx.usage(env, Some(&r))?;
+            let decision = decide(tx.policy, tx.actor, &Action::AdvanceCanary { env, from, to, dwell }, &usage, tx.now);
+            audit.decision = Some(decision.clone());
+            if let Decision::Deny { .. } = decision {
+                // A refusal keeps nothing of the attempt, the stored evaluation included.
+                return tx.refuse(audit, &decision);
+            }
+            if gate.verdict == Verdict::Hold {
+                let eta = gate.eta_secs.map(|s| format!(" (about {} at the current rate)", fmt_duration(SignedDuration::from_secs(s)))).unwrap_or_default();
+                let summary = format!("hold at {from}: {}{eta}", gate.reasons.join("; "));
+                audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
+                return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), Some(gate), None), audit });
+            }
+            let (mut next, approval_id, summary) = match (&decision, target) {
+                (Decision::NeedsApproval { rule, message }, Some(t)) => {
+                    let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+                    let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(to) })?;
+                    (next, Some(a), format!("open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"))
+                }
+                (_, Some(_)) => {
+                    let next = r.apply(Event::Advance, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+                    (next, None, format!("advance rollout {} from {from} to {to} of {env}", r.id))
+                }
+                (_, None) => {
+                    let next = r.apply(Event::Complete, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+                    let s = flag.envs.get_mut(env).expect("declared");
+                    s.default_variant = next.candidate.clone();
+                    s.updated_at = tx.now;
+                    store::upsert_env(tx.conn, flag.key.as_str(), env, s)?;
+                    (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
+                }
+            };
+            freeze_latency_threshold(&mut next, &input);
+            store::save_rollout(tx.conn, &next)?;
+            tx.bump(&mut flag)?;
+            audit.approval_id = approval_id;
+            audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+            Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&next), Some(gate), approval_id), audit })
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! Approvals: the list of requests waiting for a human, and the human side of one: `approve` (enough
+//! humans, and the start, step or rollback takes effect) and `reject` (a start is aborted, a step
+//! stays, a proposed rollback is dismissed).
+
+use jiff::SignedDuration;
+use serde_json::json;
+
+use super::*;
+use crate::domain::bucket::Percent;
+use crate::domain::policy::{Action, decide};
+use crate::domain::rollout::Event;
+use crate::store::Approval;
+
+impl Tx<'_> {
+    /// A pending approval that the acting human may decide.
+    fn pending_approval(&self, id: i64) -> Result<Approval> {
+        if !matches!(self.actor, Actor::Human(_)) {
+            return Err(AppError::Conflict(
+                "only a human can approve or reject".into(),
+            ));
+        }
+        let a = store::approval(self.conn, id)?.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "approval {id} does not exist; `flagwarden approvals` lists them"
+            ))
+        })?;
+        if a.status != "pending" {
+            return Err(AppError::Conflict(format!(
+                "approval {id} is already {}",
+                a.status
+            )));
+        }
+        Ok(a)
+    }
+}
+
+impl App {
+    pub fn list_approvals(&self, q: &ListApprovals) -> Result<ApprovalList> {
+        let status = q.status.as_deref().unwrap_or("pending");
+        let filter = match status {
+            "all" => None,
+            "pending" | "approved" | "rejected" | "superseded" => Some(status),
+            other => {
+                return Err(invalid(
+                    "status",
+                    format!(
+                        "unknown status {other:?}: use pending, approved, rejected, superseded or all"
+                    ),
+                ));
+            }
+        };
+        self.read(|conn, _| {
+            Ok(ApprovalList {
+                approvals: store::approvals(conn, filter, 200)?,
+                how_to_decide: "a human runs `flagwarden approve ID` or `flagwarden reject ID --reason TEXT`; agents cannot approve".into(),
+            })
+        })
+    }
+
+    /// A human approves a pending request; when enough humans have, it takes effect.
+    pub fn approve(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+    ) -> Result<ApprovalDecision> {
+        let args = json!({"id": id, "reason": reason, "via": via});
+        self.mutate(human, "approve", &args, &Meta::because(reason), |tx| {
+            let mut a = tx.pending_approval(id)?;
+            let me = tx.actor.name().to_owned();
+            if a.approved_by.contains(&me) {
+                return Err(AppError::Conflict(format!(
+                    "{me} already approved {id}; it needs {} approval(s) from different humans",
+                    a.approvals_needed
+                ))
+                .into());
+            }
+            let mut flag = tx.flag(&a.flag)?;
+            let rollout = match a.rollout_id {
+                Some(rid) => store::rollout(tx.conn, rid)?,
+                None => None,
+            };
+            let mut audit = Audit {
+                flag: Some(a.flag.clone()),
+                env: Some(a.env.clone()),
+                rollout_id: a.rollout_id,
+                approval_id: Some(id),
+                before: state(&a),
+                ..Audit::default()
+            };
+            // Approving does not lift freezes: an approved step still waits for the window.
+            if a.kind != "rollback" {
+                let r = rollout
+                    .as_ref()
+                    .ok_or_else(|| AppError::Conflict(format!("approval {id} has no rollout")))?;
+                let to = a
+                    .target_percent
+                    .and_then(|p| Percent::from_percent(p).ok())
+                    .unwrap_or(Percent::FULL);
+                let action = Action::AdvanceCanary {
+                    env: &a.env,
+                    from: r.percent(),
+                    to,
+                    dwell: SignedDuration::MAX,
+                };
+                let usage = tx.usage(&a.env, Some(r))?;
+                let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
+                if let Decision::Deny { .. } = d {
+                    audit.decision = Some(d.clone());
+                    return tx.refuse(audit, &d);
+                }
+            }
+            a.approved_by.push(me.clone());
+            let executed = a.approved_by.len() as u32 >= a.approvals_needed;
+            let summary = if !executed {
+                format!(
+                    "approval {id}: {} of {} humans approved",
+                    a.approved_by.len(),
+                    a.approvals_needed
+                )
+            } else {
+                a.status = "approved".into();
+                a.decided_by = Some(me.clone());
+                a.decided_at = Some(store::ts_text(tx.now));
+                a.decision_reason = (!reason.is_empty()).then(|| reason.to_owned());
+                a.decided_via = Some(via.as_str().into());
+                match a.kind.as_str() {
+                    "rollback" => {
+                        tx.roll_back(&mut flag, &a.env, rollout.as_ref())?;
+                        format!(
+                            "rolled back {} in {}: everyone gets {:?}",
+                            a.flag,
+                            a.env,
+                            flag.envs[&a.env].pinned_variant.clone().unwrap_or_default()
+                        )
+                    }
+                    _ => {
+                        let r = rollout.as_ref().expect("checked above");
+                        let next = r
+                            .apply(Event::Approve, tx.now)
+                            .map_err(|e| AppError::Conflict(e.0))?;
+                        store::save_rollout(tx.conn, &next)?;
+                        tx.expose(&mut flag, &next)?;
+                        tx.bump(&mut flag)?;
+                        format!(
+                            "approved: rollout {} of {} in {} now serves {:?} to {}",
+                            next.id,
+                            a.flag,
+                            a.env,
+                            next.candidate,
+                            next.percent()
+                        )
+                    }
+                }
+            };
+            store::update_approval(tx.conn, &a)?;
+            audit.after = state(&a);
+            audit.decision = Some(Decision::Allow);
+            Ok(Done {
+                output: ApprovalDecision {
+                    approval: a,
+                    executed,
+                    summary,
+                },
+                audit,
+            })
+        })
+    }
+
+    /// A human rejects a pending request: a start is aborted, a step stays where it was, a proposed
+    /// rollback is dismissed and the rollout runs on.
+    pub fn reject(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+    ) -> Result<ApprovalDecision> {
+        if reason.trim().is_empty() {
+            return Err(invalid(
+                "reason",
+                "say why you reject it; the agent reads this",
+            ));
+        }
+        let args = json!({"id": id, "reason": reason, "via": via});
+        self.mutate(human, "reject", &args, &Meta::because(reason), |tx| {
+            let mut a = tx.pending_approval(id)?;
+            let mut flag = tx.flag(&a.flag)?;
+            if let Some(r) = a
+                .rollout_id
+                .map(|rid| store::rollout(tx.conn, rid))
+                .transpose()?
+                .flatten()
+            {
+                let event = if a.kind == "rollback" {
+                    Event::DismissRollback
+                } else {
+                    Event::Reject
+                };
+                let next = r
+                    .apply(event, tx.now)
+                    .map_err(|e| AppError::Conflict(e.0))?;
+                store::save_rollout(tx.conn, &next)?;
+                tx.bump(&mut flag)?;
+            }
+            a.status = "rejected".into();
+            a.decided_by = Some(tx.actor.name().to_owned());
+            a.decided_at = Some(store::ts_text(tx.now));
+            a.decision_reason = Some(reason.to_owned());
+            a.decided_via = Some(via.as_str().into());
+            store::update_approval(tx.conn, &a)?;
+            let audit = Audit {
+                flag: Some(a.flag.clone()),
+                env: Some(a.env.clone()),
+                rollout_id: a.rollout_id,
+                approval_id: Some(id),
+                after: state(&a),
+                decision: Some(Decision::Allow),
+                ..Audit::default()
+            };
+            let summary = format!(
+                "rejected approval {id} ({} of {} in {})",
+                a.kind, a.flag, a.env
+            );
+            Ok(Done {
+                output: ApprovalDecision {
+                    approval: a,
+                    executed: false,
+                    summary,
+                },
+                audit,
+            })
+        })
+    }
+}

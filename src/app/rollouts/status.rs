@@ -1,0 +1,88 @@
+//! Reads of a rollout: `canary_status` (the gate as it would judge now, each arm's evidence, what
+//! the next step still waits for) and the stored gate evaluations behind past decisions.
+
+use jiff::SignedDuration;
+
+use super::*;
+use crate::domain::gate::{self, ArmData, Verdict};
+
+/// What one arm of a rollout has recorded: counts, latency and eval scores.
+fn arm_view(d: &ArmData) -> ArmEvidence {
+    ArmEvidence {
+        counts: d.counts,
+        latency_p95_ms: d.latency_ms.quantile_bound(0.95),
+        latency_ms: d.latency_ms,
+        eval_scores: d.scores.n,
+        eval_score_mean: d.scores.mean(),
+        custom: d.custom.clone(),
+    }
+}
+
+impl App {
+    pub fn canary_status(&self, req: &FlagEnv) -> Result<CanaryStatus> {
+        check_env(&self.policy.policy, &req.environment)?;
+        crate::domain::flag::FlagKey::parse(&req.key)?;
+        self.read(|conn, now| {
+            let flag = store::load_flag(conn, &req.key)?.ok_or_else(|| not_found_flag(&req.key))?;
+            let env = req.environment.as_str();
+            let r = match store::active_rollout(conn, &req.key, env)? {
+                Some(r) => Some(r),
+                None => store::latest_rollout(conn, &req.key, env)?,
+            };
+            let mut missing = Vec::new();
+            let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) =
+                Default::default();
+            let mut last_evaluation = None;
+            let pending: Vec<i64> = store::pending_approvals_for(conn, &req.key, env)?
+                .iter()
+                .map(|a| a.id)
+                .collect();
+            if let Some(r) = &r {
+                let input = gate_input(conn, &self.policy.policy, r, now)?;
+                let totals = gate::totals(&input.periods);
+                canary_counts = arm_view(&totals.canary);
+                control_counts = arm_view(&totals.control);
+                let g = gate::evaluate(&r.analysis.config, &input);
+                last_evaluation = store::gate_evaluations(conn, r.id, 1)?
+                    .first()
+                    .map(|e| e.id);
+                if !r.state.is_terminal() {
+                    missing.extend(
+                        g.reasons
+                            .iter()
+                            .filter(|_| g.verdict != Verdict::Promote)
+                            .cloned(),
+                    );
+                    if g.dwell_remaining_secs > 0 {
+                        next_at = Some(store::ts_text(
+                            now + SignedDuration::from_secs(g.dwell_remaining_secs),
+                        ));
+                    }
+                    if !pending.is_empty() {
+                        missing.push(format!("a human's decision on approval(s) {pending:?}"));
+                    }
+                    if let Some(why) = &r.paused_reason {
+                        missing.push(format!(
+                            "paused ({why}): a human resumes it with `flagwarden resume {}`",
+                            r.id
+                        ));
+                    }
+                }
+                gate_result = Some(g);
+            }
+            Ok(CanaryStatus {
+                key: req.key.clone(),
+                environment: env.into(),
+                version: flag.version,
+                rollout: r.as_ref().map(rollout_view),
+                gate: gate_result,
+                canary: canary_counts,
+                control: control_counts,
+                next_advance_at: next_at,
+                missing,
+                pending_approvals: pending,
+                last_evaluation,
+            })
+        })
+    }
+}

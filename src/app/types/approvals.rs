@@ -1,0 +1,50 @@
+//! Approvals: the list of requests waiting for a human, where a human decided, and the decision.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::store::Approval;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListApprovals {
+    /// pending (default), approved, rejected, superseded or all.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalList {
+    pub approvals: Vec<Approval>,
+    /// How a human decides.
+    pub how_to_decide: String,
+}
+
+/// Where a human decided: recorded on the approval and in the audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Cli,
+    Http,
+    /// Answered by the person at the agent's own MCP client (elicitation).
+    Elicitation,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Cli => "cli",
+            Channel::Http => "http",
+            Channel::Elicitation => "elicitation",
+        }
+    }
+}
+
+/// A human's decision on an approval (CLI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub approval: Approval,
+    pub executed: bool,
+    pub summary: String,
+}

@@ -1,0 +1,122 @@
+//! Requests and answers of the rollout use cases: start, advance, roll back, status, and what a
+//! human does to a rollout directly.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::domain::gate::GateResult;
+use crate::domain::rollout::RolloutState;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartCanary {
+    pub key: String,
+    pub environment: String,
+    /// The variant to roll out, e.g. "on".
+    pub candidate_variant: String,
+    /// Percents ending at 100, e.g. [1, 5, 25, 100]. Default: policy steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<f64>")]
+    pub steps: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceCanary {
+    pub key: String,
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackFlag {
+    pub key: String,
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expected_version: Option<i64>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RolloutView {
+    pub id: i64,
+    pub state: RolloutState,
+    pub candidate: String,
+    pub lkg: String,
+    pub percent: f64,
+    pub steps: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CanaryOutput {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CanaryStatus {
+    pub key: String,
+    pub environment: String,
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateResult>,
+    pub canary: ArmEvidence,
+    pub control: ArmEvidence,
+    /// Earliest time policy lets the next advance happen (dwell), if later than now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_advance_at: Option<String>,
+    /// What is missing before the next step: samples, dwell, approval.
+    pub missing: Vec<String>,
+    pub pending_approvals: Vec<i64>,
+    /// The stored gate evaluation behind the last decision (`flagwarden canary show` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation: Option<i64>,
+}
+
+/// What a human does to a rollout directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    /// A PAUSED rollout runs again (the time at its step counts from now).
+    Resume,
+    /// Stop it: everyone gets the last-known-good.
+    Abort,
+    /// Break-glass override: complete it now, past the gate.
+    Promote,
+}
+
+impl Steer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Steer::Resume => "resume",
+            Steer::Abort => "abort",
+            Steer::Promote => "override_promote",
+        }
+    }
+}
