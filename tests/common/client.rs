@@ -60,6 +60,17 @@ impl Client {
         ))
     }
 
+    /// Creates the code flag `key` (description "d", reason "r"), the setup most scenarios start
+    /// from; panics unless it was created.
+    pub async fn create_flag(&self, key: &str) -> Value {
+        self.call(
+            "create_flag",
+            serde_json::json!({"key": key, "description": "d", "change_type": "code", "reason": "r"}),
+        )
+        .await
+        .ok()
+    }
+
     pub async fn close(self) {
         let _ = self.inner.cancel().await;
     }
