@@ -443,13 +443,7 @@ fn truncate(v: &Value) -> String {
 async fn project_with_a_rollout() -> Project {
     let p = Project::new(TEST_POLICY);
     let agent = p.connect("setup").await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("pay").await;
     agent
         .call("start_canary", json!({"key": "pay", "environment": "development", "candidate_variant": "on", "reason": "r"}))
         .await

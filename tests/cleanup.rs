@@ -2,12 +2,16 @@
 //! wrap_change's diff wraps the code, cleanup_flag's diff takes the guard out again keeping the chosen
 //! variant, and references it cannot rewrite come back as manual edits.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use common::git::git;
+use common::world;
+use flagwarden::app::App;
 use flagwarden::app::types::*;
-use flagwarden::app::{App, Config, LoadedPolicy};
 use flagwarden::domain::policy::Actor;
 use flagwarden::store::Store;
 use serde_json::json;
@@ -20,43 +24,13 @@ agent_may = ["set_targeting", "cleanup_flag"]
 
 const CART: &str = include_str!("data/codegen/cart.py");
 
-fn git(root: &Path, args: &[&str], stdin: Option<&str>) {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn app(root: &Path) -> App {
-    App::new(
+    world::app_with(
         Store::open_in_memory().unwrap(),
-        LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
+        POLICY,
         Arc::new(jiff::Timestamp::now),
-        Config {
-            ofrep_base_url: "http://127.0.0.1:7070".into(),
-            project_root: root.to_owned(),
-        },
+        root,
     )
-    .unwrap()
 }
 
 fn project() -> tempfile::TempDir {

@@ -4,14 +4,15 @@
 //! by another client, and an expired one are refused in-band and change nothing; a good one decides
 //! the approval the first round opened without running the tool's mutation again.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::world::{self, Clock};
+use flagwarden::app::App;
 use flagwarden::app::types::*;
-use flagwarden::app::{App, Config, LoadedPolicy};
 use flagwarden::domain::policy::Actor;
 use flagwarden::mcp::{ANSWER_WITHIN, Server, StateSeal};
-use flagwarden::store::Store;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, ElicitRequestParams,
     ElicitResult, ElicitationAction, Implementation, InitializeRequestParams, InitializeResult,
@@ -21,19 +22,18 @@ use rmcp::service::{RequestContext, RunningService, serve_directly};
 use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer};
 use serde_json::{Value, json};
 
-const POLICY: &str = r#"
+/// Production behind the shared production gate, a gated environment that asks a person at every
+/// step, and one where the client is never asked.
+const POLICY: &str = concat!(
+    r#"
 version = 1
 [environments.production]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 50, 100]
 agent_rollback = "propose"
-[environments.production.gate]
-min_samples = 100
-fresh_within = "24h"
-breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
-[environments.production.gate.metrics.error_rate]
-margin = 0.1
-[environments.gated]
+"#,
+    include_str!("data/policies/production_gate.toml"),
+    r#"[environments.gated]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 50, 100]
 max_auto_percent = 5
@@ -48,7 +48,8 @@ margin = 0.1
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 agent_rollback = "propose"
 confirm_in_client = false
-"#;
+"#
+);
 
 /// A client whose person answers every question the same way, and remembers what was asked.
 #[derive(Clone)]
@@ -99,23 +100,13 @@ fn approve(reason: &str) -> ElicitResult {
 struct World {
     app: Arc<App>,
     seal: Arc<StateSeal>,
-    clock: Arc<AtomicI64>,
+    clock: Clock,
 }
 
 impl World {
     fn new() -> World {
-        let clock = Arc::new(AtomicI64::new(1_800_000_000));
-        let c = clock.clone();
-        let app = App::new(
-            Store::open_in_memory().unwrap(),
-            LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
-            Arc::new(move || jiff::Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()),
-            Config {
-                ofrep_base_url: "http://127.0.0.1:7070".into(),
-                project_root: ".".into(),
-            },
-        )
-        .unwrap();
+        let clock = Clock::new();
+        let app = world::app(POLICY, &clock);
         let w = World {
             app: Arc::new(app),
             seal: Arc::new(StateSeal::random().unwrap()),
@@ -160,7 +151,7 @@ impl World {
     }
 
     fn wait(&self, secs: i64) {
-        self.clock.fetch_add(secs, Ordering::SeqCst);
+        self.clock.advance(secs);
     }
 
     /// Everything a refused retry must leave as it was: the audit trail, the approvals, the flag.

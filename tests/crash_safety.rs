@@ -12,18 +12,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::policies::DEVELOPMENT_POLICY as POLICY;
 use common::{Project, connect_http};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
-
-const POLICY: &str = r#"
-version = 1
-[environments.development]
-agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
-steps = [10, 50, 100]
-agent_rollback = "allow"
-"#;
 
 /// A call the server answered: what the store must hold from now on.
 #[derive(Debug, Clone)]

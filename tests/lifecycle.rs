@@ -1,21 +1,19 @@
 //! The rollout lifecycle through the `App` façade with a controlled clock and an in-memory store.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+mod common;
 
+use common::world::{self, Clock};
 use flagwarden::app::types::*;
-use flagwarden::app::{App, AppError, Config, LoadedPolicy};
+use flagwarden::app::{App, AppError};
 use flagwarden::domain::policy::Actor;
-use flagwarden::store::Store;
 use serde_json::json;
 
-const POLICY: &str = r#"
-version = 1
-[environments.development]
-agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
-steps = [10, 50, 100]
-agent_rollback = "allow"
-[environments.development.gate]
+/// The shared development environment with a gate, production bounded with two approvals behind the
+/// shared production gate, and three environments of their own.
+const POLICY: &str = concat!(
+    "\nversion = 1\n",
+    include_str!("data/policies/development.toml"),
+    r#"[environments.development.gate]
 min_samples = 10
 [environments.development.gate.metrics.error_rate]
 margin = 0.3
@@ -26,13 +24,9 @@ max_auto_percent = 25
 min_dwell = "1h"
 approvals = 2
 agent_rollback = "propose"
-[environments.production.gate]
-min_samples = 100
-fresh_within = "24h"
-breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
-[environments.production.gate.metrics.error_rate]
-margin = 0.1
-[environments.gated]
+"#,
+    include_str!("data/policies/production_gate.toml"),
+    r#"[environments.gated]
 agent_may = ["start_canary"]
 requires_start_approval = true
 [environments.critical]
@@ -49,31 +43,22 @@ steps = [10, 100]
 [environments.prompts.preflight]
 required = true
 min_items = 20
-"#;
+"#
+);
 
 struct World {
     app: App,
-    clock: Arc<AtomicI64>,
+    clock: Clock,
 }
 
 impl World {
     fn new() -> World {
-        let clock = Arc::new(AtomicI64::new(1_800_000_000));
-        let c = clock.clone();
-        let app = App::new(
-            Store::open_in_memory().unwrap(),
-            LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
-            Arc::new(move || jiff::Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()),
-            Config {
-                ofrep_base_url: "http://127.0.0.1:7070".into(),
-                project_root: ".".into(),
-            },
-        )
-        .unwrap();
+        let clock = Clock::new();
+        let app = world::app(POLICY, &clock);
         World { app, clock }
     }
     fn wait(&self, secs: i64) {
-        self.clock.fetch_add(secs, Ordering::SeqCst);
+        self.clock.advance(secs);
     }
     fn flag(&self, key: &str) {
         self.flag_of(key, "code");

@@ -484,13 +484,7 @@ reason = "test freeze"
 "#;
     let p = common::Project::new(policy);
     let agent = p.connect("frozen-agent").await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "f", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("f").await;
     let denied = agent.call("start_canary", json!({"key": "f", "environment": "production", "candidate_variant": "on", "reason": "r"})).await.err();
     assert!(
         denied.contains("denied by production.freezes[0]") && denied.contains("test freeze"),

@@ -82,13 +82,7 @@ async fn eight_agents_racing_on_one_flag_take_every_step_once_and_lose_nothing()
     p.cli_ok(&["flags", "--json"]);
     let served = p.serve();
     let setup = connect_http(&served.url, "setup", None).await;
-    setup
-        .call(
-            "create_flag",
-            json!({"key": "race", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    setup.create_flag("race").await;
     setup
         .call("start_canary", json!({"key": "race", "environment": "development", "candidate_variant": "on", "reason": "r"}))
         .await

@@ -20,13 +20,7 @@ const INJECTIONS: [&str; 5] = [
 async fn an_agent_session_cannot_approve_confirm_edit_policy_or_break_glass() {
     let p = Project::new(TEST_POLICY);
     let agent = p.connect("sneaky-agent").await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("pay").await;
     // A rollback in production is only a proposal for an agent.
     let proposal = agent
         .call(
@@ -107,13 +101,7 @@ async fn an_agent_session_cannot_approve_confirm_edit_policy_or_break_glass() {
 async fn sql_injection_strings_are_inert_in_keys_descriptions_reasons_and_contexts() {
     let p = Project::new(TEST_POLICY);
     let agent = p.connect("agent").await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "safe", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("safe").await;
     for s in INJECTIONS {
         // As a key: refused by validation, naming the field.
         let err = agent

@@ -1,11 +1,11 @@
 //! Stale-flag reason codes with a controlled clock, one case per code, and the human-only archive
 //! that ends a flag's life.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+mod common;
 
+use common::world::{self, Clock};
 use flagwarden::app::types::*;
-use flagwarden::app::{App, AppError, Config, LoadedPolicy};
+use flagwarden::app::{App, AppError};
 use flagwarden::domain::policy::Actor;
 use flagwarden::domain::stale::Reason;
 use flagwarden::store::Store;
@@ -25,7 +25,7 @@ const DAY: i64 = 86_400;
 
 struct World {
     app: App,
-    clock: Arc<AtomicI64>,
+    clock: Clock,
     root: tempfile::TempDir,
 }
 
@@ -41,23 +41,18 @@ impl World {
     fn new() -> World {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("app.py"), "def pay():\n    charge()\n").unwrap();
-        let clock = Arc::new(AtomicI64::new(1_800_000_000));
-        let c = clock.clone();
-        let app = App::new(
+        let clock = Clock::new();
+        let app = world::app_with(
             Store::open_in_memory().unwrap(),
-            LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
-            Arc::new(move || jiff::Timestamp::from_second(c.load(Ordering::SeqCst)).unwrap()),
-            Config {
-                ofrep_base_url: "http://127.0.0.1:7070".into(),
-                project_root: root.path().to_owned(),
-            },
-        )
-        .unwrap();
+            POLICY,
+            clock.app_clock(),
+            root.path(),
+        );
         World { app, clock, root }
     }
 
     fn days(&self, n: i64) {
-        self.clock.fetch_add(n * DAY, Ordering::SeqCst);
+        self.clock.advance(n * DAY);
     }
 
     fn create(&self, key: &str, change_type: &str) {

@@ -1,37 +1,30 @@
 //! Prompt and model versions as flags: immutable version records as variants, a new version is a new
 //! variant, rollback flips the pointer back to the last-known-good version, get_flag shows history.
 
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
+use common::policies::DEVELOPMENT_POLICY as POLICY;
+use common::world;
 use flagwarden::app::types::*;
-use flagwarden::app::{App, AppError, Config, LoadedPolicy};
+use flagwarden::app::{App, AppError};
 use flagwarden::domain::policy::Actor;
 use flagwarden::store::Store;
 use serde_json::{Value, json};
-
-const POLICY: &str = r#"
-version = 1
-[environments.development]
-agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
-steps = [10, 50, 100]
-agent_rollback = "allow"
-"#;
 
 fn agent() -> Actor {
     Actor::Agent("agent".into())
 }
 
 fn app(db: &std::path::Path) -> App {
-    App::new(
+    world::app_with(
         Store::open(db).unwrap(),
-        LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
+        POLICY,
         Arc::new(jiff::Timestamp::now),
-        Config {
-            ofrep_base_url: "http://127.0.0.1:7070".into(),
-            project_root: ".".into(),
-        },
+        Path::new("."),
     )
-    .unwrap()
 }
 
 fn add(app: &App, args: Value) -> Result<VersionOutput, AppError> {

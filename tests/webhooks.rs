@@ -319,13 +319,7 @@ async fn a_failing_receiver_gets_the_event_on_retry() {
     let p = Project::new(&policy(&[(&flaky.url, "json", "[\"rolled_back\"]")]));
     let s = p.serve();
     let agent = connect_http(&s.url, "claude-code", None).await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("pay").await;
     let rollback = json!({"key": "pay", "environment": "development", "reason": "errors"});
     let first = agent.call("rollback", rollback.clone()).await.ok();
     let seq = first["audit_seq"].as_i64().unwrap();
@@ -368,13 +362,7 @@ async fn a_dead_receiver_does_not_delay_a_rollback() {
     ]));
     let s = p.serve();
     let agent = connect_http(&s.url, "claude-code", None).await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("pay").await;
     agent.call("start_canary", json!({"key": "pay", "environment": "development", "candidate_variant": "on", "steps": [50, 100], "reason": "canary"})).await.ok();
     let mut exposed = None;
     for i in 0..100 {
@@ -442,13 +430,7 @@ async fn a_restart_neither_loses_nor_repeats() {
 
     // Over stdio: the agent's proposal is sent by `flagwarden mcp` itself.
     let agent = p.connect("claude-code").await;
-    agent
-        .call(
-            "create_flag",
-            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"}),
-        )
-        .await
-        .ok();
+    agent.create_flag("pay").await;
     let proposal = agent
         .call(
             "rollback",

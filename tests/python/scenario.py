@@ -46,47 +46,11 @@ HUMAN = "alice"
 # A whole test (server start, every call, the CLI runs) must finish within this many seconds.
 TEST_DEADLINE_S = 30
 
-POLICY = """\
-version = 1
+# The standard test policy, from the same pieces as the Rust tests' `TEST_POLICY` (tests/common/policies.rs):
+# development open to agents, production bounded behind the gate.
+POLICIES = REPO_ROOT / "tests" / "data" / "policies"
+POLICY = "version = 1\n\n" + (POLICIES / "standard.toml").read_text() + (POLICIES / "production_gate.toml").read_text()
 
-[environments.development]
-agent_may = ["set_targeting","start_canary","advance_canary","record_signals","rollback","cleanup_flag"]
-agent_rollback = "allow"
-
-[environments.production]
-agent_may = ["set_targeting","start_canary","advance_canary","record_signals","rollback","cleanup_flag"]
-steps = [5, 25, 50, 100]
-max_auto_percent = 25
-max_step_increase = 25
-agent_rollback = "propose"
-
-[environments.production.gate]
-min_samples = 100
-fresh_within = "24h"
-breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
-[environments.production.gate.metrics.error_rate]
-margin = 0.1
-"""
-
-ALL_TOOLS = {
-    "list_flags",
-    "get_flag",
-    "evaluate_flag",
-    "get_policy",
-    "canary_status",
-    "list_stale_flags",
-    "list_approvals",
-    "audit_log",
-    "create_flag",
-    "wrap_change",
-    "set_targeting",
-    "start_canary",
-    "advance_canary",
-    "record_signals",
-    "rollback",
-    "cleanup_flag",
-    "add_version",
-}
 READ_ONLY_TOOLS = {
     "list_flags",
     "get_flag",
@@ -96,6 +60,17 @@ READ_ONLY_TOOLS = {
     "list_stale_flags",
     "list_approvals",
     "audit_log",
+}
+ALL_TOOLS = READ_ONLY_TOOLS | {
+    "create_flag",
+    "wrap_change",
+    "set_targeting",
+    "start_canary",
+    "advance_canary",
+    "record_signals",
+    "rollback",
+    "cleanup_flag",
+    "add_version",
 }
 
 INTERNAL_RULE = {
