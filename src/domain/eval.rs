@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::bucket::{Percent, bucket};
-use super::flag::{Flag, FlagStatus, FlagType};
+use super::flag::{Flag, FlagStatus};
 use super::rules::{ConditionSpec, Op, Rule, Serve};
+use super::variant::FlagType;
 
 /// The subject of an evaluation: OpenFeature's targetingKey plus attributes.
 #[derive(Debug, Clone, Default, PartialEq)]

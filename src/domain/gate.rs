@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::eval::Arm;
 use super::evidence::{LatencyHistogram, ScoreSummary};
-use super::policy::fmt_duration;
+use super::duration::fmt_duration;
 use super::stats::{self, Diff, Period};
 
 /// Counts reported for one arm. Every field is additive, so batches are summed.

@@ -3,13 +3,16 @@
 
 pub mod audit;
 pub mod bucket;
+pub(crate) mod duration;
 pub mod eval;
 pub mod evidence;
 pub mod flag;
 pub mod gate;
+pub mod invalid;
 pub mod policy;
 pub mod rollout;
 pub mod rules;
 pub mod stale;
 pub mod stats;
+pub mod variant;
 pub mod version;

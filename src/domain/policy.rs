@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::bucket::Percent;
+// Re-exported for the app's messages, which name it by this path.
+pub(crate) use super::duration::fmt_duration;
+use super::duration::parse_duration;
 use super::flag::ChangeType;
 use super::gate::{Breaker, GateConfig, Metric, MetricConfig, SrmAction, default_metric};
 
@@ -678,11 +681,6 @@ fn parse_zone(s: &str) -> Option<TimeZone> {
     TimeZone::get(s).ok()
 }
 
-fn parse_duration(s: &str) -> Option<SignedDuration> {
-    let d: SignedDuration = s.trim().parse().ok()?;
-    (!d.is_negative()).then_some(d)
-}
-
 impl Policy {
     /// Parses and validates a policy file's text. `file` is used in error messages only.
     pub fn parse(file: &str, source: &str) -> Result<Policy, PolicyError> {
@@ -1094,16 +1092,6 @@ fn deny(rule: String, message: String) -> Decision {
 
 fn human_gate(rule: String, message: String) -> Decision {
     Decision::NeedsApproval { rule, message }
-}
-
-pub(crate) fn fmt_duration(d: SignedDuration) -> String {
-    let secs = d.as_secs().max(0);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m"),
-        _ => format!("{h}h {m}m"),
-    }
 }
 
 /// Decides whether `actor` may do `action` now. Pure: every fact comes in as an argument.
