@@ -14,9 +14,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::duration::fmt_duration;
 use super::eval::Arm;
 use super::evidence::{LatencyHistogram, ScoreSummary};
-use super::duration::fmt_duration;
 use super::stats::{self, Diff, Period};
 
 /// Counts reported for one arm. Every field is additive, so batches are summed.
