@@ -8,7 +8,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::calendar::FreezeWhen;
-use super::{Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, Policy, Usage};
+use super::model::{Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, Policy, Usage};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::fmt_duration;
 

@@ -12,11 +12,11 @@ use super::calendar::{
     Freeze, FreezeWhen, MINUTES_PER_WEEK, Window, parse_time, parse_weekday, parse_zone,
 };
 use super::error::{Ctx, PolicyError, field_at};
-use super::parse_gate::{RawGate, parse_gate};
-use super::{
+use super::model::{
     ActionKind, AgentRollback, EnvPolicy, FlagBounds, MinDwell, Policy, PreflightConfig,
     RateLimits, Webhook,
 };
+use super::parse_gate::{RawGate, parse_gate};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::ChangeType;
