@@ -19,7 +19,7 @@ use super::model::{
 use super::parse_gate::{RawGate, parse_gate};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
-use crate::domain::flag::ChangeType;
+use crate::domain::flag::{ChangeType, check_environment_name};
 use crate::domain::gate::GateConfig;
 
 #[derive(Deserialize)]
@@ -174,7 +174,7 @@ impl Policy {
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
         for (name, env) in raw.environments.into_inner() {
-            if crate::domain::flag::check_environment_name(&name).is_err() {
+            if check_environment_name(&name).is_err() {
                 return Err(cx.err(
                     env.span(),
                     format!("environments.{name}"),
