@@ -25,6 +25,7 @@ pub(super) enum Scalar<'a> {
 }
 
 impl<'a> Scalar<'a> {
+    #[inline]
     pub(super) fn of(v: &'a Value) -> Option<Scalar<'a>> {
         match v {
             Value::String(s) => Some(Scalar::Str(s)),
@@ -50,6 +51,7 @@ impl Owned {
             Scalar::Bool(b) => Owned::Bool(b),
         })
     }
+    #[inline]
     fn eq(&self, s: Scalar<'_>) -> bool {
         match (self, s) {
             (Owned::Str(a), Scalar::Str(b)) => **a == *b,
@@ -70,6 +72,7 @@ pub(super) enum Cmp {
 }
 
 impl Cmp {
+    #[inline]
     fn holds(self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self {
@@ -171,6 +174,9 @@ impl Test {
 
     /// A missing attribute matches no condition, not even a negated one: "not in the beta list" should
     /// not silently include users whose list membership is unknown.
+    // Inline, like the lookups in context.rs: `evaluate` calls these on every condition, and since
+    // the split they sit in other modules, so possibly other codegen units.
+    #[inline]
     pub(super) fn matches(&self, value: Scalar<'_>) -> bool {
         match self {
             Test::Equals(o) => o.eq(value),

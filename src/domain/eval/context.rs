@@ -70,6 +70,7 @@ impl Context {
         })
     }
 
+    #[inline]
     pub(super) fn get(&self, attr: &Attr) -> Option<Scalar<'_>> {
         match attr {
             Attr::TargetingKey => self.targeting_key.as_deref().map(Scalar::Str),
@@ -79,6 +80,7 @@ impl Context {
 
     /// A typical context holds a handful of attributes: comparing their names is cheaper than hashing
     /// the name, and a map's keys are unique, so both find the same entry.
+    #[inline]
     fn attribute(&self, name: &str) -> Option<&Value> {
         if self.attributes.len() <= SCAN_ATTRIBUTES {
             self.attributes
