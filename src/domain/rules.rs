@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::bucket::Percent;
-use super::flag::{InvalidFlag, Variants};
+use super::invalid::InvalidFlag;
+use super::variant::Variants;
 
 /// A comparison operator in a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -8,7 +8,9 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::flag::{ChangeType, InvalidFlag, Variants};
+use super::flag::ChangeType;
+use super::invalid::InvalidFlag;
+use super::variant::Variants;
 
 /// Parameters (temperature, max tokens, ...) stay small: they ride in every evaluation.
 const MAX_PARAMETERS_BYTES: usize = 4 * 1024;

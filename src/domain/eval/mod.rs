@@ -1,0 +1,113 @@
+//! Evaluation: flags compiled once into an immutable `Snapshot`, and `evaluate()`, which reads it.
+//!
+//! `evaluate` never fails and never panics: an unknown flag, a wrong type or a missing targeting key
+//! come back as a `Resolution` with an OpenFeature error code and no value (the caller's code default
+//! applies). It takes no lock and does no I/O; the application swaps whole snapshots atomically when a
+//! flag changes. Evaluation counts are atomics inside the snapshot, bumped by the caller through
+//! `Resolution::record`, so counting never needs a lock either.
+//!
+//! The parts: `context.rs` the subject of an evaluation; `snapshot.rs` the compiled flags and how they
+//! are built; `condition.rs` a rule's conditions compiled into tests; `resolution.rs` the answer. This
+//! file holds `evaluate` and re-exports the rest.
+
+mod condition;
+mod context;
+mod resolution;
+mod snapshot;
+
+pub use context::{Context, InvalidContext};
+pub use resolution::{Arm, ErrorCode, Reason, Resolution};
+pub use snapshot::{Counts, LiveRollout, Snapshot};
+
+use super::bucket::bucket;
+use super::variant::FlagType;
+use snapshot::CompiledServe;
+
+/// Evaluates flag `key` in `env` for `ctx`. When `expected` is given and the flag's type differs, the
+/// answer is TYPE_MISMATCH, as OpenFeature's typed getters expect.
+#[inline]
+pub fn evaluate<'s>(
+    snapshot: &'s Snapshot,
+    key: &str,
+    env: &str,
+    ctx: &Context,
+    expected: Option<FlagType>,
+) -> Resolution<'s> {
+    let Some(flag) = snapshot.flags.get(key) else {
+        return Resolution::error(ErrorCode::FlagNotFound, "flag not found");
+    };
+    if expected.is_some_and(|t| t != flag.kind) {
+        return Resolution::error(
+            ErrorCode::TypeMismatch,
+            "flag has a different type than requested",
+        );
+    }
+    let Some((_, state)) = flag.envs.iter().find(|(e, _)| **e == *env) else {
+        return Resolution::error(
+            ErrorCode::General,
+            "environment is not declared in the policy",
+        );
+    };
+    let serve = |idx: usize, reason: Reason, arm: Option<Arm>| {
+        let (name, value) = &flag.variants[idx];
+        Resolution {
+            value: Some(value),
+            variant: Some(name),
+            reason,
+            error: None,
+            arm,
+
+            counter: state.counts.get(idx),
+        }
+    };
+    if let Some((variant, reason)) = state.fixed {
+        return serve(variant, reason, None);
+    }
+    for rule in &state.rules {
+        let matched = rule
+            .conditions
+            .iter()
+            .all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)));
+        if !matched {
+            continue;
+        }
+        return match &rule.serve {
+            CompiledServe::Variant(v) => serve(*v, Reason::TargetingMatch, None),
+            CompiledServe::Split(arms) => {
+                let Some(tk) = ctx.targeting_key.as_deref() else {
+                    return Resolution::error(
+                        ErrorCode::TargetingKeyMissing,
+                        "a percentage split needs context.targetingKey",
+                    );
+                };
+                let b = bucket(&flag.salt, tk);
+                let idx = arms
+                    .iter()
+                    .find(|(upper, _)| b < *upper)
+                    .map_or(arms[arms.len() - 1].1, |(_, v)| *v);
+                serve(idx, Reason::Split, None)
+            }
+        };
+    }
+    if let Some(r) = &state.rollout {
+        let Some(tk) = ctx.targeting_key.as_deref() else {
+            return Resolution::error(
+                ErrorCode::TargetingKeyMissing,
+                "a canary rollout is running: context.targetingKey is needed to place the user",
+            );
+        };
+        let b = bucket(&flag.salt, tk);
+        let c = r.canary_bp;
+        // Balanced arms: canary [0, c), control [5000, 5000 + c) on the last-known-good variant. As c
+        // grows both ranges only gain units, so nobody changes arm and evidence accumulates.
+        return if b < c {
+            serve(r.candidate, Reason::Split, Some(Arm::Canary))
+        } else if c <= 5_000 && (5_000..5_000 + c).contains(&b) {
+            serve(r.lkg, Reason::Split, Some(Arm::Control))
+        } else {
+            serve(r.lkg, Reason::Default, Some(Arm::Excluded))
+        };
+    }
+    // Rules exist and none matched (the rule-free case is `fixed`): the default variant, by default.
+    serve(state.default, Reason::Default, None)
+}

@@ -1,0 +1,28 @@
+//! The canary gate: a pure function from what both arms reported and the analysis config frozen at the
+//! rollout's start to a verdict, PROMOTE, HOLD or ROLLBACK, with every number behind it
+//! (notes/canary-gate.md §12.3).
+//!
+//! One file per part: `input.rs` what the arms reported, grouped in periods; `config.rs` the frozen
+//! `GateConfig` and its hash; `judge.rs` the test of one metric and of one breaker; `verdict.rs`
+//! `evaluate`, which orders them into a verdict; `result.rs` the verdict and the numbers behind it;
+//! `preflight.rs` the offline eval gate for prompt and model changes. All is re-exported here.
+
+mod config;
+mod input;
+mod judge;
+mod preflight;
+mod result;
+mod verdict;
+
+pub use config::{Breaker, GateConfig, Metric, MetricConfig, SrmAction, default_metric};
+pub use input::{
+    ArmCounts, ArmData, CustomCount, GateInput, PERIOD, PeriodData, periods, slot, totals,
+};
+pub use preflight::{EvalPair, PreflightResult, preflight};
+pub use result::{
+    ArmValue, BreakerResult, GateResult, Label, MetricResult, PauseReason, SrmResult, Verdict,
+};
+pub use verdict::evaluate;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! `decide()`, the pure function every action passes, and `describe()`, the same bounds in words.
+//!
+//! `decide` checks the hard bounds first (who may act, freezes and windows, rate limits, allowed steps,
+//! step size, dwell) and only when all of them hold does it consider the human-gated ones
+//! (max_auto_percent, start approval, rollback proposals), which turn the action into an approval
+//! request instead of a refusal.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::calendar::FreezeWhen;
+use super::model::{Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, Policy, Usage};
+use crate::domain::bucket::Percent;
+use crate::domain::duration::fmt_duration;
+
+fn deny(rule: String, message: String) -> Decision {
+    Decision::Deny { rule, message }
+}
+
+fn human_gate(rule: String, message: String) -> Decision {
+    Decision::NeedsApproval { rule, message }
+}
+
+/// Decides whether `actor` may do `action` now. Pure: every fact comes in as an argument.
+pub fn decide(
+    policy: &Policy,
+    actor: &Actor,
+    action: &Action,
+    usage: &Usage,
+    now: Timestamp,
+) -> Decision {
+    let kind = action.kind();
+    let env_name = action.env();
+    let env = match env_name {
+        Some(name) => match policy.env(name) {
+            Some(env) => Some((name, env)),
+            None => {
+                let known: Vec<_> = policy.env_names().collect();
+                return deny(
+                    "environments".into(),
+                    format!(
+                        "environment {name:?} is not declared in the policy; declared: {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        },
+        None => None,
+    };
+    let break_glass = usage.break_glass_until.is_some_and(|until| now < until);
+
+    // Freezes bind everyone, humans too, unless a human has broken the glass; rollback is never stopped.
+    if let Some((name, env)) = env
+        && kind.changes_exposure()
+        && !break_glass
+    {
+        if let Some((i, fr)) = env
+            .freezes
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.contains(now))
+        {
+            let why = if fr.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", fr.reason)
+            };
+            return deny(
+                format!("{name}.freezes[{i}]"),
+                format!(
+                    "{name} is frozen{why}: {kind} is not allowed now; rollback stays available, and a human can use break-glass for an emergency"
+                ),
+            );
+        }
+        if !env.change_windows.is_empty() && !env.change_windows.iter().any(|w| w.contains(now)) {
+            let windows: Vec<_> = env
+                .change_windows
+                .iter()
+                .map(|w| format!("{} {}–{} {}", w.days.join("/"), w.start, w.end, w.tz))
+                .collect();
+            return deny(
+                format!("{name}.change_windows"),
+                format!(
+                    "{kind} in {name} is only allowed inside its change windows: {}",
+                    windows.join("; ")
+                ),
+            );
+        }
+    }
+
+    let agent = match actor {
+        Actor::Agent(_) => true,
+        Actor::Human(_) | Actor::App(_) | Actor::System => false,
+    };
+    if !agent {
+        return Decision::Allow;
+    }
+
+    match (kind, env) {
+        (ActionKind::CreateFlag | ActionKind::WrapChange | ActionKind::AddVersion, _) => {
+            let creates = matches!(
+                action,
+                Action::CreateFlag
+                    | Action::WrapChange { creates_flag: true }
+                    | Action::AddVersion { creates_flag: true }
+            );
+            if creates && !policy.flags.agent_may_create {
+                return deny(
+                    "flags.agent_may_create".into(),
+                    "agents may not create flags under this policy; ask a human to create it"
+                        .into(),
+                );
+            }
+            if creates
+                && let Some(limit) = policy.flags.created_per_day
+                && usage.flags_created_last_day >= limit
+            {
+                return deny(
+                    "flags.created_per_day".into(),
+                    format!(
+                        "{} flags were created in the last 24 h, the limit is {limit}; reuse an existing flag or wait",
+                        usage.flags_created_last_day
+                    ),
+                );
+            }
+            return Decision::Allow;
+        }
+        (ActionKind::CleanupFlag, _) => return Decision::Allow,
+        (ActionKind::ArchiveFlag, _) => {
+            return deny(
+                "archive_flag".into(),
+                "archiving a flag is reserved for humans; ask one to run `flagwarden archive KEY --reason ...` once no code references it".into(),
+            );
+        }
+        _ => {}
+    }
+    let Some((name, env)) = env else {
+        return Decision::Allow;
+    };
+
+    if env.human_only.contains(&kind) {
+        return deny(
+            format!("{name}.human_only"),
+            format!(
+                "{kind} in {name} is reserved for humans; ask a human to do it with the flagwarden CLI"
+            ),
+        );
+    }
+    if !env.agent_may.contains(&kind) {
+        return deny(
+            format!("{name}.agent_may"),
+            format!(
+                "{kind} in {name} is not in the agent's allowed actions ({}); ask a human",
+                list(&env.agent_may)
+            ),
+        );
+    }
+    match action {
+        Action::Rollback { .. } => match env.agent_rollback {
+            AgentRollback::Allow => Decision::Allow,
+            AgentRollback::Propose => human_gate(
+                format!("{name}.agent_rollback"),
+                format!(
+                    "in {name} an agent's rollback is a proposal: exposure is frozen until a human confirms it"
+                ),
+            ),
+        },
+        Action::StartCanary { steps, .. } => {
+            if let Some(limit) = env.rate_limits.rollouts_per_day
+                && usage.rollouts_started_last_day >= limit
+            {
+                return deny(
+                    format!("{name}.rate_limits.rollouts_per_day"),
+                    format!(
+                        "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
+                        usage.rollouts_started_last_day
+                    ),
+                );
+            }
+            if let Some(bad) = steps.iter().find(|s| !env.steps.contains(s)) {
+                return deny(
+                    format!("{name}.steps"),
+                    format!(
+                        "step {bad} is not allowed in {name}; allowed steps are {}",
+                        percents(&env.steps)
+                    ),
+                );
+            }
+            let first = steps.first().copied().unwrap_or(Percent::FULL);
+            if first > env.max_step_increase {
+                return deny(
+                    format!("{name}.max_step_increase"),
+                    format!(
+                        "the first step {first} exceeds the largest allowed step of {} in {name}; start lower",
+                        env.max_step_increase
+                    ),
+                );
+            }
+            if env.requires_start_approval {
+                return human_gate(
+                    format!("{name}.requires_start_approval"),
+                    format!("starting a rollout in {name} needs a human's approval"),
+                );
+            }
+            if first > env.max_auto_percent {
+                return human_gate(
+                    format!("{name}.max_auto_percent"),
+                    format!(
+                        "the first step {first} is above {name}'s max_auto_percent ({}); a human must approve it",
+                        env.max_auto_percent
+                    ),
+                );
+            }
+            Decision::Allow
+        }
+        Action::AdvanceCanary {
+            from, to, dwell, ..
+        } => {
+            if let Some(limit) = env.rate_limits.advances_per_hour
+                && usage.advances_last_hour >= limit
+            {
+                return deny(
+                    format!("{name}.rate_limits.advances_per_hour"),
+                    format!(
+                        "this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later",
+                        usage.advances_last_hour
+                    ),
+                );
+            }
+            let need = env.min_dwell.at(*from);
+            if *dwell < need {
+                return deny(
+                    format!("{name}.min_dwell"),
+                    format!(
+                        "the rollout must stay at {from} for {} (it has been {}); advance again in {}",
+                        fmt_duration(need),
+                        fmt_duration(*dwell),
+                        fmt_duration(need - *dwell)
+                    ),
+                );
+            }
+            if from == to {
+                return Decision::Allow;
+            }
+            if !env.steps.contains(to) {
+                return deny(
+                    format!("{name}.steps"),
+                    format!(
+                        "step {to} is not allowed in {name}; allowed steps are {}",
+                        percents(&env.steps)
+                    ),
+                );
+            }
+            let increase =
+                Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points()))
+                    .unwrap_or(Percent::ZERO);
+            if increase > env.max_step_increase {
+                return deny(
+                    format!("{name}.max_step_increase"),
+                    format!(
+                        "{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}",
+                        env.max_step_increase
+                    ),
+                );
+            }
+            if *to > env.max_auto_percent {
+                return human_gate(
+                    format!("{name}.max_auto_percent"),
+                    format!(
+                        "{to} is above {name}'s max_auto_percent ({}); a human must approve this step",
+                        env.max_auto_percent
+                    ),
+                );
+            }
+            Decision::Allow
+        }
+        _ => Decision::Allow,
+    }
+}
+
+fn list(actions: &[ActionKind]) -> String {
+    if actions.is_empty() {
+        "none".into()
+    } else {
+        actions
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn percents(steps: &[Percent]) -> String {
+    steps
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The bounds of one environment in plain words, for `get_policy` and people.
+pub fn describe(env: &EnvPolicy) -> Vec<String> {
+    let mut out = vec![
+        format!("agents may: {}", list(&env.agent_may)),
+        format!("humans only: {}", list(&env.human_only)),
+        format!("rollout steps: {}", percents(&env.steps)),
+        format!(
+            "above {} a human approves each step; a step may add at most {}",
+            env.max_auto_percent, env.max_step_increase
+        ),
+    ];
+    if env.min_dwell.default > SignedDuration::ZERO || !env.min_dwell.per_step.is_empty() {
+        let mut parts = vec![format!("default {}", fmt_duration(env.min_dwell.default))];
+        for (bp, d) in &env.min_dwell.per_step {
+            parts.push(format!("{}% {}", f64::from(*bp) / 100.0, fmt_duration(*d)));
+        }
+        out.push(format!("minimum time at each step: {}", parts.join(", ")));
+    }
+    if env.requires_start_approval {
+        out.push("starting a rollout needs a human's approval".into());
+    }
+    out.push(match env.agent_rollback {
+        AgentRollback::Allow => "an agent may roll back on its own".into(),
+        AgentRollback::Propose => "an agent's rollback is a proposal a human confirms".into(),
+    });
+    let g = &env.gate;
+    let required: Vec<&str> = g
+        .metrics
+        .iter()
+        .filter(|m| m.required)
+        .map(|m| m.metric.name())
+        .collect();
+    out.push(format!(
+        "gate: promotes when {} {} shown no worse than the margin against the control arm, with no harm on any metric (false rollback {}, false promote {}, valid at every look)",
+        required.join(", "),
+        if required.len() == 1 { "is" } else { "are" },
+        g.alpha_rollback,
+        g.alpha_promote
+    ));
+    for b in &g.breakers {
+        let (op, v) = b
+            .above
+            .map_or(("below", b.below.unwrap_or(0.0)), |a| ("above", a));
+        out.push(format!(
+            "circuit breaker: canary {} {op} {v} rolls back",
+            b.metric.name()
+        ));
+    }
+    if env.preflight.required {
+        out.push("prompt and model rollouts need a passing offline eval (record_signals with eval_pairs) before exposure".into());
+    }
+    if let Some(n) = env.rate_limits.advances_per_hour {
+        out.push(format!("at most {n} advances per rollout per hour"));
+    }
+    if let Some(n) = env.rate_limits.rollouts_per_day {
+        out.push(format!("at most {n} rollouts started per day"));
+    }
+    for w in &env.change_windows {
+        out.push(format!(
+            "changes only {} {}–{} ({})",
+            w.days.join("/"),
+            w.start,
+            w.end,
+            w.tz
+        ));
+    }
+    for f in &env.freezes {
+        let when = match &f.when {
+            FreezeWhen::Weekly { from, to, tz, .. } => format!("every week {from} → {to} ({tz})"),
+            FreezeWhen::Once { start, end } => format!("{start} → {end}"),
+        };
+        out.push(format!(
+            "frozen {when}{}",
+            if f.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", f.reason)
+            }
+        ));
+    }
+    out
+}

@@ -1,0 +1,25 @@
+//! The human-owned policy (`flagwarden.toml`) and `decide()`, the pure function every action passes.
+//!
+//! `model.rs` holds what a policy says (actors, actions, decisions, each environment's bounds);
+//! `parse.rs` the file format and its strict parser, with `parse_gate.rs` for the gate section and
+//! `error.rs` for file-line-field errors; `decide.rs` `decide()` and `describe()`; `calendar.rs`
+//! change windows and freezes in time zones. This file only re-exports them, so the rest of the crate
+//! names `domain::policy::X` whichever file holds it, and no file here imports one that imports it.
+
+mod calendar;
+mod decide;
+mod error;
+mod model;
+mod parse;
+mod parse_gate;
+
+pub use calendar::{Freeze, FreezeWhen, Window};
+pub use decide::{decide, describe};
+pub use error::PolicyError;
+pub use model::{
+    Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, FlagBounds, MinDwell,
+    NotifyEvent, Policy, PreflightConfig, RateLimits, RuleId, Usage, Webhook, WebhookFormat,
+};
+
+// Re-exported for the app's messages, which name it by this path.
+pub(crate) use super::duration::fmt_duration;

@@ -1,0 +1,354 @@
+//! The policy as a model: who acts (`Actor`), what they want (`Action`), the outcome (`Decision`),
+//! and the bounds the file sets, for flags (`FlagBounds`) and per environment (`EnvPolicy`), with the
+//! webhooks to notify.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::{Freeze, Window};
+use crate::domain::bucket::Percent;
+use crate::domain::flag::ChangeType;
+use crate::domain::gate::GateConfig;
+
+/// An action the policy can name: the MCP tool names, plus what only humans do.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    CreateFlag,
+    WrapChange,
+    SetTargeting,
+    StartCanary,
+    AdvanceCanary,
+    RecordSignals,
+    Rollback,
+    CleanupFlag,
+    AddVersion,
+    Approve,
+    Reject,
+    ArchiveFlag,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::CreateFlag => "create_flag",
+            ActionKind::WrapChange => "wrap_change",
+            ActionKind::SetTargeting => "set_targeting",
+            ActionKind::StartCanary => "start_canary",
+            ActionKind::AdvanceCanary => "advance_canary",
+            ActionKind::RecordSignals => "record_signals",
+            ActionKind::Rollback => "rollback",
+            ActionKind::CleanupFlag => "cleanup_flag",
+            ActionKind::AddVersion => "add_version",
+            ActionKind::Approve => "approve",
+            ActionKind::Reject => "reject",
+            ActionKind::ArchiveFlag => "archive_flag",
+        }
+    }
+    /// Actions that change who is exposed to what; freezes and change windows stop these.
+    pub fn changes_exposure(self) -> bool {
+        matches!(
+            self,
+            ActionKind::SetTargeting | ActionKind::StartCanary | ActionKind::AdvanceCanary
+        )
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Actor {
+    /// An MCP client, named by its clientInfo.
+    Agent(String),
+    /// A person at the CLI or with a human token.
+    Human(String),
+    /// An application reporting evidence with an ingest or sdk token (or on loopback).
+    App(String),
+    System,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Agent(_) => "agent",
+            Actor::Human(_) => "human",
+            Actor::App(_) => "app",
+            Actor::System => "system",
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Agent(n) | Actor::Human(n) | Actor::App(n) => n,
+            Actor::System => "flagwarden",
+        }
+    }
+}
+
+/// What the actor wants to do, with the facts the bounds need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action<'a> {
+    CreateFlag,
+    WrapChange {
+        creates_flag: bool,
+    },
+    /// A new immutable version (variant) of a prompt or model flag; exposes nobody by itself.
+    AddVersion {
+        creates_flag: bool,
+    },
+    SetTargeting {
+        env: &'a str,
+    },
+    StartCanary {
+        env: &'a str,
+        steps: &'a [Percent],
+    },
+    /// `from == to == 100 %` is the final bake: completing the rollout.
+    AdvanceCanary {
+        env: &'a str,
+        from: Percent,
+        to: Percent,
+        dwell: SignedDuration,
+    },
+    RecordSignals {
+        env: &'a str,
+    },
+    Rollback {
+        env: &'a str,
+    },
+    CleanupFlag,
+    /// Takes a flag out of serving once no code references it. Never an agent's.
+    ArchiveFlag,
+}
+
+impl Action<'_> {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::CreateFlag => ActionKind::CreateFlag,
+            Action::WrapChange { .. } => ActionKind::WrapChange,
+            Action::AddVersion { .. } => ActionKind::AddVersion,
+            Action::SetTargeting { .. } => ActionKind::SetTargeting,
+            Action::StartCanary { .. } => ActionKind::StartCanary,
+            Action::AdvanceCanary { .. } => ActionKind::AdvanceCanary,
+            Action::RecordSignals { .. } => ActionKind::RecordSignals,
+            Action::Rollback { .. } => ActionKind::Rollback,
+            Action::CleanupFlag => ActionKind::CleanupFlag,
+            Action::ArchiveFlag => ActionKind::ArchiveFlag,
+        }
+    }
+    pub(super) fn env(&self) -> Option<&str> {
+        match self {
+            Action::SetTargeting { env }
+            | Action::StartCanary { env, .. }
+            | Action::AdvanceCanary { env, .. }
+            | Action::RecordSignals { env }
+            | Action::Rollback { env } => Some(env),
+            Action::CreateFlag
+            | Action::WrapChange { .. }
+            | Action::AddVersion { .. }
+            | Action::CleanupFlag
+            | Action::ArchiveFlag => None,
+        }
+    }
+}
+
+/// Counts from the audit trail that rate limits are checked against, gathered by the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub flags_created_last_day: u32,
+    pub rollouts_started_last_day: u32,
+    pub advances_last_hour: u32,
+    /// A human's break-glass for this environment, active until this instant.
+    pub break_glass_until: Option<Timestamp>,
+}
+
+/// The name of the policy rule behind a decision, e.g. `production.max_auto_percent`.
+pub type RuleId = String;
+
+/// The outcome of `decide`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny { rule: RuleId, message: String },
+    NeedsApproval { rule: RuleId, message: String },
+}
+
+impl Decision {
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            Decision::Allow => None,
+            Decision::Deny { rule, .. } | Decision::NeedsApproval { rule, .. } => Some(rule),
+        }
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny { .. } => "deny",
+            Decision::NeedsApproval { .. } => "needs_approval",
+        }
+    }
+}
+
+/// Whether an agent's rollback happens at once or waits for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRollback {
+    Allow,
+    Propose,
+}
+
+/// A parsed, validated policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub version: u32,
+    pub flags: FlagBounds,
+    pub environments: BTreeMap<String, EnvPolicy>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Where to tell people that something needs or got a human decision, or that a flag rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Which events to send; all of them when empty.
+    #[serde(default)]
+    pub events: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// Slack's incoming-webhook body (`text` plus blocks); Mattermost and others accept it too.
+    Slack,
+    /// A flat JSON object describing the event.
+    #[default]
+    Json,
+}
+
+/// What a webhook can be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A human's approval is asked for: a start, a human-gated step, or a proposed rollback.
+    ApprovalRequested,
+    /// A human approved or rejected a request.
+    ApprovalDecided,
+    /// A flag rolled back (by a human, an allowed agent, or the system on a tripped breaker).
+    RolledBack,
+}
+
+impl Webhook {
+    pub fn wants(&self, e: NotifyEvent) -> bool {
+        self.events.is_empty() || self.events.contains(&e)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagBounds {
+    pub agent_may_create: bool,
+    pub created_per_day: Option<u32>,
+    /// Expected lifetime per change type, overriding `ChangeType::default_lifetime_days`; 0 means
+    /// permanent (never stale by age).
+    pub lifetime_days: BTreeMap<String, u32>,
+}
+
+impl FlagBounds {
+    /// Days a flag of this type is expected to live, or `None` when it is permanent by design.
+    pub fn lifetime(&self, change_type: ChangeType) -> Option<u32> {
+        match self.lifetime_days.get(change_type.as_str()) {
+            Some(0) => None,
+            Some(days) => Some(*days),
+            None => change_type.default_lifetime_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvPolicy {
+    pub agent_may: Vec<ActionKind>,
+    pub human_only: Vec<ActionKind>,
+    pub steps: Vec<Percent>,
+    pub max_auto_percent: Percent,
+    pub max_step_increase: Percent,
+    pub min_dwell: MinDwell,
+    pub requires_start_approval: bool,
+    pub agent_rollback: AgentRollback,
+    pub approvals: u32,
+    pub auto_rollback_critical: bool,
+    /// Whether a person answering an elicitation in the agent's own MCP client counts as the human
+    /// who approves or rejects (default true). Set false where only the CLI or a human token may.
+    pub confirm_in_client: bool,
+    pub gate: GateConfig,
+    pub preflight: PreflightConfig,
+    pub rate_limits: RateLimits,
+    pub change_windows: Vec<Window>,
+    pub freezes: Vec<Freeze>,
+}
+
+/// The offline eval gate for prompt and model flags: candidate against last-known-good on the same
+/// eval items, before anyone is exposed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreflightConfig {
+    /// A rollout of a prompt or model flag waits in DRAFT until a preflight passes.
+    pub required: bool,
+    pub alpha: f64,
+    /// How much lower the candidate's mean score may be (score points) before it is a regression.
+    pub score_margin: f64,
+    pub min_items: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RateLimits {
+    pub advances_per_hour: Option<u32>,
+    pub rollouts_per_day: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinDwell {
+    pub default: SignedDuration,
+    pub per_step: BTreeMap<u16, SignedDuration>,
+}
+
+impl MinDwell {
+    /// How long a rollout must stay at `step` before it may leave it.
+    pub fn at(&self, step: Percent) -> SignedDuration {
+        self.per_step
+            .get(&step.basis_points())
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+impl Policy {
+    pub fn env(&self, name: &str) -> Option<&EnvPolicy> {
+        self.environments.get(name)
+    }
+
+    pub fn env_names(&self) -> impl Iterator<Item = &str> {
+        self.environments.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,527 @@
+//! The policy file format: the `Raw*` shapes serde reads from TOML and `Policy::parse`, which checks
+//! them into the model. Parsing is strict: unknown keys, bad types and out-of-range values are refused
+//! with the file, the line and the field, so a server never runs on a half-read policy.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::calendar::{
+    Freeze, FreezeWhen, MINUTES_PER_WEEK, Window, parse_time, parse_weekday, parse_zone,
+};
+use super::error::{Ctx, PolicyError, field_at};
+use super::model::{
+    ActionKind, AgentRollback, EnvPolicy, FlagBounds, MinDwell, Policy, PreflightConfig,
+    RateLimits, Webhook,
+};
+use super::parse_gate::{RawGate, parse_gate};
+use crate::domain::bucket::Percent;
+use crate::domain::duration::parse_duration;
+use crate::domain::flag::{ChangeType, check_environment_name};
+use crate::domain::gate::GateConfig;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Spanned<u32>,
+    #[serde(default)]
+    flags: Option<RawFlags>,
+    environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
+    #[serde(default)]
+    webhooks: Vec<Spanned<Webhook>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlags {
+    #[serde(default = "yes")]
+    agent_may_create: bool,
+    created_per_day: Option<u32>,
+    #[serde(default)]
+    lifetime_days: BTreeMap<String, Spanned<u32>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RawFlags {
+    /// An absent `[flags]` section means the same as an empty one.
+    fn default() -> Self {
+        RawFlags {
+            agent_may_create: true,
+            created_per_day: None,
+            lifetime_days: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    #[serde(default)]
+    agent_may: Vec<ActionKind>,
+    #[serde(default)]
+    human_only: Vec<ActionKind>,
+    steps: Option<Spanned<Vec<Spanned<f64>>>>,
+    max_auto_percent: Option<Spanned<f64>>,
+    max_step_increase: Option<Spanned<f64>>,
+    min_dwell: Option<Spanned<RawDwell>>,
+    #[serde(default)]
+    requires_start_approval: bool,
+    agent_rollback: Option<AgentRollback>,
+    approvals: Option<Spanned<u32>>,
+    #[serde(default)]
+    auto_rollback_critical: bool,
+    #[serde(default = "yes")]
+    confirm_in_client: bool,
+    gate: Option<RawGate>,
+    preflight: Option<Spanned<RawPreflight>>,
+    rate_limits: Option<RawRateLimits>,
+    #[serde(default)]
+    change_windows: Vec<Spanned<RawWindow>>,
+    #[serde(default)]
+    freezes: Vec<Spanned<RawFreeze>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDwell {
+    All(String),
+    PerStep(BTreeMap<String, String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreflight {
+    #[serde(default)]
+    required: bool,
+    alpha: Option<f64>,
+    score_margin: Option<f64>,
+    min_items: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimits {
+    advances_per_hour: Option<u32>,
+    rollouts_per_day: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Vec<String>,
+    start: String,
+    end: String,
+    tz: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreeze {
+    #[serde(default)]
+    reason: String,
+    from: Option<String>,
+    to: Option<String>,
+    tz: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file's text. `file` is used in error messages only.
+    pub fn parse(file: &str, source: &str) -> Result<Policy, PolicyError> {
+        let cx = Ctx { file, source };
+        let raw: RawPolicy = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_owned();
+            // serde names a missing key in its message; point at that key rather than the line.
+            let field = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split_once('`'))
+            {
+                Some((missing, _)) => missing.to_owned(),
+                None => field_at(source, span.start),
+            };
+            cx.err(span, field, message)
+        })?;
+        if *raw.version.get_ref() == 0 {
+            return Err(cx.err(
+                raw.version.span(),
+                "version",
+                "version must be 1 or more; bump it on every change",
+            ));
+        }
+        let flags = raw.flags.unwrap_or_default();
+        let mut lifetime_days = BTreeMap::new();
+        for (name, days) in flags.lifetime_days {
+            let field = format!("flags.lifetime_days.{name}");
+            if let Err(e) = ChangeType::parse(&name) {
+                return Err(cx.err(days.span(), field, e.message));
+            }
+            if *days.get_ref() > 3650 {
+                return Err(cx.err(
+                    days.span(),
+                    field,
+                    "at most 3650 days; use 0 for a flag type that is permanent by design",
+                ));
+            }
+            lifetime_days.insert(name, days.into_inner());
+        }
+        let env_span = raw.environments.span();
+        let mut environments = BTreeMap::new();
+        for (name, env) in raw.environments.into_inner() {
+            if check_environment_name(&name).is_err() {
+                return Err(cx.err(
+                    env.span(),
+                    format!("environments.{name}"),
+                    "an environment name uses letters, digits, '-', '_' or '.'",
+                ));
+            }
+            let span = env.span();
+            let parsed = parse_env(&cx, &name, span, env.into_inner())?;
+            environments.insert(name, parsed);
+        }
+        if environments.is_empty() {
+            return Err(cx.err(
+                env_span,
+                "environments",
+                "declare at least one environment, e.g. [environments.development]",
+            ));
+        }
+        let mut webhooks = Vec::new();
+        for (i, w) in raw.webhooks.into_iter().enumerate() {
+            let span = w.span();
+            let w = w.into_inner();
+            let ok = ["http://", "https://"].iter().any(|p| w.url.starts_with(p))
+                && w.url.len() > "https://".len();
+            if !ok {
+                return Err(cx.err(
+                    span,
+                    format!("webhooks[{i}].url"),
+                    "an http:// or https:// URL, e.g. a Slack incoming-webhook URL",
+                ));
+            }
+            webhooks.push(w);
+        }
+        Ok(Policy {
+            version: raw.version.into_inner(),
+            webhooks,
+            flags: FlagBounds {
+                agent_may_create: flags.agent_may_create,
+                created_per_day: flags.created_per_day,
+                lifetime_days,
+            },
+            environments,
+        })
+    }
+}
+
+fn percent(cx: &Ctx, field: &str, v: &Spanned<f64>) -> Result<Percent, PolicyError> {
+    Percent::from_percent(*v.get_ref()).map_err(|m| cx.err(v.span(), field, m))
+}
+
+fn parse_env(
+    cx: &Ctx,
+    name: &str,
+    span: std::ops::Range<usize>,
+    raw: RawEnv,
+) -> Result<EnvPolicy, PolicyError> {
+    let f = |k: &str| format!("environments.{name}.{k}");
+    for a in &raw.agent_may {
+        if raw.human_only.contains(a) {
+            return Err(cx.err(
+                span.clone(),
+                f("agent_may"),
+                format!("{a} is in both agent_may and human_only; keep it in one"),
+            ));
+        }
+        if matches!(
+            a,
+            ActionKind::Approve | ActionKind::Reject | ActionKind::ArchiveFlag
+        ) {
+            return Err(cx.err(
+                span.clone(),
+                f("agent_may"),
+                format!("{a} is for humans only and cannot be given to agents"),
+            ));
+        }
+    }
+    let steps = match &raw.steps {
+        None => [1.0, 5.0, 25.0, 50.0, 100.0]
+            .iter()
+            .map(|p| Percent::from_percent(*p).expect("valid"))
+            .collect(),
+        Some(list) => {
+            let mut out: Vec<Percent> = Vec::new();
+            for s in list.get_ref() {
+                let p = percent(cx, &f("steps"), s)?;
+                if p == Percent::ZERO || out.last().is_some_and(|last| *last >= p) {
+                    return Err(cx.err(
+                        s.span(),
+                        f("steps"),
+                        "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]",
+                    ));
+                }
+                out.push(p);
+            }
+            if out.last() != Some(&Percent::FULL) {
+                return Err(cx.err(list.span(), f("steps"), "the last step must be 100"));
+            }
+            out
+        }
+    };
+    let max_auto_percent = raw
+        .max_auto_percent
+        .as_ref()
+        .map(|v| percent(cx, &f("max_auto_percent"), v))
+        .transpose()?
+        .unwrap_or(Percent::FULL);
+    let max_step_increase = raw
+        .max_step_increase
+        .as_ref()
+        .map(|v| percent(cx, &f("max_step_increase"), v))
+        .transpose()?
+        .unwrap_or(Percent::FULL);
+    if max_step_increase == Percent::ZERO {
+        let s = raw.max_step_increase.as_ref().expect("set").span();
+        return Err(cx.err(
+            s,
+            f("max_step_increase"),
+            "must be above 0, or no rollout could ever advance",
+        ));
+    }
+    let bad_duration = "use a duration such as \"30m\", \"2h\" or \"1h 30m\"";
+    let min_dwell = match raw.min_dwell {
+        None => MinDwell {
+            default: SignedDuration::ZERO,
+            per_step: BTreeMap::new(),
+        },
+        Some(d) => {
+            let s = d.span();
+            match d.into_inner() {
+                RawDwell::All(text) => MinDwell {
+                    default: parse_duration(&text)
+                        .ok_or_else(|| cx.err(s.clone(), f("min_dwell"), bad_duration))?,
+                    per_step: BTreeMap::new(),
+                },
+                RawDwell::PerStep(map) => {
+                    let mut dwell = MinDwell {
+                        default: SignedDuration::ZERO,
+                        per_step: BTreeMap::new(),
+                    };
+                    for (k, v) in map {
+                        let field = format!("{}.{k}", f("min_dwell"));
+                        let d = parse_duration(&v)
+                            .ok_or_else(|| cx.err(s.clone(), &field, bad_duration))?;
+                        if k == "default" {
+                            dwell.default = d;
+                        } else {
+                            let p = k
+                                .parse::<f64>()
+                                .ok()
+                                .and_then(|p| Percent::from_percent(p).ok())
+                                .filter(|p| steps.contains(p))
+                                .ok_or_else(|| {
+                                    cx.err(
+                                        s.clone(),
+                                        &field,
+                                        "keys are \"default\" or one of the steps, e.g. \"25\"",
+                                    )
+                                })?;
+                            dwell.per_step.insert(p.basis_points(), d);
+                        }
+                    }
+                    dwell
+                }
+            }
+        }
+    };
+    let approvals = match raw.approvals {
+        None => 1,
+        Some(a) if *a.get_ref() == 0 || *a.get_ref() > 5 => {
+            return Err(cx.err(a.span(), f("approvals"), "between 1 and 5 humans"));
+        }
+        Some(a) => a.into_inner(),
+    };
+    let gate = match raw.gate {
+        None => GateConfig::default(),
+        Some(g) => parse_gate(cx, &f("gate"), span.clone(), g)?,
+    };
+    let preflight = match raw.preflight {
+        None => PreflightConfig {
+            required: false,
+            alpha: 0.05,
+            score_margin: 0.02,
+            min_items: 20,
+        },
+        Some(p) => {
+            let s = p.span();
+            let p = p.into_inner();
+            let alpha = p.alpha.unwrap_or(0.05);
+            let score_margin = p.score_margin.unwrap_or(0.02);
+            if !(alpha > 0.0 && alpha < 0.5) {
+                return Err(cx.err(
+                    s,
+                    f("preflight.alpha"),
+                    "a level between 0 and 0.5, e.g. 0.05",
+                ));
+            }
+            if !(0.0..=1.0).contains(&score_margin) {
+                return Err(cx.err(
+                    s,
+                    f("preflight.score_margin"),
+                    "score points between 0 and 1, e.g. 0.02",
+                ));
+            }
+            PreflightConfig {
+                required: p.required,
+                alpha,
+                score_margin,
+                min_items: p.min_items.unwrap_or(20).max(1),
+            }
+        }
+    };
+    let rate_limits = raw
+        .rate_limits
+        .map(|r| RateLimits {
+            advances_per_hour: r.advances_per_hour,
+            rollouts_per_day: r.rollouts_per_day,
+        })
+        .unwrap_or_default();
+    let mut change_windows = Vec::new();
+    for (i, w) in raw.change_windows.into_iter().enumerate() {
+        let s = w.span();
+        let field = format!("{}[{i}]", f("change_windows"));
+        let w = w.into_inner();
+        let weekdays = w
+            .days
+            .iter()
+            .map(|d| parse_weekday(d))
+            .collect::<Option<Vec<_>>>()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| {
+                cx.err(
+                    s.clone(),
+                    format!("{field}.days"),
+                    "days like [\"mon\", \"tue\"]",
+                )
+            })?;
+        let start = parse_time(&w.start)
+            .ok_or_else(|| cx.err(s.clone(), format!("{field}.start"), "a time \"HH:MM\""))?;
+        let end = parse_time(&w.end)
+            .ok_or_else(|| cx.err(s.clone(), format!("{field}.end"), "a time \"HH:MM\""))?;
+        let zone = parse_zone(&w.tz).ok_or_else(|| {
+            cx.err(
+                s.clone(),
+                format!("{field}.tz"),
+                format!(
+                    "unknown time zone {:?}: use an IANA name such as \"Europe/Berlin\"",
+                    w.tz
+                ),
+            )
+        })?;
+        change_windows.push(Window {
+            days: w.days,
+            weekdays,
+            start: w.start,
+            end: w.end,
+            tz: w.tz,
+            times: (start, end),
+            zone,
+        });
+    }
+    let mut freezes = Vec::new();
+    for (i, fr) in raw.freezes.into_iter().enumerate() {
+        let s = fr.span();
+        let field = format!("{}[{i}]", f("freezes"));
+        let fr = fr.into_inner();
+        let when = match (fr.from, fr.to, fr.tz, fr.start, fr.end) {
+            (Some(from), Some(to), Some(tz), None, None) => {
+                let at = |text: &str, k: &str| -> Result<u32, PolicyError> {
+                    let bad = || {
+                        cx.err(
+                            s.clone(),
+                            format!("{field}.{k}"),
+                            "a weekday and time such as \"fri 16:00\"",
+                        )
+                    };
+                    let (d, t) = text.trim().split_once(' ').ok_or_else(bad)?;
+                    let day = parse_weekday(d).ok_or_else(bad)?;
+                    let time = parse_time(t.trim()).ok_or_else(bad)?;
+                    Ok(day.to_monday_zero_offset() as u32 * 1440
+                        + time.hour() as u32 * 60
+                        + time.minute() as u32)
+                };
+                let minutes = (at(&from, "from")?, at(&to, "to")?);
+                if minutes.0 == minutes.1 || minutes.0 >= MINUTES_PER_WEEK {
+                    return Err(cx.err(s, format!("{field}.to"), "`to` must differ from `from`"));
+                }
+                let zone = parse_zone(&tz).ok_or_else(|| {
+                    cx.err(
+                        s.clone(),
+                        format!("{field}.tz"),
+                        format!(
+                            "unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\""
+                        ),
+                    )
+                })?;
+                FreezeWhen::Weekly {
+                    from,
+                    to,
+                    tz,
+                    minutes,
+                    zone,
+                }
+            }
+            (None, None, None, Some(start), Some(end)) => {
+                let ts = |text: &str, k: &str| {
+                    text.parse::<Timestamp>().map_err(|_| {
+                        cx.err(
+                            s.clone(),
+                            format!("{field}.{k}"),
+                            "an RFC 3339 instant such as \"2026-12-20T00:00:00Z\"",
+                        )
+                    })
+                };
+                let (start, end) = (ts(&start, "start")?, ts(&end, "end")?);
+                if end <= start {
+                    return Err(cx.err(s, format!("{field}.end"), "`end` must be after `start`"));
+                }
+                FreezeWhen::Once { start, end }
+            }
+            _ => {
+                return Err(cx.err(
+                    s,
+                    field,
+                    "a freeze is either weekly (from = \"fri 16:00\", to = \"mon 09:00\", tz = \"Europe/Berlin\") or one-off (start and end as RFC 3339 instants)",
+                ));
+            }
+        };
+        freezes.push(Freeze {
+            reason: fr.reason,
+            when,
+        });
+    }
+    Ok(EnvPolicy {
+        agent_may: raw.agent_may,
+        human_only: raw.human_only,
+        steps,
+        max_auto_percent,
+        max_step_increase,
+        min_dwell,
+        requires_start_approval: raw.requires_start_approval,
+        agent_rollback: raw.agent_rollback.unwrap_or(AgentRollback::Propose),
+        approvals,
+        auto_rollback_critical: raw.auto_rollback_critical,
+        confirm_in_client: raw.confirm_in_client,
+        gate,
+        preflight,
+        rate_limits,
+        change_windows,
+        freezes,
+    })
+}
