@@ -256,7 +256,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "set_targeting",
             targeting(json!([{"serve": "on"}])),
-            r#"rules[0].serve: invalid type: string "on", expected an object"#,
+            r#"rules[0].serve: invalid type: string "on", expected an object such as {"variant": "on"}"#,
         ),
         (
             "set_targeting",
@@ -283,7 +283,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "set_targeting",
             targeting(json!([{"serve": {"split": ["on", "off"]}}])),
-            r#"rules[0].serve.split[0]: invalid type: string "on", expected an object"#,
+            r#"rules[0].serve.split[0]: invalid type: string "on", expected an object such as {"variant": "on", "percent": 50}"#,
         ),
         (
             "set_targeting",
@@ -347,7 +347,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "record_signals",
             signals(json!({"eval_pairs": [0.9]})),
-            "eval_pairs[0]: invalid type: floating point `0.9`, expected an object",
+            r#"eval_pairs[0]: invalid type: floating point `0.9`, expected an object such as {"candidate": 1, "baseline": 0}"#,
         ),
         (
             "record_signals",

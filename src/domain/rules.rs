@@ -52,6 +52,9 @@ impl Op {
 /// One test on the evaluation context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(
+    expecting = r#"an object such as {"attribute": "plan", "op": "equals", "values": ["pro"]}"#
+)]
 pub struct ConditionSpec {
     /// Context attribute, e.g. "email" or "targetingKey".
     pub attribute: String,
@@ -63,6 +66,7 @@ pub struct ConditionSpec {
 /// One arm of a percentage split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = r#"an object such as {"variant": "on", "percent": 50}"#)]
 pub struct SplitSpec {
     pub variant: String,
     /// 0-100, two decimals; a split sums to 100.
@@ -72,6 +76,7 @@ pub struct SplitSpec {
 /// What a matching rule serves: exactly one of `variant` or `split`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = r#"an object such as {"variant": "on"}"#)]
 pub struct ServeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -83,6 +88,7 @@ pub struct ServeSpec {
 /// A targeting rule as an agent writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = r#"an object such as {"conditions": [], "serve": {"variant": "on"}}"#)]
 pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

@@ -75,6 +75,7 @@ impl ArmCounts {
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = r#"an object such as {"events": 3, "trials": 1200}"#)]
 pub struct CustomCount {
     pub events: u64,
     pub trials: u64,

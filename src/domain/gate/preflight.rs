@@ -11,6 +11,7 @@ use crate::domain::stats;
 /// and fail).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = r#"an object such as {"candidate": 1, "baseline": 0}"#)]
 pub struct EvalPair {
     pub candidate: f64,
     pub baseline: f64,

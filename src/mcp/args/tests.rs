@@ -32,7 +32,7 @@ fn a_wrong_type_at_depth_names_its_path_in_json_words() {
     let t = check::<SetTargeting>;
     t(
         rules(json!([{"serve": "on"}])),
-        r#"rules[0].serve: invalid type: string "on", expected an object"#,
+        r#"rules[0].serve: invalid type: string "on", expected an object such as {"variant": "on"}"#,
     );
     t(
         rules(json!([{"serve": {"variant": 1}}])),
@@ -155,5 +155,26 @@ fn the_schema_is_the_inner_types() {
     assert_eq!(
         schema_for_type::<Parameters<SetTargeting>>(),
         schema_for_type::<SetTargeting>()
+    );
+}
+
+#[test]
+fn a_nested_object_of_the_wrong_type_gets_an_example_that_would_do() {
+    let t = check::<SetTargeting>;
+    t(
+        rules(json!(["everyone"])),
+        r#"rules[0]: invalid type: string "everyone", expected an object such as {"conditions": [], "serve": {"variant": "on"}}"#,
+    );
+    t(
+        rules(json!([{"conditions": ["plan=pro"], "serve": {"variant": "on"}}])),
+        r#"rules[0].conditions[0]: invalid type: string "plan=pro", expected an object such as {"attribute": "plan", "op": "equals", "values": ["pro"]}"#,
+    );
+    t(
+        rules(json!([{"serve": {"split": [50]}}])),
+        r#"rules[0].serve.split[0]: invalid type: integer `50`, expected an object such as {"variant": "on", "percent": 50}"#,
+    );
+    check::<RecordSignals>(
+        signals(json!({"eval_pairs": [0.9]})),
+        r#"eval_pairs[0]: invalid type: floating point `0.9`, expected an object such as {"candidate": 1, "baseline": 0}"#,
     );
 }
