@@ -25,25 +25,6 @@ const ALLOWED: &[Allowed] = &[
         file: "src/http/mod.rs",
         path: "mcp::StateSeal",
     },
-    // `flagwarden serve` starts the HTTP server: its entry point and the configuration it takes.
-    Allowed {
-        file: "src/cli/mod.rs",
-        path: "http::serve",
-    },
-    Allowed {
-        file: "src/cli/mod.rs",
-        path: "http::ServeConfig",
-    },
-    // `flagwarden mcp` and `serve` make the process's state seal that every MCP session shares, and
-    // `flagwarden schema` prints the server's tools/list.
-    Allowed {
-        file: "src/cli/mod.rs",
-        path: "mcp::StateSeal",
-    },
-    Allowed {
-        file: "src/cli/mod.rs",
-        path: "mcp::Server",
-    },
 ];
 
 /// The edges: each speaks one protocol to the outside and reaches the rest only through `app`.
@@ -139,6 +120,12 @@ fn check(files: &[(String, String)]) -> Vec<Violation> {
                         "{shown}: `{room}` must not use `{to}` (if this is a named exception that \
                          moved, move its entry in ALLOWED in tests/layering.rs)"
                     ),
+                ));
+            }
+            if (room == "mcp" || room == "http") && to == "launch" {
+                out.push(violate(
+                    "servers-never-import-launch",
+                    format!("{shown}: `launch` wires the servers; a server never reaches back up to it"),
                 ));
             }
             if room == "domain" && to == "domain" {
@@ -317,8 +304,11 @@ fn the_scanner_flags_edges_that_import_the_store_or_each_other() {
         ),
         (
             "src/cli/mod.rs",
-            "fn serve() { crate::http::serve(cfg); crate::http::auth::hash(t); }\n",
+            "fn token() { crate::http::auth::hash(t); }\nfn serve() { crate::launch::serve(app, args); }\n",
         ),
+        // The composition root knows every edge; only the CLI asks it for a mode.
+        ("src/mcp/confirm.rs", "use crate::launch::tool_list;\n"),
+        ("src/launch.rs", "use crate::{http, mcp};\nuse crate::notify::Notifier;\n"),
     ]);
     assert_eq!(
         got,
@@ -327,6 +317,7 @@ fn the_scanner_flags_edges_that_import_the_store_or_each_other() {
             "src/http/api.rs:3 edges-never-import-store",
             "src/http/api.rs:5 edges-never-import-each-other",
             "src/http/mod.rs:2 edges-never-import-each-other",
+            "src/mcp/confirm.rs:1 servers-never-import-launch",
             "src/mcp/mod.rs:1 edges-never-import-each-other",
         ]
     );

@@ -7,7 +7,7 @@
 //! family to a room: `flags/`, `rollouts/`, `versions.rs`, `scan.rs`; the reads of the policy and the
 //! audit trail in `policy.rs` and `audit.rs`; what changes no flag (evaluation counts, meta values)
 //! in `bookkeeping.rs`; the requests and answers the tools expose in `types/`. What the edges read
-//! beyond the use cases: who is calling (`caller.rs`), the change feed (`feed.rs`), and the views
+//! beyond the use cases: who is calling (`caller.rs`) and which token names whom (`tokens.rs`), the change feed (`feed.rs`), and the views
 //! of stored gate evaluations, scan results and pending approvals (`views.rs`), all app types.
 
 mod audit;
@@ -18,6 +18,7 @@ mod flags;
 mod policy;
 mod rollouts;
 mod scan;
+mod tokens;
 pub mod types;
 mod versions;
 mod views;
@@ -42,6 +43,7 @@ pub use caller::{Caller, Role};
 pub use feed::Change;
 pub use policy::{LoadedPolicy, check_env};
 pub use scan::ScanReport;
+pub use tokens::{TokenError, Tokens};
 pub use types::*;
 pub use views::{GateEvaluation, PendingApproval, RefChange};
 

@@ -9,7 +9,6 @@ mod human;
 mod policy;
 mod rollouts;
 mod scan;
-mod servers;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -22,12 +21,12 @@ use serde::Serialize;
 
 use crate::app::types::Steer;
 use crate::app::{App, Config, LoadedPolicy};
+use crate::launch::{self, ScanEvery, ServeArgs};
 
 pub use flags::FlagsCmd;
 pub use human::Confirm;
 pub use policy::{DEFAULT_POLICY, PolicyCmd};
 pub use rollouts::CanaryCmd;
-pub use servers::{ScanEvery, ServeArgs};
 pub use tokens::TokenCmd;
 
 #[derive(Parser)]
@@ -283,9 +282,9 @@ fn table(header: &[&str]) -> Table {
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init { force } => policy::init(&cli, *force),
-        Command::Mcp { scan: every } => servers::mcp(&cli, every),
+        Command::Mcp { scan: every } => launch::mcp(cli.open_app()?, every),
         Command::Scan { root, json, keys } => scan::scan(&cli, root.as_deref(), *json, keys),
-        Command::Serve(args) => servers::serve(&cli, args),
+        Command::Serve(args) => launch::serve(cli.open_app()?, args),
         Command::Token {
             cmd:
                 TokenCmd::New {
@@ -294,7 +293,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     environment,
                 },
         } => tokens::new_token(role, name, environment.as_deref()),
-        Command::Schema => print_json(&crate::mcp::Server::tool_list()),
+        Command::Schema => print_json(&launch::tool_list()),
         Command::Policy {
             cmd: PolicyCmd::Check,
         } => policy::check(&cli),

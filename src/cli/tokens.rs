@@ -19,19 +19,18 @@ pub enum TokenCmd {
 }
 
 pub(super) fn new_token(role: &str, name: &str, environment: Option<&str>) -> Result<()> {
-    use crate::app::Role;
-    use crate::http::auth::{hash, new_secret};
+    use crate::app::{Role, Tokens};
     let Some(role) = Role::parse(role) else {
         bail!("unknown role {role:?}: use agent, human, sdk or ingest");
     };
-    let secret = new_secret().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let secret = Tokens::new_secret().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     let env_line = environment.map_or(String::new(), |e| format!("environment = {e:?}\n"));
     let env_part = environment.map_or(String::new(), |e| format!("@{e}"));
     println!("secret (shown once; give it to the {role} client): {secret}\n");
     println!("add to the tokens file (serve --tokens FILE):\n");
     println!(
         "[[token]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{}\"\n{env_line}",
-        hex::encode(hash(&secret))
+        hex::encode(Tokens::hash(&secret))
     );
     println!(
         "or put it in the environment: FLAGWARDEN_TOKENS=\"{role}:{name}{env_part}=<secret>\""

@@ -2,7 +2,7 @@
 //! Nothing here does I/O, reads a clock or draws a random number; `now` and identities are arguments.
 //! It imports nothing of the crate outside `domain`, and no two of its files import each other: what
 //! two concepts share (variants and the flag input error, durations) sits in a file below both
-//! (`layering.rs` checks both rules on the source).
+//! (`tests/layering.rs` checks both rules on the source).
 
 pub mod audit;
 pub mod bucket;
@@ -20,5 +20,3 @@ pub mod stats;
 pub mod variant;
 pub mod version;
 
-#[cfg(test)]
-mod layering;

@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Caller;
 use crate::app::{App, AppError, Change};
-use auth::{HostRules, Tokens};
+use crate::app::Tokens;
+use auth::HostRules;
 use metrics::{Metrics, Route};
 
 /// What `flagwarden serve` needs beyond the `App`.
@@ -357,7 +358,6 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || app.last_audit_seq()).await??
     };
     let feed = tokio::spawn(stream::feed(app.clone(), changes, shutdown.clone(), newest));
-    let flusher = tokio::spawn(crate::flush_periodically(app.clone()));
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -381,8 +381,6 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         })
         .await?;
     feed.abort();
-    flusher.abort();
-    tokio::task::spawn_blocking(move || app.flush_counts()).await??;
     Ok(())
 }
 
