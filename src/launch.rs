@@ -117,7 +117,10 @@ async fn beside(
 
 /// Runs a long-running mode while writing evaluation counts to the store every `FLUSH_EVERY`, and
 /// once more when it ends, whether it ended well or not, so counts taken are not lost.
-async fn flushing(app: Arc<App>, mode: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+async fn flushing(
+    app: Arc<App>,
+    mode: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     let flusher = tokio::spawn(flush_periodically(app.clone()));
     let result = mode.await;
     flusher.abort();
@@ -159,8 +162,8 @@ async fn notifying(
 
 /// The process's key for sealing in-client confirmations (MCP request state): random at each start.
 fn state_seal() -> Result<Arc<mcp::StateSeal>> {
-    let seal = mcp::StateSeal::random()
-        .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let seal =
+        mcp::StateSeal::random().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     Ok(Arc::new(seal))
 }
 

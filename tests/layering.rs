@@ -125,7 +125,9 @@ fn check(files: &[(String, String)]) -> Vec<Violation> {
             if (room == "mcp" || room == "http") && to == "launch" {
                 out.push(violate(
                     "servers-never-import-launch",
-                    format!("{shown}: `launch` wires the servers; a server never reaches back up to it"),
+                    format!(
+                        "{shown}: `launch` wires the servers; a server never reaches back up to it"
+                    ),
                 ));
             }
             if room == "domain" && to == "domain" {
@@ -308,7 +310,10 @@ fn the_scanner_flags_edges_that_import_the_store_or_each_other() {
         ),
         // The composition root knows every edge; only the CLI asks it for a mode.
         ("src/mcp/confirm.rs", "use crate::launch::tool_list;\n"),
-        ("src/launch.rs", "use crate::{http, mcp};\nuse crate::notify::Notifier;\n"),
+        (
+            "src/launch.rs",
+            "use crate::{http, mcp};\nuse crate::notify::Notifier;\n",
+        ),
     ]);
     assert_eq!(
         got,

@@ -23,7 +23,8 @@ pub(super) fn new_token(role: &str, name: &str, environment: Option<&str>) -> Re
     let Some(role) = Role::parse(role) else {
         bail!("unknown role {role:?}: use agent, human, sdk or ingest");
     };
-    let secret = Tokens::new_secret().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let secret =
+        Tokens::new_secret().map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     let env_line = environment.map_or(String::new(), |e| format!("environment = {e:?}\n"));
     let env_part = environment.map_or(String::new(), |e| format!("@{e}"));
     println!("secret (shown once; give it to the {role} client): {secret}\n");

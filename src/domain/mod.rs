@@ -19,4 +19,3 @@ pub mod stale;
 pub mod stats;
 pub mod variant;
 pub mod version;
-

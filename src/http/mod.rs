@@ -29,8 +29,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Caller;
-use crate::app::{App, AppError, Change};
 use crate::app::Tokens;
+use crate::app::{App, AppError, Change};
 use auth::HostRules;
 use metrics::{Metrics, Route};
 
