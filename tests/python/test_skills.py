@@ -11,7 +11,7 @@
 * The OpenFeature Python, JavaScript and TypeScript references run against a real `flagwarden serve`,
   with the targeting each one's own `json tool=set_targeting` block sets: Python with the packages in
   requirements.txt; JavaScript and TypeScript with the real `@openfeature/server-sdk` and
-  `@openfeature/ofrep-provider` pinned in tools/node/package.json (the versions src/codegen/lang.rs
+  `@openfeature/ofrep-provider` pinned in tools/node/package.json (the versions src/codegen/lang/templates.rs
   names), on the pinned Node 22, the TypeScript type-checked by the pinned `tsc --strict` first. Without
   the pinned Node tools (`bash scripts/node-tools.sh` installs them into .node-tools/, or NODE_TOOLS_DIR)
   those two are skipped, or fail with FLAGWARDEN_REQUIRE_TOOLCHAINS=1.
@@ -425,13 +425,13 @@ def node_pins() -> dict[str, str]:
 
 
 def test_node_pins_are_the_versions_codegen_names() -> None:
-    """The snippets run against the versions whose API src/codegen/lang.rs was written for."""
-    lang_rs = (REPO_ROOT / "src" / "codegen" / "lang.rs").read_text()
+    """The snippets run against the versions whose API src/codegen/lang/templates.rs was written for."""
+    lang_rs = (REPO_ROOT / "src" / "codegen" / "lang" / "templates.rs").read_text()
     for package in OPENFEATURE_NPM:
         named = re.search(re.escape(package) + r" (\d+\.\d+\.\d+)", lang_rs)
-        assert named, f"src/codegen/lang.rs names no version of {package}"
+        assert named, f"src/codegen/lang/templates.rs names no version of {package}"
         assert node_pins().get(package) == named.group(1), (
-            f"tools/node/package.json pins {package} {node_pins().get(package)}, lang.rs names {named.group(1)}"
+            f"tools/node/package.json pins {package} {node_pins().get(package)}, templates.rs names {named.group(1)}"
         )
 
 
