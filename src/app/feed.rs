@@ -1,35 +1,11 @@
 //! Following the audit trail: the commit signal, the committed flag changes the change stream sends,
 //! and the events the webhook workers turn into notices. The trail is durable and ordered, so a
 //! follower keeps only the last sequence number it saw and resumes from it, in this process or after
-//! a restart; the edges see these app types, never the store's rows.
-
-use serde::Serialize;
+//! a restart.
 
 use super::{App, Result};
-use crate::domain::audit::AuditEvent;
+use crate::domain::audit::{AuditEvent, Change};
 use crate::store;
-
-/// A committed change to a flag, from the audit trail: what the change stream sends.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
-    pub seq: i64,
-    pub flag: String,
-    pub environment: Option<String>,
-    pub action: String,
-    pub at: String,
-}
-
-impl From<store::Change> for Change {
-    fn from(c: store::Change) -> Change {
-        Change {
-            seq: c.seq,
-            flag: c.flag,
-            environment: c.environment,
-            action: c.action,
-            at: c.at,
-        }
-    }
-}
 
 impl App {
     /// Changes after each commit this process makes; each follower holds its own receiver.
@@ -39,10 +15,7 @@ impl App {
 
     /// Committed changes to flags after audit event `after` (from any process), oldest first.
     pub fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>> {
-        self.read(|conn, _| {
-            let rows = store::changes_since(conn, after, limit)?;
-            Ok(rows.into_iter().map(Change::from).collect())
-        })
+        self.read(|conn, _| Ok(store::changes_since(conn, after, limit)?))
     }
 
     pub fn last_audit_seq(&self) -> Result<i64> {

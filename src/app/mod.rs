@@ -40,12 +40,10 @@ use crate::domain::policy::{Actor, Decision, Policy};
 use crate::store::{self, Store, StoreError};
 
 pub use caller::{Caller, Role};
-pub use feed::Change;
 pub use policy::{LoadedPolicy, check_env};
 pub use scan::ScanReport;
 pub use tokens::{TokenError, Tokens};
 pub use types::*;
-pub use views::{GateEvaluation, PendingApproval, RefChange};
 
 /// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{App, AppError, RefChange, Result, invalid};
+use super::{App, AppError, Result, invalid};
 use crate::domain::audit::AuditEvent;
+use crate::domain::code_ref::RefChange;
 use crate::domain::policy::{Actor, Decision};
 use crate::scan::{ScanError, ScanOutcome};
 use crate::store::{self, FoundRef, ScanRun};
@@ -157,12 +158,8 @@ impl App {
             refs: outcome.hits.len(),
             unreadable: outcome.unreadable,
             refs_per_flag,
-            appeared: changes.appeared.into_iter().map(RefChange::from).collect(),
-            disappeared: changes
-                .disappeared
-                .into_iter()
-                .map(RefChange::from)
-                .collect(),
+            appeared: changes.appeared,
+            disappeared: changes.disappeared,
             moved: changes.moved,
             audit_seqs,
             scan_ms: 0,
@@ -176,11 +173,10 @@ impl App {
         root: &str,
         now: Timestamp,
         scan_id: i64,
-        appeared: &[store::RefChange],
-        disappeared: &[store::RefChange],
+        appeared: &[RefChange],
+        disappeared: &[RefChange],
     ) -> Vec<AuditEvent> {
-        let mut per_flag: BTreeMap<&str, (Vec<&store::RefChange>, Vec<&store::RefChange>)> =
-            BTreeMap::new();
+        let mut per_flag: BTreeMap<&str, (Vec<&RefChange>, Vec<&RefChange>)> = BTreeMap::new();
         for c in appeared {
             per_flag.entry(&c.flag).or_default().0.push(c);
         }
@@ -191,10 +187,7 @@ impl App {
         per_flag
             .into_iter()
             .map(|(flag, (appeared, disappeared))| {
-                let place = |c: &&store::RefChange| match c.line {
-                    Some(l) => format!("{}:{l}", c.file),
-                    None => c.file.clone(),
-                };
+                let place = |c: &&RefChange| c.place().to_string();
                 let mut message = String::new();
                 if !disappeared.is_empty() {
                     let places: Vec<_> = disappeared.iter().map(place).collect();

@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use super::human::{Confirm, confirm, human};
 use super::{Cli, print_json, table};
-use crate::app::GateEvaluation;
 use crate::app::types::{CanaryStatus, FlagEnv, Meta, RollbackFlag, Steer};
+use crate::domain::gate::GateEvaluation;
 
 #[derive(Subcommand)]
 pub enum CanaryCmd {

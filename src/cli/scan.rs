@@ -38,17 +38,13 @@ pub(super) fn scan(cli: &Cli, root: Option<&Path>, json: bool, keys: &[String]) 
     for (flag, n) in &report.refs_per_flag {
         println!("  {flag}: {n}");
     }
-    let place = |c: &crate::app::RefChange| match c.line {
-        Some(l) => format!("{} {}:{l}", c.flag, c.file),
-        None => format!("{} {}", c.flag, c.file),
-    };
     for (what, list) in [
         ("appeared", &report.appeared),
         ("disappeared", &report.disappeared),
     ] {
         println!("{what}: {}", list.len());
         for c in list {
-            println!("  {}", place(c));
+            println!("  {} {}", c.flag, c.place());
         }
     }
     if report.moved > 0 {

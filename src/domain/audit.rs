@@ -1,12 +1,23 @@
 //! Audit events and their hash chain. Each event's hash covers the previous event's hash and every
 //! stored field of the event, length-prefixed so no two field lists hash alike; editing, deleting or
-//! reordering any stored event breaks the chain at that event.
+//! reordering any stored event breaks the chain at that event. The allowed, committed changes to
+//! flags among the events are what the change stream sends (`Change`).
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A committed change to a flag, from the audit trail: what the change stream sends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub flag: String,
+    pub environment: Option<String>,
+    pub action: String,
+    pub at: String,
+}
 
 /// One audit event as stored. Free-form parts (arguments, states) are JSON text.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]

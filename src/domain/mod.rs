@@ -4,8 +4,10 @@
 //! two concepts share (variants and the flag input error, durations) sits in a file below both
 //! (`tests/layering.rs` checks both rules on the source).
 
+pub mod approval;
 pub mod audit;
 pub mod bucket;
+pub mod code_ref;
 pub(crate) mod duration;
 pub mod eval;
 pub mod evidence;

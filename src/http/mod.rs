@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Caller;
 use crate::app::Tokens;
-use crate::app::{App, AppError, Change};
+use crate::app::{App, AppError};
+use crate::domain::audit::Change;
 use auth::HostRules;
 use metrics::{Metrics, Route};
 

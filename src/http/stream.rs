@@ -19,8 +19,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::{ApiError, Shared, blocking};
+use crate::app::App;
 use crate::app::Caller;
-use crate::app::{App, Change};
+use crate::domain::audit::Change;
 
 /// How often the feed looks for changes committed by other processes.
 const POLL: Duration = Duration::from_millis(250);

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Server, agent};
+use crate::app::App;
 use crate::app::types::{CanaryOutput, Channel, FlagEnv};
-use crate::app::{App, PendingApproval};
+use crate::domain::approval::Approval;
 use crate::domain::policy::Actor;
 
 /// How long a person has to answer, and how long a sealed request state stays valid.
@@ -192,7 +193,7 @@ fn can_ask(ctx: &RequestContext<RoleServer>) -> bool {
 }
 
 /// What the person reads: what would happen, who asks and why.
-fn question(a: &PendingApproval) -> String {
+fn question(a: &Approval) -> String {
     let to = a.target_percent.map_or(String::new(), |p| format!(" {p}%"));
     let what = match a.kind.as_str() {
         "rollback" => format!(
@@ -286,7 +287,7 @@ impl Server {
     }
 
     /// The pending approval this answer opened, if the person in the client may decide it now.
-    async fn to_ask(&self, out: &CanaryOutput, call: &Call) -> Option<PendingApproval> {
+    async fn to_ask(&self, out: &CanaryOutput, call: &Call) -> Option<Approval> {
         let id = out.approval_id?;
         if out.outcome.dry_run {
             return None;

@@ -5,31 +5,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, parse_ts, ts_text};
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Approval {
-    pub id: i64,
-    /// start_canary, advance_canary or rollback.
-    pub kind: String,
-    pub flag: String,
-    pub env: String,
-    pub rollout_id: Option<i64>,
-    pub target_percent: Option<f64>,
-    pub requested_by: String,
-    pub rule: String,
-    pub reason: String,
-    /// pending, approved, rejected or superseded.
-    pub status: String,
-    pub approvals_needed: u32,
-    pub approved_by: Vec<String>,
-    pub decided_by: Option<String>,
-    pub decision_reason: Option<String>,
-    pub created_at: String,
-    pub decided_at: Option<String>,
-    /// Where the deciding human answered: cli, http or elicitation (in the agent's own client).
-    #[serde(default)]
-    pub decided_via: Option<String>,
-}
+use crate::domain::approval::Approval;
 
 const APPROVAL_COLUMNS: &str = "id, kind, flag_key, env, rollout_id, target_percent, requested_by, rule, reason, status, approvals_needed, approved_by, decided_by, decision_reason, created_at, decided_at, decided_via";
 

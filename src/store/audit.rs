@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, ts_text};
-use crate::domain::audit::{AuditEvent, GENESIS};
+use crate::domain::audit::{AuditEvent, Change, GENESIS};
 
 /// Appends an event, chaining it to the last one. Returns its sequence number.
 pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
@@ -138,16 +138,6 @@ pub fn count_actions_since(
 }
 
 // ---- change feed -----------------------------------------------------------------------------
-
-/// A committed change to a flag, from the audit trail: what the change stream sends.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Change {
-    pub seq: i64,
-    pub flag: String,
-    pub environment: Option<String>,
-    pub action: String,
-    pub at: String,
-}
 
 /// Allowed, committed actions on flags after `after`, oldest first. Evidence reports change no
 /// evaluation and are left out.

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_json, parse_ts, to_json, ts_text};
-use crate::domain::gate::{ArmCounts, ArmData};
+use crate::domain::gate::{ArmCounts, ArmData, GateEvaluation};
 
 // ---- signals ---------------------------------------------------------------------------------
 
@@ -132,18 +132,6 @@ pub fn signal_periods(conn: &Connection, rollout_id: i64) -> Result<Periods> {
 }
 
 // ---- gate evaluations and preflight runs -----------------------------------------------------
-
-/// A stored gate evaluation: what went in, what came out, under which config.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct GateEvaluation {
-    pub id: i64,
-    pub rollout_id: i64,
-    pub evaluated_at: String,
-    pub verdict: String,
-    pub config_sha256: String,
-    pub inputs: serde_json::Value,
-    pub result: serde_json::Value,
-}
 
 pub fn insert_gate_evaluation(conn: &Connection, e: &GateEvaluation) -> Result<i64> {
     conn.prepare_cached(

@@ -23,16 +23,16 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 // One file per table family; callers keep using `store::name` whichever file holds it.
 pub use approvals::{
-    Approval, approval, approvals, break_glass_until, insert_approval, insert_break_glass,
+    approval, approvals, break_glass_until, insert_approval, insert_break_glass,
     pending_approvals_for, update_approval,
 };
 pub use audit::{
-    Change, append_audit, audit_chain, audit_events, audit_events_after, changes_since,
+    append_audit, audit_chain, audit_events, audit_events_after, changes_since,
     count_actions_since, last_audit_seq,
 };
 pub use evidence::{
-    GateEvaluation, Periods, PreflightRun, SignalRow, arm_totals, gate_evaluations,
-    insert_gate_evaluation, insert_preflight, insert_signals, latest_preflight, signal_periods,
+    Periods, PreflightRun, SignalRow, arm_totals, gate_evaluations, insert_gate_evaluation,
+    insert_preflight, insert_signals, latest_preflight, signal_periods,
 };
 pub use flags::{
     VersionRow, append_variant, count_flags_created_since, insert_flag, insert_version, load_flag,
@@ -43,8 +43,8 @@ pub use meta::{
     save_idempotent_response,
 };
 pub use refs::{
-    CodeRef, FoundRef, RefChange, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs,
-    record_scan, usage_facts,
+    CodeRef, FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs, record_scan,
+    usage_facts,
 };
 pub use rollouts::{
     active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,

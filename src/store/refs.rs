@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::{Result, parse_ts, ts_text};
+use crate::domain::code_ref::RefChange;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CodeRef {
@@ -116,16 +117,6 @@ pub struct FoundRef<'a> {
     pub line: u32,
     pub language: &'a str,
     pub snippet: &'a str,
-}
-
-/// A reference that a scan saw appear or disappear. `line` is absent for a wrap_change reference
-/// recorded without one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct RefChange {
-    pub flag: String,
-    pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
 }
 
 /// What one scan changed, and the `scans` row that records it.

@@ -6,10 +6,10 @@ use jiff::SignedDuration;
 use serde_json::json;
 
 use super::*;
+use crate::domain::approval::Approval;
 use crate::domain::bucket::Percent;
 use crate::domain::policy::{Action, decide};
 use crate::domain::rollout::Event;
-use crate::store::Approval;
 
 impl Tx<'_> {
     /// A pending approval that the acting human may decide.

@@ -19,12 +19,12 @@ use serde_json::json;
 
 use super::flags::{outcome, rollout_view};
 use super::*;
+use crate::domain::approval::Approval;
 use crate::domain::bucket::Percent;
 use crate::domain::eval::Arm;
 use crate::domain::gate::{self, ArmData, GateInput, GateResult};
 use crate::domain::policy::Usage;
 use crate::domain::rollout::{Event, Rollout};
-use crate::store::Approval;
 
 /// Everything reported on a rollout, and the clock, as the gate reads it.
 fn gate_input(
@@ -82,7 +82,7 @@ fn store_evaluation(tx: &Tx, r: &Rollout, input: &GateInput, result: &GateResult
     });
     let id = store::insert_gate_evaluation(
         tx.conn,
-        &store::GateEvaluation {
+        &gate::GateEvaluation {
             id: 0,
             rollout_id: r.id,
             evaluated_at: store::ts_text(tx.now),

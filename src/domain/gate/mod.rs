@@ -20,7 +20,8 @@ pub use input::{
 };
 pub use preflight::{EvalPair, PreflightResult, preflight};
 pub use result::{
-    ArmValue, BreakerResult, GateResult, Label, MetricResult, PauseReason, SrmResult, Verdict,
+    ArmValue, BreakerResult, GateEvaluation, GateResult, Label, MetricResult, PauseReason,
+    SrmResult, Verdict,
 };
 pub use verdict::evaluate;
 

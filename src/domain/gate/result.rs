@@ -115,3 +115,15 @@ pub struct GateResult {
     pub eta_secs: Option<i64>,
     pub config_sha256: String,
 }
+
+/// A stored gate evaluation: what went in, what came out, under which config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateEvaluation {
+    pub id: i64,
+    pub rollout_id: i64,
+    pub evaluated_at: String,
+    pub verdict: String,
+    pub config_sha256: String,
+    pub inputs: serde_json::Value,
+    pub result: serde_json::Value,
+}
