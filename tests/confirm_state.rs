@@ -179,7 +179,7 @@ impl World {
         json!({"audit": decided, "approvals": approvals.approvals, "flag": flag})
     }
 
-    fn approval(&self, id: i64) -> flagwarden::store::Approval {
+    fn approval(&self, id: i64) -> flagwarden::domain::approval::Approval {
         self.app
             .list_approvals(&ListApprovals {
                 status: Some("all".into()),
