@@ -21,7 +21,8 @@ use serde_json::json;
 
 /// Every environment kind the use cases branch on: an open one, one with approvals and bounds, one
 /// where a human starts rollouts, one with required preflight evals.
-pub const POLICY: &str = r#"
+pub const POLICY: &str = concat!(
+    r#"
 version = 1
 [environments.development]
 agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback", "cleanup_flag"]
@@ -40,13 +41,9 @@ min_dwell = "1h"
 approvals = 2
 agent_rollback = "propose"
 auto_rollback_critical = true
-[environments.production.gate]
-min_samples = 100
-fresh_within = "24h"
-breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
-[environments.production.gate.metrics.error_rate]
-margin = 0.1
-[environments.gated]
+"#,
+    include_str!("../../tests/data/policies/production_gate.toml"),
+    r#"[environments.gated]
 agent_may = ["start_canary"]
 requires_start_approval = true
 [environments.prompts]
@@ -55,7 +52,8 @@ steps = [10, 100]
 [environments.prompts.preflight]
 required = true
 min_items = 20
-"#;
+"#
+);
 
 pub const ENVS: [&str; 5] = ["development", "production", "gated", "prompts", "nowhere"];
 pub const FLAGS: [&str; 3] = ["checkout", "dark-mode", "missing"];

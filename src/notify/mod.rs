@@ -34,7 +34,8 @@ mod fixtures {
     use crate::domain::policy::Actor;
     use crate::store::Store;
 
-    pub const POLICY: &str = r#"
+    pub const POLICY: &str = concat!(
+        r#"
 version = 1
 [environments.development]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
@@ -44,16 +45,13 @@ agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 100]
 approvals = 2
 agent_rollback = "propose"
-[environments.production.gate]
-min_samples = 100
-fresh_within = "24h"
-breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
-[environments.production.gate.metrics.error_rate]
-margin = 0.1
-[environments.gated]
+"#,
+        include_str!("../../tests/data/policies/production_gate.toml"),
+        r#"[environments.gated]
 agent_may = ["start_canary"]
 requires_start_approval = true
-"#;
+"#
+    );
 
     pub fn app(policy: &str) -> Arc<App> {
         Arc::new(
