@@ -7,8 +7,9 @@
 //! family to a room: `flags/`, `rollouts/`, `versions.rs`, `scan.rs`; the reads of the policy and the
 //! audit trail in `policy.rs` and `audit.rs`; what changes no flag (evaluation counts, meta values)
 //! in `bookkeeping.rs`; the requests and answers the tools expose in `types/`. What the edges read
-//! beyond the use cases: who is calling (`caller.rs`) and which token names whom (`tokens.rs`), the change feed (`feed.rs`), and the views
-//! of stored gate evaluations, scan results and pending approvals (`views.rs`), all app types.
+//! beyond the use cases: who is calling (`caller.rs`), which token names whom (`tokens.rs`), the
+//! change feed (`feed.rs`), and a rollout's stored gate evaluations and the approval an agent's
+//! client is asked to confirm (`views.rs`).
 
 mod audit;
 mod bookkeeping;
