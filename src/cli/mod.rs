@@ -267,6 +267,13 @@ impl Cli {
     }
 }
 
+impl Command {
+    /// Whether the command prints its answer and ends, as opposed to serving until stopped.
+    pub fn is_one_shot(&self) -> bool {
+        !matches!(self, Command::Mcp { .. } | Command::Serve(_))
+    }
+}
+
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
