@@ -133,7 +133,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "set_targeting",
             json!({"key": "base", "environment": "production", "reason": "r", "rules": [{"conditions": [{"attribute": "age", "op": "gt", "values": ["old"]}], "serve": {"variant": "on"}}]}),
-            "numeric",
+            "rules[0].conditions[0].values[0]: gt compares numbers: give them in `numbers`",
         ),
         (
             "set_targeting",
@@ -325,7 +325,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
             targeting(
                 json!([{"conditions": [{"attribute": "plan", "op": "equals"}], "serve": {"variant": "on"}}]),
             ),
-            "rules[0].conditions[0]: missing field `values`",
+            "rules[0].conditions[0].values: give at least one operand: `values` for strings and versions, `numbers` for numbers",
         ),
         (
             "set_targeting",

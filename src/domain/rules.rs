@@ -41,6 +41,13 @@ impl Op {
             Op::SemverEq | Op::SemverGt | Op::SemverGte | Op::SemverLt | Op::SemverLte
         )
     }
+    /// The operator as agents write it, e.g. "semver_gte".
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
     fn takes_one(self) -> bool {
         !matches!(
             self,
@@ -49,7 +56,10 @@ impl Op {
     }
 }
 
-/// One test on the evaluation context.
+/// One test on the evaluation context. Operands come typed by field, so no client that rewrites an
+/// untyped array into strings (Codex does) can turn `gt 18` into `gt "18"`: `values` holds strings
+/// (and booleans), `numbers` holds numbers. `Rule::parse` moves `numbers` into `values`, the one form
+/// stored and evaluated; a number sent in `values` (the older spelling) is still read as a number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[serde(
@@ -59,8 +69,22 @@ pub struct ConditionSpec {
     /// Context attribute, e.g. "email" or "targetingKey".
     pub attribute: String,
     pub op: Op,
-    /// Operands; with several, any match.
+    /// String operands (semver_* too: "2.4.0"); any match.
+    #[serde(default)]
+    #[schemars(schema_with = "string_or_bool_array")]
     pub values: Vec<Value>,
+    /// Number operands, for gt/gte/lt/lte (or equals/in a number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<serde_json::Number>,
+}
+
+/// `values` as the schema declares it: every item typed, so a client that fills in a missing item
+/// type with "string" changes nothing.
+fn string_or_bool_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"anyOf": [{"type": "string"}, {"type": "boolean"}]}
+    })
 }
 
 /// One arm of a percentage split.
@@ -148,7 +172,8 @@ impl Rule {
                 format!("at most {MAX_CONDITIONS} conditions per rule"),
             ));
         }
-        for (j, c) in spec.conditions.iter().enumerate() {
+        let mut spec = spec.clone();
+        for (j, c) in spec.conditions.iter_mut().enumerate() {
             check_condition(&format!("{field}.conditions[{j}]"), c)?;
         }
         let serve = match (&spec.serve.variant, &spec.serve.split) {
@@ -168,10 +193,7 @@ impl Rule {
                 ));
             }
         };
-        Ok(Rule {
-            spec: spec.clone(),
-            serve,
-        })
+        Ok(Rule { spec, serve })
     }
 
     pub fn spec(&self) -> &RuleSpec {
@@ -232,20 +254,51 @@ fn parse_split(
     Ok(arms)
 }
 
-fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
+/// Checks one condition and moves its `numbers` into `values`, the form stored and evaluated.
+fn check_condition(field: &str, c: &mut ConditionSpec) -> Result<(), InvalidFlag> {
     if c.attribute.is_empty() || c.attribute.len() > 200 {
         return Err(InvalidFlag::new(
             format!("{field}.attribute"),
             "name a context attribute (1 to 200 characters), e.g. \"email\" or \"targetingKey\"",
         ));
     }
-    let values_field = format!("{field}.values");
-    if c.values.is_empty() {
-        return Err(InvalidFlag::new(
-            values_field,
-            "give at least one value to compare against",
-        ));
-    }
+    let op = c.op.name();
+    let values_field = match (c.values.is_empty(), c.numbers.is_empty()) {
+        (true, true) => {
+            return Err(InvalidFlag::new(
+                format!("{field}.values"),
+                format!(
+                    "give at least one operand: `values` for strings and versions, `numbers` for numbers, e.g. {}",
+                    example(c.op)
+                ),
+            ));
+        }
+        (false, false) => {
+            return Err(InvalidFlag::new(
+                format!("{field}.numbers"),
+                "give operands in `values` (strings) or in `numbers`, not both",
+            ));
+        }
+        (true, false) => {
+            if !(c.op.is_numeric()
+                || matches!(c.op, Op::Equals | Op::NotEquals | Op::In | Op::NotIn))
+            {
+                return Err(InvalidFlag::new(
+                    format!("{field}.numbers"),
+                    format!(
+                        "{op} compares strings: give them in `values`, e.g. {}",
+                        example(c.op)
+                    ),
+                ));
+            }
+            c.values = std::mem::take(&mut c.numbers)
+                .into_iter()
+                .map(Value::Number)
+                .collect();
+            format!("{field}.numbers")
+        }
+        (false, true) => format!("{field}.values"),
+    };
     if c.values.len() > MAX_VALUES {
         return Err(InvalidFlag::new(
             values_field,
@@ -255,11 +308,7 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
     if c.op.takes_one() && c.values.len() != 1 {
         return Err(InvalidFlag::new(
             values_field,
-            format!(
-                "{:?} takes exactly one value; use `in` to match any of several",
-                c.op
-            )
-            .to_lowercase(),
+            format!("{op} takes exactly one value; use `in` to match any of several"),
         ));
     }
     for (k, v) in c.values.iter().enumerate() {
@@ -268,7 +317,10 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
             if !v.is_number() {
                 return Err(InvalidFlag::new(
                     f,
-                    "numeric comparisons need a number, e.g. 18",
+                    format!(
+                        "{op} compares numbers: give them in `numbers`, not as strings in `values`, e.g. {}",
+                        example(c.op)
+                    ),
                 ));
             }
         } else if c.op.is_semver() {
@@ -278,7 +330,10 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
             if !ok {
                 return Err(InvalidFlag::new(
                     f,
-                    "semantic-version comparisons need a version string such as \"2.4.0\"",
+                    format!(
+                        "{op} compares semantic versions: give a version string in `values`, e.g. {}",
+                        example(c.op)
+                    ),
                 ));
             }
         } else if !(v.is_string() || v.is_number() || v.is_boolean()) {
@@ -289,4 +344,16 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
         }
     }
     Ok(())
+}
+
+/// A well-typed condition for `op`, quoted in refusals so the fix is one copy away.
+fn example(op: Op) -> String {
+    let name = op.name();
+    if op.is_numeric() {
+        format!(r#"{{"attribute": "age", "op": "{name}", "numbers": [18]}}"#)
+    } else if op.is_semver() {
+        format!(r#"{{"attribute": "app_version", "op": "{name}", "values": ["2.4.0"]}}"#)
+    } else {
+        format!(r#"{{"attribute": "plan", "op": "{name}", "values": ["pro"]}}"#)
+    }
 }
