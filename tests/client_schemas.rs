@@ -418,3 +418,26 @@ async fn numbers_and_versions_target_as_written() {
     );
     agent.close().await;
 }
+
+/// A refusal's structured content (`{"refused", "kind", "rule", "field"}`) must not fail a client that
+/// checks structured content against the output schema (Claude Code does): no output schema requires
+/// a field, forbids extra ones, or gives those names another type.
+#[test]
+fn every_output_schema_admits_a_refusal() {
+    for tool in tools() {
+        let Some(out) = tool.get("outputSchema") else {
+            continue;
+        };
+        let name = tool["name"].as_str().unwrap();
+        assert!(out.get("required").is_none(), "{name} requires fields");
+        assert!(
+            out.get("additionalProperties") != Some(&json!(false)),
+            "{name} forbids extra fields"
+        );
+        for field in ["refused", "kind", "rule", "field"] {
+            if let Some(t) = out["properties"][field]["type"].as_str() {
+                assert_eq!(t, "string", "{name}.{field}");
+            }
+        }
+    }
+}
