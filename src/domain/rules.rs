@@ -357,3 +357,69 @@ fn example(op: Op) -> String {
         format!(r#"{{"attribute": "plan", "op": "{name}", "values": ["pro"]}}"#)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Parses one rule with this condition against on/off, the validated condition or the error.
+    fn check(condition: Value) -> Result<ConditionSpec, String> {
+        let spec: RuleSpec =
+            serde_json::from_value(json!({"conditions": [condition], "serve": {"variant": "on"}}))
+                .map_err(|e| e.to_string())?;
+        Rule::parse("rules[0]", &spec, &Variants::boolean())
+            .map(|r| r.conditions()[0].clone())
+            .map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
+    #[test]
+    fn numbers_are_stored_as_values_and_the_older_spelling_still_reads() {
+        let typed = check(json!({"attribute": "age", "op": "gte", "numbers": [18]})).unwrap();
+        let older = check(json!({"attribute": "age", "op": "gte", "values": [18]})).unwrap();
+        assert_eq!(typed, older);
+        assert_eq!(typed.values, vec![json!(18)]);
+        assert!(typed.numbers.is_empty());
+        // What is stored is what was always stored: no `numbers` key.
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap(),
+            json!({"attribute": "age", "op": "gte", "values": [18]})
+        );
+        let member = check(json!({"attribute": "tier", "op": "in", "numbers": [1, 2]})).unwrap();
+        assert_eq!(member.values, vec![json!(1), json!(2)]);
+    }
+
+    #[test]
+    fn operands_in_the_wrong_field_are_refused_with_the_fix() {
+        for (condition, expect) in [
+            (
+                json!({"attribute": "age", "op": "gt", "values": ["18"]}),
+                r#"rules[0].conditions[0].values[0]: gt compares numbers: give them in `numbers`, not as strings in `values`, e.g. {"attribute": "age", "op": "gt", "numbers": [18]}"#,
+            ),
+            (
+                json!({"attribute": "app", "op": "semver_gte", "numbers": [2]}),
+                r#"rules[0].conditions[0].numbers: semver_gte compares strings: give them in `values`, e.g. {"attribute": "app_version", "op": "semver_gte", "values": ["2.4.0"]}"#,
+            ),
+            (
+                json!({"attribute": "app", "op": "semver_lt", "values": ["two"]}),
+                r#"rules[0].conditions[0].values[0]: semver_lt compares semantic versions: give a version string in `values`, e.g. {"attribute": "app_version", "op": "semver_lt", "values": ["2.4.0"]}"#,
+            ),
+            (
+                json!({"attribute": "plan", "op": "in", "values": ["a"], "numbers": [1]}),
+                "rules[0].conditions[0].numbers: give operands in `values` (strings) or in `numbers`, not both",
+            ),
+            (
+                json!({"attribute": "plan", "op": "equals"}),
+                r#"rules[0].conditions[0].values: give at least one operand: `values` for strings and versions, `numbers` for numbers, e.g. {"attribute": "plan", "op": "equals", "values": ["pro"]}"#,
+            ),
+            (
+                json!({"attribute": "v", "op": "semver_eq", "values": ["1.0.0", "2.0.0"]}),
+                "rules[0].conditions[0].values: semver_eq takes exactly one value; use `in` to match any of several",
+            ),
+        ] {
+            assert_eq!(check(condition.clone()).unwrap_err(), expect, "{condition}");
+        }
+        let err = check(json!({"attribute": "age", "op": "gt", "numbers": ["18"]})).unwrap_err();
+        assert!(err.contains("invalid type: string \"18\""), "{err}");
+    }
+}
