@@ -133,7 +133,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "set_targeting",
             json!({"key": "base", "environment": "production", "reason": "r", "rules": [{"conditions": [{"attribute": "age", "op": "gt", "values": ["old"]}], "serve": {"variant": "on"}}]}),
-            "numeric",
+            "rules[0].conditions[0].values[0]: gt compares numbers: give them in `numbers`",
         ),
         (
             "set_targeting",
@@ -325,7 +325,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
             targeting(
                 json!([{"conditions": [{"attribute": "plan", "op": "equals"}], "serve": {"variant": "on"}}]),
             ),
-            "rules[0].conditions[0]: missing field `values`",
+            "rules[0].conditions[0].values: give at least one operand: `values` for strings and versions, `numbers` for numbers",
         ),
         (
             "set_targeting",
@@ -392,6 +392,60 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
     ]
 }
 
+/// Codex shows structured content without the error flag and Claude Code reads nothing else, so the
+/// structured content of every refusal must open with the refusal: `refused` first, beginning with
+/// the field (or "invalid arguments", whose message then names it), and containing the message.
+async fn structured_refusal(
+    agent: &common::Client,
+    tool: &str,
+    args: &Value,
+    fragment: &str,
+) -> Result<(), String> {
+    let result = agent
+        .inner
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(tool.to_owned())
+                .with_arguments(args.as_object().cloned().unwrap_or_default()),
+        )
+        .await
+        .map_err(|e| format!("tools/call failed: {e}"))?;
+    let sc = result
+        .structured_content
+        .ok_or("an error without structured content")?;
+    let shown = sc.to_string();
+    let refused = sc["refused"]
+        .as_str()
+        .ok_or(format!("no `refused` in {shown}"))?;
+    if !shown.starts_with("{\"refused\":\"") {
+        return Err(format!(
+            "structured content does not open with the refusal: {shown}"
+        ));
+    }
+    if !refused.contains(fragment) {
+        return Err(format!("`refused` does not carry {fragment:?}: {shown}"));
+    }
+    let names_it = match (
+        sc["kind"].as_str(),
+        sc["field"].as_str(),
+        sc["rule"].as_str(),
+    ) {
+        (Some("invalid" | "invalid_arguments"), Some(field), _) => {
+            refused.starts_with(&format!("invalid {field}"))
+                || refused.starts_with("invalid arguments: ")
+        }
+        (Some("invalid_arguments"), None, _) => refused.starts_with("invalid arguments: "),
+        (Some("denied"), _, Some(rule)) => refused.contains(&format!("denied by {rule}")),
+        (Some("refused"), None, None) => refused.starts_with("refused: "),
+        _ => false,
+    };
+    if !names_it {
+        return Err(format!(
+            "the refusal does not open with its field or rule: {shown}"
+        ));
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn malformed_calls_are_answered_in_band_and_change_nothing() {
     let p = Project::new(TEST_POLICY);
@@ -411,6 +465,9 @@ async fn malformed_calls_are_answered_in_band_and_change_nothing() {
                 "{tool} {}: expected an error mentioning {fragment:?}, got {other:?}",
                 truncate(args)
             )),
+        }
+        if let Err(e) = structured_refusal(&agent, tool, args, fragment).await {
+            failures.push(format!("{tool} {}: {e}", truncate(args)));
         }
     }
     all_passed(&failures, cases.len());
@@ -855,4 +912,40 @@ fn the_catalogue_holds_at_least_100_malformed_inputs() {
         + cli_cases().len()
         + policy_cases().len();
     assert!(total >= 100, "{total} cases");
+}
+
+/// A policy denial (an error) and an approval request (a success that changed nothing) both say so,
+/// with the rule and the way forward, in the first words of their structured content.
+#[tokio::test]
+async fn policy_refusals_open_with_their_rule() {
+    let p = Project::new(TEST_POLICY);
+    let agent = p.connect("codex-mcp-client").await;
+    agent.create_flag("base").await;
+    let jump = json!({"key": "base", "environment": "production", "candidate_variant": "on", "steps": [5, 80, 100], "reason": "r"});
+    structured_refusal(&agent, "start_canary", &jump, "denied by production.")
+        .await
+        .unwrap();
+
+    let start = json!({"key": "base", "environment": "production", "candidate_variant": "on", "reason": "r"});
+    agent.call("start_canary", start).await.ok();
+    for arm in ["canary", "control"] {
+        agent.call("record_signals", json!({"key": "base", "environment": "production", "arm": arm, "requests": 400, "errors": 2, "reason": "load"})).await.ok();
+    }
+    let advance = json!({"key": "base", "environment": "production", "reason": "healthy"});
+    agent.call("advance_canary", advance.clone()).await.ok();
+    let gated = agent.call("advance_canary", advance).await.ok();
+    let shown = gated.to_string();
+    assert!(
+        shown.starts_with(
+            r#"{"decision":{"result":"needs_approval","rule":"production.max_auto_percent","message":"#
+        ),
+        "{shown}"
+    );
+    // The way forward follows at once: the summary, the second field, names the command.
+    let after_decision = shown.split_once(r#"},"summary":""#).map(|(_, s)| s);
+    assert!(
+        after_decision.is_some_and(|s| s.contains("flagwarden approve")),
+        "{shown}"
+    );
+    agent.close().await;
 }

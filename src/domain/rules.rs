@@ -41,6 +41,13 @@ impl Op {
             Op::SemverEq | Op::SemverGt | Op::SemverGte | Op::SemverLt | Op::SemverLte
         )
     }
+    /// The operator as agents write it, e.g. "semver_gte".
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
     fn takes_one(self) -> bool {
         !matches!(
             self,
@@ -49,7 +56,10 @@ impl Op {
     }
 }
 
-/// One test on the evaluation context.
+/// One test on the evaluation context. Operands come typed by field, so no client that rewrites an
+/// untyped array into strings (Codex does) can turn `gt 18` into `gt "18"`: `values` holds strings
+/// (and booleans), `numbers` holds numbers. `Rule::parse` moves `numbers` into `values`, the one form
+/// stored and evaluated; a number sent in `values` (the older spelling) is still read as a number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[serde(
@@ -59,8 +69,22 @@ pub struct ConditionSpec {
     /// Context attribute, e.g. "email" or "targetingKey".
     pub attribute: String,
     pub op: Op,
-    /// Operands; with several, any match.
+    /// String operands (semver_* too: "2.4.0"); any match.
+    #[serde(default)]
+    #[schemars(schema_with = "string_or_bool_array")]
     pub values: Vec<Value>,
+    /// Number operands, for gt/gte/lt/lte (or equals/in a number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<serde_json::Number>,
+}
+
+/// `values` as the schema declares it: every item typed, so a client that fills in a missing item
+/// type with "string" changes nothing.
+fn string_or_bool_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"anyOf": [{"type": "string"}, {"type": "boolean"}]}
+    })
 }
 
 /// One arm of a percentage split.
@@ -148,7 +172,8 @@ impl Rule {
                 format!("at most {MAX_CONDITIONS} conditions per rule"),
             ));
         }
-        for (j, c) in spec.conditions.iter().enumerate() {
+        let mut spec = spec.clone();
+        for (j, c) in spec.conditions.iter_mut().enumerate() {
             check_condition(&format!("{field}.conditions[{j}]"), c)?;
         }
         let serve = match (&spec.serve.variant, &spec.serve.split) {
@@ -168,10 +193,7 @@ impl Rule {
                 ));
             }
         };
-        Ok(Rule {
-            spec: spec.clone(),
-            serve,
-        })
+        Ok(Rule { spec, serve })
     }
 
     pub fn spec(&self) -> &RuleSpec {
@@ -232,20 +254,51 @@ fn parse_split(
     Ok(arms)
 }
 
-fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
+/// Checks one condition and moves its `numbers` into `values`, the form stored and evaluated.
+fn check_condition(field: &str, c: &mut ConditionSpec) -> Result<(), InvalidFlag> {
     if c.attribute.is_empty() || c.attribute.len() > 200 {
         return Err(InvalidFlag::new(
             format!("{field}.attribute"),
             "name a context attribute (1 to 200 characters), e.g. \"email\" or \"targetingKey\"",
         ));
     }
-    let values_field = format!("{field}.values");
-    if c.values.is_empty() {
-        return Err(InvalidFlag::new(
-            values_field,
-            "give at least one value to compare against",
-        ));
-    }
+    let op = c.op.name();
+    let values_field = match (c.values.is_empty(), c.numbers.is_empty()) {
+        (true, true) => {
+            return Err(InvalidFlag::new(
+                format!("{field}.values"),
+                format!(
+                    "give at least one operand: `values` for strings and versions, `numbers` for numbers, e.g. {}",
+                    example(c.op)
+                ),
+            ));
+        }
+        (false, false) => {
+            return Err(InvalidFlag::new(
+                format!("{field}.numbers"),
+                "give operands in `values` (strings) or in `numbers`, not both",
+            ));
+        }
+        (true, false) => {
+            if !(c.op.is_numeric()
+                || matches!(c.op, Op::Equals | Op::NotEquals | Op::In | Op::NotIn))
+            {
+                return Err(InvalidFlag::new(
+                    format!("{field}.numbers"),
+                    format!(
+                        "{op} compares strings: give them in `values`, e.g. {}",
+                        example(c.op)
+                    ),
+                ));
+            }
+            c.values = std::mem::take(&mut c.numbers)
+                .into_iter()
+                .map(Value::Number)
+                .collect();
+            format!("{field}.numbers")
+        }
+        (false, true) => format!("{field}.values"),
+    };
     if c.values.len() > MAX_VALUES {
         return Err(InvalidFlag::new(
             values_field,
@@ -255,11 +308,7 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
     if c.op.takes_one() && c.values.len() != 1 {
         return Err(InvalidFlag::new(
             values_field,
-            format!(
-                "{:?} takes exactly one value; use `in` to match any of several",
-                c.op
-            )
-            .to_lowercase(),
+            format!("{op} takes exactly one value; use `in` to match any of several"),
         ));
     }
     for (k, v) in c.values.iter().enumerate() {
@@ -268,7 +317,10 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
             if !v.is_number() {
                 return Err(InvalidFlag::new(
                     f,
-                    "numeric comparisons need a number, e.g. 18",
+                    format!(
+                        "{op} compares numbers: give them in `numbers`, not as strings in `values`, e.g. {}",
+                        example(c.op)
+                    ),
                 ));
             }
         } else if c.op.is_semver() {
@@ -278,7 +330,10 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
             if !ok {
                 return Err(InvalidFlag::new(
                     f,
-                    "semantic-version comparisons need a version string such as \"2.4.0\"",
+                    format!(
+                        "{op} compares semantic versions: give a version string in `values`, e.g. {}",
+                        example(c.op)
+                    ),
                 ));
             }
         } else if !(v.is_string() || v.is_number() || v.is_boolean()) {
@@ -289,4 +344,82 @@ fn check_condition(field: &str, c: &ConditionSpec) -> Result<(), InvalidFlag> {
         }
     }
     Ok(())
+}
+
+/// A well-typed condition for `op`, quoted in refusals so the fix is one copy away.
+fn example(op: Op) -> String {
+    let name = op.name();
+    if op.is_numeric() {
+        format!(r#"{{"attribute": "age", "op": "{name}", "numbers": [18]}}"#)
+    } else if op.is_semver() {
+        format!(r#"{{"attribute": "app_version", "op": "{name}", "values": ["2.4.0"]}}"#)
+    } else {
+        format!(r#"{{"attribute": "plan", "op": "{name}", "values": ["pro"]}}"#)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Parses one rule with this condition against on/off, the validated condition or the error.
+    fn check(condition: Value) -> Result<ConditionSpec, String> {
+        let spec: RuleSpec =
+            serde_json::from_value(json!({"conditions": [condition], "serve": {"variant": "on"}}))
+                .map_err(|e| e.to_string())?;
+        Rule::parse("rules[0]", &spec, &Variants::boolean())
+            .map(|r| r.conditions()[0].clone())
+            .map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
+    #[test]
+    fn numbers_are_stored_as_values_and_the_older_spelling_still_reads() {
+        let typed = check(json!({"attribute": "age", "op": "gte", "numbers": [18]})).unwrap();
+        let older = check(json!({"attribute": "age", "op": "gte", "values": [18]})).unwrap();
+        assert_eq!(typed, older);
+        assert_eq!(typed.values, vec![json!(18)]);
+        assert!(typed.numbers.is_empty());
+        // What is stored is what was always stored: no `numbers` key.
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap(),
+            json!({"attribute": "age", "op": "gte", "values": [18]})
+        );
+        let member = check(json!({"attribute": "tier", "op": "in", "numbers": [1, 2]})).unwrap();
+        assert_eq!(member.values, vec![json!(1), json!(2)]);
+    }
+
+    #[test]
+    fn operands_in_the_wrong_field_are_refused_with_the_fix() {
+        for (condition, expect) in [
+            (
+                json!({"attribute": "age", "op": "gt", "values": ["18"]}),
+                r#"rules[0].conditions[0].values[0]: gt compares numbers: give them in `numbers`, not as strings in `values`, e.g. {"attribute": "age", "op": "gt", "numbers": [18]}"#,
+            ),
+            (
+                json!({"attribute": "app", "op": "semver_gte", "numbers": [2]}),
+                r#"rules[0].conditions[0].numbers: semver_gte compares strings: give them in `values`, e.g. {"attribute": "app_version", "op": "semver_gte", "values": ["2.4.0"]}"#,
+            ),
+            (
+                json!({"attribute": "app", "op": "semver_lt", "values": ["two"]}),
+                r#"rules[0].conditions[0].values[0]: semver_lt compares semantic versions: give a version string in `values`, e.g. {"attribute": "app_version", "op": "semver_lt", "values": ["2.4.0"]}"#,
+            ),
+            (
+                json!({"attribute": "plan", "op": "in", "values": ["a"], "numbers": [1]}),
+                "rules[0].conditions[0].numbers: give operands in `values` (strings) or in `numbers`, not both",
+            ),
+            (
+                json!({"attribute": "plan", "op": "equals"}),
+                r#"rules[0].conditions[0].values: give at least one operand: `values` for strings and versions, `numbers` for numbers, e.g. {"attribute": "plan", "op": "equals", "values": ["pro"]}"#,
+            ),
+            (
+                json!({"attribute": "v", "op": "semver_eq", "values": ["1.0.0", "2.0.0"]}),
+                "rules[0].conditions[0].values: semver_eq takes exactly one value; use `in` to match any of several",
+            ),
+        ] {
+            assert_eq!(check(condition.clone()).unwrap_err(), expect, "{condition}");
+        }
+        let err = check(json!({"attribute": "age", "op": "gt", "numbers": ["18"]})).unwrap_err();
+        assert!(err.contains("invalid type: string \"18\""), "{err}");
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// rmcp's router answers an `invalid_params` error starting with exactly this in-band (`isError`), as
 /// a tool result the model reads rather than a protocol error; so every argument error keeps it.
-const IN_BAND_PREFIX: &str = "failed to deserialize parameters:";
+pub(super) const IN_BAND_PREFIX: &str = "failed to deserialize parameters:";
 
 /// A tool's or prompt's arguments, deserialized from the call's JSON object.
 pub struct Parameters<P>(pub P);

@@ -1,11 +1,13 @@
 //! The MCP edge: one thin tool per use case. A tool extracts its typed input, calls one `App` method
 //! on a blocking thread (SQLite is synchronous), and returns the typed answer as structured content.
 //! Errors a model can act on come back in-band (`isError`) with the message that names the field or
-//! rule and the way forward; protocol errors are left to rmcp. The only module that knows MCP.
+//! rule and the way forward, as text and as structured content (`refusal.rs`); protocol errors are
+//! left to rmcp. The only module that knows MCP.
 
 mod args;
 mod confirm;
 mod prompts;
+mod refusal;
 mod schema;
 
 use std::sync::Arc;
@@ -415,6 +417,16 @@ impl Server {
 #[tool_handler(router = self.tool_router)]
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for Server {
+    /// The router's answer, with every in-band error given its structured refusal.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(tcc).await.map(refusal::structure)
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()

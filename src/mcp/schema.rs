@@ -51,12 +51,63 @@ fn single_non_null(t: &Value) -> Option<Value> {
     }
 }
 
+/// Input schemas are also written so that clients which rewrite schemas read the same meaning: Codex
+/// fills an array without `items` with strings and an object without `properties` with an empty
+/// map, and resolves (older versions: drops) `$ref`s. So every `$ref` is inlined (each definition is
+/// used once, so this also saves bytes), every array names its item type (checked by
+/// tests/client_schemas.rs) and a free-form object says so with `additionalProperties: true`.
 pub fn compact_input(schema: &Obj) -> Arc<Obj> {
     let mut v = Value::Object(schema.clone());
     strip(&mut v, 0);
+    let defs = match &mut v {
+        Value::Object(m) => m.remove("$defs"),
+        _ => None,
+    };
+    let defs = defs
+        .and_then(|d| d.as_object().cloned())
+        .unwrap_or_default();
+    inline(&mut v, &defs, 0);
     match v {
         Value::Object(m) => Arc::new(m),
         _ => unreachable!("an object stays an object"),
+    }
+}
+
+/// Replaces each `#/$defs/…` reference by its definition and declares free-form objects as such.
+fn inline(v: &mut Value, defs: &Obj, depth: usize) {
+    // Tool inputs are not recursive; the bound only keeps a mistaken cycle from hanging the build.
+    if depth > 32 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(def) = m
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| defs.get(name))
+            {
+                let mut def = def.clone();
+                m.remove("$ref");
+                if let Value::Object(d) = &mut def {
+                    // The field's own doc wins over the definition's.
+                    for (k, x) in std::mem::take(m) {
+                        d.insert(k, x);
+                    }
+                }
+                *v = def;
+                return inline(v, defs, depth + 1);
+            }
+            if m.get("type") == Some(&json!("object")) && !m.contains_key("properties") {
+                m.insert("properties".into(), json!({}));
+                m.insert("additionalProperties".into(), json!(true));
+            }
+            for (_, child) in m.iter_mut() {
+                inline(child, defs, depth + 1);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| inline(c, defs, depth + 1)),
+        _ => {}
     }
 }
 

@@ -89,13 +89,15 @@ impl From<&Decision> for DecisionView {
     }
 }
 
-/// What a mutation did (or, in a dry run, would do).
+/// What a mutation did (or, in a dry run, would do). The decision comes first and the summary next:
+/// clients show structured content serialized (Codex) or read nothing else (Claude Code), so a call
+/// that needs a human's approval says so, with the rule and the way forward, in its first words.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Outcome {
-    pub dry_run: bool,
     pub decision: DecisionView,
     /// One sentence: what changed and what to do next.
     pub summary: String,
+    pub dry_run: bool,
     /// The flag's version after the call; pass it as expected_version next time.
     pub version: i64,
     /// Audit event number; absent for dry runs.

@@ -115,7 +115,7 @@ fn missing_and_unknown_fields_name_where_they_are() {
         rules(
             json!([{"conditions": [{"attribute": "a", "op": "in", "values": ["x"], "extra": 1}], "serve": {"variant": "on"}}]),
         ),
-        "rules[0].conditions[0].extra: unknown field `extra`, expected one of `attribute`, `op`, `values`",
+        "rules[0].conditions[0].extra: unknown field `extra`, expected one of `attribute`, `op`, `values`, `numbers`",
     );
     t(
         rules(
