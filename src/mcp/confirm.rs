@@ -293,7 +293,7 @@ impl Server {
             return None;
         }
         let env = self.app.policy().policy.env(&call.env)?;
-        if !env.confirm_in_client {
+        if !env.confirm_in_client.asks() {
             return None;
         }
         // An idempotent replay returns the first answer, whose approval may be decided by now.
