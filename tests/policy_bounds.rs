@@ -659,3 +659,49 @@ fn confirm_in_client_takes_a_level_and_reads_old_booleans_with_a_note() {
         );
     }
 }
+
+#[test]
+fn an_old_boolean_gets_one_note_on_stderr_and_init_writes_reduce_only() {
+    let p = common::Project::new(
+        "version = 1\n[environments.development]\n[environments.production]\nconfirm_in_client = true\n",
+    );
+    let out = p.cli(&["policy", "check"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+    let [note] = notes.as_slice() else {
+        panic!("one note, got: {stderr}")
+    };
+    let file = p.policy().display().to_string();
+    for part in [
+        &format!("{file}:4: environments.production.confirm_in_client"),
+        "`confirm_in_client = true` is read as \"reduce_only\"",
+        "write `confirm_in_client = \"reduce_only\"`",
+    ] {
+        assert!(note.contains(part), "{part:?} missing from {note}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("note: "),
+        "notes go to stderr, stdout may be JSON-RPC: {stdout}"
+    );
+    assert!(
+        stdout.contains("an approve in the agent's client may confirm a rollback or a pause"),
+        "{stdout}"
+    );
+
+    // `flagwarden init` writes the level by name for production, and no old form.
+    std::fs::remove_file(p.policy()).unwrap();
+    p.cli_ok(&["init"]);
+    let written = std::fs::read_to_string(p.policy()).unwrap();
+    let policy = Policy::parse("flagwarden.toml", &written).unwrap();
+    assert!(policy.notes.is_empty(), "{:?}", policy.notes);
+    assert_eq!(
+        policy.env("production").unwrap().confirm_in_client,
+        ClientTrust::ReduceOnly
+    );
+    assert!(
+        written.contains("confirm_in_client = \"reduce_only\""),
+        "{written}"
+    );
+}
