@@ -166,12 +166,18 @@ def test_person_answers_a_rollback_proposal_in_the_client(transport_ws: Workspac
     run(mode, person_answers_in_client, transport_ws, mode, answer)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_under_all_a_reject_in_the_client_counts(ws: Workspace, mode: str) -> None:
+def set_production_level(ws: Workspace, level: str) -> None:
+    """Writes `confirm_in_client = LEVEL` into the workspace policy's production section (read by each
+    stdio client's `flagwarden mcp` as it starts)."""
     text = ws.policy.read_text()
     marker = 'agent_rollback = "propose"\n'
-    assert marker in text, text
-    ws.policy.write_text(text.replace(marker, marker + 'confirm_in_client = "all"\n', 1))
+    assert text.count(marker) == 1 and text.index(marker) > text.index("[environments.production]"), text
+    ws.policy.write_text(text.replace(marker, marker + f'confirm_in_client = "{level}"\n'))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_under_all_a_reject_in_the_client_counts(ws: Workspace, mode: str) -> None:
+    set_production_level(ws, "all")
     run(mode, person_answers_in_client, ws, mode, "reject", ("RUNNING", "rejected", "e2e: that was a load test"))
 
 
@@ -207,3 +213,51 @@ async def queued_then_confirmed_with_the_cli(ws: Workspace, mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_without_elicitation_the_proposal_waits_for_the_cli(transport_ws: Workspace, mode: str) -> None:
     run(mode, queued_then_confirmed_with_the_cli, transport_ws, mode)
+
+
+async def person_approves_a_widening(ws: Workspace, mode: str, level: str) -> None:
+    """Past max_auto_percent in production: under reduce_only the client's approve is refused and
+    recorded and the rollout stays at 25 %; under all it takes the step."""
+    client_name = f"flagwarden-e2e-widen-{mode}"
+    asked: list[types.ElicitRequestParams] = []
+
+    async def eager(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"decision": "approve", "reason": "e2e: go"})
+
+    async with ws.client(mode, client_name, elicitation_callback=eager) as c:
+        await start_canary_at_5_percent(c)
+        for arm in ("canary", "control"):
+            await ok(c, "record_signals", {**PROD, "arm": arm, "requests": 200, "errors": 2, "reason": "e2e"})
+        out = await ok(c, "advance_canary", {**PROD, "reason": "e2e: to 25%"})
+        assert (out["decision"]["result"], out["rollout"]["percent"]) == ("allow", 25), out
+        assert asked == [], "a step within policy asks nobody"
+        out = await ok(c, "advance_canary", {**PROD, "reason": "e2e: on to 50%"})
+        assert len(asked) == 1, asked
+        assert "go to 50%" in asked[0].message, asked[0].message
+        approval_id = out["approval_id"]
+        assert out["decision"]["result"] == "needs_approval", out
+        if level == "all":
+            assert (out["rollout"]["state"], out["rollout"]["percent"]) == ("RUNNING", 50), out
+        else:
+            assert (out["rollout"]["state"], out["rollout"]["percent"]) == ("AWAITING_APPROVAL", 25), out
+            assert "production.confirm_in_client" in out["summary"], out["summary"]
+            assert f"flagwarden approve {approval_id}" in out["summary"], out["summary"]
+
+    a = await approval(ws, approval_id)
+    refused = await refused_answers(ws, approval_id)
+    if level == "all":
+        assert (a["status"], a["decided_via"]) == ("approved", "elicitation"), a
+        assert refused == [], refused
+    else:
+        assert (a["status"], a["decided_via"]) == ("pending", None), a
+        [r] = refused
+        assert (r["actor"], r["decision"], json.loads(r["args"])["answer"]) == (client_name, "deny", "approve"), r
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("level", ["reduce_only", "all"])
+def test_an_approve_that_widens_counts_only_under_all(ws: Workspace, mode: str, level: str) -> None:
+    if level == "all":
+        set_production_level(ws, level)
+    run(mode, person_approves_a_widening, ws, mode, level)
