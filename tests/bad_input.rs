@@ -859,6 +859,14 @@ fn policy_cases() -> Vec<(&'static str, &'static str)> {
             "version = 1\n[[webhooks]]\nurl = \"ftp://x\"\n[environments.production]\n",
             "webhooks[0].url",
         ),
+        (
+            "version = 1\n[environments.production]\nconfirm_in_client = \"sometimes\"\n",
+            ":3: environments.production.confirm_in_client: unknown level \"sometimes\": use \"none\", \"reduce_only\" or \"all\"",
+        ),
+        (
+            "version = 1\n[environments.production]\nconfirm_in_client = 1\n",
+            ":3: environments.production.confirm_in_client: unknown level 1",
+        ),
         ("version = 1\n[environments.production\n", ":2:"),
     ]
 }

@@ -2,7 +2,9 @@
 //! rmcp's client, an in-memory store and a controlled clock. The request state a 2026-07-28 client
 //! echoes back is untrusted: a tampered one, one replayed against other arguments, another tool or
 //! by another client, and an expired one are refused in-band and change nothing; a good one decides
-//! the approval the first round opened without running the tool's mutation again.
+//! the approval the first round opened without running the tool's mutation again. What an answer
+//! decides is the policy's `confirm_in_client` level: a decline or cancel never decides, an approve
+//! that widens exposure counts only under `all`, and every answer that decides nothing is recorded.
 
 mod common;
 
@@ -22,14 +24,16 @@ use rmcp::service::{RequestContext, RunningService, serve_directly};
 use rmcp::{ClientHandler, ErrorData, RoleClient, RoleServer};
 use serde_json::{Value, json};
 
-/// Production behind the shared production gate, a gated environment that asks a person at every
-/// step, and one where the client is never asked.
+/// Production behind the shared production gate (`confirm_in_client` unset: `reduce_only`, and a
+/// human approves each step above 5 %), a gated environment that asks at every step and trusts every
+/// answer (`all`), and one where the client is never asked (`none`).
 const POLICY: &str = concat!(
     r#"
 version = 1
 [environments.production]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 50, 100]
+max_auto_percent = 5
 agent_rollback = "propose"
 "#,
     include_str!("data/policies/production_gate.toml"),
@@ -39,6 +43,7 @@ steps = [5, 50, 100]
 max_auto_percent = 5
 max_step_increase = 50
 requires_start_approval = true
+confirm_in_client = "all"
 [environments.gated.gate]
 min_samples = 100
 fresh_within = "24h"
@@ -47,7 +52,7 @@ margin = 0.1
 [environments.locked]
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 agent_rollback = "propose"
-confirm_in_client = false
+confirm_in_client = "none"
 "#
 );
 
@@ -311,9 +316,15 @@ async fn a_good_state_decides_the_approval_without_running_the_tool_again() {
         (last.action.as_str(), last.actor_kind.as_str()),
         ("approve", "human")
     );
+    let args = serde_json::from_str::<Value>(&last.args).unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&last.args).unwrap()["via"],
-        "elicitation"
+        (&args["via"], &args["client"], &args["answer"]),
+        (
+            &json!("elicitation"),
+            &json!({"name": "agent-a", "version": "1.0"}),
+            &json!("approve")
+        ),
+        "{args}"
     );
 
     // The same state again: the approval is decided, so the answer is not applied twice.
@@ -445,14 +456,176 @@ async fn an_expired_state_is_refused_and_changes_nothing() {
     assert_eq!(w.approval(id).status, "pending");
 }
 
+/// The in-client answers recorded for one approval that decided nothing: (actor, answer, rule).
+fn refused_answers(w: &World, id: i64) -> Vec<(String, String, Option<String>)> {
+    w.app
+        .audit_events(None, None, 500)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "answer_in_client" && e.approval_id == Some(id))
+        .map(|e| {
+            assert_eq!(e.decision, "deny", "{e:?}");
+            let args: Value = serde_json::from_str(&e.args).unwrap();
+            assert_eq!(args["via"], "elicitation", "{args}");
+            let client = format!(
+                "{} {}",
+                args["client"]["name"].as_str().unwrap(),
+                args["client"]["version"].as_str().unwrap()
+            );
+            assert_eq!(
+                e.actor,
+                client.split(' ').next().unwrap(),
+                "the client's own agent"
+            );
+            (client, args["answer"].as_str().unwrap().to_owned(), e.rule)
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn legacy_clients_are_asked_with_an_elicitation_request() {
+async fn an_automatic_decline_or_cancel_leaves_the_approval_pending_and_is_recorded() {
+    // Rule change (issue 13): a decline used to reject the proposal; codex answers it by itself.
+    for (answer, said) in [
+        (ElicitationAction::Decline, "decline"),
+        (ElicitationAction::Cancel, "cancel"),
+    ] {
+        let w = World::new();
+        let person = Person::new("agent-old", Some(ElicitResult::new(answer)));
+        let asked = person.asked.clone();
+        let client = w.connect(person, ProtocolVersion::V_2025_11_25);
+        let out = complete(
+            client
+                .call_tool_once(call("rollback", rollback_args("production", "errors up")))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            asked.lock().unwrap().len(),
+            1,
+            "legacy clients are asked with elicitation/create"
+        );
+        let id = out["approval_id"].as_i64().unwrap();
+        assert_eq!(out["rollout"]["state"], "ROLLBACK_PENDING", "{out}");
+        let summary = out["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("decided nothing")
+                && summary.contains(&format!("flagwarden approve {id}")),
+            "{summary}"
+        );
+        let a = w.approval(id);
+        assert_eq!(
+            (a.status.as_str(), a.decided_via.as_deref()),
+            ("pending", None)
+        );
+        assert_eq!(
+            refused_answers(&w, id),
+            [(
+                "agent-old 1.0".to_owned(),
+                said.to_owned(),
+                Some("production.confirm_in_client".to_owned())
+            )]
+        );
+        let seen = w.app.client_answers_without_effect().unwrap();
+        assert_eq!(
+            seen.iter().map(|c| c.line()).collect::<Vec<_>>(),
+            [format!("client agent-old 1.0 answered {said}: no effect")]
+        );
+    }
+    // The same from a 2026-07-28 client, through the retry.
     let w = World::new();
-    let declines = Person::new(
-        "agent-old",
-        Some(ElicitResult::new(ElicitationAction::Decline)),
+    let client = w.connect(modern("agent-a"), ProtocolVersion::V_2026_07_28);
+    let (id, state) = propose(&client, &w).await;
+    let out = retry(
+        &client,
+        "rollback",
+        rollback_args("production", "errors up"),
+        &state,
+        &ElicitResult::new(ElicitationAction::Decline),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["rollout"]["state"], "ROLLBACK_PENDING", "{out}");
+    assert_eq!(w.approval(id).status, "pending");
+    assert_eq!(refused_answers(&w, id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_client_that_approves_a_widening_under_reduce_only_is_refused_and_recorded() {
+    let w = World::new();
+    for arm in ["canary", "control"] {
+        let signals: RecordSignals = serde_json::from_value(
+            json!({"key": "f", "environment": "production", "arm": arm, "requests": 200, "errors": 0}),
+        )
+        .unwrap();
+        w.app
+            .record_signals(&Actor::Agent("setup".into()), &signals)
+            .unwrap();
+    }
+    let person = Person::new("eager", Some(approve("looks fine to me")));
+    let asked = person.asked.clone();
+    let client = w.connect(person, ProtocolVersion::V_2025_11_25);
+    let out = complete(
+        client
+            .call_tool_once(call("advance_canary", rollback_args("production", "next")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out["decision"]["result"], "needs_approval", "{out}");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    let id = out["approval_id"].as_i64().unwrap();
+    assert_eq!(out["rollout"]["percent"].as_f64(), Some(5.0), "{out}");
+    let summary = out["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("production.confirm_in_client")
+            && summary.contains("reduce_only")
+            && summary.contains(&format!("flagwarden approve {id}")),
+        "{summary}"
     );
-    let client = w.connect(declines, ProtocolVersion::V_2025_11_25);
+    assert_eq!(w.approval(id).status, "pending");
+    assert_eq!(
+        refused_answers(&w, id),
+        [(
+            "eager 1.0".to_owned(),
+            "approve".to_owned(),
+            Some("production.confirm_in_client".to_owned())
+        )]
+    );
+    let status = w
+        .app
+        .canary_status(&FlagEnv {
+            key: "f".into(),
+            environment: "production".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        status.rollout.unwrap().percent,
+        5.0,
+        "exposure did not widen"
+    );
+}
+
+#[tokio::test]
+async fn under_all_a_reject_in_the_client_counts() {
+    let w = World::new();
+    let start: StartCanary = serde_json::from_value(
+        json!({"key": "f", "environment": "gated", "candidate_variant": "on", "reason": "r"}),
+    )
+    .unwrap();
+    // A rollout in gated to propose rolling back (its start waits for a human; that is not asked here).
+    w.app
+        .start_canary(&Actor::Agent("setup".into()), &start)
+        .unwrap();
+    let rejects = Person::new(
+        "agent-r",
+        Some(
+            ElicitResult::new(ElicitationAction::Accept)
+                .with_content(json!({"decision": "reject", "reason": "not today"})),
+        ),
+    );
+    // A reject under reduce_only (production) decides nothing; under all (gated) it counts.
+    let client = w.connect(rejects, ProtocolVersion::V_2025_11_25);
     let out = complete(
         client
             .call_tool_once(call("rollback", rollback_args("production", "errors up")))
@@ -461,23 +634,38 @@ async fn legacy_clients_are_asked_with_an_elicitation_request() {
     )
     .unwrap();
     let id = out["approval_id"].as_i64().unwrap();
-    // Declining rejects the proposal: the rollout runs on.
-    assert_eq!(out["rollout"]["state"], "RUNNING", "{out}");
+    assert_eq!(w.approval(id).status, "pending", "{out}");
+    assert_eq!(refused_answers(&w, id)[0].1, "reject");
+    let out = complete(
+        client
+            .call_tool_once(call("rollback", rollback_args("gated", "errors up")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let id = out["approval_id"].as_i64().unwrap();
     let a = w.approval(id);
     assert_eq!(
-        (a.status.as_str(), a.decided_via.as_deref()),
-        ("rejected", Some("elicitation"))
+        (
+            a.status.as_str(),
+            a.decided_via.as_deref(),
+            a.decided_by.as_deref()
+        ),
+        (
+            "rejected",
+            Some("elicitation"),
+            Some("person at agent-r's client")
+        ),
+        "{out}"
     );
-    assert_eq!(
-        a.decision_reason.as_deref(),
-        Some("declined in the agent's client")
-    );
+    assert_eq!(a.decision_reason.as_deref(), Some("not today"));
+    assert!(refused_answers(&w, id).is_empty());
 }
 
 #[tokio::test]
 async fn nobody_is_asked_where_policy_or_client_cannot() {
     let w = World::new();
-    // confirm_in_client = false: a capable client is not asked; the proposal waits.
+    // confirm_in_client = "none": a capable client is not asked; the proposal waits.
     let capable = w.connect(modern("agent-a"), ProtocolVersion::V_2026_07_28);
     let out = complete(
         capable

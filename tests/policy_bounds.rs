@@ -4,7 +4,9 @@
 mod common;
 
 use flagwarden::domain::bucket::Percent;
-use flagwarden::domain::policy::{Action, Actor, Decision, Policy, Usage, decide};
+use flagwarden::domain::policy::{
+    Action, Actor, ClientAnswer, ClientTrust, Decision, Exposure, Policy, Usage, decide,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -520,4 +522,186 @@ reason = "test freeze"
         ]
     );
     agent.close().await;
+}
+
+/// One environment per level, for the in-client answer table.
+const LEVELS: &str = r#"
+version = 1
+[environments.none]
+confirm_in_client = "none"
+[environments.reduce_only]
+confirm_in_client = "reduce_only"
+[environments.all]
+confirm_in_client = "all"
+[environments.unset]
+"#;
+
+#[test]
+fn an_answer_in_the_client_counts_only_as_far_as_its_level_allows() {
+    use ClientAnswer::*;
+    use Exposure::*;
+    let policy = Policy::parse("flagwarden.toml", LEVELS).unwrap();
+    assert!(policy.notes.is_empty(), "{:?}", policy.notes);
+    // (answer, effect) → counts under none, reduce_only, all. "unset" must behave as reduce_only.
+    let table = [
+        (Approve, Reduce, [false, true, true]),
+        (Approve, Widen, [false, false, true]),
+        (Approve, Keep, [false, false, true]),
+        (Reject, Keep, [false, false, true]),
+        (Reject, Reduce, [false, false, true]),
+        (Reject, Widen, [false, false, true]),
+    ];
+    let never = [Decline, Cancel, Timeout, Malformed];
+    let mut rows: Vec<(ClientAnswer, Exposure, [bool; 3])> = table.to_vec();
+    for answer in never {
+        for effect in [Reduce, Widen, Keep] {
+            rows.push((answer, effect, [false; 3]));
+        }
+    }
+    // Whoever the caller claims to be, the level decides: an agent, or one posing as a human.
+    for actor in [agent(), Actor::Human("person at codex's client".into())] {
+        for (answer, effect, expect) in &rows {
+            for (env, counts) in ["none", "reduce_only", "all", "unset"]
+                .into_iter()
+                .zip([expect[0], expect[1], expect[2], expect[1]])
+            {
+                let action = Action::AnswerInClient {
+                    env,
+                    approval_id: 7,
+                    answer: *answer,
+                    effect: *effect,
+                };
+                let d = decide(
+                    &policy,
+                    &actor,
+                    &action,
+                    &Usage::default(),
+                    tuesday_morning(),
+                );
+                match (&d, counts) {
+                    (Decision::Allow, true) => {}
+                    (Decision::Deny { rule, message }, false) => {
+                        assert_eq!(rule, &format!("{env}.confirm_in_client"));
+                        assert!(
+                            message.contains("decides nothing")
+                                && message.contains("flagwarden approve 7")
+                                && message.contains("flagwarden reject 7"),
+                            "{env} {answer} {effect:?}: {message}"
+                        );
+                    }
+                    _ => panic!("{env} {answer} {effect:?} by {actor:?}: {d:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn what_deciding_an_approval_does_to_exposure() {
+    assert_eq!(Exposure::of("rollback", true), Exposure::Reduce);
+    assert_eq!(Exposure::of("start_canary", true), Exposure::Widen);
+    assert_eq!(Exposure::of("advance_canary", true), Exposure::Widen);
+    for kind in ["rollback", "start_canary", "advance_canary"] {
+        assert_eq!(Exposure::of(kind, false), Exposure::Keep, "{kind}");
+    }
+}
+
+#[test]
+fn confirm_in_client_takes_a_level_and_reads_old_booleans_with_a_note() {
+    let env =
+        |v: &str| format!("version = 1\n[environments.production]\nconfirm_in_client = {v}\n");
+    for (value, level) in [
+        ("\"none\"", ClientTrust::None),
+        ("\"reduce_only\"", ClientTrust::ReduceOnly),
+        ("\"all\"", ClientTrust::All),
+    ] {
+        let p = Policy::parse("flagwarden.toml", &env(value)).unwrap();
+        assert_eq!(p.env("production").unwrap().confirm_in_client, level);
+        assert!(p.notes.is_empty(), "{:?}", p.notes);
+    }
+    for (value, level) in [
+        ("true", ClientTrust::ReduceOnly),
+        ("false", ClientTrust::None),
+    ] {
+        let p = Policy::parse("ops/flagwarden.toml", &env(value)).unwrap();
+        assert_eq!(p.env("production").unwrap().confirm_in_client, level);
+        let [note] = p.notes.as_slice() else {
+            panic!("one note, got {:?}", p.notes)
+        };
+        for part in [
+            "ops/flagwarden.toml:3: environments.production.confirm_in_client",
+            &format!("confirm_in_client = {value}"),
+            &format!("read as \"{}\"", level.as_str()),
+            &format!("write `confirm_in_client = \"{}\"`", level.as_str()),
+        ] {
+            assert!(note.contains(part), "{part:?} missing from {note}");
+        }
+    }
+    let unset = Policy::parse(
+        "flagwarden.toml",
+        "version = 1\n[environments.production]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        unset.env("production").unwrap().confirm_in_client,
+        ClientTrust::ReduceOnly
+    );
+    for bad in ["\"sometimes\"", "\"ALL\"", "3", "[\"all\"]"] {
+        let err = Policy::parse("flagwarden.toml", &env(bad)).unwrap_err();
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (3, "environments.production.confirm_in_client"),
+            "{bad}: {err}"
+        );
+        assert!(
+            err.message.contains("\"none\", \"reduce_only\" or \"all\""),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_old_boolean_gets_one_note_on_stderr_and_init_writes_reduce_only() {
+    let p = common::Project::new(
+        "version = 1\n[environments.development]\n[environments.production]\nconfirm_in_client = true\n",
+    );
+    let out = p.cli(&["policy", "check"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+    let [note] = notes.as_slice() else {
+        panic!("one note, got: {stderr}")
+    };
+    let file = p.policy().display().to_string();
+    for part in [
+        &format!("{file}:4: environments.production.confirm_in_client"),
+        "`confirm_in_client = true` is read as \"reduce_only\"",
+        "write `confirm_in_client = \"reduce_only\"`",
+    ] {
+        assert!(note.contains(part), "{part:?} missing from {note}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("note: "),
+        "notes go to stderr, stdout may be JSON-RPC: {stdout}"
+    );
+    assert!(
+        stdout.contains("an approve in the agent's client may confirm a rollback or a pause"),
+        "{stdout}"
+    );
+
+    // `flagwarden init` writes the level by name for production, and no old form.
+    std::fs::remove_file(p.policy()).unwrap();
+    p.cli_ok(&["init"]);
+    let written = std::fs::read_to_string(p.policy()).unwrap();
+    let policy = Policy::parse("flagwarden.toml", &written).unwrap();
+    assert!(policy.notes.is_empty(), "{:?}", policy.notes);
+    assert_eq!(
+        policy.env("production").unwrap().confirm_in_client,
+        ClientTrust::ReduceOnly
+    );
+    assert!(
+        written.contains("confirm_in_client = \"reduce_only\""),
+        "{written}"
+    );
 }

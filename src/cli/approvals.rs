@@ -1,19 +1,33 @@
-//! The approval queue from a terminal: `approvals` lists it, `approve` and `reject` decide a request
-//! as the person at the terminal, after a typed confirmation, on the CLI channel.
+//! The approval queue from a terminal: `approvals` lists it (with, under each waiting request, the
+//! answers an agent's client gave that decided nothing), `approve` and `reject` decide a request as
+//! the person at the terminal, after a typed confirmation, on the CLI channel.
 
 use anyhow::Result;
 
 use super::human::{Confirm, confirm, human};
 use super::{Cli, print_json, table};
-use crate::app::types::{Channel, ListApprovals};
+use crate::app::types::{ApprovalList, Channel, ClientAnswered, ListApprovals};
+
+/// What `approvals --json` prints: the list, and the in-client answers without effect.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    list: ApprovalList,
+    client_answers: Vec<ClientAnswered>,
+}
 
 /// `flagwarden approvals [--all]`: the queue as a table, and how a human decides.
 pub(super) fn list(cli: &Cli, all: bool, json: bool) -> Result<()> {
-    let list = cli.open_app()?.list_approvals(&ListApprovals {
+    let app = cli.open_app()?;
+    let list = app.list_approvals(&ListApprovals {
         status: Some(if all { "all" } else { "pending" }.into()),
     })?;
+    let client_answers = app.client_answers_without_effect()?;
     if json {
-        return print_json(&list);
+        return print_json(&Listed {
+            list,
+            client_answers,
+        });
     }
     let mut t = table(&[
         "id",
@@ -41,7 +55,17 @@ pub(super) fn list(cli: &Cli, all: bool, json: bool) -> Result<()> {
             a.reason.clone(),
         ]);
     }
-    println!("{t}\n{}", list.how_to_decide);
+    println!("{t}");
+    // Under the table: a client already answered these, and its answer counted for nothing.
+    for c in &client_answers {
+        println!(
+            "#{}: {} ({})",
+            c.approval_id,
+            c.line(),
+            c.rule.as_deref().unwrap_or("policy")
+        );
+    }
+    println!("{}", list.how_to_decide);
     Ok(())
 }
 

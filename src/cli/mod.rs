@@ -244,8 +244,13 @@ impl Cli {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read the policy {path}")),
         };
-        LoadedPolicy::parse(&path, &source)
-            .map_err(|e| anyhow::anyhow!("refusing to start on a bad policy: {e}"))
+        let loaded = LoadedPolicy::parse(&path, &source)
+            .map_err(|e| anyhow::anyhow!("refusing to start on a bad policy: {e}"))?;
+        // Older forms the file still uses, said once per load on stderr (stdout may be JSON-RPC).
+        for note in &loaded.policy.notes {
+            eprintln!("note: {note}");
+        }
+        Ok(loaded)
     }
 
     pub fn open_app(&self) -> Result<Arc<App>> {

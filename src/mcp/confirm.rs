@@ -1,12 +1,13 @@
 //! Confirming in the agent's own client. When a tool's call opened an approval (a rollback proposal,
-//! a human-gated step, a start that policy reserves for humans) and the environment lets a person
-//! answer in the client (`confirm_in_client`), the person at the agent's MCP client is asked at once:
-//! 2025-era peers through an `elicitation/create` request, 2026-07-28 peers through an input-required
-//! result whose `requestState` is sealed, expiring and bound to the caller, the tool and its arguments.
-//! The answer decides that approval through `App::approve` / `App::reject` on the elicitation channel;
-//! it counts as human only because a person answered it in the client, and the audit event says so.
-//! When the client cannot ask, nobody answers, or the policy says no, the approval waits in the queue
-//! and the tool's answer already says how a human confirms it.
+//! a human-gated step, a start that policy reserves for humans) and the environment's
+//! `confirm_in_client` level is not `none`, the agent's MCP client is asked at once: 2025-era peers
+//! through an `elicitation/create` request, 2026-07-28 peers through an input-required result whose
+//! `requestState` is sealed, expiring and bound to the caller, the tool and its arguments.
+//! The server cannot see whether a person saw the question (codex answers `decline` by itself), so
+//! this file decides no trust: it hands the answer, with the client's name and version, to
+//! `App::answer_in_client`, where `decide` says whether it counts. Whatever does not count, and a
+//! client that cannot ask, leaves the approval waiting, and the tool's answer says how a person
+//! decides it.
 
 use std::time::Duration;
 
@@ -16,16 +17,16 @@ use rmcp::model::{
     ElicitationAction, ElicitationSchema, InputRequest, InputRequests, InputRequiredResult,
     InputResponses, RequestStateCodec, RequestStateError, SealOptions,
 };
-use rmcp::service::{ElicitationError, RequestContext};
+use rmcp::service::{ElicitationError, RequestContext, ServiceError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Server, agent};
-use crate::app::App;
-use crate::app::types::{CanaryOutput, Channel, FlagEnv};
+use crate::app::types::{CanaryOutput, ClientSeen, FlagEnv};
+use crate::app::{App, AppError};
 use crate::domain::approval::Approval;
-use crate::domain::policy::Actor;
+use crate::domain::policy::{Actor, ClientAnswer};
 
 /// How long a person has to answer, and how long a sealed request state stays valid.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10 * 60);
@@ -90,46 +91,61 @@ pub enum Verdict {
     Reject,
 }
 
-/// What came back from the person.
-enum Answer {
-    Approve(String),
-    Reject(String),
-    /// Dismissed, unanswerable or unreadable: the approval keeps waiting.
-    Nothing,
+/// What came back from the client, and the reason to record: the answer only; whether it counts is
+/// the policy's (`App::answer_in_client`).
+struct Answer {
+    given: ClientAnswer,
+    reason: String,
+}
+
+impl Answer {
+    fn only(given: ClientAnswer) -> Answer {
+        let reason = format!("{given} in the agent's client");
+        Answer { given, reason }
+    }
 }
 
 fn answer(form: ConfirmForm) -> Answer {
     let reason = form.reason.trim().to_owned();
-    match form.decision {
-        Verdict::Approve if reason.is_empty() => {
-            Answer::Approve("approved in the agent's client".into())
-        }
-        Verdict::Approve => Answer::Approve(reason),
-        Verdict::Reject if reason.is_empty() => {
-            Answer::Reject("rejected in the agent's client".into())
-        }
-        Verdict::Reject => Answer::Reject(reason),
-    }
-}
-
-fn declined() -> Answer {
-    Answer::Reject("declined in the agent's client".into())
+    let given = match form.decision {
+        Verdict::Approve => ClientAnswer::Approve,
+        Verdict::Reject => ClientAnswer::Reject,
+    };
+    let reason = match (reason.is_empty(), given) {
+        (false, _) => reason,
+        (true, ClientAnswer::Approve) => "approved in the agent's client".into(),
+        (true, _) => "rejected in the agent's client".into(),
+    };
+    Answer { given, reason }
 }
 
 /// An `elicitation/create` result that came back inside a 2026-07-28 retry.
 fn answer_of_result(value: serde_json::Value) -> Answer {
     let Ok(result) = serde_json::from_value::<ElicitResult>(value) else {
-        return Answer::Nothing;
+        return Answer::only(ClientAnswer::Malformed);
     };
     match result.action {
         ElicitationAction::Accept => {
             match result.content.map(serde_json::from_value::<ConfirmForm>) {
                 Some(Ok(form)) => answer(form),
-                _ => Answer::Nothing,
+                _ => Answer::only(ClientAnswer::Malformed),
             }
         }
-        ElicitationAction::Decline => declined(),
-        _ => Answer::Nothing,
+        ElicitationAction::Decline => Answer::only(ClientAnswer::Decline),
+        _ => Answer::only(ClientAnswer::Cancel),
+    }
+}
+
+/// The client as its session names itself, recorded with its answer.
+fn client_seen(ctx: &RequestContext<RoleServer>) -> ClientSeen {
+    let info = ctx.client_info();
+    let text = |s: Option<String>| {
+        s.filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    ClientSeen {
+        name: text(info.as_ref().map(|i| i.name.clone())),
+        version: text(info.map(|i| i.version)),
     }
 }
 
@@ -205,7 +221,7 @@ fn question(a: &Approval) -> String {
         other => format!("Approve {other} of {} in {}?", a.flag, a.env),
     };
     format!(
-        "{what}\n{} asks (approval #{}, rule {}): {}\nApprove or reject. Your answer is recorded as a person's decision made in this client.",
+        "{what}\n{} asks (approval #{}, rule {}): {}\nApprove or reject. Your answer is recorded with this client's name; the policy's confirm_in_client says whether an answer given here decides it.",
         a.requested_by, a.id, a.rule, a.reason
     )
 }
@@ -225,11 +241,6 @@ fn waiting(mut out: CanaryOutput) -> CanaryOutput {
     out
 }
 
-/// The human an in-client answer is recorded as: whoever sits at this agent's client.
-fn person_at(agent: &Actor) -> Actor {
-    Actor::Human(format!("person at {}'s client", agent.name()))
-}
-
 impl Server {
     /// Runs a tool whose call may open an approval, then asks the person in the client to decide it.
     /// A retry that carries a request state is the second round of such a call: the mutation already
@@ -245,11 +256,19 @@ impl Server {
         let caller = agent(&ctx);
         if let Some(sealed) = state {
             let asked = self.open(&sealed, &call, &caller)?;
+            // A retry that brings no answer under the key it was asked for answered nothing readable.
             let answer = responses
                 .and_then(|mut r| r.remove(ANSWER_KEY))
-                .map_or(Answer::Nothing, answer_of_result);
+                .map_or(Answer::only(ClientAnswer::Malformed), answer_of_result);
             let out = self
-                .decide(&caller, &call, asked.approval_id, asked.output, answer)
+                .apply(
+                    &caller,
+                    client_seen(&ctx),
+                    &call,
+                    asked.approval_id,
+                    asked.output,
+                    answer,
+                )
                 .await;
             return Ok(complete(&out));
         }
@@ -271,18 +290,30 @@ impl Server {
             .await
         {
             Ok(Some(form)) => answer(form),
-            Err(ElicitationError::UserDeclined) => declined(),
-            Ok(None) | Err(ElicitationError::UserCancelled) => Answer::Nothing,
+            Err(ElicitationError::UserDeclined) => Answer::only(ClientAnswer::Decline),
+            Err(ElicitationError::UserCancelled) => Answer::only(ClientAnswer::Cancel),
+            Ok(None)
+            | Err(ElicitationError::ParseError { .. })
+            | Err(ElicitationError::Service(
+                ServiceError::McpError(_) | ServiceError::UnexpectedResponse,
+            )) => Answer::only(ClientAnswer::Malformed),
+            Err(ElicitationError::Service(ServiceError::Timeout { .. })) => {
+                Answer::only(ClientAnswer::Timeout)
+            }
             Err(e) => {
+                // The client went away or the request never reached it: nobody answered anything.
                 tracing::warn!(
                     "asking in the client about approval {} failed: {e}",
                     approval.id
                 );
-                Answer::Nothing
+                return Ok(complete(&waiting(out)));
             }
         };
+        let client = client_seen(&ctx);
         Ok(complete(
-            &self.decide(&caller, &call, approval.id, out, answer).await,
+            &self
+                .apply(&caller, client, &call, approval.id, out, answer)
+                .await,
         ))
     }
 
@@ -292,8 +323,9 @@ impl Server {
         if out.outcome.dry_run {
             return None;
         }
+        // Under `none` no answer given in the client could count, so nobody is asked.
         let env = self.app.policy().policy.env(&call.env)?;
-        if !env.confirm_in_client {
+        if !env.confirm_in_client.asks() {
             return None;
         }
         // An idempotent replay returns the first answer, whose approval may be decided by now.
@@ -364,35 +396,42 @@ impl Server {
         Ok(asked)
     }
 
-    /// Applies the person's answer to the approval and says in the answer what happened.
-    async fn decide(
+    /// Hands the client's answer to the App, which asks the policy whether it counts, and says in
+    /// the tool's answer what happened: decided, or still waiting and how a person decides it.
+    async fn apply(
         &self,
         caller: &Actor,
+        client: ClientSeen,
         call: &Call,
         id: i64,
         mut out: CanaryOutput,
         answer: Answer,
     ) -> CanaryOutput {
-        let human = person_at(caller);
-        let result = match answer {
-            Answer::Nothing => return waiting(out),
-            Answer::Approve(reason) => {
-                self.run(move |app| app.approve(&human, id, &reason, Channel::Elicitation))
-                    .await
-            }
-            Answer::Reject(reason) => {
-                self.run(move |app| app.reject(&human, id, &reason, Channel::Elicitation))
-                    .await
-            }
-        };
+        let agent = caller.clone();
+        let Answer { given, reason } = answer;
+        // The App's own error is kept (not its text) so a refusal by the policy reads as one.
+        let result = self
+            .run(move |app| Ok(app.answer_in_client(&agent, &client, id, given, &reason)))
+            .await
+            .map_err(|internal| (false, internal))
+            .and_then(|r| {
+                r.0.map_err(|e| (matches!(e, AppError::Denied { .. }), e.to_string()))
+            });
         let d = match result {
-            Ok(d) => d.0,
-            Err(e) => {
-                out.outcome.summary = format!(
-                    "{}; the answer given in your client was not applied: {e}",
-                    out.outcome.summary
-                );
-                return out;
+            Ok(d) => d,
+            Err((denied, e)) => {
+                out.outcome.summary = if denied {
+                    format!(
+                        "{}; your client's answer ({given}) was recorded and decided nothing: {e}",
+                        out.outcome.summary
+                    )
+                } else {
+                    format!(
+                        "{}; the answer given in your client was not applied: {e}",
+                        out.outcome.summary
+                    )
+                };
+                return waiting(out);
             }
         };
         let a = &d.approval;

@@ -114,6 +114,21 @@ pub fn audit_events(
         .collect::<std::result::Result<_, _>>()?)
 }
 
+/// One action's events about one approval, oldest first (the in-client answers that decided nothing).
+pub fn approval_events(
+    conn: &Connection,
+    approval_id: i64,
+    action: &str,
+) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE approval_id = ?1 AND action = ?2 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params![approval_id, action], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// Every event in order with its stored previous hash and hash, for verification.
 pub fn audit_chain(conn: &Connection) -> Result<Vec<(AuditEvent, String, String)>> {
     let mut stmt = conn.prepare(&format!(

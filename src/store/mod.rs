@@ -27,7 +27,7 @@ pub use approvals::{
     pending_approvals_for, update_approval,
 };
 pub use audit::{
-    append_audit, audit_chain, audit_events, audit_events_after, changes_since,
+    append_audit, approval_events, audit_chain, audit_events, audit_events_after, changes_since,
     count_actions_since, last_audit_seq,
 };
 pub use evidence::{

@@ -1,6 +1,9 @@
 //! Approvals: the list of requests waiting for a human, and the human side of one: `approve` (enough
 //! humans, and the start, step or rollback takes effect) and `reject` (a start is aborted, a step
-//! stays, a proposed rollback is dismissed).
+//! stays, a proposed rollback is dismissed). `answer_in_client` is an answer given in the agent's own
+//! MCP client: `decide` judges it by the environment's `confirm_in_client` level, and it either
+//! decides the approval as the person at that client or is recorded as a refused attempt that
+//! leaves the approval waiting.
 
 use jiff::SignedDuration;
 use serde_json::json;
@@ -8,7 +11,7 @@ use serde_json::json;
 use super::*;
 use crate::domain::approval::Approval;
 use crate::domain::bucket::Percent;
-use crate::domain::policy::{Action, decide};
+use crate::domain::policy::{Action, ClientAnswer, Exposure, decide};
 use crate::domain::rollout::Event;
 
 impl Tx<'_> {
@@ -65,7 +68,18 @@ impl App {
         reason: &str,
         via: Channel,
     ) -> Result<ApprovalDecision> {
-        let args = json!({"id": id, "reason": reason, "via": via});
+        self.approve_from(human, id, reason, via, None)
+    }
+
+    fn approve_from(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+        client: Option<&ClientSeen>,
+    ) -> Result<ApprovalDecision> {
+        let args = decision_args(id, reason, via, client, ClientAnswer::Approve);
         self.mutate(human, "approve", &args, &Meta::because(reason), |tx| {
             let mut a = tx.pending_approval(id)?;
             let me = tx.actor.name().to_owned();
@@ -177,13 +191,24 @@ impl App {
         reason: &str,
         via: Channel,
     ) -> Result<ApprovalDecision> {
+        self.reject_from(human, id, reason, via, None)
+    }
+
+    fn reject_from(
+        &self,
+        human: &Actor,
+        id: i64,
+        reason: &str,
+        via: Channel,
+        client: Option<&ClientSeen>,
+    ) -> Result<ApprovalDecision> {
         if reason.trim().is_empty() {
             return Err(invalid(
                 "reason",
                 "say why you reject it; the agent reads this",
             ));
         }
-        let args = json!({"id": id, "reason": reason, "via": via});
+        let args = decision_args(id, reason, via, client, ClientAnswer::Reject);
         self.mutate(human, "reject", &args, &Meta::because(reason), |tx| {
             let mut a = tx.pending_approval(id)?;
             let mut flag = tx.flag(&a.flag)?;
@@ -232,5 +257,123 @@ impl App {
                 audit,
             })
         })
+    }
+
+    /// An answer given in the agent's own client to a pending approval. `decide` says whether it
+    /// counts (the environment's `confirm_in_client` level, by what deciding would do to exposure);
+    /// when it does, the person at that client decides the approval on the elicitation channel, and
+    /// when it does not, the attempt is recorded as refused and the approval keeps waiting.
+    pub fn answer_in_client(
+        &self,
+        agent: &Actor,
+        client: &ClientSeen,
+        id: i64,
+        answer: ClientAnswer,
+        reason: &str,
+    ) -> Result<ApprovalDecision> {
+        let a = self.read(|conn, _| {
+            store::approval(conn, id)?.ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "approval {id} does not exist; `flagwarden approvals` lists them"
+                ))
+            })
+        })?;
+        if a.status != "pending" {
+            return Err(AppError::Conflict(format!(
+                "approval {id} is already {}",
+                a.status
+            )));
+        }
+        let effect = Exposure::of(&a.kind, answer == ClientAnswer::Approve);
+        let action = Action::AnswerInClient {
+            env: &a.env,
+            approval_id: id,
+            answer,
+            effect,
+        };
+        let d = decide(
+            &self.policy.policy,
+            agent,
+            &action,
+            &Default::default(),
+            self.now(),
+        );
+        if d == Decision::Allow {
+            let human = Actor::Human(format!("person at {}'s client", agent.name()));
+            return match answer {
+                ClientAnswer::Approve => {
+                    self.approve_from(&human, id, reason, Channel::Elicitation, Some(client))
+                }
+                _ => self.reject_from(&human, id, reason, Channel::Elicitation, Some(client)),
+            };
+        }
+        // Decided nothing: the attempt is recorded like any other refusal, by the agent's client.
+        let args = decision_args(id, reason, Channel::Elicitation, Some(client), answer);
+        self.mutate(
+            agent,
+            "answer_in_client",
+            &args,
+            &Meta::because(reason),
+            |tx| {
+                let audit = Audit {
+                    flag: Some(a.flag.clone()),
+                    env: Some(a.env.clone()),
+                    rollout_id: a.rollout_id,
+                    approval_id: Some(id),
+                    before: state(&a),
+                    decision: Some(d.clone()),
+                    ..Audit::default()
+                };
+                tx.refuse::<ApprovalDecision>(audit, &d)
+            },
+        )
+    }
+
+    /// The answers given in agents' clients that decided nothing, for the approvals still waiting.
+    pub fn client_answers_without_effect(&self) -> Result<Vec<ClientAnswered>> {
+        self.read(|conn, _| {
+            let mut out = Vec::new();
+            for a in store::approvals(conn, Some("pending"), 200)? {
+                for e in store::approval_events(conn, a.id, "answer_in_client")? {
+                    let args: serde_json::Value = serde_json::from_str(&e.args).unwrap_or_default();
+                    let text = |k: &str| args[k].as_str().unwrap_or("unknown").to_owned();
+                    out.push(ClientAnswered {
+                        approval_id: a.id,
+                        client: ClientSeen {
+                            name: args["client"]["name"].as_str().unwrap_or("unknown").into(),
+                            version: args["client"]["version"]
+                                .as_str()
+                                .unwrap_or("unknown")
+                                .into(),
+                        },
+                        answer: text("answer"),
+                        rule: e.rule,
+                        at: e.ts,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// What an approve, a reject or an in-client answer records as its arguments: the channel, and for
+/// an answer in the agent's client the client's name and version and what it answered.
+fn decision_args(
+    id: i64,
+    reason: &str,
+    via: Channel,
+    client: Option<&ClientSeen>,
+    answer: ClientAnswer,
+) -> serde_json::Value {
+    match client {
+        None => json!({"id": id, "reason": reason, "via": via}),
+        Some(c) => json!({
+            "id": id,
+            "reason": reason,
+            "via": via,
+            "client": c,
+            "answer": answer,
+        }),
     }
 }

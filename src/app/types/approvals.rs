@@ -41,6 +41,36 @@ impl Channel {
     }
 }
 
+/// The agent's MCP client as its session names itself (clientInfo), recorded with every answer given
+/// in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSeen {
+    pub name: String,
+    pub version: String,
+}
+
+/// An answer given in the agent's client that decided nothing, on an approval that may still wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientAnswered {
+    pub approval_id: i64,
+    pub client: ClientSeen,
+    /// approve, reject, decline, cancel, timeout or malformed.
+    pub answer: String,
+    /// The policy rule that gave it no effect, e.g. `production.confirm_in_client`.
+    pub rule: Option<String>,
+    pub at: String,
+}
+
+impl ClientAnswered {
+    /// One line for people: "client codex-mcp-client 0.169.0 answered decline: no effect".
+    pub fn line(&self) -> String {
+        format!(
+            "client {} {} answered {}: no effect",
+            self.client.name, self.client.version, self.answer
+        )
+    }
+}
+
 /// A human's decision on an approval (CLI).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalDecision {

@@ -8,7 +8,10 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::calendar::FreezeWhen;
-use super::model::{Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, Policy, Usage};
+use super::model::{
+    Action, ActionKind, Actor, AgentRollback, ClientAnswer, ClientTrust, Decision, EnvPolicy,
+    Exposure, Policy, Usage,
+};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::fmt_duration;
 
@@ -47,6 +50,20 @@ pub fn decide(
         None => None,
     };
     let break_glass = usage.break_glass_until.is_some_and(|until| now < until);
+
+    // Whoever the caller says it is, an answer in the agent's client is judged by the policy's level.
+    if let (
+        Action::AnswerInClient {
+            approval_id,
+            answer,
+            effect,
+            ..
+        },
+        Some((name, env)),
+    ) = (action, env)
+    {
+        return answer_in_client(name, env.confirm_in_client, *approval_id, *answer, *effect);
+    }
 
     // Freezes bind everyone, humans too, unless a human has broken the glass; rollback is never stopped.
     if let Some((name, env)) = env
@@ -277,6 +294,61 @@ pub fn decide(
     }
 }
 
+/// Which answers in the agent's client count: an approve that reduces exposure where the level is at
+/// least `reduce_only`; an approve that widens, or any reject (it keeps exposure), only under `all`;
+/// a decline, a cancel, a timeout or a malformed answer never, since nobody may have seen the question.
+fn answer_in_client(
+    name: &str,
+    level: ClientTrust,
+    id: i64,
+    answer: ClientAnswer,
+    effect: Exposure,
+) -> Decision {
+    let rule = format!("{name}.confirm_in_client");
+    let how = format!(
+        "approval #{id} still waits: a person decides it with `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`, or over HTTP with a human token"
+    );
+    if !matches!(answer, ClientAnswer::Approve | ClientAnswer::Reject) {
+        return deny(
+            rule,
+            format!(
+                "the agent's client answered {answer}, which decides nothing (a client may answer by itself, with nobody asked); {how}"
+            ),
+        );
+    }
+    let needs = match (answer, effect) {
+        (ClientAnswer::Approve, Exposure::Reduce) => ClientTrust::ReduceOnly,
+        _ => ClientTrust::All,
+    };
+    let counts = match level {
+        ClientTrust::None => false,
+        ClientTrust::ReduceOnly => needs == ClientTrust::ReduceOnly,
+        ClientTrust::All => true,
+    };
+    if counts {
+        return Decision::Allow;
+    }
+    let what = match (answer, effect) {
+        (ClientAnswer::Approve, Exposure::Reduce) => "an approve that reduces exposure",
+        (ClientAnswer::Approve, _) => "an approve that widens exposure",
+        _ => "a reject, which keeps exposure as it is,",
+    };
+    let allowed = match level {
+        ClientTrust::None => "no answer given in the agent's client counts",
+        ClientTrust::ReduceOnly => {
+            "an answer in the agent's client may only confirm what reduces exposure (a rollback, a pause)"
+        }
+        ClientTrust::All => "every approve or reject counts",
+    };
+    deny(
+        rule,
+        format!(
+            "{name}.confirm_in_client is {:?}: {allowed}, so {what} given there decides nothing; {how}",
+            level.as_str()
+        ),
+    )
+}
+
 fn list(actions: &[ActionKind]) -> String {
     if actions.is_empty() {
         "none".into()
@@ -318,6 +390,11 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
     if env.requires_start_approval {
         out.push("starting a rollout needs a human's approval".into());
     }
+    out.push(match env.confirm_in_client {
+        ClientTrust::None => "answers in the agent's client decide nothing; a person uses the CLI or a human token".into(),
+        ClientTrust::ReduceOnly => "an approve in the agent's client may confirm a rollback or a pause, nothing that widens exposure".into(),
+        ClientTrust::All => "approve and reject in the agent's client count as a person's decision".into(),
+    });
     out.push(match env.agent_rollback {
         AgentRollback::Allow => "an agent may roll back on its own".into(),
         AgentRollback::Propose => "an agent's rollback is a proposal a human confirms".into(),

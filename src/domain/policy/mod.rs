@@ -17,8 +17,9 @@ pub use calendar::{Freeze, FreezeWhen, Window};
 pub use decide::{decide, describe};
 pub use error::PolicyError;
 pub use model::{
-    Action, ActionKind, Actor, AgentRollback, Decision, EnvPolicy, FlagBounds, MinDwell,
-    NotifyEvent, Policy, PreflightConfig, RateLimits, RuleId, Usage, Webhook, WebhookFormat,
+    Action, ActionKind, Actor, AgentRollback, ClientAnswer, ClientTrust, Decision, EnvPolicy,
+    Exposure, FlagBounds, MinDwell, NotifyEvent, Policy, PreflightConfig, RateLimits, RuleId,
+    Usage, Webhook, WebhookFormat,
 };
 
 // Re-exported for the app's messages, which name it by this path.

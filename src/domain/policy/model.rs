@@ -139,6 +139,15 @@ pub enum Action<'a> {
     CleanupFlag,
     /// Takes a flag out of serving once no code references it. Never an agent's.
     ArchiveFlag,
+    /// An answer given in the agent's own MCP client (elicitation) to a pending approval. The server
+    /// cannot see whether a person saw the question, so the environment's `confirm_in_client` level
+    /// says which answers count, by what deciding would do to exposure.
+    AnswerInClient {
+        env: &'a str,
+        approval_id: i64,
+        answer: ClientAnswer,
+        effect: Exposure,
+    },
 }
 
 impl Action<'_> {
@@ -154,6 +163,11 @@ impl Action<'_> {
             Action::Rollback { .. } => ActionKind::Rollback,
             Action::CleanupFlag => ActionKind::CleanupFlag,
             Action::ArchiveFlag => ActionKind::ArchiveFlag,
+            Action::AnswerInClient {
+                answer: ClientAnswer::Approve,
+                ..
+            } => ActionKind::Approve,
+            Action::AnswerInClient { .. } => ActionKind::Reject,
         }
     }
     pub(super) fn env(&self) -> Option<&str> {
@@ -162,13 +176,112 @@ impl Action<'_> {
             | Action::StartCanary { env, .. }
             | Action::AdvanceCanary { env, .. }
             | Action::RecordSignals { env }
-            | Action::Rollback { env } => Some(env),
+            | Action::Rollback { env }
+            | Action::AnswerInClient { env, .. } => Some(env),
             Action::CreateFlag
             | Action::WrapChange { .. }
             | Action::AddVersion { .. }
             | Action::CleanupFlag
             | Action::ArchiveFlag => None,
         }
+    }
+}
+
+/// What came back from the agent's client when it was asked to decide an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAnswer {
+    /// `accept` with the decision approve.
+    Approve,
+    /// `accept` with the decision reject.
+    Reject,
+    /// `decline`: codex answers this by itself, with nobody asked.
+    Decline,
+    /// `cancel`: dismissed (Claude Code headless answers this by itself).
+    Cancel,
+    /// No answer within the time allowed.
+    Timeout,
+    /// An answer that could not be read as the form asked for.
+    Malformed,
+}
+
+impl ClientAnswer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAnswer::Approve => "approve",
+            ClientAnswer::Reject => "reject",
+            ClientAnswer::Decline => "decline",
+            ClientAnswer::Cancel => "cancel",
+            ClientAnswer::Timeout => "timeout",
+            ClientAnswer::Malformed => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for ClientAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What deciding an approval would do to who is exposed to what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exposure {
+    /// Confirming a proposed rollback or a pause.
+    Reduce,
+    /// Starting a canary, a human-gated step, going past max_auto_percent.
+    Widen,
+    /// Ending a proposal (a rejection): exposure stays as it is.
+    Keep,
+}
+
+impl Exposure {
+    /// What approving (`approve`) or rejecting an approval of this kind does to exposure.
+    pub fn of(approval_kind: &str, approve: bool) -> Exposure {
+        match (approve, approval_kind) {
+            (false, _) => Exposure::Keep,
+            (true, "rollback" | "pause") => Exposure::Reduce,
+            (true, _) => Exposure::Widen,
+        }
+    }
+}
+
+/// `confirm_in_client`: which answers given in the agent's own client count as a person's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientTrust {
+    /// Answers in the client decide nothing; only the CLI or a human token does.
+    None,
+    /// An approve may confirm what reduces exposure (a proposed rollback, a pause), nothing else.
+    ReduceOnly,
+    /// An approve may also widen exposure, and a reject (which keeps it) counts.
+    All,
+}
+
+impl ClientTrust {
+    pub const NAMES: &'static str = "\"none\", \"reduce_only\" or \"all\"";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientTrust::None => "none",
+            ClientTrust::ReduceOnly => "reduce_only",
+            ClientTrust::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ClientTrust> {
+        match s {
+            "none" => Some(ClientTrust::None),
+            "reduce_only" => Some(ClientTrust::ReduceOnly),
+            "all" => Some(ClientTrust::All),
+            _ => None,
+        }
+    }
+
+    /// Whether the client is asked at all: under `none` no answer could count.
+    pub fn asks(self) -> bool {
+        self != ClientTrust::None
     }
 }
 
@@ -225,6 +338,10 @@ pub struct Policy {
     pub flags: FlagBounds,
     pub environments: BTreeMap<String, EnvPolicy>,
     pub webhooks: Vec<Webhook>,
+    /// What the file still says in an older form and how it is read now, for the loader to show
+    /// once (on stderr); the domain prints nothing.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// Where to tell people that something needs or got a human decision, or that a flag rolled back.
@@ -299,9 +416,9 @@ pub struct EnvPolicy {
     pub agent_rollback: AgentRollback,
     pub approvals: u32,
     pub auto_rollback_critical: bool,
-    /// Whether a person answering an elicitation in the agent's own MCP client counts as the human
-    /// who approves or rejects (default true). Set false where only the CLI or a human token may.
-    pub confirm_in_client: bool,
+    /// Which answers given in the agent's own MCP client (elicitation) decide an approval
+    /// (default `reduce_only`); `decide` applies it to `Action::AnswerInClient`.
+    pub confirm_in_client: ClientTrust,
     pub gate: GateConfig,
     pub preflight: PreflightConfig,
     pub rate_limits: RateLimits,

@@ -13,8 +13,8 @@ use super::calendar::{
 };
 use super::error::{Ctx, PolicyError, field_at};
 use super::model::{
-    ActionKind, AgentRollback, EnvPolicy, FlagBounds, MinDwell, Policy, PreflightConfig,
-    RateLimits, Webhook,
+    ActionKind, AgentRollback, ClientTrust, EnvPolicy, FlagBounds, MinDwell, Policy,
+    PreflightConfig, RateLimits, Webhook,
 };
 use super::parse_gate::{RawGate, parse_gate};
 use crate::domain::bucket::Percent;
@@ -75,8 +75,9 @@ struct RawEnv {
     approvals: Option<Spanned<u32>>,
     #[serde(default)]
     auto_rollback_critical: bool,
-    #[serde(default = "yes")]
-    confirm_in_client: bool,
+    /// A level by name, or the boolean older files wrote; read as a value so a wrong type gets the
+    /// same clear message as an unknown level.
+    confirm_in_client: Option<Spanned<toml::Value>>,
     gate: Option<RawGate>,
     preflight: Option<Spanned<RawPreflight>>,
     rate_limits: Option<RawRateLimits>,
@@ -173,6 +174,7 @@ impl Policy {
         }
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
+        let mut notes = Vec::new();
         for (name, env) in raw.environments.into_inner() {
             if check_environment_name(&name).is_err() {
                 return Err(cx.err(
@@ -182,7 +184,7 @@ impl Policy {
                 ));
             }
             let span = env.span();
-            let parsed = parse_env(&cx, &name, span, env.into_inner())?;
+            let parsed = parse_env(&cx, &name, span, env.into_inner(), &mut notes)?;
             environments.insert(name, parsed);
         }
         if environments.is_empty() {
@@ -216,6 +218,7 @@ impl Policy {
                 lifetime_days,
             },
             environments,
+            notes,
         })
     }
 }
@@ -229,8 +232,54 @@ fn parse_env(
     name: &str,
     span: std::ops::Range<usize>,
     raw: RawEnv,
+    notes: &mut Vec<String>,
 ) -> Result<EnvPolicy, PolicyError> {
     let f = |k: &str| format!("environments.{name}.{k}");
+    let confirm_in_client = match raw.confirm_in_client {
+        None => ClientTrust::ReduceOnly,
+        Some(t) => {
+            let s = t.span();
+            let unknown = |what: String| {
+                cx.err(
+                    s.clone(),
+                    f("confirm_in_client"),
+                    format!(
+                        "unknown level {what}: use {} (which answers given in the agent's client count)",
+                        ClientTrust::NAMES
+                    ),
+                )
+            };
+            match t.into_inner() {
+                toml::Value::String(level) => {
+                    ClientTrust::parse(&level).ok_or_else(|| unknown(format!("{level:?}")))?
+                }
+                toml::Value::Boolean(old) => {
+                    let (level, means) = if old {
+                        (
+                            ClientTrust::ReduceOnly,
+                            "an approve in the agent's client may confirm only what reduces exposure (a rollback, a pause)",
+                        )
+                    } else {
+                        (
+                            ClientTrust::None,
+                            "answers in the agent's client decide nothing",
+                        )
+                    };
+                    let line = cx.err(s.clone(), f("confirm_in_client"), "").line;
+                    notes.push(format!(
+                        "{}:{line}: {}: the boolean `confirm_in_client = {old}` is read as {:?}: {means}; write `confirm_in_client = {:?}` (levels: {}) to say so",
+                        cx.file,
+                        f("confirm_in_client"),
+                        level.as_str(),
+                        level.as_str(),
+                        ClientTrust::NAMES
+                    ));
+                    level
+                }
+                other => return Err(unknown(other.to_string())),
+            }
+        }
+    };
     for a in &raw.agent_may {
         if raw.human_only.contains(a) {
             return Err(cx.err(
@@ -517,7 +566,7 @@ fn parse_env(
         agent_rollback: raw.agent_rollback.unwrap_or(AgentRollback::Propose),
         approvals,
         auto_rollback_critical: raw.auto_rollback_critical,
-        confirm_in_client: raw.confirm_in_client,
+        confirm_in_client,
         gate,
         preflight,
         rate_limits,
