@@ -10,7 +10,8 @@
 # production canary and a rollback that asks for confirmation); tests/agents/drive.py then checks the store
 # with the real CLI (`audit --verify`, `audit --json`, `approvals --all --json`) and the stdio traffic (the
 # client's name, its automatic elicitation answer). HTTP(S)_PROXY/ALL_PROXY point at a listener that refuses
-# and records every connection: any attempt to leave the machine fails the run.
+# and records every connection: any attempt to leave the machine fails the run. Checks marked
+# FIXED-BEHAVIOUR (see tests/agents/drive.py) assert issue 13's fixes and fail on a server without them.
 #
 #   scripts/agent-clients.sh                      # builds nothing: uses target/debug/flagwarden
 #   FLAGWARDEN_BIN=path/to/flagwarden scripts/agent-clients.sh

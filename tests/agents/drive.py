@@ -10,7 +10,12 @@ scripts/agent-clients.sh runs it with the pinned clients. Each client gets its o
 config (nothing of the user's is read), `HTTP(S)_PROXY`/`ALL_PROXY` pointing at a refusing listener (any
 attempt fails the run) and `NO_PROXY` only for the scripted model on 127.0.0.1. Every client run has a
 timeout. Exit 0 when every check passed; otherwise each failed check is printed and the work directory
-(client stdout/stderr, requests the model got, the store) is kept. Standard library only.
+(client stdout/stderr, requests the model got, the MCP stdio log, the store) is kept. Standard library only.
+
+Checks marked FIXED-BEHAVIOUR assert what issue 13 asks of the server and fail against the server before
+that fix: an automatic elicitation answer (Codex's `decline`) must decide nothing (the approval stays
+pending, no human actor), and the schemas Codex shows its model must mean what flagwarden's say (no item
+type Codex invents for an untyped array).
 """
 
 from __future__ import annotations
@@ -358,6 +363,49 @@ def check_protocol(c: Checks, work: Path, actor: str, automatic_answer: str) -> 
     )
 
 
+def schema_rewrites(ours: Any, theirs: Any, path: str = "") -> list[str]:
+    """Where the schema a client shows its model says more than flagwarden's: an array given an item type
+    (Codex adds `"items": {"type": "string"}`, which turns numeric and semantic-version operands into
+    strings for the model) or an object given properties (`"properties": {}` on a free-form object)."""
+    found = []
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        if ours.get("type") == "array" and "items" not in ours and "items" in theirs:
+            found.append(f"{path}: items {json.dumps(theirs['items'])} added")
+        if ours.get("type") == "object" and "properties" not in ours and "properties" in theirs:
+            found.append(f"{path}: properties {json.dumps(theirs['properties'])} added")
+        for key, value in ours.items():
+            if key in theirs:
+                found += schema_rewrites(value, theirs[key], f"{path}/{key}")
+    elif isinstance(ours, list) and isinstance(theirs, list):
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            found += schema_rewrites(a, b, f"{path}/{i}")
+    return found
+
+
+def check_codex_schemas(c: Checks, work: Path, requests: list[dict[str, Any]]) -> None:
+    """FIXED-BEHAVIOUR CHECK (issue 13, "schemas no client can misread"): the tool schemas Codex sends its
+    model mean what flagwarden's tools/list says. Fails against today's schemas (set_targeting's condition
+    `values` has no item type, so Codex declares them strings) until the schema fix lands."""
+    served = {}
+    for entry in mcp_log(work):
+        tools = ((entry["msg"] if isinstance(entry["msg"], dict) else {}).get("result") or {}).get("tools")
+        if entry["dir"] == "s2c" and isinstance(tools, list):
+            served = {t["name"]: t["inputSchema"] for t in tools}
+    shown = {}
+    for request in requests:
+        for tool in ((request.get("body") or {}).get("tools") or []):
+            if isinstance(tool, dict) and tool.get("name") == f"mcp__{SERVER}" and isinstance(tool.get("tools"), list):
+                shown = {t["name"]: t.get("parameters") for t in tool["tools"]}
+    if not c.check(bool(served) and set(shown) == set(served), "Codex shows its model every flagwarden tool", sorted(shown)):
+        return
+    rewrites = [f"{name}{r}" for name in sorted(served) for r in schema_rewrites(served[name], shown[name])]
+    # An added `"properties": {}` constrains nothing (JSON Schema), so it is reported, not failed on.
+    for note in (r for r in rewrites if ": properties {} added" in r):
+        print(f"agent-clients: codex: note: schema rewrite without change in meaning: {note}")
+    meaningful = [r for r in rewrites if ": properties {} added" not in r]
+    c.check(not meaningful, "FIXED-BEHAVIOUR: Codex shows its model every schema unchanged in meaning", meaningful)
+
+
 def check_client(c: Checks, model: ScriptedModel, proxy: RefusingProxy, code: int | None, elapsed: float) -> None:
     c.check(code == 0, f"the client exited 0 within {CLIENT_TIMEOUT_S} s", f"exit {code} after {elapsed:.1f} s")
     c.check(not model.transcript.errors, "the script found every tool it called", model.transcript.errors)
@@ -395,6 +443,8 @@ def main() -> int:
             (work / "results.json").write_text(json.dumps(model.transcript.results, indent=1, default=str))
             check_client(c, model, proxy, code, elapsed)
             check_protocol(c, work, actor, automatic_answer)
+            if name == "codex":
+                check_codex_schemas(c, work, model.transcript.requests)
             check_store(c, fw, store, actor, model.transcript.results)
         status = "ok" if not c.failures else "FAILED"
         print(f"agent-clients: {name}: {status}: {c.passed} checks passed, {len(c.failures)} failed, client ran {elapsed:.1f} s")
