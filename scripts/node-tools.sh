@@ -11,10 +11,17 @@
 #                                             @openfeature/ofrep-core)   the real OpenFeature packages
 #                                             the JavaScript and TypeScript skill snippets run with
 #                                             (tests/python/test_skills.py) and codegen is checked against
+#   @anthropic-ai/claude-code 2.1.328         the real Claude Code CLI (`claude -p`), and
+#   @openai/codex 0.169.0                     the real OpenAI Codex CLI (`codex exec`), driven by
+#                                             scripts/agent-clients.sh against a scripted model on loopback
 #
 # Needs only npm (any Node): the pinned Node 22 is itself an npm package. Install scripts are not run
 # (--ignore-scripts): none of these packages needs one (the Inspector's postinstall is a no-op outside its
-# own source checkout). Re-running is a no-op while package.json and the lock file are unchanged.
+# own source checkout). The two agent CLIs ship their native binaries as per-platform optional dependencies
+# (@anthropic-ai/claude-code-linux-x64, @openai/codex-linux-x64), which npm ci installs without scripts; the
+# wrappers' own `claude`/`codex` entries are then a placeholder stub (Claude Code's postinstall would copy the
+# binary over it) and a Node launcher, so scripts/agent-clients.sh runs the native binaries directly.
+# Re-running is a no-op while package.json and the lock file are unchanged.
 #
 #   scripts/node-tools.sh             install if needed, then print the directory holding `node`
 #   NODE_TOOLS_DIR=/elsewhere scripts/node-tools.sh
@@ -63,6 +70,12 @@ for bin in mcp-inspector conformance; do
     exit 1
   fi
 done
+for native in @anthropic-ai/claude-code-linux-x64/claude @openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex; do
+  if [ ! -x "$DIR/node_modules/$native" ]; then
+    echo "node-tools: the native binary $native is missing from $DIR/node_modules after npm ci (an optional dependency npm skipped?)" >&2
+    exit 1
+  fi
+done
 echo "$want" > "$stamp"
-echo "node-tools: node $version, @modelcontextprotocol/inspector and @modelcontextprotocol/conformance ready" >&2
+echo "node-tools: node $version, @modelcontextprotocol/inspector, @modelcontextprotocol/conformance, claude and codex ready" >&2
 dirname "$NODE"

@@ -2,7 +2,8 @@
 # Installs what the tests need on a fresh machine, then runs every test: the Rust unit and integration
 # tests (the real binary over stdio and HTTP), the official MCP Python SDK and OpenFeature's Python OFREP
 # provider, and (Node 22 and npm packages installed by scripts/node-tools.sh) the MCP Inspector CLI and
-# the MCP conformance suite against `flagwarden serve`.
+# the MCP conformance suite against `flagwarden serve`, and the real Claude Code and Codex CLIs against
+# `flagwarden mcp` with a scripted model on 127.0.0.1 (scripts/agent-clients.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +26,8 @@ FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" .venv/bin/python -m pytest -q test
 
 echo "== real HTTP clients: MCP Inspector CLI --strict (both eras), MCP conformance suite (2025-11-25, 2026-07-28)"
 FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" bash scripts/http-clients.sh
+
+echo "== real agent clients over stdio: Claude Code (claude -p) and Codex (codex exec), a scripted model on 127.0.0.1"
+FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" bash scripts/agent-clients.sh
 
 echo "== all tests passed"
