@@ -195,6 +195,23 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
             json!({"key": "base", "environment": "production", "arm": "canary", "requests": -5}),
             "requests: invalid value",
         ),
+        // Client-shaped: what the real Claude Code and Codex CLIs passed on unchanged when their model
+        // wrote it (neither validates arguments against the schema; tests/agents drives them).
+        (
+            "record_signals",
+            signals(json!({"arm": "candidate", "requests": 200})),
+            "arm: unknown variant `candidate`, expected one of `canary`, `control`, `excluded`",
+        ),
+        (
+            "record_signals",
+            signals(json!({"requests": "200", "errors": 1})),
+            r#"requests: invalid type: string "200", expected a non-negative integer"#,
+        ),
+        (
+            "start_canary",
+            json!({"key": "base", "environment": "production", "candidate_variant": "on", "steps": "5,25", "reason": "r"}),
+            r#"steps: invalid type: string "5,25", expected an array"#,
+        ),
         (
             "record_signals",
             json!({"key": "base", "environment": "production", "arm": "canary"}),
