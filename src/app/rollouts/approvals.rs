@@ -22,19 +22,24 @@ impl Tx<'_> {
                 "only a human can approve or reject".into(),
             ));
         }
-        let a = store::approval(self.conn, id)?.ok_or_else(|| {
-            AppError::NotFound(format!(
-                "approval {id} does not exist; `flagwarden approvals` lists them"
-            ))
-        })?;
-        if a.status != "pending" {
-            return Err(AppError::Conflict(format!(
-                "approval {id} is already {}",
-                a.status
-            )));
-        }
-        Ok(a)
+        pending(self.conn, id)
     }
+}
+
+/// Approval `id`, if it exists and still waits for a decision.
+fn pending(conn: &rusqlite::Connection, id: i64) -> Result<Approval> {
+    let a = store::approval(conn, id)?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "approval {id} does not exist; `flagwarden approvals` lists them"
+        ))
+    })?;
+    if a.status != "pending" {
+        return Err(AppError::Conflict(format!(
+            "approval {id} is already {}",
+            a.status
+        )));
+    }
+    Ok(a)
 }
 
 impl App {
@@ -271,19 +276,7 @@ impl App {
         answer: ClientAnswer,
         reason: &str,
     ) -> Result<ApprovalDecision> {
-        let a = self.read(|conn, _| {
-            store::approval(conn, id)?.ok_or_else(|| {
-                AppError::NotFound(format!(
-                    "approval {id} does not exist; `flagwarden approvals` lists them"
-                ))
-            })
-        })?;
-        if a.status != "pending" {
-            return Err(AppError::Conflict(format!(
-                "approval {id} is already {}",
-                a.status
-            )));
-        }
+        let a = self.read(|conn, _| pending(conn, id))?;
         let effect = Exposure::of(&a.kind, answer == ClientAnswer::Approve);
         let action = Action::AnswerInClient {
             env: &a.env,
