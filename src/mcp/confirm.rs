@@ -22,6 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::refusal::Refused;
 use super::{Server, agent};
 use crate::app::types::{CanaryOutput, ClientSeen, FlagEnv};
 use crate::app::{App, AppError};
@@ -252,10 +253,10 @@ impl Server {
         state: Option<String>,
         responses: Option<InputResponses>,
         f: impl FnOnce(&App, &Actor) -> crate::app::Result<CanaryOutput> + Send + 'static,
-    ) -> Result<CallToolResponse, String> {
+    ) -> Result<CallToolResponse, Refused> {
         let caller = agent(&ctx);
         if let Some(sealed) = state {
-            let asked = self.open(&sealed, &call, &caller)?;
+            let asked = self.open(&sealed, &call, &caller).map_err(Refused::other)?;
             // A retry that brings no answer under the key it was asked for answered nothing readable.
             let answer = responses
                 .and_then(|mut r| r.remove(ANSWER_KEY))
@@ -413,7 +414,7 @@ impl Server {
         let result = self
             .run(move |app| Ok(app.answer_in_client(&agent, &client, id, given, &reason)))
             .await
-            .map_err(|internal| (false, internal))
+            .map_err(|internal| (false, internal.to_string()))
             .and_then(|r| {
                 r.0.map_err(|e| (matches!(e, AppError::Denied { .. }), e.to_string()))
             });

@@ -26,6 +26,7 @@ use crate::domain::policy::Actor;
 use args::Parameters;
 use confirm::Call;
 pub use confirm::{ANSWER_WITHIN, StateSeal};
+use refusal::Refused;
 
 #[derive(Clone)]
 pub struct Server {
@@ -93,14 +94,16 @@ impl Server {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static,
-    ) -> Result<Json<T>, String> {
+    ) -> Result<Json<T>, Refused> {
         let app = self.app.clone();
         match tokio::task::spawn_blocking(move || f(&app)).await {
             Ok(Ok(v)) => Ok(Json(v)),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.into()),
             Err(e) => {
                 tracing::error!("tool task failed: {e}");
-                Err("internal error: the request failed and changed nothing; retry, and report it if it persists".into())
+                Err(Refused::internal(
+                    "internal error: the request failed and changed nothing; retry, and report it if it persists",
+                ))
             }
         }
     }
@@ -120,7 +123,7 @@ impl Server {
     async fn list_flags(
         &self,
         Parameters(p): Parameters<ListFlags>,
-    ) -> Result<Json<FlagList>, String> {
+    ) -> Result<Json<FlagList>, Refused> {
         self.run(move |app| app.list_flags(&p)).await
     }
 
@@ -133,7 +136,10 @@ impl Server {
             open_world_hint = false
         )
     )]
-    async fn get_flag(&self, Parameters(p): Parameters<FlagRef>) -> Result<Json<FlagView>, String> {
+    async fn get_flag(
+        &self,
+        Parameters(p): Parameters<FlagRef>,
+    ) -> Result<Json<FlagView>, Refused> {
         self.run(move |app| app.get_flag(&p.key)).await
     }
 
@@ -149,7 +155,7 @@ impl Server {
     async fn evaluate_flag(
         &self,
         Parameters(p): Parameters<EvaluateFlag>,
-    ) -> Result<Json<Evaluation>, String> {
+    ) -> Result<Json<Evaluation>, Refused> {
         self.run(move |app| app.evaluate_flag(&p)).await
     }
 
@@ -165,7 +171,7 @@ impl Server {
     async fn get_policy(
         &self,
         Parameters(p): Parameters<PolicyQuery>,
-    ) -> Result<Json<PolicyView>, String> {
+    ) -> Result<Json<PolicyView>, Refused> {
         self.run(move |app| app.get_policy(&p)).await
     }
 
@@ -181,7 +187,7 @@ impl Server {
     async fn canary_status(
         &self,
         Parameters(p): Parameters<FlagEnv>,
-    ) -> Result<Json<CanaryStatus>, String> {
+    ) -> Result<Json<CanaryStatus>, Refused> {
         self.run(move |app| app.canary_status(&p)).await
     }
 
@@ -197,7 +203,7 @@ impl Server {
     async fn list_stale_flags(
         &self,
         Parameters(p): Parameters<ListStale>,
-    ) -> Result<Json<StaleList>, String> {
+    ) -> Result<Json<StaleList>, Refused> {
         self.run(move |app| app.list_stale_flags(&p)).await
     }
 
@@ -213,7 +219,7 @@ impl Server {
     async fn list_approvals(
         &self,
         Parameters(p): Parameters<ListApprovals>,
-    ) -> Result<Json<ApprovalList>, String> {
+    ) -> Result<Json<ApprovalList>, Refused> {
         self.run(move |app| app.list_approvals(&p)).await
     }
 
@@ -229,7 +235,7 @@ impl Server {
     async fn audit_log(
         &self,
         Parameters(p): Parameters<AuditQuery>,
-    ) -> Result<Json<AuditLog>, String> {
+    ) -> Result<Json<AuditLog>, Refused> {
         self.run(move |app| app.audit_log(&p)).await
     }
 
@@ -246,7 +252,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<CreateFlag>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<FlagOutput>, String> {
+    ) -> Result<Json<FlagOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.create_flag(&actor, &p)).await
     }
@@ -264,7 +270,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<WrapChange>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<WrapOutput>, String> {
+    ) -> Result<Json<WrapOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.wrap_change(&actor, &p)).await
     }
@@ -282,7 +288,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<SetTargeting>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<FlagOutput>, String> {
+    ) -> Result<Json<FlagOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.set_targeting(&actor, &p)).await
     }
@@ -303,7 +309,7 @@ impl Server {
         ctx: RequestContext<RoleServer>,
         RequestState(state): RequestState,
         InputResponses(answers): InputResponses,
-    ) -> Result<CallToolResponse, String> {
+    ) -> Result<CallToolResponse, Refused> {
         let call = Call::new("start_canary", &p.key, &p.environment, &p);
         self.confirmable(call, ctx, state, answers, move |app, actor| {
             app.start_canary(actor, &p)
@@ -327,7 +333,7 @@ impl Server {
         ctx: RequestContext<RoleServer>,
         RequestState(state): RequestState,
         InputResponses(answers): InputResponses,
-    ) -> Result<CallToolResponse, String> {
+    ) -> Result<CallToolResponse, Refused> {
         let call = Call::new("advance_canary", &p.key, &p.environment, &p);
         self.confirmable(call, ctx, state, answers, move |app, actor| {
             app.advance_canary(actor, &p)
@@ -348,7 +354,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<RecordSignals>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<SignalsOutput>, String> {
+    ) -> Result<Json<SignalsOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.record_signals(&actor, &p)).await
     }
@@ -369,7 +375,7 @@ impl Server {
         ctx: RequestContext<RoleServer>,
         RequestState(state): RequestState,
         InputResponses(answers): InputResponses,
-    ) -> Result<CallToolResponse, String> {
+    ) -> Result<CallToolResponse, Refused> {
         let call = Call::new("rollback", &p.key, &p.environment, &p);
         self.confirmable(call, ctx, state, answers, move |app, actor| {
             app.rollback(actor, &p)
@@ -390,7 +396,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<CleanupFlag>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<CleanupOutput>, String> {
+    ) -> Result<Json<CleanupOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.cleanup_flag(&actor, &p)).await
     }
@@ -408,7 +414,7 @@ impl Server {
         &self,
         Parameters(p): Parameters<AddVersion>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<VersionOutput>, String> {
+    ) -> Result<Json<VersionOutput>, Refused> {
         let actor = agent(&ctx);
         self.run(move |app| app.add_version(&actor, &p)).await
     }
