@@ -10,8 +10,8 @@ use super::flags::{create_in_tx, flag_view, outcome};
 use super::*;
 use crate::domain::flag::{ChangeType, FlagKey};
 use crate::domain::policy::{Action, Usage, decide};
+use crate::domain::version::VersionRow;
 use crate::domain::version::{self, VersionRecord};
-use crate::store::VersionRow;
 
 impl App {
     pub fn add_version(&self, actor: &Actor, req: &AddVersion) -> Result<VersionOutput> {

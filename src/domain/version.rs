@@ -171,6 +171,19 @@ pub fn append(
     })
 }
 
+/// One immutable version record as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct VersionRow {
+    pub variant: String,
+    pub seq: i64,
+    pub content_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

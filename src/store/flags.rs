@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{Result, StoreError, parse_json, parse_ts, ts_text};
 use crate::domain::flag::{ChangeType, EnvState, Flag, FlagKey, FlagStatus, Variants};
 use crate::domain::rules::{Rule, RuleSpec};
+use crate::domain::version::VersionRow;
 
 const FLAG_COLUMNS: &str = "key, description, change_type, variants, off_variant, default_variant, owner, lifetime_days, tags, salt, status, version, created_at, updated_at";
 
@@ -189,19 +190,6 @@ pub fn count_flags_created_since(conn: &Connection, since: Timestamp) -> Result<
 }
 
 // ---- version records of prompt and model flags ------------------------------------------------
-
-/// One immutable version record as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct VersionRow {
-    pub variant: String,
-    pub seq: i64,
-    pub content_sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_id: Option<String>,
-    pub parameters: serde_json::Map<String, serde_json::Value>,
-    pub created_at: String,
-    pub created_by: String,
-}
 
 pub fn insert_version(conn: &Connection, flag: &str, v: &VersionRow) -> Result<()> {
     conn.execute(

@@ -35,16 +35,15 @@ pub use evidence::{
     insert_preflight, insert_signals, latest_preflight, signal_periods,
 };
 pub use flags::{
-    VersionRow, append_variant, count_flags_created_since, insert_flag, insert_version, load_flag,
-    load_flags, update_flag, upsert_env, versions,
+    append_variant, count_flags_created_since, insert_flag, insert_version, load_flag, load_flags,
+    update_flag, upsert_env, versions,
 };
 pub use meta::{
     add_evaluations, all_evaluations, evaluations, idempotent_response, meta_get, meta_set,
     save_idempotent_response,
 };
 pub use refs::{
-    CodeRef, FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs, record_scan,
-    usage_facts,
+    FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs, record_scan, usage_facts,
 };
 pub use rollouts::{
     active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,

@@ -8,47 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::{Result, parse_ts, ts_text};
-use crate::domain::code_ref::RefChange;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct CodeRef {
-    pub file: String,
-    pub line: Option<u32>,
-    pub language: String,
-    pub recorded_at: String,
-    /// wrap_change or scan.
-    #[serde(default = "wrap_change")]
-    pub source: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub snippet: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub last_seen_at: Option<String>,
-    /// When a scan stopped finding it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub gone_at: Option<String>,
-}
-
-fn wrap_change() -> String {
-    "wrap_change".into()
-}
-
-impl CodeRef {
-    /// A reference wrap_change records where it put a guard (no scan has seen it yet).
-    pub fn wrapped(file: String, line: Option<u32>, language: String, at: Timestamp) -> CodeRef {
-        CodeRef {
-            file,
-            line,
-            language,
-            recorded_at: ts_text(at),
-            source: wrap_change(),
-            snippet: String::new(),
-            last_seen_at: None,
-            gone_at: None,
-        }
-    }
-}
+use crate::domain::code_ref::{CodeRef, RefChange};
 
 /// Records a reference wrap_change made; recording it again makes it live again.
 pub fn add_code_ref(conn: &Connection, flag: &str, r: &CodeRef) -> Result<()> {

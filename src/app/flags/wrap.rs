@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::codegen;
+use crate::domain::code_ref::CodeRef;
 use crate::domain::flag::{ChangeType, FlagKey, FlagType};
 use crate::domain::policy::{Action, Usage, decide};
-use crate::store::CodeRef;
 
 impl App {
     pub fn wrap_change(&self, actor: &Actor, req: &WrapChange) -> Result<WrapOutput> {
@@ -111,7 +111,7 @@ impl App {
                 invalid(field, e.to_string())
             })?;
             if let Some(file) = &req.file {
-                let r = CodeRef::wrapped(file.clone(), req.start_line, language.as_str().into(), tx.now);
+                let r = CodeRef::wrapped(file.clone(), req.start_line, language.as_str().into(), store::ts_text(tx.now));
                 store::add_code_ref(tx.conn, flag.key.as_str(), &r)?;
                 audit.after = json!({"code_ref": r, "created_flag": created});
             }

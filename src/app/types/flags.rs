@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::*;
+use crate::domain::code_ref::CodeRef;
 use crate::domain::eval::{Arm, ErrorCode, Reason};
 use crate::domain::flag::{ChangeType, FlagStatus, FlagType};
 use crate::domain::rules::RuleSpec;
-use crate::store::{CodeRef, VersionRow};
+use crate::domain::version::VersionRow;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
