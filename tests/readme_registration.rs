@@ -78,52 +78,41 @@ fn entries() -> Vec<(String, Entry)> {
             }
             "toml" => {
                 let doc: toml::Table = body.parse().unwrap_or_else(|e| panic!("{body}\n{e}"));
-                let server = doc["mcp_servers"]["flagwarden"]
-                    .as_table()
-                    .unwrap_or_else(|| panic!("no [mcp_servers.flagwarden] in {body}"));
-                let entry = if let Some(url) = server.get("url") {
-                    assert_eq!(
-                        server.get("bearer_token_env_var").and_then(|v| v.as_str()),
-                        Some("FLAGWARDEN_TOKEN")
-                    );
-                    Entry::Http {
-                        url: url.as_str().unwrap().to_owned(),
-                    }
-                } else {
-                    Entry::Stdio {
-                        command: server["command"].as_str().unwrap().to_owned(),
-                        args: server["args"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|a| a.as_str().unwrap().to_owned())
-                            .collect(),
-                    }
-                };
-                out.push((body.clone(), entry));
+                // TOML reads as JSON's data model, so one reader serves both config formats.
+                let doc = serde_json::to_value(doc).unwrap();
+                let server = &doc["mcp_servers"]["flagwarden"];
+                assert!(server.is_object(), "no [mcp_servers.flagwarden] in {body}");
+                if server.get("url").is_some() {
+                    assert_eq!(server["bearer_token_env_var"], "FLAGWARDEN_TOKEN", "{body}");
+                }
+                out.push((body.clone(), server_entry(server)));
             }
             "json" => {
                 let doc: Value =
                     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body}\n{e}"));
-                let server = &doc["mcpServers"]["flagwarden"];
-                let entry = match server.get("url").and_then(Value::as_str) {
-                    Some(url) => Entry::Http { url: url.into() },
-                    None => Entry::Stdio {
-                        command: server["command"].as_str().unwrap().to_owned(),
-                        args: server["args"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|a| a.as_str().unwrap().to_owned())
-                            .collect(),
-                    },
-                };
-                out.push((body.clone(), entry));
+                out.push((body.clone(), server_entry(&doc["mcpServers"]["flagwarden"])));
             }
             other => panic!("unexpected block language {other:?} in the registration section"),
         }
     }
     out
+}
+
+/// A server entry of a client's config (Codex's TOML or an `.mcp.json`): a URL, or a command and
+/// its arguments.
+fn server_entry(server: &Value) -> Entry {
+    match server.get("url").and_then(Value::as_str) {
+        Some(url) => Entry::Http { url: url.into() },
+        None => Entry::Stdio {
+            command: server["command"].as_str().unwrap().to_owned(),
+            args: server["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect(),
+        },
+    }
 }
 
 #[test]
