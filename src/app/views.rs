@@ -2,7 +2,6 @@
 //! (`flagwarden canary show`) and the pending approval the person in an agent's client is asked
 //! about. Both are domain records, so the edges name no store type.
 
-use super::types::ListApprovals;
 use super::{App, Result};
 use crate::domain::approval::Approval;
 use crate::domain::gate::GateEvaluation;
@@ -14,12 +13,9 @@ impl App {
         self.read(|conn, _| Ok(store::gate_evaluations(conn, rollout_id, limit)?))
     }
 
-    /// Approval `id` if it still waits for a human, as the queue (`list_approvals`) shows it.
+    /// Approval `id` if it still waits for a human. Read by its id: the queue `list_approvals` shows
+    /// is capped, and an approval past the cap still waits.
     pub fn pending_approval(&self, id: i64) -> Result<Option<Approval>> {
-        let pending = ListApprovals {
-            status: Some("pending".into()),
-        };
-        let list = self.list_approvals(&pending)?;
-        Ok(list.approvals.into_iter().find(|a| a.id == id))
+        self.read(|conn, _| Ok(store::approval(conn, id)?.filter(|a| a.status == "pending")))
     }
 }
