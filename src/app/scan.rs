@@ -187,7 +187,7 @@ impl App {
         per_flag
             .into_iter()
             .map(|(flag, (appeared, disappeared))| {
-                let place = |c: &&RefChange| c.place().to_string();
+                let place = |c: &&RefChange| c.place();
                 let mut message = String::new();
                 if !disappeared.is_empty() {
                     let places: Vec<_> = disappeared.iter().map(place).collect();

@@ -2,8 +2,6 @@
 //! a scan saw them change (`RefChange`: appeared in, or disappeared from, a file). The store records
 //! them, the scan reports them, people read them.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// A code reference to a flag as recorded: where, in which language, and whether a scan still sees it.
@@ -64,19 +62,10 @@ pub struct RefChange {
 
 impl RefChange {
     /// Where the reference is, as people read it: `file:line`, or the file alone without a line.
-    pub fn place(&self) -> Place<'_> {
-        Place(self)
-    }
-}
-
-/// `file:line`, or `file` for a reference recorded without a line.
-pub struct Place<'a>(&'a RefChange);
-
-impl fmt::Display for Place<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.line {
-            Some(line) => write!(f, "{}:{line}", self.0.file),
-            None => f.write_str(&self.0.file),
+    pub fn place(&self) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}", self.file),
+            None => self.file.clone(),
         }
     }
 }
@@ -92,7 +81,7 @@ mod tests {
             file: "src/pay.rs".into(),
             line,
         };
-        assert_eq!(at(Some(12)).place().to_string(), "src/pay.rs:12");
-        assert_eq!(at(None).place().to_string(), "src/pay.rs");
+        assert_eq!(at(Some(12)).place(), "src/pay.rs:12");
+        assert_eq!(at(None).place(), "src/pay.rs");
     }
 }
