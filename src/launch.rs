@@ -100,64 +100,32 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
     ))
 }
 
-/// Runs a long-running mode with its workers beside it: evaluation counts flushed periodically and
-/// at the end, the webhook workers, and periodic scans when asked for.
+/// Runs a long-running mode with its workers beside it: the webhook workers (when the policy has
+/// webhooks), periodic code-reference scans (when asked for) and evaluation counts written to the
+/// store every `FLUSH_EVERY`. When the mode ends, well or not, the workers stop and the counts are
+/// written once more, so counts taken are not lost.
 async fn beside(
     app: Arc<App>,
     every: &ScanEvery,
     deliveries: Arc<Deliveries>,
     mode: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
-    flushing(
-        app.clone(),
-        scanning(app.clone(), every, notifying(app, deliveries, mode)),
-    )
-    .await
-}
-
-/// Runs a long-running mode while writing evaluation counts to the store every `FLUSH_EVERY`, and
-/// once more when it ends, whether it ended well or not, so counts taken are not lost.
-async fn flushing(
-    app: Arc<App>,
-    mode: impl std::future::Future<Output = Result<()>>,
-) -> Result<()> {
-    let flusher = tokio::spawn(flush_periodically(app.clone()));
-    let result = mode.await;
-    flusher.abort();
-    let flushed = tokio::task::spawn_blocking(move || app.flush_counts()).await?;
-    result?;
-    Ok(flushed?)
-}
-
-/// Runs a long-running mode with periodic code-reference scans beside it, when asked for.
-async fn scanning(
-    app: Arc<App>,
-    every: &ScanEvery,
-    mode: impl std::future::Future<Output = Result<()>>,
-) -> Result<()> {
+    let notifier = Notifier::start(app.clone(), Retry::DEFAULT, deliveries).await?;
     let scanner = every
         .scan_every
-        .map(|d| tokio::spawn(scan_periodically(app, d)));
-    let result = mode.await;
-    if let Some(s) = scanner {
-        s.abort();
-    }
-    result
-}
-
-/// Runs a long-running mode with the webhook workers beside it (when the policy has webhooks), and
-/// stops them when it ends.
-async fn notifying(
-    app: Arc<App>,
-    deliveries: Arc<Deliveries>,
-    mode: impl std::future::Future<Output = Result<()>>,
-) -> Result<()> {
-    let notifier = Notifier::start(app, Retry::DEFAULT, deliveries).await?;
+        .map(|d| tokio::spawn(scan_periodically(app.clone(), d)));
+    let flusher = tokio::spawn(flush_periodically(app.clone()));
     let result = mode.await;
     if let Some(n) = notifier {
         n.stop().await;
     }
-    result
+    if let Some(s) = scanner {
+        s.abort();
+    }
+    flusher.abort();
+    let flushed = tokio::task::spawn_blocking(move || app.flush_counts()).await?;
+    result?;
+    Ok(flushed?)
 }
 
 /// The process's key for sealing in-client confirmations (MCP request state): random at each start.
