@@ -6,6 +6,36 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Where a piece of evidence came from: an agent's `record_signals`, an application's
+/// `/api/v1/signals` batch, OTLP telemetry, or a Prometheus query. Every source lands in the same
+/// per-period arm summaries; the source is kept on each raw report so an answer can say how much
+/// evidence came from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Agent,
+    Api,
+    Otlp,
+    Prometheus,
+}
+
+impl Source {
+    pub const ALL: [Source; 4] = [Source::Agent, Source::Api, Source::Otlp, Source::Prometheus];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Agent => "agent",
+            Source::Api => "api",
+            Source::Otlp => "otlp",
+            Source::Prometheus => "prometheus",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// Upper bounds of the latency buckets in milliseconds; a last bucket, `+Inf`, takes the rest.
 pub const LATENCY_BOUNDS_MS: [u32; 13] =
     [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];

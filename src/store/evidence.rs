@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_json, parse_ts, to_json, ts_text};
+use crate::domain::evidence::Source;
 use crate::domain::gate::{ArmCounts, ArmData, GateEvaluation};
 
 // ---- signals ---------------------------------------------------------------------------------
@@ -17,14 +18,15 @@ pub struct SignalRow<'a> {
     pub arm: &'a str,
     pub data: &'a ArmData,
     pub batch_id: Option<&'a str>,
+    pub source: Source,
 }
 
 pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Result<()> {
     let d = row.data;
     let c = &d.counts;
     conn.prepare_cached(
-        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         row.rollout_id,
@@ -41,6 +43,7 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (!d.latency_ms.is_empty()).then(|| to_json(&d.latency_ms)),
         (d.scores.n > 0).then(|| to_json(&d.scores)),
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
+        row.source.as_str(),
     ])?;
     add_to_period(conn, row.rollout_id, row.arm, d, at)
 }

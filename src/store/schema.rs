@@ -236,6 +236,11 @@ CREATE TABLE flag_versions (
 CREATE TRIGGER flag_versions_no_update BEFORE UPDATE ON flag_versions BEGIN SELECT RAISE(ABORT, 'version records are immutable'); END;
 CREATE TRIGGER flag_versions_no_delete BEFORE DELETE ON flag_versions BEGIN SELECT RAISE(ABORT, 'version records are immutable'); END;
 "#,
+    r#"
+-- Where each report came from (agent, api, otlp, prometheus); older rows were all the API's or an
+-- agent's, and the API's is the safer reading of a row nobody labelled.
+ALTER TABLE signals ADD COLUMN source TEXT NOT NULL DEFAULT 'api';
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

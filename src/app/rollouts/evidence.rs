@@ -7,7 +7,7 @@ use serde_json::json;
 use super::rollback::act_on_harm;
 use super::*;
 use crate::domain::eval::Arm;
-use crate::domain::evidence::ScoreSummary;
+use crate::domain::evidence::{ScoreSummary, Source};
 use crate::domain::flag::FlagKey;
 use crate::domain::gate::{self, ArmCounts, ArmData, Verdict};
 use crate::domain::policy::{Action, Usage, decide};
@@ -228,6 +228,7 @@ impl App {
                 arm: req.arm.as_str(),
                 data: &data,
                 batch_id: None,
+                source: Source::Agent,
             };
             store::insert_signals(tx.conn, &row, tx.now)?;
             let totals = store::arm_totals(tx.conn, r.id, req.arm.as_str())?;
@@ -359,7 +360,7 @@ impl App {
                 })?;
                 let part = format!("{id}#{i}");
                 let data = ArmData { counts: s.counts, latency_ms: s.latency_ms, scores: *summary, custom: s.custom.clone() };
-                let row = store::SignalRow { rollout_id: r.id, arm: s.arm.as_str(), data: &data, batch_id: Some(&part) };
+                let row = store::SignalRow { rollout_id: r.id, arm: s.arm.as_str(), data: &data, batch_id: Some(&part), source: Source::Api };
                 store::insert_signals(tx.conn, &row, tx.now)?;
                 if !touched.iter().any(|(_, rid, arm)| *rid == r.id && *arm == s.arm) {
                     touched.push((s.flag.clone(), r.id, s.arm));
