@@ -33,7 +33,7 @@ requires_start_approval = true
 agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
 steps = [5, 25, 100]
 agent_rollback = "propose"
-auto_rollback_critical = true
+auto_rollback = "critical"
 [environments.critical.gate]
 min_samples = 100
 breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
@@ -421,7 +421,12 @@ fn auto_rollback_critical_rolls_back_at_once_as_the_system() {
         .find(|e| e.action == "rollback")
         .expect("a rollback event");
     assert_eq!(rollback.actor_kind, "system");
-    assert!(rollback.message.unwrap().contains("auto_rollback_critical"));
+    assert!(
+        rollback
+            .message
+            .unwrap()
+            .contains("auto_rollback = \"critical\"")
+    );
     assert!(
         rollback.after.contains("gate_evaluation_id"),
         "the decision names its evidence"

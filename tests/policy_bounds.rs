@@ -705,3 +705,188 @@ fn an_old_boolean_gets_one_note_on_stderr_and_init_writes_reduce_only() {
         "{written}"
     );
 }
+
+#[test]
+fn the_controller_section_and_the_system_keys_parse_strictly() {
+    use flagwarden::domain::policy::{Advance, AutoRollback};
+    let default = Policy::parse("f.toml", "version = 1\n[environments.production]\n").unwrap();
+    let c = &default.controller;
+    assert_eq!(
+        (c.enabled, c.interval, c.debounce),
+        (
+            true,
+            SignedDuration::from_secs(30),
+            SignedDuration::from_millis(10)
+        ),
+        "on by default"
+    );
+    let env = default.env("production").unwrap();
+    assert_eq!(
+        (env.auto_rollback, env.advance),
+        (AutoRollback::None, Advance::Agent)
+    );
+    let p = Policy::parse(
+        "f.toml",
+        "version = 1\n[controller]\nenabled = false\ninterval = \"2s\"\ndebounce = \"0s\"\n[environments.production]\nauto_rollback = \"any\"\nadvance = \"auto\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (p.controller.enabled, p.controller.interval),
+        (false, SignedDuration::from_secs(2))
+    );
+    let env = p.env("production").unwrap();
+    assert_eq!(
+        (env.auto_rollback, env.advance),
+        (AutoRollback::Any, Advance::Auto)
+    );
+    // The old boolean is read with a note naming the new key.
+    for (old, level) in [("true", "critical"), ("false", "none")] {
+        let p = Policy::parse(
+            "ops/f.toml",
+            &format!("version = 1\n[environments.production]\nauto_rollback_critical = {old}\n"),
+        )
+        .unwrap();
+        assert_eq!(p.env("production").unwrap().auto_rollback.as_str(), level);
+        let [note] = p.notes.as_slice() else {
+            panic!("one note: {:?}", p.notes)
+        };
+        assert!(
+            note.contains("ops/f.toml:3: environments.production.auto_rollback_critical")
+                && note.contains(&format!("read as `auto_rollback = \"{level}\"`")),
+            "{note}"
+        );
+    }
+    let cases = [
+        (
+            "version = 1\n[controller]\ninterval = \"soon\"\n[environments.production]\n",
+            3,
+            "controller.interval",
+        ),
+        (
+            "version = 1\n[controller]\ndebounce = \"1h\"\n[environments.production]\n",
+            3,
+            "controller.debounce",
+        ),
+        (
+            "version = 1\n[controller]\nenable = true\n[environments.production]\n",
+            3,
+            "controller.enable",
+        ),
+        (
+            "version = 1\n[environments.production]\nauto_rollback = \"sometimes\"\n",
+            3,
+            "environments.production.auto_rollback",
+        ),
+        (
+            "version = 1\n[environments.production]\nauto_rollback = \"any\"\nauto_rollback_critical = true\n",
+            4,
+            "environments.production.auto_rollback_critical",
+        ),
+        (
+            "version = 1\n[environments.production]\nadvance = \"always\"\n",
+            3,
+            "environments.production.advance",
+        ),
+        (
+            "version = 1\n[environments.production]\nagent_may = [\"pause\"]\n",
+            3,
+            "environments.production.agent_may",
+        ),
+    ];
+    for (source, line, field) in cases {
+        let err = Policy::parse("f.toml", source).unwrap_err();
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (line, field),
+            "{source:?} gave {err}"
+        );
+    }
+}
+
+/// The controller is the system actor and `decide` bounds it like an agent: it advances only where
+/// `advance = "auto"`, within dwell, steps, rate limits and freezes, and past max_auto_percent only
+/// with a human; it rolls back by itself only the harm `auto_rollback` names.
+#[test]
+fn the_system_advances_and_rolls_back_only_as_the_policy_says() {
+    let source = POLICY.replace(
+        "agent_rollback = \"propose\"\n[environments.production.rate_limits]",
+        "agent_rollback = \"propose\"\nadvance = \"auto\"\nauto_rollback = \"critical\"\n[environments.production.rate_limits]",
+    );
+    let policy = Policy::parse("f.toml", &source).unwrap();
+    let sys = |action: Action, usage: Usage, now: Timestamp| {
+        let d = decide(&policy, &Actor::System, &action, &usage, now);
+        match d {
+            Decision::Allow => "allow".to_owned(),
+            Decision::Deny { rule, .. } => format!("deny {rule}"),
+            Decision::NeedsApproval { rule, .. } => format!("approval {rule}"),
+        }
+    };
+    let t = tuesday_morning();
+    let u = Usage::default;
+    assert_eq!(sys(advance(1.0, 5.0, hours(2)), u(), t), "allow");
+    assert_eq!(
+        sys(advance(1.0, 5.0, SignedDuration::from_mins(5)), u(), t),
+        "deny production.min_dwell"
+    );
+    assert_eq!(
+        sys(advance(5.0, 50.0, hours(2)), u(), t),
+        "deny production.max_step_increase"
+    );
+    assert_eq!(
+        sys(advance(25.0, 50.0, hours(7)), u(), t),
+        "approval production.max_auto_percent"
+    );
+    let busy = Usage {
+        advances_last_hour: 2,
+        ..Usage::default()
+    };
+    assert_eq!(
+        sys(advance(1.0, 5.0, hours(2)), busy, t),
+        "deny production.rate_limits.advances_per_hour"
+    );
+    let holidays: Timestamp = "2026-12-24T10:00:00Z".parse().unwrap();
+    assert_eq!(
+        sys(advance(1.0, 5.0, hours(2)), u(), holidays),
+        "deny production.freezes[1]"
+    );
+    let critical = |critical| Action::AutoRollback {
+        env: "production",
+        critical,
+    };
+    assert_eq!(
+        sys(critical(true), u(), holidays),
+        "allow",
+        "a freeze never stops a rollback"
+    );
+    assert_eq!(
+        sys(critical(false), u(), t),
+        "approval production.auto_rollback"
+    );
+    assert_eq!(sys(Action::Pause { env: "production" }, u(), t), "allow");
+    // Where the agent advances (the default), the controller only records the verdict.
+    let agent_env = Policy::parse("f.toml", POLICY).unwrap();
+    let d = decide(
+        &agent_env,
+        &Actor::System,
+        &advance(1.0, 5.0, hours(2)),
+        &Usage::default(),
+        t,
+    );
+    assert_eq!(d.rule(), Some("production.advance"), "{d:?}");
+    let d = decide(
+        &agent_env,
+        &Actor::System,
+        &critical(true),
+        &Usage::default(),
+        t,
+    );
+    assert_eq!(d.rule(), Some("production.auto_rollback"), "{d:?}");
+    // An agent never pauses or resumes by itself.
+    check(
+        Action::Pause { env: "production" },
+        Usage::default(),
+        t,
+        agent(),
+        "deny production.agent_may",
+    );
+}

@@ -40,7 +40,7 @@ max_auto_percent = 25
 min_dwell = "1h"
 approvals = 2
 agent_rollback = "propose"
-auto_rollback_critical = true
+auto_rollback = "critical"
 "#,
     include_str!("../../tests/data/policies/production_gate.toml"),
     r#"[environments.gated]

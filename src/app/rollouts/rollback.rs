@@ -9,9 +9,11 @@ use crate::domain::gate::GateResult;
 use crate::domain::policy::{Action, Usage, decide};
 use crate::domain::rollout::{Event, Rollout, RolloutState};
 
-/// The gate said ROLLBACK. A critical finding rolls back at once where the policy lets the system
-/// do so (`auto_rollback_critical`), recorded as the system's own audit event; otherwise exposure
-/// freezes and a human is asked to confirm.
+/// The gate said ROLLBACK. Where the environment's `auto_rollback` lets the system roll this harm
+/// back (`critical`: a tripped breaker or harm on a critical metric; `any`: any harm), `decide`
+/// allows it and it rolls back at once, recorded as the system's own audit event; otherwise exposure
+/// freezes and a human is asked to confirm (once: a rollout already ROLLBACK_PENDING keeps its
+/// proposal).
 pub(super) fn act_on_harm(
     tx: &mut Tx,
     flag: &mut Flag,
@@ -21,11 +23,22 @@ pub(super) fn act_on_harm(
 ) -> Result<(Rollout, Option<i64>, String)> {
     let env = r.env.clone();
     let why = gate.reasons.join("; ");
-    let auto = tx
+    let action = Action::AutoRollback {
+        env: &env,
+        critical: gate.critical,
+    };
+    let auto = decide(
+        tx.policy,
+        &Actor::System,
+        &action,
+        &Usage::default(),
+        tx.now,
+    );
+    let level = tx
         .policy
         .env(&env)
-        .is_some_and(|e| e.auto_rollback_critical);
-    if gate.critical && auto {
+        .map_or("none", |e| e.auto_rollback.as_str());
+    if auto == Decision::Allow {
         let before = state(r);
         let done = tx
             .roll_back(flag, &env, Some(r))?
@@ -41,10 +54,10 @@ pub(super) fn act_on_harm(
                 after: json!({"rollout": done, "gate_evaluation_id": evaluation}),
                 ..Audit::default()
             },
-            Some(format!("auto_rollback_critical: {why}")),
+            Some(format!("auto_rollback = {level:?}: {why}")),
         ));
         let summary = format!(
-            "rolled back at once by the system (auto_rollback_critical): {why}; everyone in {env} gets {:?}",
+            "rolled back at once by the system (auto_rollback = {level:?}): {why}; everyone in {env} gets {:?}",
             r.lkg
         );
         return Ok((done, None, summary));

@@ -103,7 +103,7 @@ pub struct MetricConfig {
     pub margin: f64,
     /// Samples per arm before the metric is judged at all.
     pub min_samples: u64,
-    /// HARM on this metric is critical: with auto_rollback_critical the system rolls back at once.
+    /// HARM on this metric is critical: with `auto_rollback = "critical"` (or "any") the system rolls back at once.
     pub critical: bool,
     /// safety_pass_rate: the canary's own pass rate must also reach this. eval_score_tail: the score
     /// below which an answer counts as bad.

@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::calendar::FreezeWhen;
 use super::model::{
-    Action, ActionKind, Actor, AgentRollback, ClientAnswer, ClientTrust, Decision, EnvPolicy,
-    Exposure, Policy, Usage,
+    Action, ActionKind, Actor, Advance, AgentRollback, AutoRollback, ClientAnswer, ClientTrust,
+    Decision, EnvPolicy, Exposure, Policy, Usage,
 };
 use crate::domain::bucket::Percent;
 use crate::domain::duration::fmt_duration;
@@ -106,7 +106,13 @@ pub fn decide(
 
     let agent = match actor {
         Actor::Agent(_) => true,
-        Actor::Human(_) | Actor::App(_) | Actor::System => false,
+        Actor::System => {
+            return match env {
+                Some((name, env)) => system(name, env, action, usage),
+                None => Decision::Allow,
+            };
+        }
+        Actor::Human(_) | Actor::App(_) => false,
     };
     if !agent {
         return Decision::Allow;
@@ -231,65 +237,114 @@ pub fn decide(
         }
         Action::AdvanceCanary {
             from, to, dwell, ..
+        } => advance_bounds(name, env, *from, *to, *dwell, usage),
+        _ => Decision::Allow,
+    }
+}
+
+/// The bounds on taking a rollout's next step, the same for an agent and for the controller: rate
+/// limit, dwell, allowed steps, step size, then `max_auto_percent`, which a human passes.
+fn advance_bounds(
+    name: &str,
+    env: &EnvPolicy,
+    from: Percent,
+    to: Percent,
+    dwell: SignedDuration,
+    usage: &Usage,
+) -> Decision {
+    if let Some(limit) = env.rate_limits.advances_per_hour
+        && usage.advances_last_hour >= limit
+    {
+        return deny(
+            format!("{name}.rate_limits.advances_per_hour"),
+            format!(
+                "this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later",
+                usage.advances_last_hour
+            ),
+        );
+    }
+    let need = env.min_dwell.at(from);
+    if dwell < need {
+        return deny(
+            format!("{name}.min_dwell"),
+            format!(
+                "the rollout must stay at {from} for {} (it has been {}); advance again in {}",
+                fmt_duration(need),
+                fmt_duration(dwell),
+                fmt_duration(need - dwell)
+            ),
+        );
+    }
+    if from == to {
+        return Decision::Allow;
+    }
+    if !env.steps.contains(&to) {
+        return deny(
+            format!("{name}.steps"),
+            format!(
+                "step {to} is not allowed in {name}; allowed steps are {}",
+                percents(&env.steps)
+            ),
+        );
+    }
+    let increase =
+        Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points()))
+            .unwrap_or(Percent::ZERO);
+    if increase > env.max_step_increase {
+        return deny(
+            format!("{name}.max_step_increase"),
+            format!(
+                "{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}",
+                env.max_step_increase
+            ),
+        );
+    }
+    if to > env.max_auto_percent {
+        return human_gate(
+            format!("{name}.max_auto_percent"),
+            format!(
+                "{to} is above {name}'s max_auto_percent ({}); a human must approve this step",
+                env.max_auto_percent
+            ),
+        );
+    }
+    Decision::Allow
+}
+
+/// What the system may do by itself: the controller advances only where `advance = "auto"`, within
+/// every bound an agent has; it rolls back only the harm `auto_rollback` names (any other harm is a
+/// proposal a human confirms); it may always pause, and resume what it paused. Freezes and change
+/// windows were checked before, as for everyone.
+fn system(name: &str, env: &EnvPolicy, action: &Action, usage: &Usage) -> Decision {
+    match action {
+        Action::AdvanceCanary {
+            from, to, dwell, ..
         } => {
-            if let Some(limit) = env.rate_limits.advances_per_hour
-                && usage.advances_last_hour >= limit
-            {
+            if env.advance != Advance::Auto {
                 return deny(
-                    format!("{name}.rate_limits.advances_per_hour"),
+                    format!("{name}.advance"),
                     format!(
-                        "this rollout advanced {} times in the last hour, the limit is {limit}; wait and advance later",
-                        usage.advances_last_hour
+                        "in {name} the agent advances (advance = \"agent\"): the controller only records the verdict"
                     ),
                 );
             }
-            let need = env.min_dwell.at(*from);
-            if *dwell < need {
-                return deny(
-                    format!("{name}.min_dwell"),
-                    format!(
-                        "the rollout must stay at {from} for {} (it has been {}); advance again in {}",
-                        fmt_duration(need),
-                        fmt_duration(*dwell),
-                        fmt_duration(need - *dwell)
-                    ),
-                );
-            }
-            if from == to {
-                return Decision::Allow;
-            }
-            if !env.steps.contains(to) {
-                return deny(
-                    format!("{name}.steps"),
-                    format!(
-                        "step {to} is not allowed in {name}; allowed steps are {}",
-                        percents(&env.steps)
-                    ),
-                );
-            }
-            let increase =
-                Percent::from_basis_points(to.basis_points().saturating_sub(from.basis_points()))
-                    .unwrap_or(Percent::ZERO);
-            if increase > env.max_step_increase {
-                return deny(
-                    format!("{name}.max_step_increase"),
-                    format!(
-                        "{from} → {to} is a step of {increase}, above {name}'s max_step_increase of {}",
-                        env.max_step_increase
-                    ),
-                );
-            }
-            if *to > env.max_auto_percent {
-                return human_gate(
-                    format!("{name}.max_auto_percent"),
-                    format!(
-                        "{to} is above {name}'s max_auto_percent ({}); a human must approve this step",
-                        env.max_auto_percent
-                    ),
-                );
-            }
-            Decision::Allow
+            advance_bounds(name, env, *from, *to, *dwell, usage)
         }
+        Action::AutoRollback { critical, .. } => match (env.auto_rollback, critical) {
+            (AutoRollback::Any, _) | (AutoRollback::Critical, true) => Decision::Allow,
+            (level, _) => human_gate(
+                format!("{name}.auto_rollback"),
+                format!(
+                    "{name}.auto_rollback is {:?}: {}; exposure is frozen until a human confirms the rollback",
+                    level.as_str(),
+                    if level == AutoRollback::None {
+                        "the system rolls back nothing by itself"
+                    } else {
+                        "the system rolls back by itself only on a tripped breaker or harm on a critical metric"
+                    }
+                ),
+            ),
+        },
         _ => Decision::Allow,
     }
 }
@@ -398,6 +453,17 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
     out.push(match env.agent_rollback {
         AgentRollback::Allow => "an agent may roll back on its own".into(),
         AgentRollback::Propose => "an agent's rollback is a proposal a human confirms".into(),
+    });
+    out.push(match env.auto_rollback {
+        AutoRollback::None => "harm freezes exposure and a human confirms the rollback".into(),
+        AutoRollback::Critical => "a tripped breaker or critical harm rolls back at once; other harm freezes exposure for a human".into(),
+        AutoRollback::Any => "any harm the gate finds rolls back at once".into(),
+    });
+    out.push(match env.advance {
+        Advance::Agent => "the agent advances each step (advance_canary)".into(),
+        Advance::Auto => {
+            "the server's controller advances each step by itself within these bounds".into()
+        }
     });
     let g = &env.gate;
     let required: Vec<&str> = g

@@ -17,9 +17,9 @@ pub use calendar::{Freeze, FreezeWhen, Window};
 pub use decide::{decide, describe};
 pub use error::PolicyError;
 pub use model::{
-    Action, ActionKind, Actor, AgentRollback, ClientAnswer, ClientTrust, Decision, EnvPolicy,
-    Exposure, FlagBounds, MinDwell, NotifyEvent, Policy, PreflightConfig, RateLimits, RuleId,
-    Usage, Webhook, WebhookFormat,
+    Action, ActionKind, Actor, Advance, AgentRollback, AutoRollback, ClientAnswer, ClientTrust,
+    ControllerConfig, Decision, EnvPolicy, Exposure, FlagBounds, MinDwell, NotifyEvent, Policy,
+    PreflightConfig, RateLimits, RuleId, Usage, Webhook, WebhookFormat,
 };
 
 // Re-exported for the app's messages, which name it by this path.

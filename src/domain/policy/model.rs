@@ -41,6 +41,11 @@ pub enum ActionKind {
     Approve,
     Reject,
     ArchiveFlag,
+    /// Freezing a rollout's exposure where it is (no traffic, sample-ratio mismatch, a hold too
+    /// long): the controller's and people's, never an agent's.
+    Pause,
+    /// Taking a paused rollout up again: the controller's once missing traffic returns.
+    Resume,
 }
 
 impl ActionKind {
@@ -58,6 +63,8 @@ impl ActionKind {
             ActionKind::Approve => "approve",
             ActionKind::Reject => "reject",
             ActionKind::ArchiveFlag => "archive_flag",
+            ActionKind::Pause => "pause",
+            ActionKind::Resume => "resume",
         }
     }
     /// Actions that change who is exposed to what; freezes and change windows stop these.
@@ -136,6 +143,19 @@ pub enum Action<'a> {
     Rollback {
         env: &'a str,
     },
+    /// The system rolling back by itself on harm the gate found (`critical`: a tripped breaker or
+    /// harm on a critical metric); where `auto_rollback` does not allow it, a human confirms.
+    AutoRollback {
+        env: &'a str,
+        critical: bool,
+    },
+    /// The controller freezing a rollout where it is, or resuming one whose missing traffic returned.
+    Pause {
+        env: &'a str,
+    },
+    Resume {
+        env: &'a str,
+    },
     CleanupFlag,
     /// Takes a flag out of serving once no code references it. Never an agent's.
     ArchiveFlag,
@@ -160,7 +180,9 @@ impl Action<'_> {
             Action::StartCanary { .. } => ActionKind::StartCanary,
             Action::AdvanceCanary { .. } => ActionKind::AdvanceCanary,
             Action::RecordSignals { .. } => ActionKind::RecordSignals,
-            Action::Rollback { .. } => ActionKind::Rollback,
+            Action::Rollback { .. } | Action::AutoRollback { .. } => ActionKind::Rollback,
+            Action::Pause { .. } => ActionKind::Pause,
+            Action::Resume { .. } => ActionKind::Resume,
             Action::CleanupFlag => ActionKind::CleanupFlag,
             Action::ArchiveFlag => ActionKind::ArchiveFlag,
             Action::AnswerInClient {
@@ -177,6 +199,9 @@ impl Action<'_> {
             | Action::AdvanceCanary { env, .. }
             | Action::RecordSignals { env }
             | Action::Rollback { env }
+            | Action::AutoRollback { env, .. }
+            | Action::Pause { env }
+            | Action::Resume { env }
             | Action::AnswerInClient { env, .. } => Some(env),
             Action::CreateFlag
             | Action::WrapChange { .. }
@@ -331,10 +356,82 @@ pub enum AgentRollback {
     Propose,
 }
 
+/// `auto_rollback`: which harm the system rolls back by itself, without waiting for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoRollback {
+    /// Every harm freezes exposure and a human confirms the rollback.
+    None,
+    /// A tripped circuit breaker or harm on a critical metric rolls back at once; other harm waits.
+    Critical,
+    /// Any harm the gate finds rolls back at once.
+    Any,
+}
+
+impl AutoRollback {
+    pub const NAMES: &'static str = "\"none\", \"critical\" or \"any\"";
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoRollback::None => "none",
+            AutoRollback::Critical => "critical",
+            AutoRollback::Any => "any",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AutoRollback> {
+        match s {
+            "none" => Some(AutoRollback::None),
+            "critical" => Some(AutoRollback::Critical),
+            "any" => Some(AutoRollback::Any),
+            _ => None,
+        }
+    }
+}
+
+/// `advance`: who takes the next step once the gate says PROMOTE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Advance {
+    /// The agent calls advance_canary; the controller only records the verdict.
+    Agent,
+    /// The controller advances by itself, within every bound an agent has.
+    Auto,
+}
+
+impl Advance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Advance::Agent => "agent",
+            Advance::Auto => "auto",
+        }
+    }
+}
+
+/// `[controller]`: the task in `flagwarden serve` that runs the gate by itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControllerConfig {
+    pub enabled: bool,
+    /// How often every unfinished rollout is looked at, evidence or not.
+    pub interval: SignedDuration,
+    /// How long after a commit of evidence the controller waits for more before it looks, so a
+    /// burst of batches costs one gate run per rollout.
+    pub debounce: SignedDuration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            enabled: true,
+            interval: SignedDuration::from_secs(30),
+            debounce: SignedDuration::from_millis(10),
+        }
+    }
+}
+
 /// A parsed, validated policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
     pub version: u32,
+    pub controller: ControllerConfig,
     pub flags: FlagBounds,
     pub environments: BTreeMap<String, EnvPolicy>,
     pub webhooks: Vec<Webhook>,
@@ -415,7 +512,10 @@ pub struct EnvPolicy {
     pub requires_start_approval: bool,
     pub agent_rollback: AgentRollback,
     pub approvals: u32,
-    pub auto_rollback_critical: bool,
+    /// Which harm the system rolls back without a human (default `none`).
+    pub auto_rollback: AutoRollback,
+    /// Who advances a rollout whose gate says PROMOTE (default `agent`).
+    pub advance: Advance,
     /// Which answers given in the agent's own MCP client (elicitation) decide an approval
     /// (default `reduce_only`); `decide` applies it to `Action::AnswerInClient`.
     pub confirm_in_client: ClientTrust,

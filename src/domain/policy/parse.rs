@@ -13,8 +13,8 @@ use super::calendar::{
 };
 use super::error::{Ctx, PolicyError, field_at};
 use super::model::{
-    ActionKind, AgentRollback, ClientTrust, EnvPolicy, FlagBounds, MinDwell, Policy,
-    PreflightConfig, RateLimits, Webhook,
+    ActionKind, Advance, AgentRollback, AutoRollback, ClientTrust, ControllerConfig, EnvPolicy,
+    FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits, Webhook,
 };
 use super::parse_gate::{RawGate, parse_gate};
 use crate::domain::bucket::Percent;
@@ -26,11 +26,20 @@ use crate::domain::gate::GateConfig;
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     version: Spanned<u32>,
+    controller: Option<RawController>,
     #[serde(default)]
     flags: Option<RawFlags>,
     environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
     #[serde(default)]
     webhooks: Vec<Spanned<Webhook>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawController {
+    enabled: Option<bool>,
+    interval: Option<Spanned<String>>,
+    debounce: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -73,8 +82,10 @@ struct RawEnv {
     requires_start_approval: bool,
     agent_rollback: Option<AgentRollback>,
     approvals: Option<Spanned<u32>>,
-    #[serde(default)]
-    auto_rollback_critical: bool,
+    /// The boolean older files wrote, read as `auto_rollback` "critical" (true) or "none" (false).
+    auto_rollback_critical: Option<Spanned<bool>>,
+    auto_rollback: Option<Spanned<String>>,
+    advance: Option<Spanned<String>>,
     /// A level by name, or the boolean older files wrote; read as a value so a wrong type gets the
     /// same clear message as an unknown level.
     confirm_in_client: Option<Spanned<toml::Value>>,
@@ -156,6 +167,10 @@ impl Policy {
                 "version must be 1 or more; bump it on every change",
             ));
         }
+        let controller = match raw.controller {
+            None => ControllerConfig::default(),
+            Some(c) => parse_controller(&cx, c)?,
+        };
         let flags = raw.flags.unwrap_or_default();
         let mut lifetime_days = BTreeMap::new();
         for (name, days) in flags.lifetime_days {
@@ -211,6 +226,7 @@ impl Policy {
         }
         Ok(Policy {
             version: raw.version.into_inner(),
+            controller,
             webhooks,
             flags: FlagBounds {
                 agent_may_create: flags.agent_may_create,
@@ -221,6 +237,46 @@ impl Policy {
             notes,
         })
     }
+}
+
+/// `[controller]`: whether it runs, how often it looks at every rollout, and how long it waits
+/// after evidence for more.
+fn parse_controller(cx: &Ctx, raw: RawController) -> Result<ControllerConfig, PolicyError> {
+    let mut c = ControllerConfig::default();
+    if let Some(enabled) = raw.enabled {
+        c.enabled = enabled;
+    }
+    let bounded = |text: Option<Spanned<String>>,
+                   field: &str,
+                   least: SignedDuration,
+                   most: SignedDuration,
+                   hint: &str|
+     -> Result<Option<SignedDuration>, PolicyError> {
+        let Some(text) = text else { return Ok(None) };
+        match parse_duration(text.get_ref()) {
+            Some(d) if d >= least && d <= most => Ok(Some(d)),
+            _ => Err(cx.err(text.span(), format!("controller.{field}"), hint)),
+        }
+    };
+    if let Some(d) = bounded(
+        raw.interval,
+        "interval",
+        SignedDuration::from_millis(100),
+        SignedDuration::from_hours(1),
+        "a duration between 100ms and 1h, such as \"30s\"",
+    )? {
+        c.interval = d;
+    }
+    if let Some(d) = bounded(
+        raw.debounce,
+        "debounce",
+        SignedDuration::ZERO,
+        SignedDuration::from_secs(10),
+        "a duration between 0s and 10s, such as \"10ms\"",
+    )? {
+        c.debounce = d;
+    }
+    Ok(c)
 }
 
 fn percent(cx: &Ctx, field: &str, v: &Spanned<f64>) -> Result<Percent, PolicyError> {
@@ -280,6 +336,63 @@ fn parse_env(
             }
         }
     };
+    let auto_rollback = match (raw.auto_rollback, raw.auto_rollback_critical) {
+        (Some(_), Some(old)) => {
+            return Err(cx.err(
+                old.span(),
+                f("auto_rollback_critical"),
+                "auto_rollback replaces auto_rollback_critical: keep only auto_rollback (\"none\", \"critical\" or \"any\")",
+            ));
+        }
+        (Some(level), None) => {
+            let s = level.span();
+            AutoRollback::parse(level.get_ref()).ok_or_else(|| {
+                cx.err(
+                    s,
+                    f("auto_rollback"),
+                    format!(
+                        "unknown level {:?}: use {} (which harm the system rolls back without a human)",
+                        level.get_ref(),
+                        AutoRollback::NAMES
+                    ),
+                )
+            })?
+        }
+        (None, Some(old)) => {
+            let level = if *old.get_ref() {
+                AutoRollback::Critical
+            } else {
+                AutoRollback::None
+            };
+            let line = cx.err(old.span(), f("auto_rollback_critical"), "").line;
+            notes.push(format!(
+                "{}:{line}: {}: `auto_rollback_critical = {}` is read as `auto_rollback = {:?}`; write that instead (levels: {})",
+                cx.file,
+                f("auto_rollback_critical"),
+                old.get_ref(),
+                level.as_str(),
+                AutoRollback::NAMES
+            ));
+            level
+        }
+        (None, None) => AutoRollback::None,
+    };
+    let advance = match raw.advance {
+        None => Advance::Agent,
+        Some(a) => match a.get_ref().as_str() {
+            "agent" => Advance::Agent,
+            "auto" => Advance::Auto,
+            other => {
+                return Err(cx.err(
+                    a.span(),
+                    f("advance"),
+                    format!(
+                        "unknown value {other:?}: use \"agent\" (the agent advances) or \"auto\" (the controller advances within the bounds)"
+                    ),
+                ));
+            }
+        },
+    };
     for a in &raw.agent_may {
         if raw.human_only.contains(a) {
             return Err(cx.err(
@@ -290,12 +403,18 @@ fn parse_env(
         }
         if matches!(
             a,
-            ActionKind::Approve | ActionKind::Reject | ActionKind::ArchiveFlag
+            ActionKind::Approve
+                | ActionKind::Reject
+                | ActionKind::ArchiveFlag
+                | ActionKind::Pause
+                | ActionKind::Resume
         ) {
             return Err(cx.err(
                 span.clone(),
                 f("agent_may"),
-                format!("{a} is for humans only and cannot be given to agents"),
+                format!(
+                    "{a} is for humans (and the controller) only and cannot be given to agents"
+                ),
             ));
         }
     }
@@ -565,7 +684,8 @@ fn parse_env(
         requires_start_approval: raw.requires_start_approval,
         agent_rollback: raw.agent_rollback.unwrap_or(AgentRollback::Propose),
         approvals,
-        auto_rollback_critical: raw.auto_rollback_critical,
+        auto_rollback,
+        advance,
         confirm_in_client,
         gate,
         preflight,
