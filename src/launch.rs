@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::app::{App, Tokens};
+use crate::controller::Controller;
 use crate::notify::{Deliveries, Notifier, Retry};
 use crate::{http, mcp};
 
@@ -71,7 +72,8 @@ pub fn mcp(app: Arc<App>, every: &ScanEvery) -> Result<()> {
     ))
 }
 
-/// `flagwarden serve`: tokens from the file and the environment, then HTTP until a signal.
+/// `flagwarden serve`: tokens from the file and the environment, then HTTP until a signal, with the
+/// controller beside it (unless the policy turns it off).
 pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
     let mut tokens = Tokens::default();
     if let Some(path) = &args.tokens {
@@ -92,12 +94,14 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         deliveries: deliveries.clone(),
         seal: state_seal()?,
     };
-    runtime()?.block_on(beside(
-        app.clone(),
-        &args.scan,
-        deliveries,
-        http::serve(app, cfg),
-    ))
+    runtime()?.block_on(async move {
+        let controller = Controller::start(app.clone());
+        let served = beside(app.clone(), &args.scan, deliveries, http::serve(app, cfg)).await;
+        if let Some(c) = controller {
+            c.stop().await;
+        }
+        served
+    })
 }
 
 /// Runs a long-running mode with its workers beside it: the webhook workers (when the policy has

@@ -161,6 +161,14 @@ pub(crate) struct Audit {
     /// Evidence was recorded and no flag changed: evaluation stays as it is (no recompile, so caches
     /// keyed on the snapshot version stay valid).
     pub evidence_only: bool,
+    /// The action to record when it is not the use case's name: the controller's pass records what
+    /// it did (`advance_canary`, `pause`, `propose_rollback`, ...).
+    pub action: Option<&'static str>,
+    /// The event's message when the decision carries none (the system says why it acted).
+    pub message: Option<String>,
+    /// Nothing was done: the transaction rolls back and no event is written, as for a dry run (the
+    /// controller looked and found nothing to act on).
+    pub idle: bool,
 }
 
 /// A refusal the policy made: recorded in the audit trail, then returned as an error.
@@ -212,7 +220,17 @@ impl App {
 
     /// Opens the store at `db` with the system clock.
     pub fn open(db: &Path, policy: LoadedPolicy, config: Config) -> Result<App> {
-        App::new(Store::open(db)?, policy, Arc::new(Timestamp::now), config)
+        App::open_with_clock(db, policy, Arc::new(Timestamp::now), config)
+    }
+
+    /// Opens the store at `db` with the given clock (the binary's hidden test clock).
+    pub fn open_with_clock(
+        db: &Path,
+        policy: LoadedPolicy,
+        clock: Clock,
+        config: Config,
+    ) -> Result<App> {
+        App::new(Store::open(db)?, policy, clock, config)
     }
 
     pub fn policy(&self) -> &LoadedPolicy {
@@ -372,14 +390,17 @@ impl App {
         };
         match result {
             Ok(Done { mut output, audit }) => {
-                if dry_run {
-                    drop(tx); // rolls back: a dry run changes nothing
+                if dry_run || audit.idle {
+                    drop(tx); // rolls back: a dry run or an idle look changes nothing
                     return Ok(output);
                 }
                 let decision = audit.decision.clone().unwrap_or(Decision::Allow);
                 let changed = |a: &Audit| a.flag.clone().filter(|_| !a.evidence_only);
                 let mut touched: Vec<String> = changed(&audit).into_iter().collect();
-                let seq = store::append_audit(&tx, event(actor, tool, audit, &decision, None))?;
+                let action = audit.action.unwrap_or(tool);
+                let message = audit.message.clone();
+                let seq =
+                    store::append_audit(&tx, event(actor, action, audit, &decision, message))?;
                 for (action, audit, message) in system_events {
                     let d = audit.decision.clone().unwrap_or(Decision::Allow);
                     touched.extend(changed(&audit));

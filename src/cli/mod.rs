@@ -55,6 +55,10 @@ pub struct Cli {
         default_value = "http://127.0.0.1:7070"
     )]
     pub ofrep_url: String,
+    /// For tests only: "now" is the RFC 3339 instant this file holds, read at every use, instead of
+    /// the system clock, so dwell, windows and freezes can be tested without waiting.
+    #[arg(long, global = true, hide = true, env = "FLAGWARDEN_CLOCK_FILE")]
+    pub clock_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -266,10 +270,31 @@ impl Cli {
             project_root: root,
         };
         let db = self.db_path();
-        Ok(Arc::new(App::open(&db, policy, config).with_context(
-            || format!("cannot open the store {}", db.display()),
-        )?))
+        let clock = match &self.clock_file {
+            Some(path) => file_clock(path.clone()),
+            None => Arc::new(jiff::Timestamp::now),
+        };
+        Ok(Arc::new(
+            App::open_with_clock(&db, policy, clock, config)
+                .with_context(|| format!("cannot open the store {}", db.display()))?,
+        ))
     }
+}
+
+/// The test clock: the instant in `path`, read at every use. A file caught mid-write (or gone) reads
+/// as the last instant read, so time never jumps to the system clock behind a test's back.
+fn file_clock(path: PathBuf) -> crate::app::Clock {
+    let last = std::sync::Mutex::new(None::<jiff::Timestamp>);
+    Arc::new(move || {
+        let read = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<jiff::Timestamp>().ok());
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = read {
+            *last = Some(t);
+        }
+        last.unwrap_or_else(jiff::Timestamp::now)
+    })
 }
 
 impl Command {

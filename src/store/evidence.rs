@@ -223,3 +223,27 @@ pub fn latest_preflight(
         recorded_at: r.get(8)?,
     }))
 }
+
+// ---- what the controller follows -------------------------------------------------------------
+
+/// The rollouts that received reports after signal row `after` (from any process), and the newest
+/// row id, so the controller looks at each rollout with new evidence once per batch of commits.
+/// Without `after`, only the newest row id.
+pub fn rollouts_reported_after(conn: &Connection, after: Option<i64>) -> Result<(Vec<i64>, i64)> {
+    let newest: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM signals")?
+        .query_row([], |r| r.get(0))?;
+    let Some(after) = after else {
+        return Ok((Vec::new(), newest));
+    };
+    if newest <= after {
+        return Ok((Vec::new(), newest.max(after)));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT rollout_id FROM signals WHERE id > ?1 AND id <= ?2 ORDER BY rollout_id",
+    )?;
+    let ids = stmt
+        .query_map(params![after, newest], |r| r.get(0))?
+        .collect::<std::result::Result<Vec<i64>, _>>()?;
+    Ok((ids, newest))
+}

@@ -32,7 +32,7 @@ pub use audit::{
 };
 pub use evidence::{
     Periods, PreflightRun, SignalRow, arm_totals, gate_evaluations, insert_gate_evaluation,
-    insert_preflight, insert_signals, latest_preflight, signal_periods,
+    insert_preflight, insert_signals, latest_preflight, rollouts_reported_after, signal_periods,
 };
 pub use flags::{
     append_variant, count_flags_created_since, insert_flag, insert_version, load_flag, load_flags,

@@ -14,7 +14,7 @@ use crate::domain::policy::fmt_duration;
 use crate::domain::policy::{Action, decide};
 use crate::domain::rollout::{Event, Rollout, RolloutState};
 
-fn pause_label(reason: PauseReason) -> &'static str {
+pub(super) fn pause_label(reason: PauseReason) -> &'static str {
     match reason {
         PauseReason::SampleRatioMismatch => "sample-ratio mismatch",
         PauseReason::NoTraffic => "no traffic",
@@ -35,6 +35,46 @@ fn freeze_latency_threshold(r: &mut Rollout, input: &GateInput) {
     if control.total() >= LATENCY_THRESHOLD_SAMPLES {
         r.analysis.latency_threshold_ms = control.quantile_bound(0.95);
     }
+}
+
+/// Takes the step `decide` allowed or reserved for a human: the next step, the approval a human
+/// gives for it, or completion at the last step; saves the rollout and bumps the flag. Shared by
+/// `advance_canary` and the controller, so both move a rollout the same way.
+pub(super) fn take_step(
+    tx: &Tx,
+    flag: &mut Flag,
+    r: &Rollout,
+    input: &GateInput,
+    decision: &Decision,
+    reason: &str,
+) -> Result<(Rollout, Option<i64>, String)> {
+    let env = r.env.as_str();
+    let from = r.percent();
+    let target = r.next_step();
+    let to = target.map_or(Percent::FULL, |i| r.steps[i]);
+    let (mut next, approval_id, summary) = match (decision, target) {
+        (Decision::NeedsApproval { rule, message }, Some(t)) => {
+            let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+            let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason, target: Some(to) })?;
+            (next, Some(a), format!("open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"))
+        }
+        (_, Some(_)) => {
+            let next = r.apply(Event::Advance, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+            (next, None, format!("advance rollout {} from {from} to {to} of {env}", r.id))
+        }
+        (_, None) => {
+            let next = r.apply(Event::Complete, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+            let s = flag.envs.get_mut(env).expect("declared");
+            s.default_variant = next.candidate.clone();
+            s.updated_at = tx.now;
+            store::upsert_env(tx.conn, flag.key.as_str(), env, s)?;
+            (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
+        }
+    };
+    freeze_latency_threshold(&mut next, input);
+    store::save_rollout(tx.conn, &next)?;
+    tx.bump(flag)?;
+    Ok((next, approval_id, summary))
 }
 
 impl App {
@@ -89,28 +129,7 @@ impl App {
                 audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
                 return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), Some(gate), None), audit });
             }
-            let (mut next, approval_id, summary) = match (&decision, target) {
-                (Decision::NeedsApproval { rule, message }, Some(t)) => {
-                    let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                    let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(to) })?;
-                    (next, Some(a), format!("open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"))
-                }
-                (_, Some(_)) => {
-                    let next = r.apply(Event::Advance, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                    (next, None, format!("advance rollout {} from {from} to {to} of {env}", r.id))
-                }
-                (_, None) => {
-                    let next = r.apply(Event::Complete, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-                    let s = flag.envs.get_mut(env).expect("declared");
-                    s.default_variant = next.candidate.clone();
-                    s.updated_at = tx.now;
-                    store::upsert_env(tx.conn, flag.key.as_str(), env, s)?;
-                    (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
-                }
-            };
-            freeze_latency_threshold(&mut next, &input);
-            store::save_rollout(tx.conn, &next)?;
-            tx.bump(&mut flag)?;
+            let (next, approval_id, summary) = take_step(tx, &mut flag, &r, &input, &decision, &m.reason)?;
             audit.approval_id = approval_id;
             audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
             Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&next), Some(gate), approval_id), audit })

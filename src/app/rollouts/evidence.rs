@@ -98,6 +98,7 @@ fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
                 before,
                 after: json!({"rollout": next, "gate_evaluation_id": evaluation}),
                 evidence_only: true,
+                ..Audit::default()
             },
             Some(summary.clone()),
         ));

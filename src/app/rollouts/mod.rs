@@ -1,12 +1,14 @@
 //! Rollout use cases, one file each: `start` (start_canary, and opening a DRAFT once its preflight
 //! passed), `advance` (advance_canary), `status` (canary_status, stored gate evaluations), `evidence`
 //! (record_signals, ingest_signals, preflights, the system's reaction to harm), `rollback`,
-//! `approvals` (approve, reject) and `steer` (a human's direct hand: resume, abort, promote, break-glass).
+//! `approvals` (approve, reject), `steer` (a human's direct hand: resume, abort, promote, break-glass)
+//! and `control` (the controller's look at a rollout, as the system).
 //! This file holds what they share: running and storing the gate, opening approvals, exposing and
 //! rolling back a rollout inside the use case's transaction.
 
 mod advance;
 mod approvals;
+mod control;
 mod evidence;
 mod rollback;
 mod start;

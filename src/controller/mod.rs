@@ -1,0 +1,230 @@
+//! The controller: a task of `flagwarden serve` that runs the gate by itself, so a rollout moves (or
+//! stops) when its evidence says so rather than at an agent's next look. Every look is
+//! `App::control_rollout`, the system actor's use case (`app/rollouts/control.rs` says what it
+//! does); this file only decides when to look and which process looks.
+//!
+//! - **Triggers.** New evidence: the controller follows the `signals` table by row id, woken by this
+//!   process's commit signal and polling every `POLL` for what other processes (another `serve`, an
+//!   `mcp` on the same store) commit, whatever the source (the API, OTLP, Prometheus, an agent's
+//!   record_signals). It waits `debounce` for more, then looks once at each rollout that received
+//!   evidence. The timer: every `interval`, every unfinished rollout, evidence or not (no-traffic
+//!   pauses, holds past their limit, a dwell that ended, a freeze that lifted).
+//! - **One controller per store.** A lease in the store's `meta` table (`lease.rs`), taken when free
+//!   or expired, renewed every `HEARTBEAT`, released at a clean stop: of two `serve` processes on
+//!   one store, one looks; when it dies the other takes over once its lease expires (`LEASE`). The
+//!   lease runs on the wall clock, never the App's clock (which a test may hold still).
+//! - **Exactly once** does not rest on the lease: each look re-reads the rollout inside its write
+//!   transaction, so a look that lost a race to an agent, a human or another process finds the new
+//!   state and does nothing twice.
+
+pub mod lease;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::domain::policy::ControllerConfig;
+
+/// How often the holder renews its lease, and a follower tries to take it.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a lease lasts unrenewed: a dead holder is replaced after at most this.
+const LEASE: SignedDuration = SignedDuration::from_secs(5);
+/// How often the controller looks for evidence other processes committed.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The running controller.
+pub struct Controller {
+    stop: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Controller {
+    /// Starts the controller when the policy's `[controller]` says it runs; `None` otherwise. Call
+    /// it inside the runtime.
+    pub fn start(app: Arc<App>) -> Option<Controller> {
+        let cfg = app.policy().policy.controller.clone();
+        if !cfg.enabled {
+            tracing::info!("the controller is off ([controller] enabled = false)");
+            return None;
+        }
+        let me = holder_name();
+        let stop = CancellationToken::new();
+        let leader = Arc::new(AtomicBool::new(false));
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(hold_lease(app.clone(), me, leader.clone(), stop.clone()));
+        tasks.spawn(
+            Looker {
+                app,
+                cfg,
+                leader,
+                stop: stop.clone(),
+                last_signal: None,
+            }
+            .run(),
+        );
+        Some(Controller { stop, tasks })
+    }
+
+    /// Stops looking and releases the lease, so another process takes over at once.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// This process in the lease: its pid and a random part, so a restarted process is a new holder.
+fn holder_name() -> String {
+    let mut n = [0u8; 4];
+    let random = getrandom::fill(&mut n).map_or_else(|_| "0".into(), |()| hex::encode(n));
+    format!("{}-{random}", std::process::id())
+}
+
+/// Takes or renews the lease every heartbeat, telling the looker whether it leads; lets go of it
+/// at the stop.
+async fn hold_lease(app: Arc<App>, me: String, leader: Arc<AtomicBool>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let (a, who) = (app.clone(), me.clone());
+        let held = tokio::task::spawn_blocking(move || {
+            a.update_meta(lease::KEY, |stored| {
+                lease::take(stored, &who, Timestamp::now(), LEASE)
+            })
+        })
+        .await;
+        let now_leads = matches!(held, Ok(Ok(true)));
+        if let Ok(Err(e)) = &held {
+            tracing::warn!("controller: the lease could not be renewed: {e}");
+        }
+        if leader.swap(now_leads, Ordering::SeqCst) != now_leads {
+            if now_leads {
+                tracing::info!("controller: this process ({me}) now runs the controller");
+            } else {
+                tracing::info!("controller: another process runs the controller");
+            }
+        }
+    }
+    leader.store(false, Ordering::SeqCst);
+    let released = tokio::task::spawn_blocking(move || {
+        app.update_meta(lease::KEY, |stored| {
+            (lease::release(stored, &me, Timestamp::now()), ())
+        })
+    })
+    .await;
+    if let Ok(Err(e)) = released {
+        tracing::warn!("controller: the lease was not released: {e}");
+    }
+}
+
+/// The loop that decides when to look.
+struct Looker {
+    app: Arc<App>,
+    cfg: ControllerConfig,
+    leader: Arc<AtomicBool>,
+    stop: CancellationToken,
+    /// The last signal row looked at, once this process leads.
+    last_signal: Option<i64>,
+}
+
+impl Looker {
+    async fn run(mut self) {
+        let mut commits = self.app.commits();
+        let every = Duration::try_from(self.cfg.interval).unwrap_or(Duration::from_secs(30));
+        let mut timer = tokio::time::interval(every);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let debounce = Duration::try_from(self.cfg.debounce).unwrap_or_default();
+        loop {
+            let timed = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = timer.tick() => true,
+                _ = commits.changed() => false,
+                _ = tokio::time::sleep(POLL) => false,
+            };
+            if !self.leader.load(Ordering::SeqCst) {
+                self.last_signal = None;
+                continue;
+            }
+            let Some(after) = self.last_signal else {
+                // Newly leading: start after the newest evidence and look at every rollout once,
+                // which covers whatever came before.
+                if let Some((_, newest)) = self.reported_after(None).await {
+                    self.last_signal = Some(newest);
+                    self.look_at_all().await;
+                }
+                continue;
+            };
+            if timed {
+                self.look_at_all().await;
+                continue;
+            }
+            let Some((ids, _)) = self.reported_after(Some(after)).await else {
+                continue;
+            };
+            if ids.is_empty() {
+                continue;
+            }
+            // Wait for the rest of a burst, then look once at each rollout it reached.
+            if !debounce.is_zero() {
+                tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    _ = tokio::time::sleep(debounce) => {}
+                }
+            }
+            let Some((ids, newest)) = self.reported_after(Some(after)).await else {
+                continue;
+            };
+            self.last_signal = Some(newest);
+            self.look(ids).await;
+        }
+    }
+
+    /// Rollouts with evidence after signal row `after` and the newest row (without `after`, only
+    /// the newest row).
+    async fn reported_after(&self, after: Option<i64>) -> Option<(Vec<i64>, i64)> {
+        let app = self.app.clone();
+        let found = tokio::task::spawn_blocking(move || app.reported_after(after)).await;
+        match found {
+            Ok(Ok(found)) => Some(found),
+            Ok(Err(e)) => {
+                tracing::warn!("controller: cannot read new evidence: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    async fn look_at_all(&self) {
+        let app = self.app.clone();
+        match tokio::task::spawn_blocking(move || app.unfinished_rollouts()).await {
+            Ok(Ok(ids)) => self.look(ids).await,
+            Ok(Err(e)) => tracing::warn!("controller: cannot list the rollouts: {e}"),
+            Err(_) => {}
+        }
+    }
+
+    /// Looks at each rollout in turn, on the blocking pool, while this process still leads.
+    async fn look(&self, ids: Vec<i64>) {
+        let (app, leader) = (self.app.clone(), self.leader.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                if !leader.load(Ordering::SeqCst) {
+                    return;
+                }
+                match app.control_rollout(id) {
+                    Ok(Some(done)) => tracing::info!("controller: {}", done.outcome.summary),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("controller: rollout {id}: {e}"),
+                }
+            }
+        })
+        .await;
+    }
+}
