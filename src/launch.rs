@@ -85,6 +85,7 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         tokens.parse_env(&value)?;
     }
     let deliveries = Arc::new(Deliveries::default());
+    let looks = Arc::new(crate::controller::Stats::default());
     let cfg = http::ServeConfig {
         listen: args.listen,
         tokens,
@@ -92,10 +93,11 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         default_environment: args.environment.clone(),
         public_url: args.public_url.clone(),
         deliveries: deliveries.clone(),
+        controller: looks.clone(),
         seal: state_seal()?,
     };
     runtime()?.block_on(async move {
-        let controller = Controller::start(app.clone());
+        let controller = Controller::start(app.clone(), looks);
         let served = beside(app.clone(), &args.scan, deliveries, http::serve(app, cfg)).await;
         if let Some(c) = controller {
             c.stop().await;

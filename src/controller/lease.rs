@@ -17,7 +17,12 @@ pub struct Lease {
 
 /// The lease after `me` tried to take or renew it at `now`, and whether `me` holds it: a free, an
 /// expired or an own lease is (re)taken until `now + ttl`; another live holder's is left alone.
-pub fn take(stored: Option<&str>, me: &str, now: Timestamp, ttl: SignedDuration) -> (Option<String>, bool) {
+pub fn take(
+    stored: Option<&str>,
+    me: &str,
+    now: Timestamp,
+    ttl: SignedDuration,
+) -> (Option<String>, bool) {
     let current: Option<Lease> = stored.and_then(|s| serde_json::from_str(s).ok());
     match current {
         Some(l) if l.holder != me && l.until > now => (None, false),
@@ -26,7 +31,10 @@ pub fn take(stored: Option<&str>, me: &str, now: Timestamp, ttl: SignedDuration)
                 holder: me.to_owned(),
                 until: now + ttl,
             };
-            (Some(serde_json::to_string(&next).expect("leases serialize")), true)
+            (
+                Some(serde_json::to_string(&next).expect("leases serialize")),
+                true,
+            )
         }
     }
 }
@@ -59,11 +67,32 @@ mod tests {
         assert!(mine && renewed.is_some(), "the holder renews");
         let renewed = renewed.unwrap();
         let later = now + SignedDuration::from_secs(9);
-        assert!(!take(Some(&renewed), "b", later - SignedDuration::from_secs(1), ttl).1);
-        assert!(take(Some(&renewed), "b", later, ttl).1, "expired: taken over");
+        assert!(
+            !take(
+                Some(&renewed),
+                "b",
+                later - SignedDuration::from_secs(1),
+                ttl
+            )
+            .1
+        );
+        assert!(
+            take(Some(&renewed), "b", later, ttl).1,
+            "expired: taken over"
+        );
         let released = release(Some(&renewed), "a", now).unwrap();
-        assert!(take(Some(&released), "b", now, ttl).1, "a released lease is free at once");
-        assert_eq!(release(Some(&renewed), "b", now), None, "only the holder releases");
-        assert!(take(Some("garbage"), "b", now, ttl).1, "an unreadable lease is free");
+        assert!(
+            take(Some(&released), "b", now, ttl).1,
+            "a released lease is free at once"
+        );
+        assert_eq!(
+            release(Some(&renewed), "b", now),
+            None,
+            "only the holder releases"
+        );
+        assert!(
+            take(Some("garbage"), "b", now, ttl).1,
+            "an unreadable lease is free"
+        );
     }
 }

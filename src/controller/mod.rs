@@ -20,8 +20,8 @@
 pub mod lease;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,54 @@ const LEASE: SignedDuration = SignedDuration::from_secs(5);
 /// How often the controller looks for evidence other processes committed.
 const POLL: Duration = Duration::from_millis(50);
 
+/// What the controller did since start, for `/metrics` (and the tests and benchmarks that wait on
+/// it): looks started and finished by result, whether this process leads, and how old evidence was
+/// at most when looked at.
+#[derive(Debug, Default)]
+pub struct Stats {
+    started: AtomicU64,
+    acted: AtomicU64,
+    idle: AtomicU64,
+    failed: AtomicU64,
+    leader: AtomicBool,
+    /// The last and the largest evidence lag, in microseconds: from the previous read of new
+    /// evidence (anything newer is in this round) to the round's last look.
+    lag_last_us: AtomicU64,
+    lag_max_us: AtomicU64,
+}
+
+impl Stats {
+    /// Looks started, and looks finished by result (`acted`, `idle`, `failed`).
+    pub fn looks(&self) -> (u64, [(&'static str, u64); 3]) {
+        (
+            self.started.load(Ordering::SeqCst),
+            [
+                ("acted", self.acted.load(Ordering::SeqCst)),
+                ("idle", self.idle.load(Ordering::SeqCst)),
+                ("failed", self.failed.load(Ordering::SeqCst)),
+            ],
+        )
+    }
+
+    pub fn leads(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    /// The evidence lag of the last round and the largest since start.
+    pub fn lag(&self) -> (Duration, Duration) {
+        (
+            Duration::from_micros(self.lag_last_us.load(Ordering::SeqCst)),
+            Duration::from_micros(self.lag_max_us.load(Ordering::SeqCst)),
+        )
+    }
+
+    fn record_lag(&self, lag: Duration) {
+        let us = lag.as_micros() as u64;
+        self.lag_last_us.store(us, Ordering::SeqCst);
+        self.lag_max_us.fetch_max(us, Ordering::SeqCst);
+    }
+}
+
 /// The running controller.
 pub struct Controller {
     stop: CancellationToken,
@@ -45,7 +93,7 @@ pub struct Controller {
 impl Controller {
     /// Starts the controller when the policy's `[controller]` says it runs; `None` otherwise. Call
     /// it inside the runtime.
-    pub fn start(app: Arc<App>) -> Option<Controller> {
+    pub fn start(app: Arc<App>, stats: Arc<Stats>) -> Option<Controller> {
         let cfg = app.policy().policy.controller.clone();
         if !cfg.enabled {
             tracing::info!("the controller is off ([controller] enabled = false)");
@@ -53,16 +101,16 @@ impl Controller {
         }
         let me = holder_name();
         let stop = CancellationToken::new();
-        let leader = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(hold_lease(app.clone(), me, leader.clone(), stop.clone()));
+        tasks.spawn(hold_lease(app.clone(), me, stats.clone(), stop.clone()));
         tasks.spawn(
             Looker {
                 app,
                 cfg,
-                leader,
+                stats,
                 stop: stop.clone(),
                 last_signal: None,
+                last_read: Instant::now(),
             }
             .run(),
         );
@@ -85,7 +133,7 @@ fn holder_name() -> String {
 
 /// Takes or renews the lease every heartbeat, telling the looker whether it leads; lets go of it
 /// at the stop.
-async fn hold_lease(app: Arc<App>, me: String, leader: Arc<AtomicBool>, stop: CancellationToken) {
+async fn hold_lease(app: Arc<App>, me: String, stats: Arc<Stats>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -104,7 +152,7 @@ async fn hold_lease(app: Arc<App>, me: String, leader: Arc<AtomicBool>, stop: Ca
         if let Ok(Err(e)) = &held {
             tracing::warn!("controller: the lease could not be renewed: {e}");
         }
-        if leader.swap(now_leads, Ordering::SeqCst) != now_leads {
+        if stats.leader.swap(now_leads, Ordering::SeqCst) != now_leads {
             if now_leads {
                 tracing::info!("controller: this process ({me}) now runs the controller");
             } else {
@@ -112,7 +160,7 @@ async fn hold_lease(app: Arc<App>, me: String, leader: Arc<AtomicBool>, stop: Ca
             }
         }
     }
-    leader.store(false, Ordering::SeqCst);
+    stats.leader.store(false, Ordering::SeqCst);
     let released = tokio::task::spawn_blocking(move || {
         app.update_meta(lease::KEY, |stored| {
             (lease::release(stored, &me, Timestamp::now()), ())
@@ -128,10 +176,12 @@ async fn hold_lease(app: Arc<App>, me: String, leader: Arc<AtomicBool>, stop: Ca
 struct Looker {
     app: Arc<App>,
     cfg: ControllerConfig,
-    leader: Arc<AtomicBool>,
+    stats: Arc<Stats>,
     stop: CancellationToken,
     /// The last signal row looked at, once this process leads.
     last_signal: Option<i64>,
+    /// When new evidence was last read: anything committed since is in the next round.
+    last_read: Instant,
 }
 
 impl Looker {
@@ -148,7 +198,7 @@ impl Looker {
                 _ = commits.changed() => false,
                 _ = tokio::time::sleep(POLL) => false,
             };
-            if !self.leader.load(Ordering::SeqCst) {
+            if !self.stats.leads() {
                 self.last_signal = None;
                 continue;
             }
@@ -157,6 +207,7 @@ impl Looker {
                 // which covers whatever came before.
                 if let Some((_, newest)) = self.reported_after(None).await {
                     self.last_signal = Some(newest);
+                    self.last_read = Instant::now();
                     self.look_at_all().await;
                 }
                 continue;
@@ -169,6 +220,7 @@ impl Looker {
                 continue;
             };
             if ids.is_empty() {
+                self.last_read = Instant::now();
                 continue;
             }
             // Wait for the rest of a burst, then look once at each rollout it reached.
@@ -178,11 +230,15 @@ impl Looker {
                     _ = tokio::time::sleep(debounce) => {}
                 }
             }
+            let since = self.last_read;
+            let read_at = Instant::now();
             let Some((ids, newest)) = self.reported_after(Some(after)).await else {
                 continue;
             };
             self.last_signal = Some(newest);
+            self.last_read = read_at;
             self.look(ids).await;
+            self.stats.record_lag(since.elapsed());
         }
     }
 
@@ -212,17 +268,25 @@ impl Looker {
 
     /// Looks at each rollout in turn, on the blocking pool, while this process still leads.
     async fn look(&self, ids: Vec<i64>) {
-        let (app, leader) = (self.app.clone(), self.leader.clone());
+        let (app, stats) = (self.app.clone(), self.stats.clone());
         let _ = tokio::task::spawn_blocking(move || {
             for id in ids {
-                if !leader.load(Ordering::SeqCst) {
+                if !stats.leads() {
                     return;
                 }
-                match app.control_rollout(id) {
-                    Ok(Some(done)) => tracing::info!("controller: {}", done.outcome.summary),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("controller: rollout {id}: {e}"),
-                }
+                stats.started.fetch_add(1, Ordering::SeqCst);
+                let counter = match app.control_rollout(id) {
+                    Ok(Some(done)) => {
+                        tracing::info!("controller: {}", done.outcome.summary);
+                        &stats.acted
+                    }
+                    Ok(None) => &stats.idle,
+                    Err(e) => {
+                        tracing::warn!("controller: rollout {id}: {e}");
+                        &stats.failed
+                    }
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
             }
         })
         .await;

@@ -21,6 +21,7 @@ use prometheus_client::registry::Registry;
 use super::{ApiError, Shared, blocking};
 use crate::app::App;
 use crate::app::Role;
+use crate::controller::Stats as ControllerStats;
 use crate::notify::Deliveries;
 
 /// The endpoints, as metric labels and for their access rules.
@@ -98,7 +99,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(app: Arc<App>, deliveries: Arc<Deliveries>) -> Metrics {
+    pub fn new(app: Arc<App>, deliveries: Arc<Deliveries>, looks: Arc<ControllerStats>) -> Metrics {
         let mut registry = Registry::with_prefix("flagwarden");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -114,7 +115,7 @@ impl Metrics {
             "HTTP request latency by endpoint (to the response head; streams count their setup)",
             latency.clone(),
         );
-        registry.register_collector(Box::new(AppCollector(app, deliveries)));
+        registry.register_collector(Box::new(AppCollector(app, deliveries, looks)));
         Metrics {
             registry,
             requests,
@@ -134,7 +135,7 @@ impl Metrics {
 
 /// Reads evaluation counts and rollout states from the app, and the webhook delivery counts, at each
 /// scrape.
-struct AppCollector(Arc<App>, Arc<Deliveries>);
+struct AppCollector(Arc<App>, Arc<Deliveries>, Arc<ControllerStats>);
 
 impl std::fmt::Debug for AppCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,6 +187,40 @@ impl Collector for AppCollector {
         )?;
         for (result, n) in self.1.counts() {
             ConstCounter::new(n).encode(family.encode_family(&[("result", result)])?)?;
+        }
+
+        let (started, finished) = self.2.looks();
+        ConstCounter::new(started).encode(encoder.encode_descriptor(
+            "controller_looks_started",
+            "Looks the controller started at a rollout",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?)?;
+        let mut family = encoder.encode_descriptor(
+            "controller_looks",
+            "Looks the controller finished at a rollout: acted, idle (nothing to do) or failed",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, n) in finished {
+            ConstCounter::new(n).encode(family.encode_family(&[("result", result)])?)?;
+        }
+
+        ConstGauge::new(i64::from(self.2.leads())).encode(encoder.encode_descriptor(
+            "controller_leader",
+            "1 while this process holds the controller lease",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?)?;
+        let (last, max) = self.2.lag();
+        let mut family = encoder.encode_descriptor(
+            "controller_evidence_lag_seconds",
+            "How old new evidence was at most when the controller looked at it: the last round's and the largest",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (which, d) in [("last", last), ("max", max)] {
+            ConstGauge::new(d.as_secs_f64()).encode(family.encode_family(&[("round", which)])?)?;
         }
         Ok(())
     }

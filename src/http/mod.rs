@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Webhook delivery counts, shown on /metrics.
     pub deliveries: Arc<crate::notify::Deliveries>,
+    /// What the controller did, shown on /metrics.
+    pub controller: Arc<crate::controller::Stats>,
     /// Seals the request state of in-client confirmations; every MCP session shares it.
     pub seal: Arc<crate::mcp::StateSeal>,
 }
@@ -346,7 +348,11 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
             .map(|base| format!("{}/api/v1/stream", base.trim_end_matches('/')).into()),
         seal: cfg.seal,
         changes: changes.clone(),
-        metrics: Arc::new(Metrics::new(app.clone(), cfg.deliveries.clone())),
+        metrics: Arc::new(Metrics::new(
+            app.clone(),
+            cfg.deliveries.clone(),
+            cfg.controller.clone(),
+        )),
         shutdown: shutdown.clone(),
         nonce: {
             let mut n = [0u8; 16];

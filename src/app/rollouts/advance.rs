@@ -54,21 +54,52 @@ pub(super) fn take_step(
     let to = target.map_or(Percent::FULL, |i| r.steps[i]);
     let (mut next, approval_id, summary) = match (decision, target) {
         (Decision::NeedsApproval { rule, message }, Some(t)) => {
-            let next = r.apply(Event::RequestApproval { target: t }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            let a = tx.open_approval(ApprovalRequest { kind: "advance_canary", rollout: Some(&next), flag: flag.key.as_str(), env, rule, reason, target: Some(to) })?;
-            (next, Some(a), format!("open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"))
+            let next = r
+                .apply(Event::RequestApproval { target: t }, tx.now)
+                .map_err(|e| AppError::Conflict(e.0))?;
+            let a = tx.open_approval(ApprovalRequest {
+                kind: "advance_canary",
+                rollout: Some(&next),
+                flag: flag.key.as_str(),
+                env,
+                rule,
+                reason,
+                target: Some(to),
+            })?;
+            (
+                next,
+                Some(a),
+                format!(
+                    "open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"
+                ),
+            )
         }
         (_, Some(_)) => {
-            let next = r.apply(Event::Advance, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            (next, None, format!("advance rollout {} from {from} to {to} of {env}", r.id))
+            let next = r
+                .apply(Event::Advance, tx.now)
+                .map_err(|e| AppError::Conflict(e.0))?;
+            (
+                next,
+                None,
+                format!("advance rollout {} from {from} to {to} of {env}", r.id),
+            )
         }
         (_, None) => {
-            let next = r.apply(Event::Complete, tx.now).map_err(|e| AppError::Conflict(e.0))?;
+            let next = r
+                .apply(Event::Complete, tx.now)
+                .map_err(|e| AppError::Conflict(e.0))?;
             let s = flag.envs.get_mut(env).expect("declared");
             s.default_variant = next.candidate.clone();
             s.updated_at = tx.now;
             store::upsert_env(tx.conn, flag.key.as_str(), env, s)?;
-            (next, None, format!("complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good", r.id, r.candidate))
+            (
+                next,
+                None,
+                format!(
+                    "complete rollout {}: everyone in {env} gets {:?}; it is the new last-known-good",
+                    r.id, r.candidate
+                ),
+            )
         }
     };
     freeze_latency_threshold(&mut next, input);

@@ -116,7 +116,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
     }
 
     if r.state == RolloutState::Paused {
-        let returned = input.last_report_at.is_some_and(|t| t > r.updated_at);
+        let returned = input.last_report_at.is_some_and(|t| t >= r.updated_at);
         if !(paused_for_no_traffic(&r) && returned) {
             return idle(format!("rollout {id} is paused and waits for a human"));
         }
@@ -222,7 +222,9 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
         // Not the controller's step to take (the agent advances here, or a bound such as dwell, a
         // change window or a freeze holds it): the verdict is recorded, nothing moves.
         if let Decision::Deny { rule, message } = &decision {
-            audit.message = Some(format!("PROMOTE, not advanced by the controller: {rule}: {message}"));
+            audit.message = Some(format!(
+                "PROMOTE, not advanced by the controller: {rule}: {message}"
+            ));
         }
     }
     record_verdict(tx, &r, &input, gate, audit, flag.version)
@@ -268,13 +270,9 @@ impl App {
     /// there was nothing to do and nothing was written.
     pub fn control_rollout(&self, id: i64) -> Result<Option<CanaryOutput>> {
         let args = json!({ "rollout_id": id });
-        let out = self.mutate(
-            &Actor::System,
-            "control",
-            &args,
-            &Meta::because(""),
-            |tx| control(tx, id),
-        )?;
+        let out = self.mutate(&Actor::System, "control", &args, &Meta::because(""), |tx| {
+            control(tx, id)
+        })?;
         Ok(out.outcome.audit_seq.is_some().then_some(out))
     }
 
