@@ -273,3 +273,160 @@ async fn sigkill_at_random_points_loses_nothing_acknowledged_and_half_applies_no
         all_acks.len()
     );
 }
+
+/// The controller acting by itself (advancing with `advance = "auto"`, proposing a rollback on a
+/// harmful canary) while applications' batches stream in, and SIGKILL at random points, many times
+/// over on one store; each restart takes the lease over after it expires. Afterwards: every
+/// acknowledged batch is there, no step was entered twice, no proposal opened twice, and the rest
+/// of `check_store` holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_the_controllers_actions_repeats_none_and_loses_nothing() {
+    const FLAGS: usize = 5;
+    let policy = r#"
+version = 1
+[controller]
+interval = "100ms"
+debounce = "5ms"
+lease = "1s"
+[environments.development]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+steps = [5, 10, 25, 50, 100]
+advance = "auto"
+[environments.development.gate]
+min_samples = 20
+fresh_within = "24h"
+[environments.development.gate.metrics.error_rate]
+margin = 0.5
+"#;
+    let p = Project::new(policy);
+    {
+        let served = p.serve();
+        let agent = connect_http(&served.url, "setup", None).await;
+        for f in 0..FLAGS {
+            let key = format!("c{f}");
+            agent.create_flag(&key).await;
+            agent
+                .call("start_canary", json!({"key": key, "environment": "development", "candidate_variant": "on", "reason": "r"}))
+                .await
+                .ok();
+        }
+        agent.close().await;
+        served.stop();
+    }
+    let mut rng = StdRng::seed_from_u64(0xc0de);
+    let mut acks: Vec<Ack> = Vec::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut batch = 0;
+    for _round in 0..rounds() {
+        let served = p.serve();
+        let url = served.url.clone();
+        let kill_after = Duration::from_millis(rng.random_range(50..600));
+        let started = std::time::Instant::now();
+        while started.elapsed() < kill_after {
+            batch += 1;
+            let f = batch % FLAGS;
+            // The last flag's canary fails: the controller proposes its rollback, once.
+            let errors = if f == FLAGS - 1 { 25 } else { 0 };
+            let body = json!({"batch_id": format!("k{batch}"), "environment": "development", "signals": [
+                {"flag": format!("c{f}"), "arm": "canary", "exposures": 30, "requests": 30, "errors": errors},
+                {"flag": format!("c{f}"), "arm": "control", "exposures": 30, "requests": 30, "errors": 0}]});
+            match http
+                .post(format!("{url}/api/v1/signals"))
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(res) if res.status().is_success() => {
+                    let answer: Value = res.json().await.unwrap();
+                    acks.push(Ack {
+                        tool: "ingest".into(),
+                        args: body,
+                        answer,
+                    });
+                }
+                // A finished rollout takes no evidence; nothing was written.
+                Ok(res) => assert_eq!(res.status(), 400),
+                Err(_) => break,
+            }
+        }
+        served.kill9();
+        check_store(&p, &acks);
+        check_controller(&p, FLAGS);
+    }
+    // A last start: the controller finishes what the evidence allows, and still repeats nothing.
+    let served = p.serve();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let conn = rusqlite::Connection::open(p.db()).unwrap();
+        let done: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM rollouts WHERE state IN ('COMPLETED', 'ROLLBACK_PENDING')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if done == FLAGS as i64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller did not finish after the crashes: {:?}",
+            rows(&conn, "SELECT flag_key, state, step FROM rollouts")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.stop();
+    check_store(&p, &acks);
+    check_controller(&p, FLAGS);
+    eprintln!(
+        "{} SIGKILLs around the controller, {} acknowledged batches, all present",
+        rounds(),
+        acks.len()
+    );
+}
+
+/// No action of the controller's was repeated: each step of each rollout entered once, at most one
+/// rollback proposal per rollout, and at most one pending approval.
+fn check_controller(p: &Project, flags: usize) {
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let mut entered = std::collections::BTreeMap::<(i64, String, String), usize>::new();
+    for r in rows(
+        &conn,
+        "SELECT state_before, state_after FROM audit_events WHERE action = 'advance_canary' AND decision = 'allow'",
+    ) {
+        let before: Value = serde_json::from_str(&r[0]).unwrap();
+        let after: Value = serde_json::from_str(&r[1]).unwrap();
+        let next = &after["rollout"];
+        if next["step"] != before["step"] || next["state"] != before["state"] {
+            *entered
+                .entry((
+                    next["id"].as_i64().unwrap(),
+                    next["step"].to_string(),
+                    next["state"].to_string(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    for (k, n) in &entered {
+        assert_eq!(*n, 1, "{k:?} entered {n} times");
+    }
+    for r in rows(
+        &conn,
+        "SELECT rollout_id, count(*) FROM audit_events WHERE action = 'propose_rollback' GROUP BY rollout_id",
+    ) {
+        assert_eq!(r[1], "1", "rollout {} proposed twice", r[0]);
+    }
+    for r in rows(
+        &conn,
+        "SELECT rollout_id, count(*) FROM approvals WHERE status = 'pending' GROUP BY rollout_id",
+    ) {
+        assert_eq!(r[1], "1", "rollout {} has two pending approvals", r[0]);
+    }
+    let rollouts: i64 = conn
+        .query_row("SELECT count(*) FROM rollouts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rollouts, flags as i64, "no rollout appeared or vanished");
+}

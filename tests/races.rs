@@ -244,3 +244,172 @@ async fn eight_agents_racing_on_one_flag_take_every_step_once_and_lose_nothing()
         entered.keys().collect::<Vec<_>>()
     );
 }
+
+/// The controller in the race: two `serve` processes on one store (one of them the controller, by
+/// its lease), eight agents split between them advancing with the version they read and recording
+/// evidence, and applications' batches to both, each of which makes the controller look. Every
+/// step is entered exactly once whoever took it, the chain verifies, and every agent attempt is on
+/// the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_agents_and_the_controller_on_two_servers_enter_every_step_once() {
+    let policy = r#"
+version = 1
+[controller]
+interval = "100ms"
+debounce = "5ms"
+[environments.development]
+agent_may = ["start_canary", "advance_canary", "record_signals"]
+steps = [10, 25, 50, 100]
+advance = "auto"
+[environments.development.gate]
+min_samples = 20
+fresh_within = "24h"
+[environments.development.gate.metrics.error_rate]
+margin = 0.5
+"#;
+    let p = Project::new(policy);
+    p.cli_ok(&["flags", "--json"]);
+    let a = p.serve();
+    let b = p.serve();
+    let setup = connect_http(&a.url, "setup", None).await;
+    setup.create_flag("race").await;
+    setup
+        .call("start_canary", json!({"key": "race", "environment": "development", "candidate_variant": "on", "reason": "r"}))
+        .await
+        .ok();
+    setup.close().await;
+    let audit_before: i64 = rusqlite::Connection::open(p.db())
+        .unwrap()
+        .query_row("SELECT max(seq) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+
+    let urls = [a.url.clone(), b.url.clone()];
+    let ingest = {
+        let urls = urls.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..40 {
+                let batch = json!({"batch_id": format!("b-{i}"), "environment": "development", "signals": [
+                    {"flag": "race", "arm": "canary", "exposures": 30, "requests": 30, "errors": 0},
+                    {"flag": "race", "arm": "control", "exposures": 30, "requests": 30, "errors": 0}]});
+                let res = http
+                    .post(format!("{}/api/v1/signals", urls[i % 2]))
+                    .json(&batch)
+                    .send()
+                    .await
+                    .unwrap();
+                // Once the rollout completed, evidence has nowhere to go: refused, nothing written.
+                assert!(res.status().is_success() || res.status() == 400);
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..AGENTS)
+        .map(|n| tokio::spawn(controller_race_agent(urls[n % 2].clone(), n)))
+        .collect();
+    let mut attempts = Vec::new();
+    for t in tasks {
+        attempts.extend(t.await.unwrap());
+    }
+    ingest.await.unwrap();
+    a.stop();
+    b.stop();
+
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let events: Vec<(i64, String, String, String, String, String)> = conn
+        .prepare("SELECT seq, action, decision, actor_kind || ':' || actor, state_before, state_after FROM audit_events WHERE seq > ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([audit_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Steps entered, from the trail: every allowed advance that moved the rollout, by anyone.
+    let mut entered: BTreeMap<(i64, i64, String), usize> = BTreeMap::new();
+    let mut by = BTreeMap::<String, usize>::new();
+    for (_, action, decision, actor, before, after) in &events {
+        if action != "advance_canary" || decision != "allow" {
+            continue;
+        }
+        let before: Value = serde_json::from_str(before).unwrap();
+        let after: Value = serde_json::from_str(after).unwrap();
+        let r = &after["rollout"];
+        let moved = r["step"] != before["step"] || r["state"] != before["state"];
+        if moved {
+            *entered
+                .entry((
+                    r["id"].as_i64().unwrap(),
+                    r["step"].as_i64().unwrap(),
+                    r["state"].as_str().unwrap().to_owned(),
+                ))
+                .or_default() += 1;
+            *by.entry(actor.split(':').next().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    for (k, n) in &entered {
+        assert_eq!(*n, 1, "{k:?} entered {n} times");
+    }
+    let state: String = conn
+        .query_row(
+            "SELECT state FROM rollouts WHERE flag_key = 'race'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        state, "COMPLETED",
+        "the rollout went all the way: {entered:?}"
+    );
+    assert_eq!(
+        entered.len(),
+        4,
+        "three steps and the completion: {entered:?}"
+    );
+    // Every agent attempt is on the record: answered ones name their event, refused ones have one.
+    for n in 0..AGENTS {
+        let made = attempts.iter().filter(|a| a.agent == n).count();
+        let recorded = events
+            .iter()
+            .filter(|e| e.3 == format!("agent:agent-{n}"))
+            .count();
+        assert_eq!(recorded, made, "agent-{n}'s attempts");
+    }
+    let verify = p.cli(&["audit", "--verify"]);
+    assert!(verify.status.success(), "{verify:?}");
+    eprintln!(
+        "{} agent attempts; steps entered by {by:?}: {:?}",
+        attempts.len(),
+        entered.keys().collect::<Vec<_>>()
+    );
+}
+
+async fn controller_race_agent(url: String, n: usize) -> Vec<Attempt> {
+    let client = connect_http(&url, &format!("agent-{n}"), None).await;
+    let mut rng = StdRng::seed_from_u64(100 + n as u64);
+    let mut out = Vec::new();
+    for i in 0..CALLS {
+        let flag = client.call("get_flag", json!({"key": "race"})).await.ok();
+        let version = flag["version"].as_i64().unwrap();
+        let (tool, args) = if rng.random_range(0..10) < 7 {
+            (
+                "advance_canary",
+                json!({"key": "race", "environment": "development", "expected_version": version, "reason": format!("a{n}-{i}")}),
+            )
+        } else {
+            (
+                "record_signals",
+                json!({"key": "race", "environment": "development", "arm": if i % 2 == 0 { "canary" } else { "control" }, "exposures": 30, "requests": 30, "errors": 0, "reason": "suite"}),
+            )
+        };
+        let answer = match client.call(tool, args).await {
+            Answer::Ok(v) => Ok(v),
+            Answer::Err(e) => Err(e),
+        };
+        out.push(Attempt {
+            agent: n,
+            tool,
+            answer,
+        });
+    }
+    client.close().await;
+    out
+}

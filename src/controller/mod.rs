@@ -10,8 +10,9 @@
 //!   evidence. The timer: every `interval`, every unfinished rollout, evidence or not (no-traffic
 //!   pauses, holds past their limit, a dwell that ended, a freeze that lifted).
 //! - **One controller per store.** A lease in the store's `meta` table (`lease.rs`), taken when free
-//!   or expired, renewed every `HEARTBEAT`, released at a clean stop: of two `serve` processes on
-//!   one store, one looks; when it dies the other takes over once its lease expires (`LEASE`). The
+//!   or expired, renewed five times per lease (`[controller] lease`, 5 s by default), released at a
+//!   clean stop: of two `serve` processes on one store, one looks; when it dies the other takes over
+//!   once its lease expires. The
 //!   lease runs on the wall clock, never the App's clock (which a test may hold still).
 //! - **Exactly once** does not rest on the lease: each look re-reads the rollout inside its write
 //!   transaction, so a look that lost a race to an agent, a human or another process finds the new
@@ -29,10 +30,6 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::domain::policy::ControllerConfig;
 
-/// How often the holder renews its lease, and a follower tries to take it.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long a lease lasts unrenewed: a dead holder is replaced after at most this.
-const LEASE: SignedDuration = SignedDuration::from_secs(5);
 /// How often the controller looks for evidence other processes committed.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -102,7 +99,13 @@ impl Controller {
         let me = holder_name();
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(hold_lease(app.clone(), me, stats.clone(), stop.clone()));
+        tasks.spawn(hold_lease(
+            app.clone(),
+            me,
+            cfg.lease,
+            stats.clone(),
+            stop.clone(),
+        ));
         tasks.spawn(
             Looker {
                 app,
@@ -133,8 +136,15 @@ fn holder_name() -> String {
 
 /// Takes or renews the lease every heartbeat, telling the looker whether it leads; lets go of it
 /// at the stop.
-async fn hold_lease(app: Arc<App>, me: String, stats: Arc<Stats>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(HEARTBEAT);
+async fn hold_lease(
+    app: Arc<App>,
+    me: String,
+    ttl: SignedDuration,
+    stats: Arc<Stats>,
+    stop: CancellationToken,
+) {
+    let heartbeat = Duration::try_from(ttl / 5).unwrap_or(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -144,7 +154,7 @@ async fn hold_lease(app: Arc<App>, me: String, stats: Arc<Stats>, stop: Cancella
         let (a, who) = (app.clone(), me.clone());
         let held = tokio::task::spawn_blocking(move || {
             a.update_meta(lease::KEY, |stored| {
-                lease::take(stored, &who, Timestamp::now(), LEASE)
+                lease::take(stored, &who, Timestamp::now(), ttl)
             })
         })
         .await;

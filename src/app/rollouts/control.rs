@@ -13,8 +13,8 @@
 //!   `max_step_duration`): the rollout pauses;
 //! - PROMOTE where `advance = "auto"`: the next step, within every bound `decide` checks, or the
 //!   approval a human-gated step needs (its state then waits, so it opens once);
-//! - otherwise the verdict is recorded when it changed since the last stored one, so a HOLD or a
-//!   PROMOTE the agent acts on is on the trail without a write per look.
+//! - otherwise the verdict is recorded when it changed since the last stored one (and once there is
+//!   any evidence), so a HOLD or a PROMOTE the agent acts on is on the trail without a write per look.
 //!
 //! Each action is one audit event with its stored gate evaluation named in `after`; a look that
 //! finds nothing to do writes nothing.
@@ -241,6 +241,10 @@ fn record_verdict(
     version: i64,
 ) -> Step<CanaryOutput> {
     let verdict = format!("{:?}", gate.verdict).to_uppercase();
+    if input.last_report_at.is_none() {
+        // No evidence yet: nothing has been judged, so there is no verdict worth a record.
+        return idle(format!("rollout {}: no evidence yet", r.id));
+    }
     let last = store::gate_evaluations(tx.conn, r.id, 1)?;
     if last.first().is_some_and(|e| e.verdict == verdict) {
         return idle(format!("rollout {}: still {verdict}", r.id));

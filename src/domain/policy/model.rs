@@ -415,6 +415,9 @@ pub struct ControllerConfig {
     /// How long after a commit of evidence the controller waits for more before it looks, so a
     /// burst of batches costs one gate run per rollout.
     pub debounce: SignedDuration,
+    /// How long the controller's lease lasts unrenewed: a dead controller is replaced by another
+    /// process on the store after at most this (its holder renews it five times as often).
+    pub lease: SignedDuration,
 }
 
 impl Default for ControllerConfig {
@@ -423,6 +426,7 @@ impl Default for ControllerConfig {
             enabled: true,
             interval: SignedDuration::from_secs(30),
             debounce: SignedDuration::from_millis(10),
+            lease: SignedDuration::from_secs(5),
         }
     }
 }

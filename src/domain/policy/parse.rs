@@ -40,6 +40,7 @@ struct RawController {
     enabled: Option<bool>,
     interval: Option<Spanned<String>>,
     debounce: Option<Spanned<String>>,
+    lease: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +276,15 @@ fn parse_controller(cx: &Ctx, raw: RawController) -> Result<ControllerConfig, Po
         "a duration between 0s and 10s, such as \"10ms\"",
     )? {
         c.debounce = d;
+    }
+    if let Some(d) = bounded(
+        raw.lease,
+        "lease",
+        SignedDuration::from_millis(500),
+        SignedDuration::from_mins(5),
+        "a duration between 500ms and 5m, such as \"5s\"",
+    )? {
+        c.lease = d;
     }
     Ok(c)
 }
