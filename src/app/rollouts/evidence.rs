@@ -67,7 +67,9 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
 }
 
 /// New evidence on a rollout may reveal a critical harm (a tripped breaker, harm on a critical
-/// metric): act on it now rather than at the agent's next look, as the system. Returns what was done.
+/// metric), or harm the policy lets the system roll back whatever it is: act on it now, in the
+/// evidence's own transaction, rather than at the agent's (or the controller's) next look, as the
+/// system. Returns what was done.
 fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     let Some(r) = store::rollout(tx.conn, rollout_id)? else {
         return Ok(None);
@@ -79,7 +81,22 @@ fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
         return Ok(None);
     }
     let (input, gate) = run_gate(tx, &r)?;
-    if !(gate.verdict == Verdict::Rollback && gate.critical) {
+    // Critical harm is acted on here, in every mode; so is any harm the system may roll back by
+    // itself (`auto_rollback = "any"`). Other harm is the controller's to freeze, in `serve`.
+    let auto = || {
+        let action = Action::AutoRollback {
+            env: &r.env,
+            critical: gate.critical,
+        };
+        decide(
+            tx.policy,
+            &Actor::System,
+            &action,
+            &Usage::default(),
+            tx.now,
+        ) == Decision::Allow
+    };
+    if !(gate.verdict == Verdict::Rollback && (gate.critical || auto())) {
         return Ok(None);
     }
     let evaluation = store_evaluation(tx, &r, &input, &gate)?;
