@@ -254,8 +254,19 @@ async fn controller_metrics(http: &reqwest::Client, url: &str) -> (u64, f64, f64
     )
 }
 
-/// One load run: `n` rollouts, a batch each per second for `secs`; the server's CPU seconds.
-async fn load(n: usize, secs: u64, controller: bool) -> (Duration, u64, f64, f64, u64) {
+/// What one load run measured.
+struct Run {
+    cpu: Duration,
+    wall: Duration,
+    looks: u64,
+    lag_last: f64,
+    lag_max: f64,
+    sent: u64,
+}
+
+/// One load run: `n` rollouts, a batch each per second for `secs` (or as fast as the server takes
+/// them, when it cannot take `n` a second).
+async fn load(n: usize, secs: u64, controller: bool) -> Run {
     let s = start(&policy(controller));
     rollouts(&s.url, "l", n).await;
     let http = reqwest::Client::builder()
@@ -293,9 +304,17 @@ async fn load(n: usize, secs: u64, controller: bool) -> (Duration, u64, f64, f64
         sent += n as u64;
         tokio::time::sleep_until(tick.into()).await;
     }
+    let wall = started.elapsed();
     let took = cpu(s.child.id()) - cpu_before;
     let (looks, lag_last, lag_max) = controller_metrics(&http, &s.url).await;
-    (took, looks - looks_before, lag_last, lag_max, sent)
+    Run {
+        cpu: took,
+        wall,
+        looks: looks - looks_before,
+        lag_last,
+        lag_max,
+        sent,
+    }
 }
 
 fn main() {
@@ -310,27 +329,27 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         harm_to_freeze(samples).await;
-        let wall = secs as f64;
-        let (off, ..) = load(n, secs, false).await;
-        let (on, looks, lag_last, lag_max, sent) = load(n, secs, true).await;
-        println!("{n} rollouts, a batch each per second for {secs} s ({sent} batches):");
+        let off = load(n, secs, false).await;
+        let on = load(n, secs, true).await;
+        let share = |r: &Run| r.cpu.as_secs_f64() / r.wall.as_secs_f64() * 100.0;
+        for (what, r) in [("without", &off), ("with", &on)] {
+            println!(
+                "{n} rollouts {what} the controller: {} batches in {:.1} s ({:.0}/s); server CPU {:.2} s, {:.0} % of a core",
+                r.sent,
+                r.wall.as_secs_f64(),
+                r.sent as f64 / r.wall.as_secs_f64(),
+                r.cpu.as_secs_f64(),
+                share(&r)
+            );
+        }
+        let extra = share(&on) - share(&off);
         println!(
-            "  server CPU without the controller: {:.2} s ({:.0} % of a core)",
-            off.as_secs_f64(),
-            off.as_secs_f64() / wall * 100.0
-        );
-        println!(
-            "  server CPU with the controller:    {:.2} s ({:.0} % of a core); the controller's share {:.0} % of the server's CPU, {:.0} % of a core",
-            on.as_secs_f64(),
-            on.as_secs_f64() / wall * 100.0,
-            (on.as_secs_f64() - off.as_secs_f64()).max(0.0) / on.as_secs_f64().max(1e-9) * 100.0,
-            (on.as_secs_f64() - off.as_secs_f64()).max(0.0) / wall * 100.0
-        );
-        println!(
-            "  looks: {looks} ({:.0}/s); evidence at most {:.0} ms old when looked at in the last round, {:.0} ms at worst",
-            looks as f64 / wall,
-            lag_last * 1000.0,
-            lag_max * 1000.0
+            "  the controller: about {extra:.0} % of a core ({:.0} % of the server's CPU); {} looks ({:.0}/s); evidence at most {:.0} ms old when looked at in the last round, {:.0} ms at worst",
+            extra / share(&on).max(1e-9) * 100.0,
+            on.looks,
+            on.looks as f64 / on.wall.as_secs_f64(),
+            on.lag_last * 1000.0,
+            on.lag_max * 1000.0
         );
     });
 }

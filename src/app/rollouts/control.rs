@@ -57,112 +57,175 @@ fn paused_for_no_traffic(r: &Rollout) -> bool {
         .is_some_and(|why| why.starts_with(pause_label(PauseReason::NoTraffic)))
 }
 
-/// One look at rollout `id` as the system. See the module docs.
-fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
+/// What a look found to do.
+enum Plan {
+    Idle(String),
+    /// The gate says ROLLBACK: propose one, or roll back where `auto_rollback` allows.
+    Harm,
+    /// A no-traffic pause whose evidence came back.
+    Resume(Decision),
+    Pause(PauseReason, Decision),
+    /// PROMOTE, and `decide` lets the system take the step (or asks a human for it).
+    Advance(Decision),
+    /// Only the verdict changed; the message says why nothing moved, when a bound held it.
+    Record(Option<String>),
+}
+
+/// A rollout as a look saw it: the gate's input and result, and what to do.
+struct Look {
+    r: Rollout,
+    input: gate::GateInput,
+    gate: GateResult,
+    plan: Plan,
+}
+
+/// Reads rollout `id` and decides what to do, writing nothing: run in a plain read first (so a look
+/// with nothing to do never takes the write lock), then again inside the write transaction, where
+/// the state it reads is the state it changes.
+fn look(tx: &Tx, id: i64) -> Result<std::result::Result<Look, String>> {
     let Some(r) = store::rollout(tx.conn, id)? else {
-        return idle(format!("rollout {id} does not exist"));
+        return Ok(Err(format!("rollout {id} does not exist")));
     };
     if r.state.is_terminal() || r.state == RolloutState::Draft {
-        return idle(format!("rollout {id} is {}", r.state.as_str()));
+        return Ok(Err(format!("rollout {id} is {}", r.state.as_str())));
     }
-    let mut flag = tx.flag(&r.flag)?;
-    let env = r.env.clone();
     let (input, gate) = run_gate(tx, &r)?;
+    let now = tx.now;
+    let env = r.env.as_str();
+    let ask = |action: &Action, usage: &Usage| decide(tx.policy, tx.actor, action, usage, now);
+    let plan = if gate.verdict == Verdict::Rollback {
+        let auto = ask(
+            &Action::AutoRollback {
+                env,
+                critical: gate.critical,
+            },
+            &Usage::default(),
+        );
+        if r.state == RolloutState::RollbackPending && auto != Decision::Allow {
+            // Proposed already; a human decides. Nothing is opened twice.
+            Plan::Record(None)
+        } else {
+            Plan::Harm
+        }
+    } else if r.state == RolloutState::Paused {
+        let returned = input.last_report_at.is_some_and(|t| t >= r.updated_at);
+        let decision = ask(&Action::Resume { env }, &Usage::default());
+        if paused_for_no_traffic(&r) && returned && decision == Decision::Allow {
+            Plan::Resume(decision)
+        } else {
+            Plan::Idle(format!("rollout {id} is paused and waits for a human"))
+        }
+    } else if let Some(reason) = gate.pause
+        && r.state == RolloutState::Running
+        && ask(&Action::Pause { env }, &Usage::default()) == Decision::Allow
+    {
+        Plan::Pause(reason, Decision::Allow)
+    } else if gate.verdict == Verdict::Promote && r.state == RolloutState::Running {
+        let from = r.percent();
+        let to = r.next_step().map_or(Percent::FULL, |i| r.steps[i]);
+        let dwell = now.duration_since(r.step_started_at.unwrap_or(r.created_at));
+        let usage = tx.usage(env, Some(&r))?;
+        match ask(
+            &Action::AdvanceCanary {
+                env,
+                from,
+                to,
+                dwell,
+            },
+            &usage,
+        ) {
+            // Not the controller's step to take (the agent advances here, or a bound such as
+            // dwell, a change window or a freeze holds it): the verdict is recorded, nothing moves.
+            Decision::Deny { rule, message } => Plan::Record(Some(format!(
+                "PROMOTE, not advanced by the controller: {rule}: {message}"
+            ))),
+            decision => Plan::Advance(decision),
+        }
+    } else {
+        Plan::Record(None)
+    };
+    let plan = match plan {
+        Plan::Record(why) => {
+            let verdict = verdict_name(&gate);
+            if input.last_report_at.is_none() {
+                // No evidence yet: nothing has been judged, so there is no verdict worth a record.
+                Plan::Idle(format!("rollout {id}: no evidence yet"))
+            } else if store::gate_evaluations(tx.conn, r.id, 1)?
+                .first()
+                .is_some_and(|e| e.verdict == verdict)
+            {
+                Plan::Idle(format!("rollout {id}: still {verdict}"))
+            } else {
+                Plan::Record(why)
+            }
+        }
+        other => other,
+    };
+    Ok(Ok(Look {
+        r,
+        input,
+        gate,
+        plan,
+    }))
+}
+
+fn verdict_name(gate: &GateResult) -> String {
+    format!("{:?}", gate.verdict).to_uppercase()
+}
+
+/// One look at rollout `id` as the system, inside its write transaction. See the module docs.
+fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
+    let Look {
+        r,
+        input,
+        gate,
+        plan,
+    } = match look(tx, id)? {
+        Ok(l) => l,
+        Err(why) => return idle(why),
+    };
+    let mut flag = tx.flag(&r.flag)?;
+    let now = tx.now;
     let mut audit = Audit {
         flag: Some(r.flag.clone()),
-        env: Some(env.clone()),
+        env: Some(r.env.clone()),
         rollout_id: Some(r.id),
         before: state(&r),
         decision: Some(Decision::Allow),
         ..Audit::default()
     };
-    let now = tx.now;
-
-    if gate.verdict == Verdict::Rollback {
-        let auto = decide(
-            tx.policy,
-            tx.actor,
-            &Action::AutoRollback {
-                env: &env,
-                critical: gate.critical,
-            },
-            &Usage::default(),
-            now,
-        );
-        if r.state == RolloutState::RollbackPending && auto != Decision::Allow {
-            // Proposed already; a human decides. Nothing is opened twice.
-            return record_verdict(tx, &r, &input, gate, audit, flag.version);
+    let (action, decision, next, approval, summary) = match plan {
+        Plan::Idle(why) => return idle(why),
+        Plan::Record(why) => return record_verdict(tx, &r, &input, gate, audit, why, flag.version),
+        Plan::Harm => {
+            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
+            // A rollback act_on_harm did is recorded as the system's follow-up event; here the
+            // system is the caller, so it is this look's own event.
+            let rolled_back = tx.system_events.pop().is_some();
+            let action = if rolled_back {
+                "rollback"
+            } else {
+                "propose_rollback"
+            };
+            audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+            (action, Decision::Allow, next, approval, summary)
         }
-        let evaluation = store_evaluation(tx, &r, &input, &gate)?;
-        let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
-        // A rollback act_on_harm did is recorded as the system's follow-up event; here the system
-        // is the caller, so it is this look's own event.
-        let rolled_back = tx.system_events.pop().is_some();
-        audit.action = Some(if rolled_back {
-            "rollback"
-        } else {
-            "propose_rollback"
-        });
-        audit.approval_id = approval;
-        audit.message = Some(summary.clone());
-        audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
-        let output = canary(
-            outcome(tx, &Decision::Allow, flag.version, summary),
-            Some(&next),
-            Some(gate),
-            approval,
-        );
-        return Ok(Done { output, audit });
-    }
-
-    if r.state == RolloutState::Paused {
-        let returned = input.last_report_at.is_some_and(|t| t >= r.updated_at);
-        if !(paused_for_no_traffic(&r) && returned) {
-            return idle(format!("rollout {id} is paused and waits for a human"));
+        Plan::Resume(decision) => {
+            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let next = r
+                .apply(Event::Resume, now)
+                .map_err(|e| AppError::Conflict(e.0))?;
+            store::save_rollout(tx.conn, &next)?;
+            tx.bump(&mut flag)?;
+            let summary = format!(
+                "resume rollout {id} at {}: evidence came back after the no-traffic pause",
+                next.percent()
+            );
+            audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+            ("resume", decision, next, None, summary)
         }
-        let decision = decide(
-            tx.policy,
-            tx.actor,
-            &Action::Resume { env: &env },
-            &Usage::default(),
-            now,
-        );
-        if decision != Decision::Allow {
-            return idle(format!("rollout {id} may not resume: {decision:?}"));
-        }
-        let evaluation = store_evaluation(tx, &r, &input, &gate)?;
-        let next = r
-            .apply(Event::Resume, now)
-            .map_err(|e| AppError::Conflict(e.0))?;
-        store::save_rollout(tx.conn, &next)?;
-        tx.bump(&mut flag)?;
-        let summary = format!(
-            "resume rollout {id} at {}: evidence came back after the no-traffic pause",
-            next.percent()
-        );
-        audit.action = Some("resume");
-        audit.message = Some(summary.clone());
-        audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
-        let output = canary(
-            outcome(tx, &decision, flag.version, summary),
-            Some(&next),
-            Some(gate),
-            None,
-        );
-        return Ok(Done { output, audit });
-    }
-
-    if let Some(reason) = gate.pause
-        && r.state == RolloutState::Running
-    {
-        let decision = decide(
-            tx.policy,
-            tx.actor,
-            &Action::Pause { env: &env },
-            &Usage::default(),
-            now,
-        );
-        if decision == Decision::Allow {
+        Plan::Pause(reason, decision) => {
             let evaluation = store_evaluation(tx, &r, &input, &gate)?;
             let why = format!("{}: {}", pause_label(reason), gate.reasons.join("; "));
             let next = r
@@ -176,79 +239,42 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
                 format!("a human resumes it with `flagwarden resume {id}`")
             };
             let summary = format!("pause rollout {id} at {}: {why}; {waits}", r.percent());
-            audit.action = Some("pause");
-            audit.message = Some(summary.clone());
             audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
-            let output = canary(
-                outcome(tx, &decision, flag.version, summary),
-                Some(&next),
-                Some(gate),
-                None,
-            );
-            return Ok(Done { output, audit });
+            ("pause", decision, next, None, summary)
         }
-    }
-
-    if gate.verdict == Verdict::Promote && r.state == RolloutState::Running {
-        let from = r.percent();
-        let to = r.next_step().map_or(Percent::FULL, |i| r.steps[i]);
-        let dwell = now.duration_since(r.step_started_at.unwrap_or(r.created_at));
-        let usage = tx.usage(&env, Some(&r))?;
-        let action = Action::AdvanceCanary {
-            env: &env,
-            from,
-            to,
-            dwell,
-        };
-        let decision = decide(tx.policy, tx.actor, &action, &usage, now);
-        if !matches!(decision, Decision::Deny { .. }) {
+        Plan::Advance(decision) => {
             let evaluation = store_evaluation(tx, &r, &input, &gate)?;
             let why = "the controller: the gate says PROMOTE";
-            let (next, approval_id, summary) =
-                take_step(tx, &mut flag, &r, &input, &decision, why)?;
-            audit.action = Some("advance_canary");
-            audit.decision = Some(decision.clone());
-            audit.approval_id = approval_id;
-            audit.message = Some(summary.clone());
+            let (next, approval, summary) = take_step(tx, &mut flag, &r, &input, &decision, why)?;
             audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
-            let output = canary(
-                outcome(tx, &decision, flag.version, summary),
-                Some(&next),
-                Some(gate),
-                approval_id,
-            );
-            return Ok(Done { output, audit });
+            ("advance_canary", decision, next, approval, summary)
         }
-        // Not the controller's step to take (the agent advances here, or a bound such as dwell, a
-        // change window or a freeze holds it): the verdict is recorded, nothing moves.
-        if let Decision::Deny { rule, message } = &decision {
-            audit.message = Some(format!(
-                "PROMOTE, not advanced by the controller: {rule}: {message}"
-            ));
-        }
-    }
-    record_verdict(tx, &r, &input, gate, audit, flag.version)
+    };
+    audit.action = Some(action);
+    audit.decision = Some(decision.clone());
+    audit.approval_id = approval;
+    audit.message = Some(summary.clone());
+    let output = canary(
+        outcome(tx, &decision, flag.version, summary),
+        Some(&next),
+        Some(gate),
+        approval,
+    );
+    Ok(Done { output, audit })
 }
 
-/// Records the gate's verdict as the system's `record_verdict` event with its stored evaluation,
-/// when it differs from the last stored verdict for the rollout; otherwise the look is idle.
+/// Records the gate's verdict as the system's `record_verdict` event with its stored evaluation
+/// (`look` checked that it changed since the last stored one).
 fn record_verdict(
     tx: &mut Tx,
     r: &Rollout,
     input: &gate::GateInput,
     gate: GateResult,
     mut audit: Audit,
+    why: Option<String>,
     version: i64,
 ) -> Step<CanaryOutput> {
-    let verdict = format!("{:?}", gate.verdict).to_uppercase();
-    if input.last_report_at.is_none() {
-        // No evidence yet: nothing has been judged, so there is no verdict worth a record.
-        return idle(format!("rollout {}: no evidence yet", r.id));
-    }
-    let last = store::gate_evaluations(tx.conn, r.id, 1)?;
-    if last.first().is_some_and(|e| e.verdict == verdict) {
-        return idle(format!("rollout {}: still {verdict}", r.id));
-    }
+    let verdict = verdict_name(&gate);
     let evaluation = store_evaluation(tx, r, input, &gate)?;
     let summary = format!(
         "rollout {} at {}: the gate says {verdict} ({})",
@@ -258,7 +284,7 @@ fn record_verdict(
     );
     audit.action = Some("record_verdict");
     audit.evidence_only = true;
-    audit.message = Some(audit.message.take().unwrap_or_else(|| summary.clone()));
+    audit.message = Some(why.unwrap_or_else(|| summary.clone()));
     audit.after = json!({"verdict": verdict, "gate_evaluation_id": evaluation});
     let output = canary(
         outcome(tx, &Decision::Allow, version, summary),
@@ -273,6 +299,21 @@ impl App {
     /// The controller's look at one rollout (see the module docs): what it did, or `None` when
     /// there was nothing to do and nothing was written.
     pub fn control_rollout(&self, id: i64) -> Result<Option<CanaryOutput>> {
+        // Most looks find nothing to do: decide that on a plain read, without the write lock.
+        let busy = self.read(|conn, now| {
+            let tx = Tx {
+                conn,
+                now,
+                actor: &Actor::System,
+                policy: &self.policy.policy,
+                dry_run: true,
+                system_events: Vec::new(),
+            };
+            Ok(look(&tx, id)?.is_ok_and(|l| !matches!(l.plan, Plan::Idle(_))))
+        })?;
+        if !busy {
+            return Ok(None);
+        }
         let args = json!({ "rollout_id": id });
         let out = self.mutate(&Actor::System, "control", &args, &Meta::because(""), |tx| {
             control(tx, id)
