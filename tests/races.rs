@@ -246,8 +246,9 @@ async fn eight_agents_racing_on_one_flag_take_every_step_once_and_lose_nothing()
 }
 
 /// The controller in the race: two `serve` processes on one store (one of them the controller, by
-/// its lease), eight agents split between them advancing with the version they read and recording
-/// evidence, and applications' batches to both, each of which makes the controller look. Every
+/// its lease), eight agents split between them and a ninth on `flagwarden mcp` over stdio, all
+/// advancing with the version they read and recording evidence, and applications' batches to both
+/// servers, each of which makes the controller look. Every
 /// step is entered exactly once whoever took it, the chain verifies, and every agent attempt is on
 /// the record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -303,9 +304,14 @@ margin = 0.5
             }
         })
     };
-    let tasks: Vec<_> = (0..AGENTS)
-        .map(|n| tokio::spawn(controller_race_agent(urls[n % 2].clone(), n)))
-        .collect();
+    let mut tasks = Vec::new();
+    for n in 0..AGENTS {
+        let client = connect_http(&urls[n % 2], &format!("agent-{n}"), None).await;
+        tasks.push(tokio::spawn(controller_race_agent(client, n)));
+    }
+    // And one more over stdio: `flagwarden mcp` on the same store, beside both servers.
+    let stdio = p.connect(&format!("agent-{AGENTS}")).await;
+    tasks.push(tokio::spawn(controller_race_agent(stdio, AGENTS)));
     let mut attempts = Vec::new();
     for t in tasks {
         attempts.extend(t.await.unwrap());
@@ -382,8 +388,7 @@ margin = 0.5
     );
 }
 
-async fn controller_race_agent(url: String, n: usize) -> Vec<Attempt> {
-    let client = connect_http(&url, &format!("agent-{n}"), None).await;
+async fn controller_race_agent(client: common::Client, n: usize) -> Vec<Attempt> {
     let mut rng = StdRng::seed_from_u64(100 + n as u64);
     let mut out = Vec::new();
     for i in 0..CALLS {
