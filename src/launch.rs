@@ -106,9 +106,10 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
     })
 }
 
-/// Runs a long-running mode with its workers beside it: the webhook workers (when the policy has
-/// webhooks), periodic code-reference scans (when asked for) and evaluation counts written to the
-/// store every `FLUSH_EVERY`. When the mode ends, well or not, the workers stop and the counts are
+/// Runs a long-running mode with its workers beside it: the watch feed that MCP resource updates
+/// and `canary_status` waits follow, the webhook workers (when the policy has webhooks), periodic
+/// code-reference scans (when asked for) and evaluation counts written to the store every
+/// `FLUSH_EVERY`. When the mode ends, well or not, the workers stop and the counts are
 /// written once more, so counts taken are not lost.
 async fn beside(
     app: Arc<App>,
@@ -117,6 +118,12 @@ async fn beside(
     mode: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
     let notifier = Notifier::start(app.clone(), Retry::DEFAULT, deliveries).await?;
+    let watching = tokio_util::sync::CancellationToken::new();
+    let after = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || app.last_audit_seq()).await??
+    };
+    let feed = tokio::spawn(app.clone().follow(after, watching.clone()));
     let scanner = every
         .scan_every
         .map(|d| tokio::spawn(scan_periodically(app.clone(), d)));
@@ -129,6 +136,8 @@ async fn beside(
         s.abort();
     }
     flusher.abort();
+    watching.cancel();
+    feed.abort();
     let flushed = tokio::task::spawn_blocking(move || app.flush_counts()).await?;
     result?;
     Ok(flushed?)

@@ -15,6 +15,7 @@ mod audit;
 mod bookkeeping;
 mod caller;
 mod feed;
+pub use feed::WATCH_POLL;
 mod flags;
 mod policy;
 mod rollouts;
@@ -45,6 +46,7 @@ pub use policy::{LoadedPolicy, check_env};
 pub use scan::ScanReport;
 pub use tokens::{TokenError, Tokens};
 pub use types::*;
+pub use views::Watchable;
 
 /// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,9 @@ pub struct App {
     /// Bumped after every commit, so the change stream and the webhook workers look at once rather
     /// than at their next poll. A watch, not a `Notify`: every follower sees every bump.
     committed: tokio::sync::watch::Sender<u64>,
+    /// Every committed change a watcher is told about (`feed.rs`), from this process or another:
+    /// what MCP resource updates and `canary_status` waits follow.
+    watched: tokio::sync::broadcast::Sender<Arc<crate::domain::audit::Change>>,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -213,6 +218,7 @@ impl App {
             clock,
             config,
             committed: tokio::sync::watch::Sender::new(0),
+            watched: tokio::sync::broadcast::Sender::new(1024),
         };
         app.reload()?;
         Ok(app)

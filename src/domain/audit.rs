@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// A committed change to a flag, from the audit trail: what the change stream sends.
+/// A committed change to a flag, from the audit trail: what the change stream sends, and what the
+/// MCP resources of the flag and of its rollout (`rollout`) are updated by.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     pub seq: i64,
@@ -17,6 +18,8 @@ pub struct Change {
     pub environment: Option<String>,
     pub action: String,
     pub at: String,
+    /// The rollout the change moved, when it moved one.
+    pub rollout: Option<i64>,
 }
 
 /// One audit event as stored. Free-form parts (arguments, states) are JSON text.

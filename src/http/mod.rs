@@ -1,10 +1,12 @@
 //! The HTTP edge (`flagwarden serve`): MCP streamable HTTP for agents, OFREP for applications, signal
 //! ingest, the change stream, approvals for human tokens, health and metrics. Every request passes one
 //! guard first (Host, Origin, bearer token and role), which also records the request's metrics. The
-//! handlers are thin: they parse, call one `App` method, and shape the answer.
+//! handlers are thin: they parse, call one `App` method, and shape the answer. MCP sessions of the
+//! 2025 era keep their SSE events in `events.rs`, so a dropped stream resumes from `Last-Event-ID`.
 
 mod api;
 pub mod auth;
+mod events;
 mod metrics;
 mod ofrep;
 mod stream;
@@ -270,7 +272,11 @@ fn router(s: Shared) -> Router {
         let (app, seal) = (s.app.clone(), s.seal.clone());
         StreamableHttpService::new(
             move || Ok(crate::mcp::Server::new(app.clone(), seal.clone())),
-            LocalSessionManager::default().into(),
+            // 2025-era sessions resume a dropped SSE stream from Last-Event-ID (events.rs).
+            Arc::new(
+                LocalSessionManager::default()
+                    .with_event_store(Arc::new(events::EventLog::default())),
+            ),
             StreamableHttpServerConfig::default()
                 .with_allowed_hosts(hosts)
                 .with_max_request_body_bytes(MCP_BODY_LIMIT)

@@ -2,13 +2,17 @@
 //! on a blocking thread (SQLite is synchronous), and returns the typed answer as structured content.
 //! Errors a model can act on come back in-band (`isError`) with the message that names the field or
 //! rule and the way forward, as text and as structured content (`refusal.rs`); protocol errors are
-//! left to rmcp. The only module that knows MCP.
+//! left to rmcp. Resources (`resources.rs`) show a flag, a rollout and the policy as JSON, and
+//! `watch.rs` tells subscribers when they change (both protocol eras) and lets `canary_status` wait
+//! for a change. The only module that knows MCP.
 
 mod args;
 mod confirm;
 mod prompts;
 mod refusal;
+mod resources;
 mod schema;
+mod watch;
 
 use std::sync::Arc;
 
@@ -16,8 +20,12 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_output};
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::{CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::service::RequestContext;
+use rmcp::model::{
+    CallToolResponse, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{RoleServer, ServerHandler, prompt_handler, tool, tool_handler, tool_router};
 
 use crate::app::App;
@@ -33,6 +41,8 @@ pub struct Server {
     app: Arc<App>,
     /// Seals the request state of in-client confirmations; one per process, shared by all sessions.
     seal: Arc<StateSeal>,
+    /// This session's resource subscriptions (2025-era); dropped with the session.
+    subscriptions: Arc<watch::Subscriptions>,
     tool_router: ToolRouter<Server>,
     prompt_router: PromptRouter<Server>,
 }
@@ -66,6 +76,7 @@ impl Server {
         Server {
             app,
             seal,
+            subscriptions: Arc::default(),
             tool_router: Self::compact_router(),
             prompt_router: Self::prompt_router(),
         }
@@ -128,7 +139,7 @@ impl Server {
     }
 
     #[tool(
-        description = "One flag in full: variants, rules and rollout per environment, evaluation counts, code references, versions.",
+        description = "One flag in full: variants, rules and rollout per environment, evaluation counts, code refs, versions.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -176,7 +187,7 @@ impl Server {
     }
 
     #[tool(
-        description = "A rollout's state, step, gate verdict and evidence per arm, when it may next advance, and what is missing.",
+        description = "A rollout's state, step, gate verdict, evidence per arm, next allowed advance, what is missing. wait_s (max 60) waits for a change after since (an earlier seq).",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -186,9 +197,9 @@ impl Server {
     )]
     async fn canary_status(
         &self,
-        Parameters(p): Parameters<FlagEnv>,
+        Parameters(p): Parameters<CanaryQuery>,
     ) -> Result<Json<CanaryStatus>, Refused> {
-        self.run(move |app| app.canary_status(&p)).await
+        watch::canary_status(&self.app, p).await.map(Json)
     }
 
     #[tool(
@@ -208,7 +219,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Approval requests (pending by default): what waits for a human, why, and how a human decides.",
+        description = "Approval requests (pending by default): what waits for a human, why, how a human decides.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -224,7 +235,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The audit trail, newest first: who did what, the policy decision and rule, and the stated reason.",
+        description = "The audit trail, newest first: who did what, the policy decision and rule, the reason.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -258,7 +269,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Put a change behind a flag (created if needed): OpenFeature setup, the guard, a diff wrapping a file range, how to test both paths.",
+        description = "Put a change behind a flag (created if needed): OpenFeature setup, guard, a diff of a file range, how to test both paths.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -294,7 +305,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Start a canary of a candidate variant at its first step, or an approval request where policy says a human starts it.",
+        description = "Start a canary of a candidate variant at its first step, or an approval request if a human must start it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -318,7 +329,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Ask the gate and policy to move a rollout on: advances, holds (with reasons), proposes a rollback, or asks a human.",
+        description = "Ask the gate and policy to move a rollout on: advances, holds (with reasons), proposes a rollback or asks a human.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -360,7 +371,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Roll back to the last-known-good variant: at once where policy allows, else a proposal a human confirms. Never blocked by freezes.",
+        description = "Roll back to last-known-good: at once where policy allows, else a proposal a human confirms. Freezes never block it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -384,7 +395,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Retire a flag: marks it for removal and gives each code reference's edit (a diff where it can) keeping keep_variant's path.",
+        description = "Retire a flag: marks it for removal; gives each code reference's edit (a diff where it can) keeping keep_variant.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -402,7 +413,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Add an immutable version of a prompt or model (content or its hash, model_id, parameters) as a new variant; the first creates the flag.",
+        description = "Add an immutable prompt or model version (content or hash, model_id, parameters) as a new variant; the first creates the flag.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -420,8 +431,22 @@ impl Server {
     }
 }
 
+/// Runs a resource read on the blocking pool, like the tools.
+async fn read_blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<T, rmcp::ErrorData> + Send + 'static,
+) -> Result<T, rmcp::ErrorData> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|e| {
+            rmcp::ErrorData::internal_error(format!("the read failed: {e}; retry"), None)
+        })?
+}
+
 #[tool_handler(router = self.tool_router)]
 #[prompt_handler(router = self.prompt_router)]
+#[allow(deprecated)] // resources/subscribe is the 2025 era's form, which those clients still speak
 impl ServerHandler for Server {
     /// The router's answer, with every in-band error given its structured refusal.
     async fn call_tool(
@@ -438,9 +463,91 @@ impl ServerHandler for Server {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
+                .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(Implementation::new("flagwarden", env!("CARGO_PKG_VERSION")))
         .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, rmcp::ErrorData> {
+        read_blocking(&self.app, |app| {
+            resources::list(app).map_err(|e| {
+                tracing::error!("listing resources: {e}");
+                rmcp::ErrorData::internal_error("listing resources failed; retry", None)
+            })
+        })
+        .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, rmcp::ErrorData> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, rmcp::ErrorData> {
+        let uri = resources::Uri::parse(&request.uri)?;
+        let raw = request.uri;
+        read_blocking(&self.app, move |app| resources::read(app, &raw, &uri))
+            .await
+            .map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        watch::resolve(&self.app, &request.uri).await?;
+        self.subscriptions
+            .subscribe(&self.app, request.uri, context.peer.clone())
+            .await
+            .map_err(|_| rmcp::ErrorData::internal_error("cannot follow changes now; retry", None))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        resources::Uri::parse(&request.uri)?;
+        self.subscriptions.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    /// A listen gets the URIs it names that are flagwarden's (others are left out of the
+    /// acknowledgment, which tells the client).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let ours: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|u| resources::Uri::parse(u).is_ok())
+            .cloned()
+            .collect();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(ours)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), rmcp::ErrorData> {
+        watch::listen(&self.app, context).await
     }
 }

@@ -158,21 +158,52 @@ pub fn count_actions_since(
 /// evaluation and are left out.
 pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, flag_key, env, action, ts FROM audit_events
+        "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
          WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
            AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict')
          ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after, limit], |r| {
-        Ok(Change {
-            seq: r.get(0)?,
-            flag: r.get(1)?,
-            environment: r.get(2)?,
-            action: r.get(3)?,
-            at: r.get(4)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![after, limit], change_row)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// What a watcher of a flag or a rollout is told about: every committed change after `after`,
+/// oldest first. Beside the allowed changes of `changes_since` this counts an approval opened
+/// (`needs_approval`: the rollout waits for a human), which changes no evaluation but changes the
+/// rollout. Refusals and conflicts changed nothing; evidence reports are read live, not notified.
+pub fn watched_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
+         WHERE seq > ?1 AND decision IN ('allow', 'needs_approval') AND flag_key IS NOT NULL
+           AND action NOT IN ('record_signals', 'ingest_signals')
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], change_row)?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// The newest change `watched_since` would report for flag `flag` in environment `env` (flag-wide
+/// changes count for every environment), or 0: the version a watcher of that rollout names.
+pub fn last_watched(conn: &Connection, flag: &str, env: &str) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM audit_events
+         WHERE flag_key = ?1 AND (env = ?2 OR env IS NULL)
+           AND decision IN ('allow', 'needs_approval')
+           AND action NOT IN ('record_signals', 'ingest_signals')",
+        params![flag, env],
+        |r| r.get(0),
+    )?)
+}
+
+fn change_row(r: &rusqlite::Row) -> rusqlite::Result<Change> {
+    Ok(Change {
+        seq: r.get(0)?,
+        flag: r.get(1)?,
+        environment: r.get(2)?,
+        action: r.get(3)?,
+        at: r.get(4)?,
+        rollout: r.get(5)?,
+    })
 }
 
 pub fn last_audit_seq(conn: &Connection) -> Result<i64> {

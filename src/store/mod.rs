@@ -28,7 +28,7 @@ pub use approvals::{
 };
 pub use audit::{
     append_audit, approval_events, audit_chain, audit_events, audit_events_after, changes_since,
-    count_actions_since, last_audit_seq,
+    count_actions_since, last_audit_seq, last_watched, watched_since,
 };
 pub use evidence::{
     Periods, PreflightRun, SignalRow, arm_totals, gate_evaluations, insert_gate_evaluation,
@@ -47,7 +47,8 @@ pub use refs::{
 };
 pub use rollouts::{
     active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
-    count_rollouts_started_since, latest_rollout, next_rollout_id, rollout, save_rollout,
+    count_rollouts_started_since, latest_rollout, listed_rollouts, next_rollout_id, rollout,
+    save_rollout,
 };
 
 pub use rusqlite::Error as SqlError;

@@ -91,6 +91,17 @@ pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
     query_rollouts(conn, &format!("WHERE {ACTIVE} ORDER BY id"), [])
 }
 
+/// Every unfinished rollout and the newest `recent` finished ones, newest first.
+pub fn listed_rollouts(conn: &Connection, recent: u32) -> Result<Vec<Rollout>> {
+    query_rollouts(
+        conn,
+        &format!(
+            "WHERE {ACTIVE} OR id IN (SELECT id FROM rollouts ORDER BY id DESC LIMIT ?1) ORDER BY id DESC"
+        ),
+        [recent],
+    )
+}
+
 pub fn rollout(conn: &Connection, id: i64) -> Result<Option<Rollout>> {
     Ok(query_rollouts(conn, "WHERE id = ?1", [id])?.pop())
 }

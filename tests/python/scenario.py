@@ -109,10 +109,11 @@ class Workspace:
         return ["--policy", str(self.policy), "--db", str(self.db)]
 
     def client(
-        self, mode: str, client_name: str, elicitation_callback: Any = None
+        self, mode: str, client_name: str, elicitation_callback: Any = None, message_handler: Any = None
     ) -> contextlib.AbstractAsyncContextManager[Client]:
         """With `elicitation_callback` the client declares elicitation and answers with it (a person
-        at the client); without, it cannot be asked anything."""
+        at the client); without, it cannot be asked anything. `message_handler` gets the server's
+        notifications (2025-era resource updates arrive there)."""
         options: dict[str, Any] = {
             "mode": mode,
             "client_info": types.Implementation(name=client_name, version="0.0.1"),
@@ -120,6 +121,8 @@ class Workspace:
         }
         if elicitation_callback is not None:
             options["elicitation_callback"] = elicitation_callback
+        if message_handler is not None:
+            options["message_handler"] = message_handler
         if self.url is None:
             params = StdioServerParameters(
                 command=str(self.bin),

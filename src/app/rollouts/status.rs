@@ -1,5 +1,8 @@
 //! Reads of a rollout: `canary_status` (the gate as it would judge now, each arm's evidence, what
-//! the next step still waits for) and the stored gate evaluations behind past decisions.
+//! the next step still waits for), the same answer for one rollout by its id (the MCP resource
+//! `flagwarden://rollouts/{id}`), and the stored gate evaluations behind past decisions. Each answer
+//! carries `seq`, the newest committed change to its flag in its environment: the version a
+//! watcher names to hear of the next one.
 
 use jiff::SignedDuration;
 
@@ -23,17 +26,43 @@ impl App {
         check_env(&self.policy.policy, &req.environment)?;
         crate::domain::flag::FlagKey::parse(&req.key)?;
         self.read(|conn, now| {
-            let flag = store::load_flag(conn, &req.key)?.ok_or_else(|| not_found_flag(&req.key))?;
             let env = req.environment.as_str();
             let r = match store::active_rollout(conn, &req.key, env)? {
                 Some(r) => Some(r),
                 None => store::latest_rollout(conn, &req.key, env)?,
             };
+            self.status_of(conn, now, &req.key, env, r)
+        })
+    }
+
+    /// `canary_status` of rollout `id`, finished or not, whichever rollout is now its flag's latest.
+    pub fn rollout_status(&self, id: i64) -> Result<CanaryStatus> {
+        self.read(|conn, now| {
+            let r = store::rollout(conn, id)?.ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "rollout {id} does not exist; canary_status names a flag's rollout, list_flags shows the flags"
+                ))
+            })?;
+            let (key, env) = (r.flag.clone(), r.env.clone());
+            self.status_of(conn, now, &key, &env, Some(r))
+        })
+    }
+
+    fn status_of(
+        &self,
+        conn: &rusqlite::Connection,
+        now: jiff::Timestamp,
+        key: &str,
+        env: &str,
+        r: Option<crate::domain::rollout::Rollout>,
+    ) -> Result<CanaryStatus> {
+        {
+            let flag = store::load_flag(conn, key)?.ok_or_else(|| not_found_flag(key))?;
             let mut missing = Vec::new();
             let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) =
                 Default::default();
             let mut last_evaluation = None;
-            let pending: Vec<i64> = store::pending_approvals_for(conn, &req.key, env)?
+            let pending: Vec<i64> = store::pending_approvals_for(conn, key, env)?
                 .iter()
                 .map(|a| a.id)
                 .collect();
@@ -71,9 +100,10 @@ impl App {
                 gate_result = Some(g);
             }
             Ok(CanaryStatus {
-                key: req.key.clone(),
+                key: key.into(),
                 environment: env.into(),
                 version: flag.version,
+                seq: store::last_watched(conn, key, env)?,
                 rollout: r.as_ref().map(rollout_view),
                 gate: gate_result,
                 canary: canary_counts,
@@ -83,6 +113,6 @@ impl App {
                 pending_approvals: pending,
                 last_evaluation,
             })
-        })
+        }
     }
 }

@@ -18,7 +18,7 @@ pub struct RecordSignals {
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
-    /// Preflight pairs: per eval item, candidate and LKG scores in [0, 1].
+    /// Preflight: per eval item, candidate and LKG scores in [0, 1].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_pairs: Vec<EvalPair>,
     /// Evidence source, e.g. a suite run.

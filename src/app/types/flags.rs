@@ -74,7 +74,7 @@ pub struct ListFlags {
 pub struct EvaluateFlag {
     pub key: String,
     pub environment: String,
-    /// OpenFeature context, e.g. {"targetingKey": "user-1", "email": "a@corp.com"}.
+    /// OpenFeature context, e.g. {"targetingKey":"user-1","email":"a@corp.com"}.
     #[serde(default = "empty_object")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub context: Value,
@@ -89,7 +89,7 @@ fn empty_object() -> Value {
 pub struct SetTargeting {
     pub key: String,
     pub environment: String,
-    /// Replaces current rules, e.g. [{"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}]
+    /// Replaces the rules, e.g. [{"conditions":[{"attribute":"email","op":"ends_with","values":["@corp.com"]}],"serve":{"variant":"on"}}]
     pub rules: Vec<RuleSpec>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]

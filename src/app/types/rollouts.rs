@@ -78,11 +78,29 @@ pub struct CanaryOutput {
     pub approval_id: Option<i64>,
 }
 
+/// `canary_status`'s input: which rollout, and optionally how long to wait for a change.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryQuery {
+    pub key: String,
+    pub environment: String,
+    // The seq of an earlier answer: wait for a change after it (the tool's description says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub since: Option<i64>,
+    // Seconds to wait for a change, at most 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub wait_s: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CanaryStatus {
     pub key: String,
     pub environment: String,
     pub version: i64,
+    /// The newest committed change here (audit seq); give it back as `since` to wait for the next.
+    pub seq: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
