@@ -14,6 +14,7 @@ use clap::Args;
 
 use crate::app::{App, Tokens};
 use crate::notify::{Deliveries, Notifier, Retry};
+use crate::prometheus::Poller;
 use crate::{http, mcp};
 
 /// Exactly what tools/list returns, sorted by name: `flagwarden schema` prints it.
@@ -101,7 +102,8 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
 }
 
 /// Runs a long-running mode with its workers beside it: the webhook workers (when the policy has
-/// webhooks), periodic code-reference scans (when asked for) and evaluation counts written to the
+/// webhooks), the Prometheus query worker (when the policy names a Prometheus), periodic
+/// code-reference scans (when asked for) and evaluation counts written to the
 /// store every `FLUSH_EVERY`. When the mode ends, well or not, the workers stop and the counts are
 /// written once more, so counts taken are not lost.
 async fn beside(
@@ -111,6 +113,7 @@ async fn beside(
     mode: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
     let notifier = Notifier::start(app.clone(), Retry::DEFAULT, deliveries).await?;
+    let poller = Poller::start(app.clone())?;
     let scanner = every
         .scan_every
         .map(|d| tokio::spawn(scan_periodically(app.clone(), d)));
@@ -118,6 +121,9 @@ async fn beside(
     let result = mode.await;
     if let Some(n) = notifier {
         n.stop().await;
+    }
+    if let Some(p) = poller {
+        p.stop().await;
     }
     if let Some(s) = scanner {
         s.abort();

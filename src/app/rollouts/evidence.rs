@@ -68,7 +68,7 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
 
 /// New evidence on a rollout may reveal a critical harm (a tripped breaker, harm on a critical
 /// metric): act on it now rather than at the agent's next look, as the system. Returns what was done.
-fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
+pub(super) fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     let Some(r) = store::rollout(tx.conn, rollout_id)? else {
         return Ok(None);
     };

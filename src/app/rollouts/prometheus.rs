@@ -1,0 +1,221 @@
+//! Evidence read from Prometheus: which rollouts the query worker reads (`prometheus_targets`), the
+//! claim on a rollout's next window of one query, and `record_prometheus`, one window's arm counts or
+//! guardrail value recorded as the system in one transaction with its audit event, the cursor moved
+//! in the same commit (so no window counts twice, across restarts and processes), and the gate's
+//! reaction to what it shows. A read that failed is a gap (`record_prometheus_gap`): recorded and
+//! shown, never a pass, never a rollback on its own.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::evidence::react_to_evidence;
+use super::*;
+use crate::domain::eval::Arm;
+use crate::domain::evidence::Source;
+use crate::domain::gate::{ArmData, GuardrailReading};
+use crate::domain::policy::{Action, Usage, decide};
+use crate::domain::prometheus::{PrometheusSource, Window};
+use crate::domain::rollout::RolloutState;
+
+/// How far back a rollout's first window may start: older evidence is not read.
+pub const MAX_CATCH_UP: SignedDuration = SignedDuration::from_hours(1);
+
+/// A rollout whose environment (or flag) names a Prometheus.
+#[derive(Debug, Clone)]
+pub struct PromTarget {
+    pub rollout_id: i64,
+    pub flag: String,
+    pub env: String,
+    /// Where its first window starts, if it has no cursor yet.
+    pub start: Timestamp,
+    pub source: PrometheusSource,
+}
+
+/// One window of one query, read: an arm's counts, a guardrail's value, or what had no data.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromWindow {
+    pub rollout_id: i64,
+    /// The gate metric or `guardrail:NAME` the cursor is for.
+    pub name: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<ArmData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ArmData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<GuardrailReading>,
+    /// Why an arm or the guardrail had nothing to count (an empty result is no data, not zero).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub no_data: Vec<String>,
+}
+
+impl App {
+    /// The unfinished rollouts that expose someone and whose flag or environment names a Prometheus.
+    pub fn prometheus_targets(&self) -> Result<Vec<PromTarget>> {
+        let policy = &self.policy.policy;
+        self.read(|conn, now| {
+            let mut out = Vec::new();
+            for r in store::active_rollouts(conn)? {
+                if r.step.is_none() || r.state == RolloutState::Draft {
+                    continue;
+                }
+                let Some(source) = policy.env(&r.env).and_then(|e| e.prometheus_for(&r.flag))
+                else {
+                    continue;
+                };
+                let start = r.created_at.max(now - MAX_CATCH_UP);
+                out.push(PromTarget {
+                    rollout_id: r.id,
+                    flag: r.flag.clone(),
+                    env: r.env.clone(),
+                    start: Timestamp::from_second(start.as_second()).unwrap_or(start),
+                    source: source.clone(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Claims the next window of query `name` for `me` (bookkeeping, not audited); returns where the
+    /// recorded windows end, or `None` while another process reads it.
+    pub fn claim_prometheus_window(
+        &self,
+        rollout_id: i64,
+        name: &str,
+        start: Timestamp,
+        me: &str,
+        ttl: SignedDuration,
+    ) -> Result<Option<Timestamp>> {
+        self.bookkeeping(|conn, now| {
+            Ok(store::claim_cursor(
+                conn, rollout_id, name, start, me, now, ttl,
+            )?)
+        })
+    }
+
+    /// Drops `me`'s claim on a query's next window without moving its cursor.
+    pub fn release_prometheus_window(&self, rollout_id: i64, name: &str, me: &str) -> Result<()> {
+        self.bookkeeping(|conn, _| Ok(store::release_cursor(conn, rollout_id, name, me)?))
+    }
+
+    /// A read that failed: the gap is recorded (or extended). With `give_up`, the window is too old
+    /// to retry and the cursor moves past it; otherwise the claim is dropped and it is read again.
+    pub fn record_prometheus_gap(
+        &self,
+        rollout_id: i64,
+        name: &str,
+        reason: &str,
+        give_up: Option<Window>,
+        me: &str,
+    ) -> Result<()> {
+        self.bookkeeping(|conn, now| {
+            let reason = match give_up {
+                Some(w) => {
+                    store::advance_cursor(conn, rollout_id, name, w.start, w.end, me)?;
+                    format!("{reason}; the window {} to {} is given up", w.start, w.end)
+                }
+                None => {
+                    store::release_cursor(conn, rollout_id, name, me)?;
+                    reason.to_owned()
+                }
+            };
+            store::record_gap(conn, rollout_id, Source::Prometheus, name, &reason, now)?;
+            Ok(())
+        })
+    }
+
+    /// Records one window read from Prometheus, as the system: the arms' counts (as
+    /// `Source::Prometheus` reports in the same per-period summaries as `/api/v1/signals`) or the
+    /// guardrail's value, the cursor moved from `start` to `end`, the gap of this query opened (no
+    /// data) or closed, one audit event, and the system's reaction to a critical harm it reveals.
+    /// `NotFound` when the window was recorded already (another process) or the rollout finished.
+    pub fn record_prometheus(&self, w: &PromWindow, me: &str) -> Result<PromRecorded> {
+        let meta = Meta {
+            reason: String::new(),
+            idempotency_key: None,
+            dry_run: false,
+        };
+        self.mutate(&Actor::System, "ingest_prometheus", w, &meta, |tx| {
+            let gone = || {
+                Failure::Error(AppError::NotFound(format!(
+                    "rollout {} has no unrecorded window of {} from {}",
+                    w.rollout_id, w.name, w.start
+                )))
+            };
+            let r = store::rollout(tx.conn, w.rollout_id)?.ok_or_else(gone)?;
+            if r.state.is_terminal() {
+                return Err(gone());
+            }
+            if !store::advance_cursor(tx.conn, r.id, &w.name, w.start, w.end, me)? {
+                return Err(gone());
+            }
+            let decision = decide(
+                tx.policy,
+                tx.actor,
+                &Action::RecordSignals { env: &r.env },
+                &Usage::default(),
+                tx.now,
+            );
+            let audit = Audit {
+                flag: Some(r.flag.clone()),
+                env: Some(r.env.clone()),
+                rollout_id: Some(r.id),
+                decision: Some(decision.clone()),
+                evidence_only: true,
+                after: json!({"window": [w.start, w.end], "no_data": w.no_data}),
+                ..Audit::default()
+            };
+            if decision != Decision::Allow {
+                return tx.refuse(audit, &decision);
+            }
+            for (arm, data) in [(Arm::Canary, &w.canary), (Arm::Control, &w.control)] {
+                let Some(data) = data else { continue };
+                let batch = format!(
+                    "prometheus/{}/{}/{}/{}",
+                    r.id,
+                    w.name,
+                    store::ts_text(w.end),
+                    arm.as_str()
+                );
+                let row = store::SignalRow {
+                    rollout_id: r.id,
+                    arm: arm.as_str(),
+                    data,
+                    batch_id: Some(&batch),
+                    source: Source::Prometheus,
+                };
+                store::insert_signals(tx.conn, &row, tx.now)?;
+            }
+            if let Some(g) = &w.guardrail {
+                store::insert_guardrail_reading(tx.conn, r.id, g, tx.now)?;
+            }
+            if w.no_data.is_empty() {
+                store::close_gap(tx.conn, r.id, Source::Prometheus, &w.name, tx.now)?;
+            } else {
+                let reason = format!("no data: {}", w.no_data.join("; "));
+                store::record_gap(tx.conn, r.id, Source::Prometheus, &w.name, &reason, tx.now)?;
+            }
+            let reacted = react_to_evidence(tx, r.id)?;
+            let mut audit = audit;
+            audit.after = json!({
+                "window": [w.start, w.end],
+                "name": w.name,
+                "canary": w.canary.as_ref().map(|d| d.counts),
+                "control": w.control.as_ref().map(|d| d.counts),
+                "guardrail": w.guardrail,
+                "no_data": w.no_data,
+                "reaction": reacted,
+            });
+            Ok(Done {
+                output: PromRecorded {
+                    rollout_id: r.id,
+                    name: w.name.clone(),
+                    reaction: reacted,
+                    audit_seq: None,
+                },
+                audit,
+            })
+        })
+    }
+}
