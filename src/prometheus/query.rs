@@ -35,6 +35,8 @@ pub async fn query(
             ));
         }
         Err(e) => {
+            // The URL carries the whole query; the reason names the server instead.
+            let e = e.without_url();
             return Reading::Failed(format!("cannot reach Prometheus at {base}: {}", chain(&e)));
         }
     };
@@ -43,7 +45,7 @@ pub async fn query(
         Ok(body) => read_answer(status, &body),
         Err(e) => Reading::Failed(format!(
             "Prometheus at {base} answered HTTP {status} but the body broke off: {}",
-            chain(&e)
+            chain(&e.without_url())
         )),
     }
 }
