@@ -219,3 +219,225 @@ impl App {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::app::{Config, LoadedPolicy};
+    use crate::store::Store;
+
+    const POLICY: &str = r#"version = 1
+[environments.production]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+auto_rollback_critical = true
+[environments.production.prometheus]
+url = "http://127.0.0.1:9"
+[environments.production.prometheus.metrics.error_rate]
+trials = 'sum(increase(http_requests_total{arm="{{arm}}"}[{{window}}]))'
+events = 'sum(increase(http_requests_total{arm="{{arm}}",code="500"}[{{window}}]))'
+[[environments.production.prometheus.guardrails]]
+name = "http_5xx_ratio"
+query = 'sum(rate(http_requests_total{code="500"}[1m])) / sum(rate(http_requests_total[1m]))'
+above = 0.05
+"#;
+
+    fn app() -> (App, i64, Timestamp) {
+        let app = App::new(
+            Store::open_in_memory().unwrap(),
+            LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
+            Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
+            Config {
+                ofrep_base_url: "http://127.0.0.1:7070".into(),
+                project_root: ".".into(),
+            },
+        )
+        .unwrap();
+        let agent = Actor::Agent("claude".into());
+        fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+            serde_json::from_value(v).unwrap()
+        }
+        app.create_flag(
+            &agent,
+            &req(json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"})),
+        )
+        .unwrap();
+        app.start_canary(&agent, &req(json!({"key": "pay", "environment": "production", "candidate_variant": "on", "reason": "r"})))
+            .unwrap();
+        let targets = app.prometheus_targets().unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].source.metrics.len(), 1);
+        (app, targets[0].rollout_id, targets[0].start)
+    }
+
+    fn window(rollout_id: i64, name: &str, start: Timestamp, secs: i64) -> PromWindow {
+        PromWindow {
+            rollout_id,
+            name: name.into(),
+            start,
+            end: start + SignedDuration::from_secs(secs),
+            canary: Some(crate::domain::prometheus::arm_data(
+                &crate::domain::gate::Metric::ErrorRate,
+                100,
+                1,
+            )),
+            control: None,
+            guardrail: None,
+            no_data: vec!["control trials: the query returned no series".into()],
+        }
+    }
+
+    fn status(app: &App) -> CanaryStatus {
+        app.canary_status(&FlagEnv {
+            key: "pay".into(),
+            environment: "production".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_window_is_recorded_once_across_processes_and_restarts() {
+        let (app, id, start) = app();
+        let ttl = SignedDuration::from_mins(1);
+        let a = app
+            .claim_prometheus_window(id, "error_rate", start, "a", ttl)
+            .unwrap();
+        assert_eq!(a, Some(start));
+        assert_eq!(
+            app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+                .unwrap(),
+            None,
+            "another process waits while the claim holds"
+        );
+        let w = window(id, "error_rate", start, 60);
+        app.record_prometheus(&w, "a").unwrap();
+        assert!(
+            matches!(app.record_prometheus(&w, "a"), Err(AppError::NotFound(_))),
+            "the same window again (a retry, another process) records nothing"
+        );
+        assert!(matches!(
+            app.record_prometheus(&w, "b"),
+            Err(AppError::NotFound(_))
+        ));
+        // A restart (or the other process) resumes where the recorded windows end.
+        assert_eq!(
+            app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+                .unwrap(),
+            Some(w.end)
+        );
+        let s = status(&app);
+        assert_eq!((s.canary.counts.requests, s.canary.counts.errors), (100, 1));
+        assert_eq!(s.control.counts.requests, 0, "no data is not a zero report");
+        assert!(
+            s.gaps[0].contains("no data") && s.gaps[0].contains("control trials"),
+            "{:?}",
+            s.gaps
+        );
+    }
+
+    #[test]
+    fn a_failed_read_is_a_gap_that_holds_and_closes_when_values_return() {
+        let (app, id, start) = app();
+        let ttl = SignedDuration::from_mins(1);
+        app.claim_prometheus_window(id, "error_rate", start, "a", ttl)
+            .unwrap();
+        app.record_prometheus_gap(
+            id,
+            "error_rate",
+            "cannot reach Prometheus at http://127.0.0.1:9: refused",
+            None,
+            "a",
+        )
+        .unwrap();
+        let s = status(&app);
+        assert!(
+            s.gaps[0].contains("cannot reach") && s.gaps[0].contains("open since"),
+            "{:?}",
+            s.gaps
+        );
+        let gate = s.gate.unwrap();
+        assert_eq!(gate.verdict, crate::domain::gate::Verdict::Hold);
+        assert!(
+            gate.reasons
+                .iter()
+                .any(|r| r.starts_with("evidence gap: prometheus error_rate")),
+            "{:?}",
+            gate.reasons
+        );
+        assert_eq!(
+            s.rollout.unwrap().state,
+            RolloutState::Running,
+            "a gap rolls nothing back"
+        );
+        // The claim was dropped and the cursor kept: the same window is read again and recorded.
+        assert_eq!(
+            app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+                .unwrap(),
+            Some(start)
+        );
+        let mut w = window(id, "error_rate", start, 60);
+        w.no_data.clear();
+        app.record_prometheus(&w, "b").unwrap();
+        let s = status(&app);
+        assert!(
+            s.gaps[0].contains(" to ") && !s.gaps[0].contains("open"),
+            "closed: {:?}",
+            s.gaps
+        );
+        // A window retried too long is given up: the cursor moves past it.
+        let next = w.end;
+        app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+            .unwrap();
+        let lost = Window {
+            start: next,
+            end: next + SignedDuration::from_secs(60),
+        };
+        app.record_prometheus_gap(id, "error_rate", "HTTP 503", Some(lost), "b")
+            .unwrap();
+        assert_eq!(
+            app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+                .unwrap(),
+            Some(lost.end)
+        );
+        assert!(status(&app).gaps[0].contains("given up"));
+    }
+
+    #[test]
+    fn a_guardrail_over_its_limit_trips_a_breaker_and_the_system_rolls_back() {
+        let (app, id, start) = app();
+        let name = "guardrail:http_5xx_ratio";
+        let ttl = SignedDuration::from_mins(1);
+        app.claim_prometheus_window(id, name, start, "a", ttl)
+            .unwrap();
+        let reading = |value: f64, end: Timestamp| GuardrailReading {
+            name: "http_5xx_ratio".into(),
+            value,
+            above: Some(0.05),
+            below: None,
+            at: end,
+        };
+        let mut w = window(id, name, start, 60);
+        (w.canary, w.no_data) = (None, Vec::new());
+        w.guardrail = Some(reading(0.01, w.end));
+        assert_eq!(app.record_prometheus(&w, "a").unwrap().reaction, None);
+        let next = PromWindow {
+            start: w.end,
+            end: w.end + SignedDuration::from_secs(60),
+            guardrail: Some(reading(0.3, w.end + SignedDuration::from_secs(60))),
+            ..w.clone()
+        };
+        let done = app.record_prometheus(&next, "a").unwrap();
+        assert!(done.reaction.unwrap().contains("rolled back"));
+        let s = status(&app);
+        assert_eq!(s.rollout.unwrap().state, RolloutState::RolledBack);
+        let b = &s.gate.unwrap().breakers[0];
+        assert_eq!((b.metric.as_str(), b.tripped), (name, true));
+        assert!(
+            app.prometheus_targets().unwrap().is_empty(),
+            "a finished rollout is not read"
+        );
+    }
+}
