@@ -8,6 +8,7 @@
 //!   evidence alone, never counting more requests than the application served;
 //! - trips a guardrail (the canary's 5xx ratio above 0.2) as a circuit breaker: the system rolls
 //!   back at once under `auto_rollback_critical`;
+//! - after `serve` is killed and restarted, resumes without counting a window twice;
 //! - once Prometheus is stopped, records an evidence gap with its reason, shown by canary_status:
 //!   the verdict is HOLD (no pass), and nothing rolls back on it.
 //!
@@ -142,6 +143,16 @@ fn truth(counters: &Counters, flag: &str, arm: &str) -> u64 {
         .sum()
 }
 
+async fn status(agent: &common::Client, flag: &str) -> Value {
+    agent
+        .call(
+            "canary_status",
+            json!({"key": flag, "environment": "production"}),
+        )
+        .await
+        .ok()
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
 async fn until<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -262,8 +273,8 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
     let mut prometheus = start_prometheus(&bin, app_port).await;
 
     let project = Project::new(&policy(&prometheus.url));
-    let served = project.serve();
-    let agent = connect_http(&served.url, "prometheus-agent", None).await;
+    let mut served = project.serve();
+    let mut agent = connect_http(&served.url, "prometheus-agent", None).await;
     for (flag, _, _) in FLAGS {
         agent.create_flag(flag).await;
         agent
@@ -274,22 +285,12 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
             .await
             .ok();
     }
-    let status = async |flag: &str| -> Value {
-        agent
-            .call(
-                "canary_status",
-                json!({"key": flag, "environment": "production"}),
-            )
-            .await
-            .ok()
-    };
-
     // A verdict on Prometheus evidence alone: the canary's 10 % against the control's 1 %.
     let bad = until(
         "ROLLBACK on bad-checkout",
         Duration::from_secs(90),
         async || {
-            let s = status("bad-checkout").await;
+            let s = status(&agent, "bad-checkout").await;
             (s["gate"]["verdict"] == "ROLLBACK").then_some(s)
         },
     )
@@ -329,7 +330,7 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
         "the guardrail to roll back guarded-search",
         Duration::from_secs(60),
         async || {
-            let s = status("guarded-search").await;
+            let s = status(&agent, "guarded-search").await;
             (s["rollout"]["state"] == "ROLLED_BACK").then_some(s)
         },
     )
@@ -352,11 +353,37 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
         "evidence on steady-banner",
         Duration::from_secs(30),
         async || {
-            let s = status("steady-banner").await;
+            let s = status(&agent, "steady-banner").await;
             (s["canary"]["requests"].as_u64() > Some(0)).then_some(())
         },
     )
     .await;
+
+    // A crash and a restart: the cursors resume where the recorded windows end, none twice.
+    let before = status(&agent, "steady-banner").await["canary"]["requests"]
+        .as_u64()
+        .unwrap();
+    agent.close().await;
+    served.kill9();
+    served = project.serve();
+    agent = connect_http(&served.url, "prometheus-agent", None).await;
+    let steady = until(
+        "evidence on steady-banner after the restart",
+        Duration::from_secs(30),
+        async || {
+            let s = status(&agent, "steady-banner").await;
+            (s["canary"]["requests"].as_u64()? > before + 2000).then_some(s)
+        },
+    )
+    .await;
+    for arm in ["canary", "control"] {
+        let recorded = steady[arm]["requests"].as_u64().unwrap();
+        let served_so_far = truth(&counters, "steady-banner", arm);
+        assert!(
+            recorded as f64 <= served_so_far as f64 * 1.05 + 50.0,
+            "{arm} after a restart: recorded {recorded} requests, the application served {served_so_far}"
+        );
+    }
 
     // Prometheus stops: a gap with its reason, never a verdict of its own.
     let _ = prometheus.child.kill();
@@ -365,7 +392,7 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
         "an evidence gap on steady-banner",
         Duration::from_secs(30),
         async || {
-            let s = status("steady-banner").await;
+            let s = status(&agent, "steady-banner").await;
             let open = s["gaps"].as_array().is_some_and(|g| {
                 g.iter().any(|g| {
                     g.as_str().is_some_and(|g| {
@@ -384,7 +411,7 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
     assert_eq!(steady["rollout"]["state"], "RUNNING", "{steady:#}");
     let reasons = steady["gate"]["reasons"].to_string();
     assert!(reasons.contains("evidence gap"), "{steady:#}");
-    let bad_after = status("bad-checkout").await;
+    let bad_after = status(&agent, "bad-checkout").await;
     assert_eq!(
         bad_after["rollout"]["state"], "RUNNING",
         "a gap rolls nothing back: {bad_after:#}"
