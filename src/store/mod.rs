@@ -52,8 +52,8 @@ pub use rollouts::{
 };
 
 pub use sources::{
-    advance_cursor, claim_cursor, close_gap, gap_open, guardrail_readings,
-    insert_guardrail_reading, last_gaps, open_gaps, record_gap, release_cursor,
+    advance_cursor, claim_cursor, close_gap, guardrail_readings, insert_guardrail_reading,
+    last_gaps, open_gaps, record_gap, release_cursor,
 };
 
 pub use rusqlite::Error as SqlError;

@@ -4,7 +4,7 @@
 //! failures; and each guardrail's readings.
 
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::{Result, StoreError, parse_ts, ts_text};
 use crate::domain::evidence::{EvidenceGap, Source};
@@ -219,16 +219,4 @@ pub fn guardrail_readings(conn: &Connection, rollout_id: i64) -> Result<Vec<Guar
         });
     }
     Ok(out)
-}
-
-/// Whether a gap for `name` is open (for tests and the worker's logs).
-pub fn gap_open(conn: &Connection, rollout_id: i64, name: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM evidence_gaps WHERE rollout_id = ?1 AND name = ?2 AND closed_at IS NULL",
-            params![rollout_id, name],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
 }

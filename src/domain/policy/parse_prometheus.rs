@@ -349,6 +349,23 @@ events = 'sum(increase(refunds_total{arm="{{arm}}"}[{{window}}]))'
         let names: Vec<_> = flag.metrics.iter().map(|m| m.metric.name()).collect();
         assert_eq!(names, ["error_rate", "refunds"]);
         assert_eq!(flag.guardrails.len(), 1, "guardrails are inherited");
+        let said = crate::domain::policy::describe(env).join("\n");
+        assert!(
+            said.contains(
+                "evidence is read from Prometheus at http://127.0.0.1:9090 every 30s (error_rate)"
+            ),
+            "{said}"
+        );
+        assert!(
+            said.contains(
+                "flag checkout: evidence is read from Prometheus at http://prom.internal:9090"
+            ),
+            "{said}"
+        );
+        assert!(
+            said.contains("guardrail http_5xx_ratio above 0.05 rolls back"),
+            "{said}"
+        );
     }
 
     fn refused(policy: &str) -> crate::domain::policy::PolicyError {
