@@ -8,6 +8,7 @@
 //!   evidence alone, never counting more requests than the application served;
 //! - trips a guardrail (the canary's 5xx ratio above 0.2) as a circuit breaker: the system rolls
 //!   back at once under `auto_rollback_critical`;
+//! - records no data (a series that does not exist) and a query Prometheus refuses as gaps;
 //! - after `serve` is killed and restarted, resumes without counting a window twice;
 //! - once Prometheus is stopped, records an evidence gap with its reason, shown by canary_status:
 //!   the verdict is HOLD (no pass), and nothing rolls back on it.
@@ -259,6 +260,9 @@ events = 'sum(increase(app_requests_total{{flag="{{{{flag}}}}",arm="{{{{arm}}}}"
 name = "canary_5xx_ratio"
 query = 'sum(rate(app_requests_total{{flag="{{{{flag}}}}",arm="{{{{arm}}}}",code="500"}}[5s])) / sum(rate(app_requests_total{{flag="{{{{flag}}}}",arm="{{{{arm}}}}"}}[5s]))'
 above = 0.2
+[environments.production.prometheus.flags.broken-query.metrics.error_rate]
+trials = 'sum(increase(app_requests_total{{arm="{{{{arm}}}}"}}[{{{{window}}}}])'
+events = 'sum(increase(app_requests_total{{arm="{{{{arm}}}}",code="500"}}[{{{{window}}}}]))'
 "#
     )
 }
@@ -275,7 +279,10 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
     let project = Project::new(&policy(&prometheus.url));
     let mut served = project.serve();
     let mut agent = connect_http(&served.url, "prometheus-agent", None).await;
-    for (flag, _, _) in FLAGS {
+    // Two more flags: one whose series the application never exports (no data, never zero), one
+    // whose trials query Prometheus refuses (an unclosed parenthesis the policy cannot see).
+    let extra = ["quiet-flag", "broken-query"];
+    for flag in FLAGS.iter().map(|f| f.0).chain(extra) {
         agent.create_flag(flag).await;
         agent
             .call(
@@ -358,6 +365,28 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
         },
     )
     .await;
+
+    // No series is no data, never a zero count; a query Prometheus refuses is a gap with its error.
+    for (flag, says) in [
+        (
+            "quiet-flag",
+            "no data: canary trials: the query returned no series",
+        ),
+        ("broken-query", "bad_data"),
+    ] {
+        let s = until(
+            &format!("a gap on {flag}"),
+            Duration::from_secs(30),
+            async || {
+                let s = status(&agent, flag).await;
+                s["gaps"].to_string().contains(says).then_some(s)
+            },
+        )
+        .await;
+        assert_eq!(s["canary"]["requests"], 0, "{s:#}");
+        assert_eq!(s["gate"]["verdict"], "HOLD", "{s:#}");
+        assert_eq!(s["rollout"]["state"], "RUNNING", "{s:#}");
+    }
 
     // A crash and a restart: the cursors resume where the recorded windows end, none twice.
     let before = status(&agent, "steady-banner").await["canary"]["requests"]

@@ -41,14 +41,33 @@ pub async fn query(
         }
     };
     let status = response.status().as_u16();
-    match response.text().await {
-        Ok(body) => read_answer(status, &body),
-        Err(e) => Reading::Failed(format!(
-            "Prometheus at {base} answered HTTP {status} but the body broke off: {}",
-            chain(&e.without_url())
-        )),
+    let mut response = response;
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(c)) => {
+                body.extend_from_slice(&c);
+                if body.len() > MAX_BODY {
+                    return Reading::Failed(format!(
+                        "Prometheus at {base} answered with more than {} MiB; aggregate the query to one series",
+                        MAX_BODY >> 20
+                    ));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Reading::Failed(format!(
+                    "Prometheus at {base} answered HTTP {status} but the body broke off: {}",
+                    chain(&e.without_url())
+                ));
+            }
+        }
     }
+    read_answer(status, &String::from_utf8_lossy(&body))
 }
+
+/// The most of an answer read: one aggregated series is a few hundred bytes.
+const MAX_BODY: usize = 4 << 20;
 
 /// An error and its causes on one line ("error sending request: … Connection refused").
 fn chain(e: &dyn std::error::Error) -> String {
