@@ -113,6 +113,8 @@ fn input() -> GateInput {
         min_dwell: SignedDuration::from_hours(1),
         latency_threshold_ms: None,
         now,
+        guardrails: Vec::new(),
+        gaps: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine, then runs every test: the Rust unit and integration
 # tests (the real binary over stdio and HTTP), the official MCP Python SDK and OpenFeature's Python OFREP
+# provider, a real Prometheus (Debian's package, extracted by scripts/prometheus.sh) for the query
 # provider, and (Node 22 and npm packages installed by scripts/node-tools.sh) the MCP Inspector CLI and
 # the MCP conformance suite against `flagwarden serve`, and the real Claude Code and Codex CLIs against
 # `flagwarden mcp` with a scripted model on 127.0.0.1 (scripts/agent-clients.sh).
@@ -15,6 +16,9 @@ fi
 
 echo "== toolchains for the generated-code checks (rustc, tsc, node, python ast, gofmt, javac, mcs) and strace"
 eval "$(bash scripts/lang-tools.sh)"
+
+echo "== Debian's prometheus (bookworm 2.42) for tests/prometheus_provider.rs, extracted once into .prometheus/"
+eval "$(bash scripts/prometheus.sh)"
 export FLAGWARDEN_REQUIRE_TOOLCHAINS=1
 
 echo "== cargo build and test"

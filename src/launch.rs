@@ -15,6 +15,7 @@ use clap::Args;
 use crate::app::{App, Tokens};
 use crate::controller::Controller;
 use crate::notify::{Deliveries, Notifier, Retry};
+use crate::prometheus::Poller;
 use crate::{http, mcp};
 
 /// Exactly what tools/list returns, sorted by name: `flagwarden schema` prints it.
@@ -107,9 +108,10 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
 }
 
 /// Runs a long-running mode with its workers beside it: the watch feed that MCP resource updates
-/// and `canary_status` waits follow, the webhook workers (when the policy has webhooks), periodic
-/// code-reference scans (when asked for) and evaluation counts written to the store every
-/// `FLUSH_EVERY`. When the mode ends, well or not, the workers stop and the counts are
+/// and `canary_status` waits follow, the webhook workers (when the policy has webhooks), the
+/// Prometheus query worker (when the policy names a Prometheus), periodic code-reference scans (when
+/// asked for) and evaluation counts written to the store every `FLUSH_EVERY`. When the mode ends,
+/// well or not, the workers stop and the counts are
 /// written once more, so counts taken are not lost.
 async fn beside(
     app: Arc<App>,
@@ -124,6 +126,7 @@ async fn beside(
         tokio::task::spawn_blocking(move || app.last_audit_seq()).await??
     };
     let feed = tokio::spawn(app.clone().follow(after, watching.clone()));
+    let poller = Poller::start(app.clone())?;
     let scanner = every
         .scan_every
         .map(|d| tokio::spawn(scan_periodically(app.clone(), d)));
@@ -131,6 +134,9 @@ async fn beside(
     let result = mode.await;
     if let Some(n) = notifier {
         n.stop().await;
+    }
+    if let Some(p) = poller {
+        p.stop().await;
     }
     if let Some(s) = scanner {
         s.abort();

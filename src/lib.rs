@@ -9,5 +9,6 @@ pub mod http;
 pub mod launch;
 pub mod mcp;
 pub mod notify;
+pub mod prometheus;
 pub mod scan;
 pub mod store;

@@ -57,6 +57,8 @@ impl<'a> Rollout<'a> {
                 min_dwell: SignedDuration::ZERO,
                 latency_threshold_ms,
                 now: start,
+                guardrails: Vec::new(),
+                gaps: Vec::new(),
             },
         }
     }

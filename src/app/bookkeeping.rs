@@ -65,6 +65,21 @@ impl App {
         Ok(answer)
     }
 
+    /// Runs bookkeeping (the query providers' cursors and gaps) in one write transaction: changes no
+    /// flag, so no audit event.
+    pub(crate) fn bookkeeping<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection, jiff::Timestamp) -> Result<T>,
+    ) -> Result<T> {
+        self.refresh()?;
+        let now = self.now();
+        let mut store = self.store();
+        let tx = store.begin()?;
+        let answer = f(&tx, now)?;
+        tx.commit()?;
+        Ok(answer)
+    }
+
     /// Evaluations per (flag, environment, variant) since the store began: flushed counts plus the
     /// ones still in memory, read under the store lock so a concurrent flush is counted once.
     pub fn evaluation_totals(&self) -> Result<Vec<(String, String, String, u64)>> {

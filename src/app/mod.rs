@@ -43,6 +43,7 @@ use crate::store::{self, Store, StoreError};
 
 pub use caller::{Caller, Role};
 pub use policy::{LoadedPolicy, check_env};
+pub use rollouts::{MAX_CATCH_UP, PromTarget, PromWindow};
 pub use scan::ScanReport;
 pub use tokens::{TokenError, Tokens};
 pub use types::*;
@@ -146,6 +147,11 @@ impl Answer for IngestOutput {
     }
 }
 impl Answer for String {}
+impl Answer for PromRecorded {
+    fn set_audit_seq(&mut self, seq: i64) {
+        self.audit_seq = Some(seq);
+    }
+}
 
 /// What a use case hands back to `mutate`: its answer and the audit event to write.
 pub(crate) struct Done<T> {

@@ -67,3 +67,36 @@ pub(super) fn break_glass(
     println!("{}", app.break_glass(&human(), env, reason, ttl)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::policy::Policy;
+
+    use super::DEFAULT_POLICY;
+
+    /// The default policy parses, and so does its commented Prometheus example once uncommented.
+    #[test]
+    fn the_default_policy_and_its_prometheus_example_parse() {
+        Policy::parse("flagwarden.toml", DEFAULT_POLICY).unwrap();
+        let mut example = false;
+        let uncommented: Vec<&str> = DEFAULT_POLICY
+            .lines()
+            .map(|l| {
+                if l.starts_with("# [environments.production.prometheus]") {
+                    example = true;
+                } else if l.trim().is_empty() {
+                    example = false;
+                }
+                match l.strip_prefix("# ") {
+                    Some(rest) if example && (rest.starts_with('[') || rest.contains(" = ")) => {
+                        rest
+                    }
+                    _ => l,
+                }
+            })
+            .collect();
+        let p = Policy::parse("flagwarden.toml", &uncommented.join("\n")).unwrap();
+        let source = p.env("production").unwrap().prometheus.as_ref().unwrap();
+        assert_eq!((source.metrics.len(), source.guardrails.len()), (1, 1));
+    }
+}

@@ -36,6 +36,41 @@ impl Source {
     }
 }
 
+/// Evidence a source could not read for a rollout: a run of failed (or empty) reads of one query,
+/// with the latest reason. It is closed when that query reads real values again. A gap is never a
+/// pass and never, on its own, a rollback; the status shows the last one per source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceGap {
+    pub source: Source,
+    /// What could not be read: a gate metric's name or `guardrail:NAME`.
+    pub name: String,
+    pub reason: String,
+    /// The first and the latest failed read of this run, and how many there were.
+    pub since: jiff::Timestamp,
+    pub last_at: jiff::Timestamp,
+    pub count: u64,
+    /// When real values were read again; `None` while the gap is open.
+    pub closed_at: Option<jiff::Timestamp>,
+}
+
+impl EvidenceGap {
+    /// One line for the status and the gate's reasons.
+    pub fn describe(&self) -> String {
+        let state = match self.closed_at {
+            None => format!("open since {}", self.since),
+            Some(t) => format!("from {} to {t}", self.since),
+        };
+        format!(
+            "{} {}: {} ({state}, {} failed reads, the last at {})",
+            self.source.as_str(),
+            self.name,
+            self.reason,
+            self.count,
+            self.last_at
+        )
+    }
+}
+
 /// Upper bounds of the latency buckets in milliseconds; a last bucket, `+Inf`, takes the rest.
 pub const LATENCY_BOUNDS_MS: [u32; 13] =
     [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];

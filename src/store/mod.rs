@@ -1,6 +1,6 @@
 //! The SQLite store: schema migrations, and every query flagwarden runs. The only module that knows SQL.
 //! This file holds `Store` itself (open, pragmas, transactions) and the shared text encodings; the
-//! queries live one file per table family (flags, rollouts, evidence, approvals, audit, refs, meta).
+//! queries live one file per table family (flags, rollouts, evidence, approvals, audit, refs, meta, sources).
 //!
 //! One file, WAL mode, foreign keys on. Mutations run inside `BEGIN IMMEDIATE` transactions opened by
 //! the application, so each change and its audit event commit together or not at all. Audit events are
@@ -15,6 +15,7 @@ mod flags;
 mod meta;
 mod refs;
 mod rollouts;
+mod sources;
 
 use std::path::Path;
 
@@ -49,6 +50,11 @@ pub use rollouts::{
     active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
     count_rollouts_started_since, latest_rollout, listed_rollouts, next_rollout_id, rollout,
     save_rollout,
+};
+
+pub use sources::{
+    advance_cursor, claim_cursor, close_gap, guardrail_readings, insert_guardrail_reading,
+    last_gaps, open_gaps, record_gap, release_cursor,
 };
 
 pub use rusqlite::Error as SqlError;

@@ -241,6 +241,41 @@ CREATE TRIGGER flag_versions_no_delete BEFORE DELETE ON flag_versions BEGIN SELE
 -- agent's, and the API's is the safer reading of a row nobody labelled.
 ALTER TABLE signals ADD COLUMN source TEXT NOT NULL DEFAULT 'api';
 "#,
+    r#"
+-- The Prometheus query provider. Per rollout and query (a gate metric, or guardrail:NAME): where the
+-- recorded windows end, and which process is reading the next one.
+CREATE TABLE evidence_cursors (
+    rollout_id    INTEGER NOT NULL REFERENCES rollouts (id),
+    name          TEXT NOT NULL,
+    until         TEXT NOT NULL,
+    claimed_by    TEXT,
+    claimed_until TEXT,
+    PRIMARY KEY (rollout_id, name)
+) STRICT;
+-- The latest run of failed reads per rollout, source and query; closed when real values come back.
+CREATE TABLE evidence_gaps (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts (id),
+    source     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    since      TEXT NOT NULL,
+    last_at    TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    closed_at  TEXT,
+    PRIMARY KEY (rollout_id, source, name)
+) STRICT;
+-- Guardrails' real values, each with the limit it was read under.
+CREATE TABLE guardrail_readings (
+    rollout_id  INTEGER NOT NULL REFERENCES rollouts (id),
+    name        TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    value       REAL NOT NULL,
+    above       REAL,
+    below       REAL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (rollout_id, name, at)
+) STRICT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -70,7 +70,7 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
 /// metric), or harm the policy lets the system roll back whatever it is: act on it now, in the
 /// evidence's own transaction, rather than at the agent's (or the controller's) next look, as the
 /// system. Returns what was done.
-fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
+pub(super) fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     let Some(r) = store::rollout(tx.conn, rollout_id)? else {
         return Ok(None);
     };

@@ -1,6 +1,7 @@
 //! Rollout use cases, one file each: `start` (start_canary, and opening a DRAFT once its preflight
 //! passed), `advance` (advance_canary), `status` (canary_status, stored gate evaluations), `evidence`
-//! (record_signals, ingest_signals, preflights, the system's reaction to harm), `rollback`,
+//! (record_signals, ingest_signals, preflights, the system's reaction to harm), `prometheus`
+//! (evidence the Prometheus query worker reads: targets, window claims, windows and gaps), `rollback`,
 //! `approvals` (approve, reject), `steer` (a human's direct hand: resume, abort, promote, break-glass)
 //! and `control` (the controller's look at a rollout, as the system).
 //! This file holds what they share: running and storing the gate, opening approvals, exposing and
@@ -10,10 +11,13 @@ mod advance;
 mod approvals;
 mod control;
 mod evidence;
+mod prometheus;
 mod rollback;
 mod start;
 mod status;
 mod steer;
+
+pub use prometheus::{MAX_CATCH_UP, PromTarget, PromWindow};
 
 use jiff::SignedDuration;
 use jiff::Timestamp;
@@ -59,6 +63,11 @@ fn gate_input(
         min_dwell: env.min_dwell.at(r.percent()),
         latency_threshold_ms: r.analysis.latency_threshold_ms,
         now,
+        guardrails: store::guardrail_readings(conn, r.id)?,
+        gaps: store::open_gaps(conn, r.id)?
+            .into_iter()
+            .map(|g| g.describe())
+            .collect(),
     })
 }
 
@@ -80,6 +89,8 @@ fn store_evaluation(tx: &Tx, r: &Rollout, input: &GateInput, result: &GateResult
         "min_dwell_secs": input.min_dwell.as_secs(),
         "latency_threshold_ms": input.latency_threshold_ms,
         "last_report_at": input.last_report_at.map(store::ts_text),
+        "guardrails": input.guardrails,
+        "gaps": input.gaps,
         "config": r.analysis.config,
     });
     let id = store::insert_gate_evaluation(

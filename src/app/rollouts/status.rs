@@ -62,6 +62,7 @@ impl App {
             let (mut canary_counts, mut control_counts, mut gate_result, mut next_at) =
                 Default::default();
             let mut last_evaluation = None;
+            let mut gaps = Vec::new();
             let pending: Vec<i64> = store::pending_approvals_for(conn, key, env)?
                 .iter()
                 .map(|a| a.id)
@@ -97,6 +98,10 @@ impl App {
                         ));
                     }
                 }
+                gaps = store::last_gaps(conn, r.id)?
+                    .iter()
+                    .map(|g| g.describe())
+                    .collect();
                 gate_result = Some(g);
             }
             Ok(CanaryStatus {
@@ -110,6 +115,7 @@ impl App {
                 control: control_counts,
                 next_advance_at: next_at,
                 missing,
+                gaps,
                 pending_approvals: pending,
                 last_evaluation,
             })

@@ -122,3 +122,15 @@ pub struct IngestedArm {
     pub arm: Arm,
     pub totals: ArmCounts,
 }
+
+/// What recording one window read from Prometheus did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromRecorded {
+    pub rollout_id: i64,
+    pub name: String,
+    /// What the system did about a critical harm the window revealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<i64>,
+}

@@ -112,6 +112,9 @@ pub struct CanaryStatus {
     pub next_advance_at: Option<String>,
     /// What is missing before the next step: samples, dwell, approval.
     pub missing: Vec<String>,
+    /// Last evidence gap per source (e.g. Prometheus down).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
     pub pending_approvals: Vec<i64>,
     /// The stored gate evaluation behind the last decision (`flagwarden canary show` prints it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

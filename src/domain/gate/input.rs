@@ -167,4 +167,22 @@ pub struct GateInput {
     /// The control's P95 latency bucket bound frozen at the step's start, if it was known then.
     pub latency_threshold_ms: Option<u32>,
     pub now: Timestamp,
+    /// The latest reading of each guardrail (an absolute limit on a value read from outside the
+    /// arms, such as a PromQL 5xx ratio): each is a circuit breaker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<GuardrailReading>,
+    /// Evidence a source could not read and has not read since, in words: while any is open,
+    /// nothing promotes (missing evidence is never a pass), and a gap alone never rolls back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
+}
+
+/// A guardrail's latest real value and its limit, as recorded when it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailReading {
+    pub name: String,
+    pub value: f64,
+    pub above: Option<f64>,
+    pub below: Option<f64>,
+    pub at: Timestamp,
 }

@@ -16,7 +16,8 @@ mod verdict;
 
 pub use config::{Breaker, GateConfig, Metric, MetricConfig, SrmAction, default_metric};
 pub use input::{
-    ArmCounts, ArmData, CustomCount, GateInput, PERIOD, PeriodData, periods, slot, totals,
+    ArmCounts, ArmData, CustomCount, GateInput, GuardrailReading, PERIOD, PeriodData, periods,
+    slot, totals,
 };
 pub use preflight::{EvalPair, PreflightResult, preflight};
 pub use result::{

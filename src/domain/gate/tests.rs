@@ -32,6 +32,8 @@ fn input(periods: Vec<PeriodData>, now: i64) -> GateInput {
         min_dwell: SignedDuration::ZERO,
         latency_threshold_ms: None,
         now: at(now),
+        guardrails: Vec::new(),
+        gaps: Vec::new(),
     }
 }
 

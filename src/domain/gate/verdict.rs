@@ -9,13 +9,35 @@
 use jiff::SignedDuration;
 
 use super::config::{GateConfig, Metric, SrmAction};
-use super::input::{GateInput, PeriodData, totals};
+use super::input::{GateInput, GuardrailReading, PeriodData, totals};
 use super::judge::{Alphas, breaker, test_metric};
 use super::result::{
-    BreakerResult, GateResult, Label, MetricResult, PauseReason, SrmResult, Verdict,
+    ArmValue, BreakerResult, GateResult, Label, MetricResult, PauseReason, SrmResult, Verdict,
 };
 use crate::domain::duration::fmt_duration;
 use crate::domain::stats;
+
+/// How a guardrail shows among the breakers: `guardrail:NAME`.
+pub const GUARDRAIL: &str = "guardrail:";
+
+/// A guardrail's latest reading as a breaker: it trips only on the real value it was read at.
+fn guardrail(g: &GuardrailReading) -> BreakerResult {
+    let (op, limit) = match (g.above, g.below) {
+        (Some(a), _) => ("above", a),
+        (None, Some(b)) => ("below", b),
+        (None, None) => ("above", f64::INFINITY),
+    };
+    BreakerResult {
+        metric: format!("{GUARDRAIL}{}", g.name),
+        op: op.into(),
+        limit,
+        canary: ArmValue {
+            n: 1,
+            value: Some(g.value),
+        },
+        tripped: g.above.is_some_and(|a| g.value > a) || g.below.is_some_and(|b| g.value < b),
+    }
+}
 
 /// The verdict for the evidence so far.
 pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
@@ -46,11 +68,12 @@ pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
         mismatch: srm_p < cfg.srm_threshold,
     };
 
-    let breakers: Vec<BreakerResult> = cfg
+    let mut breakers: Vec<BreakerResult> = cfg
         .breakers
         .iter()
         .map(|b| breaker(b, &canary, tau))
         .collect();
+    breakers.extend(input.guardrails.iter().map(guardrail));
     let required = cfg.metrics.iter().filter(|m| m.required).count().max(1);
     let alpha = Alphas {
         rollback: cfg.alpha_rollback / cfg.metrics.len().max(1) as f64,
@@ -109,6 +132,14 @@ pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
     } else if !tripped.is_empty() || !harmed.is_empty() {
         critical = !tripped.is_empty() || harmed.iter().any(|m| m.critical);
         for b in &tripped {
+            if let Some(name) = b.metric.strip_prefix(GUARDRAIL) {
+                let value = b.canary.value.unwrap_or(f64::NAN);
+                reasons.push(format!(
+                    "guardrail {name}: its value {value} is {} the limit {}",
+                    b.op, b.limit
+                ));
+                continue;
+            }
             reasons.push(format!(
                 "circuit breaker: the canary's {} {} is {} the limit {} over {} samples",
                 b.metric,
@@ -137,6 +168,7 @@ pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
                 None => "no signals reported yet for this rollout".into(),
             });
         }
+        waiting.extend(input.gaps.iter().map(|g| format!("evidence gap: {g}")));
         if dwell_remaining > SignedDuration::ZERO {
             waiting.push(format!(
                 "dwell: {} more at this step",

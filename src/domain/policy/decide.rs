@@ -488,6 +488,32 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
             b.metric.name()
         ));
     }
+    let read_from = |who: String, p: &crate::domain::prometheus::PrometheusSource| {
+        let metrics: Vec<&str> = p.metrics.iter().map(|m| m.metric.name()).collect();
+        let mut line = format!(
+            "{who}evidence is read from Prometheus at {} every {} ({}); do not report it again",
+            p.url,
+            fmt_duration(p.interval),
+            if metrics.is_empty() {
+                "no metrics".to_owned()
+            } else {
+                metrics.join(", ")
+            }
+        );
+        for g in &p.guardrails {
+            let (op, v) = g
+                .above
+                .map_or(("below", g.below.unwrap_or(0.0)), |a| ("above", a));
+            line.push_str(&format!("; guardrail {} {op} {v} rolls back", g.name));
+        }
+        line
+    };
+    if let Some(p) = &env.prometheus {
+        out.push(read_from(String::new(), p));
+    }
+    for (flag, p) in &env.prometheus_flags {
+        out.push(read_from(format!("flag {flag}: "), p));
+    }
     if env.preflight.required {
         out.push("prompt and model rollouts need a passing offline eval (record_signals with eval_pairs) before exposure".into());
     }

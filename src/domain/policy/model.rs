@@ -12,6 +12,7 @@ use super::calendar::{Freeze, Window};
 use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
 use crate::domain::gate::GateConfig;
+use crate::domain::prometheus::PrometheusSource;
 
 /// An action the policy can name: the MCP tool names, plus what only humans do.
 #[derive(
@@ -524,6 +525,12 @@ pub struct EnvPolicy {
     /// (default `reduce_only`); `decide` applies it to `Action::AnswerInClient`.
     pub confirm_in_client: ClientTrust,
     pub gate: GateConfig,
+    /// Where the gate's evidence is also read from Prometheus, for every flag here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSource>,
+    /// Flags with a Prometheus section of their own (the environment's keys they do not set filled in).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prometheus_flags: BTreeMap<String, PrometheusSource>,
     pub preflight: PreflightConfig,
     pub rate_limits: RateLimits,
     pub change_windows: Vec<Window>,
@@ -552,6 +559,13 @@ pub struct RateLimits {
 pub struct MinDwell {
     pub default: SignedDuration,
     pub per_step: BTreeMap<u16, SignedDuration>,
+}
+
+impl EnvPolicy {
+    /// The Prometheus a flag's rollouts here are read from: its own section, else the environment's.
+    pub fn prometheus_for(&self, flag: &str) -> Option<&PrometheusSource> {
+        self.prometheus_flags.get(flag).or(self.prometheus.as_ref())
+    }
 }
 
 impl MinDwell {

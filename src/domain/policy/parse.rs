@@ -17,6 +17,7 @@ use super::model::{
     FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits, Webhook,
 };
 use super::parse_gate::{RawGate, parse_gate};
+use super::parse_prometheus::{RawPrometheus, parse_prometheus};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
@@ -91,6 +92,7 @@ struct RawEnv {
     /// same clear message as an unknown level.
     confirm_in_client: Option<Spanned<toml::Value>>,
     gate: Option<RawGate>,
+    prometheus: Option<Spanned<RawPrometheus>>,
     preflight: Option<Spanned<RawPreflight>>,
     rate_limits: Option<RawRateLimits>,
     #[serde(default)]
@@ -529,6 +531,13 @@ fn parse_env(
         None => GateConfig::default(),
         Some(g) => parse_gate(cx, &f("gate"), span.clone(), g)?,
     };
+    let (prometheus, prometheus_flags) = match raw.prometheus {
+        None => (None, BTreeMap::new()),
+        Some(p) => {
+            let s = p.span();
+            parse_prometheus(cx, &f("prometheus"), s, p.into_inner(), &gate)?
+        }
+    };
     let preflight = match raw.preflight {
         None => PreflightConfig {
             required: false,
@@ -698,6 +707,8 @@ fn parse_env(
         advance,
         confirm_in_client,
         gate,
+        prometheus,
+        prometheus_flags,
         preflight,
         rate_limits,
         change_windows,
