@@ -10,3 +10,4 @@ pub mod mcp;
 pub mod notify;
 pub mod scan;
 pub mod store;
+pub mod telemetry_out;

@@ -78,11 +78,12 @@ fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     ) {
         return Ok(None);
     }
-    let (input, gate) = run_gate(tx, &r)?;
+    let (input, gate, started) = run_gate(tx, &r)?;
     if !(gate.verdict == Verdict::Rollback && gate.critical) {
+        traced(started, &r, &gate, None);
         return Ok(None);
     }
-    let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+    let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
     let before = state(&r);
     let mut flag = store::load_flag(tx.conn, &r.flag)?.ok_or_else(|| not_found_flag(&r.flag))?;
     let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
