@@ -72,7 +72,9 @@ pub fn mcp(app: Arc<App>, every: &ScanEvery) -> Result<()> {
         deliveries,
         serve_stdio(app, seal),
     ));
-    telemetry.map(Telemetry::shutdown);
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
     result
 }
 
@@ -104,7 +106,9 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         deliveries,
         http::serve(app, cfg),
     ));
-    telemetry.map(Telemetry::shutdown);
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
     result
 }
 
