@@ -15,7 +15,7 @@ use clap::Args;
 
 use crate::app::{App, Tokens};
 use crate::notify::{Deliveries, Notifier, Retry};
-use crate::telemetry_out::{self, Telemetry};
+use crate::telemetry_out;
 use crate::{http, mcp};
 
 /// Exactly what tools/list returns, sorted by name: `flagwarden schema` prints it.
