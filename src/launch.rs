@@ -4,7 +4,8 @@
 //! when asked, periodic code-reference scans; and it publishes what the MCP edge offers (`tools/list`
 //! for `flagwarden schema`). The CLI asks for a mode here and never imports an edge itself. Both modes
 //! make the process's key for sealing in-client confirmations at start, so a restart refuses older
-//! states.
+//! states. Both export their traces and metrics over OTLP when the `OTEL_*` variables ask
+//! (`telemetry_out`), started before the runtime and flushed after it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::app::{App, Tokens};
 use crate::controller::Controller;
 use crate::notify::{Deliveries, Notifier, Retry};
 use crate::prometheus::Poller;
+use crate::telemetry_out;
 use crate::{http, mcp};
 
 /// Exactly what tools/list returns, sorted by name: `flagwarden schema` prints it.
@@ -63,14 +65,19 @@ pub struct ServeArgs {
 
 /// `flagwarden mcp`: the MCP tools over stdio until the client disconnects.
 pub fn mcp(app: Arc<App>, every: &ScanEvery) -> Result<()> {
-    let deliveries = Arc::default();
+    let deliveries: Arc<Deliveries> = Arc::default();
     let seal = state_seal()?;
-    runtime()?.block_on(beside(
+    let telemetry = telemetry_out::start("mcp", app.clone(), deliveries.clone())?;
+    let result = runtime()?.block_on(beside(
         app.clone(),
         every,
         deliveries,
         serve_stdio(app, seal),
-    ))
+    ));
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    result
 }
 
 /// `flagwarden serve`: tokens from the file and the environment, then HTTP until a signal, with the
@@ -97,14 +104,19 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         controller: looks.clone(),
         seal: state_seal()?,
     };
-    runtime()?.block_on(async move {
+    let telemetry = telemetry_out::start("serve", app.clone(), deliveries.clone())?;
+    let result = runtime()?.block_on(async move {
         let controller = Controller::start(app.clone(), looks);
         let served = beside(app.clone(), &args.scan, deliveries, http::serve(app, cfg)).await;
         if let Some(c) = controller {
             c.stop().await;
         }
         served
-    })
+    });
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    result
 }
 
 /// Runs a long-running mode with its workers beside it: the watch feed that MCP resource updates

@@ -12,3 +12,4 @@ pub mod notify;
 pub mod prometheus;
 pub mod scan;
 pub mod store;
+pub mod telemetry_out;

@@ -40,6 +40,7 @@ use crate::domain::eval::Snapshot;
 use crate::domain::flag::{Flag, InvalidFlag};
 use crate::domain::policy::{Actor, Decision, Policy};
 use crate::store::{self, Store, StoreError};
+use crate::telemetry_out;
 
 pub use caller::{Caller, Role};
 pub use policy::{LoadedPolicy, check_env};
@@ -369,8 +370,32 @@ impl App {
             dry_run,
             system_events: Vec::new(),
         };
+        let span = telemetry_out::decision(tool, actor.kind(), actor.name());
         let result = run(&mut cx);
         let system_events = std::mem::take(&mut cx.system_events);
+        if let Some(span) = span {
+            // What the trace shows of the decision: the policy's answer, or how the call failed.
+            let (label, rule) = match &result {
+                Ok(done) => done
+                    .audit
+                    .decision
+                    .as_ref()
+                    .map_or(("allow", None), |d| (d.label(), d.rule())),
+                Err(Failure::Refused(r)) => ("deny", Some(r.rule.as_str())),
+                Err(Failure::Error(AppError::Conflict(_))) => ("conflict", None),
+                Err(Failure::Error(_)) => ("error", None),
+            };
+            span.end(label, rule, dry_run);
+            let kept = result.is_ok() && !dry_run;
+            for (action, audit, _) in system_events.iter().filter(|_| kept) {
+                let d = audit.decision.as_ref();
+                telemetry_out::system_decision(
+                    action,
+                    d.map_or("allow", |d| d.label()),
+                    d.and_then(|d| d.rule()),
+                );
+            }
+        }
         let event = |actor: &Actor,
                      action: &str,
                      audit: Audit,

@@ -68,6 +68,21 @@ impl Route {
     }
 
     /// Who may call it; empty means anyone (health checks).
+    /// The label's text, as `/metrics` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::mcp => "mcp",
+            Route::ofrep_evaluate => "ofrep_evaluate",
+            Route::ofrep_bulk => "ofrep_bulk",
+            Route::signals => "signals",
+            Route::stream => "stream",
+            Route::approvals => "approvals",
+            Route::healthz => "healthz",
+            Route::metrics => "metrics",
+            Route::other => "other",
+        }
+    }
+
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
         match self {
@@ -130,6 +145,7 @@ impl Metrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(took.as_secs_f64());
+        crate::telemetry_out::http_request(route.name(), status, took);
     }
 }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{ApiError, Shared, environment};
 use crate::app::Caller;
 use crate::domain::eval::{Context, ErrorCode, Reason, Resolution, evaluate};
+use crate::telemetry_out;
 
 #[derive(Deserialize)]
 struct EvaluationRequest {
@@ -162,6 +163,10 @@ pub async fn evaluate_one(
         Some(_) => StatusCode::BAD_REQUEST,
     };
     r.record();
+    if let Some(mut span) = telemetry_out::ofrep(ONE_ROUTE, traceparent(&headers)) {
+        span.flag(&traced(&key, &env, &ctx, &r, snap.version()));
+        span.end(status.as_u16());
+    }
     let body = serde_json::to_vec(&item(&key, &env, &r)).expect("answers serialize");
     json_response(status, body)
 }
@@ -236,9 +241,42 @@ pub async fn evaluate_all(
     };
     let body = serde_json::to_vec(&bulk).expect("answers serialize");
     resolutions.iter().for_each(|(_, r)| r.record());
+    if let Some(mut span) = telemetry_out::ofrep(BULK_ROUTE, traceparent(&headers)) {
+        for (k, r) in &resolutions {
+            span.flag(&traced(k, &env, &ctx, r, snap.version()));
+        }
+        span.end(200);
+    }
     let mut res = json_response(StatusCode::OK, body);
     res.headers_mut().insert(header::ETAG, etag_value);
     res
+}
+
+const ONE_ROUTE: &str = "/ofrep/v1/evaluate/flags/{key}";
+const BULK_ROUTE: &str = "/ofrep/v1/evaluate/flags";
+
+fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok())
+}
+
+/// One answer as its span event records it (the OpenTelemetry feature-flag conventions).
+fn traced<'a>(
+    key: &'a str,
+    env: &'a str,
+    ctx: &'a Context,
+    r: &'a Resolution,
+    version: u64,
+) -> telemetry_out::FlagEvaluation<'a> {
+    telemetry_out::FlagEvaluation {
+        key,
+        environment: env,
+        targeting_key: ctx.targeting_key.as_deref(),
+        variant: r.variant,
+        reason: r.reason,
+        error: r.error,
+        version,
+        arm: r.arm.map(|a| a.as_str()),
+    }
 }
 
 /// Whether If-None-Match names `etag` (weak comparison, lists and `*` included).

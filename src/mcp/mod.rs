@@ -107,7 +107,14 @@ impl Server {
         f: impl FnOnce(&App) -> crate::app::Result<T> + Send + 'static,
     ) -> Result<Json<T>, Refused> {
         let app = self.app.clone();
-        match tokio::task::spawn_blocking(move || f(&app)).await {
+        // The tool call's trace context goes along, so its policy decision is the call's child.
+        let cx = crate::telemetry_out::carry();
+        match tokio::task::spawn_blocking(move || {
+            let _in_call = cx.map(|cx| cx.attach());
+            f(&app)
+        })
+        .await
+        {
             Ok(Ok(v)) => Ok(Json(v)),
             Ok(Err(e)) => Err(e.into()),
             Err(e) => {
@@ -454,8 +461,20 @@ impl ServerHandler for Server {
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let span = crate::telemetry_out::tool_call(&request.name);
         let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await.map(refusal::structure)
+        let Some(span) = span else {
+            return self.tool_router.call(tcc).await.map(refusal::structure);
+        };
+        use opentelemetry::context::FutureExt as _;
+        let response = self
+            .tool_router
+            .call(tcc)
+            .with_context(span.context())
+            .await
+            .map(refusal::structure);
+        span.end(outcome(&response));
+        response
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -549,5 +568,49 @@ impl ServerHandler for Server {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), rmcp::ErrorData> {
         watch::listen(&self.app, context).await
+    }
+}
+
+fn text(v: Option<&serde_json::Value>) -> Option<&str> {
+    v.and_then(|v| v.as_str())
+}
+
+/// How a tool call ended, for its span: the refusal's kind and rule, or the decision the answer
+/// names (`decision.result`, `decision.rule`).
+fn outcome(
+    response: &Result<CallToolResponse, rmcp::ErrorData>,
+) -> crate::telemetry_out::ToolOutcome<'_> {
+    use crate::telemetry_out::ToolOutcome;
+    let result = match response {
+        Ok(CallToolResponse::Complete(r)) => r,
+        Ok(_) => {
+            return ToolOutcome {
+                outcome: "input_required",
+                decision: Some("needs_approval"),
+                rule: None,
+            };
+        }
+        Err(_) => {
+            return ToolOutcome {
+                outcome: "protocol_error",
+                decision: None,
+                rule: None,
+            };
+        }
+    };
+    let content = result.structured_content.as_ref();
+    if result.is_error == Some(true) {
+        let kind = text(content.and_then(|c| c.get("kind"))).unwrap_or("refused");
+        return ToolOutcome {
+            outcome: kind,
+            decision: (kind == "denied").then_some("deny"),
+            rule: text(content.and_then(|c| c.get("rule"))),
+        };
+    }
+    let decision = content.and_then(|c| c.get("decision"));
+    ToolOutcome {
+        outcome: "ok",
+        decision: text(decision.and_then(|d| d.get("result"))),
+        rule: text(decision.and_then(|d| d.get("rule"))),
     }
 }

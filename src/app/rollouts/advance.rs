@@ -122,8 +122,8 @@ impl App {
             }
             // Check the state first so a waiting rollout explains what it waits for.
             r.apply(if r.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            let (input, gate) = run_gate(tx, &r)?;
-            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let (input, gate, started) = run_gate(tx, &r)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), before: state(&r), ..Audit::default() };
             if gate.verdict == Verdict::Rollback {
                 // Evidence of harm outranks every other bound.

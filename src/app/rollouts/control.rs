@@ -76,6 +76,8 @@ struct Look {
     r: Rollout,
     input: gate::GateInput,
     gate: GateResult,
+    /// When the gate ran, for its span (OTel out).
+    started: Started,
     plan: Plan,
 }
 
@@ -89,7 +91,7 @@ fn look(tx: &Tx, id: i64) -> Result<std::result::Result<Look, String>> {
     if r.state.is_terminal() || r.state == RolloutState::Draft {
         return Ok(Err(format!("rollout {id} is {}", r.state.as_str())));
     }
-    let (input, gate) = run_gate(tx, &r)?;
+    let (input, gate, started) = run_gate(tx, &r)?;
     let now = tx.now;
     let env = r.env.as_str();
     let ask = |action: &Action, usage: &Usage| decide(tx.policy, tx.actor, action, usage, now);
@@ -165,6 +167,7 @@ fn look(tx: &Tx, id: i64) -> Result<std::result::Result<Look, String>> {
         r,
         input,
         gate,
+        started,
         plan,
     }))
 }
@@ -179,6 +182,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
         r,
         input,
         gate,
+        started,
         plan,
     } = match look(tx, id)? {
         Ok(l) => l,
@@ -196,9 +200,11 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
     };
     let (action, decision, next, approval, summary) = match plan {
         Plan::Idle(why) => return idle(why),
-        Plan::Record(why) => return record_verdict(tx, &r, &input, gate, audit, why, flag.version),
+        Plan::Record(why) => {
+            return record_verdict(tx, &r, &input, gate, started, audit, why, flag.version);
+        }
         Plan::Harm => {
-            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
             // A rollback act_on_harm did is recorded as the system's follow-up event; here the
             // system is the caller, so it is this look's own event.
@@ -212,7 +218,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
             (action, Decision::Allow, next, approval, summary)
         }
         Plan::Resume(decision) => {
-            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let next = r
                 .apply(Event::Resume, now)
                 .map_err(|e| AppError::Conflict(e.0))?;
@@ -226,7 +232,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
             ("resume", decision, next, None, summary)
         }
         Plan::Pause(reason, decision) => {
-            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let why = format!("{}: {}", pause_label(reason), gate.reasons.join("; "));
             let next = r
                 .apply(Event::Pause { reason: &why }, now)
@@ -243,7 +249,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
             ("pause", decision, next, None, summary)
         }
         Plan::Advance(decision) => {
-            let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+            let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let why = "the controller: the gate says PROMOTE";
             let (next, approval, summary) = take_step(tx, &mut flag, &r, &input, &decision, why)?;
             audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
@@ -270,12 +276,13 @@ fn record_verdict(
     r: &Rollout,
     input: &gate::GateInput,
     gate: GateResult,
+    started: Started,
     mut audit: Audit,
     why: Option<String>,
     version: i64,
 ) -> Step<CanaryOutput> {
     let verdict = verdict_name(&gate);
-    let evaluation = store_evaluation(tx, r, input, &gate)?;
+    let evaluation = store_evaluation(tx, r, input, &gate, started)?;
     let summary = format!(
         "rollout {} at {}: the gate says {verdict} ({})",
         r.id,

@@ -80,7 +80,7 @@ pub(super) fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<S
     ) {
         return Ok(None);
     }
-    let (input, gate) = run_gate(tx, &r)?;
+    let (input, gate, started) = run_gate(tx, &r)?;
     // Critical harm is acted on here, in every mode; so is any harm the system may roll back by
     // itself (`auto_rollback = "any"`). Other harm is the controller's to freeze, in `serve`.
     let auto = || {
@@ -97,9 +97,10 @@ pub(super) fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<S
         ) == Decision::Allow
     };
     if !(gate.verdict == Verdict::Rollback && (gate.critical || auto())) {
+        traced(started, &r, &gate, None);
         return Ok(None);
     }
-    let evaluation = store_evaluation(tx, &r, &input, &gate)?;
+    let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
     let before = state(&r);
     let mut flag = store::load_flag(tx.conn, &r.flag)?.ok_or_else(|| not_found_flag(&r.flag))?;
     let (next, approval, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;

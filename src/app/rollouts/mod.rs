@@ -71,15 +71,51 @@ fn gate_input(
     })
 }
 
-/// Runs the gate on a rollout under its frozen analysis.
-fn run_gate(tx: &Tx, r: &Rollout) -> Result<(GateInput, GateResult)> {
+/// Runs the gate on a rollout under its frozen analysis. The `Started` goes to `store_evaluation`,
+/// or to `traced` when the evaluation is not stored, so its span says which.
+fn run_gate(tx: &Tx, r: &Rollout) -> Result<(GateInput, GateResult, Started)> {
+    let started = Started(crate::telemetry_out::gate_started());
     let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
     let result = gate::evaluate(&r.analysis.config, &input);
-    Ok((input, result))
+    Ok((input, result, started))
+}
+
+/// When a gate evaluation began, for its span (nothing when traces are off).
+#[must_use]
+struct Started(Option<std::time::SystemTime>);
+
+/// The span of a gate evaluation: its verdict, rollout and, once stored, its id.
+fn traced(started: Started, r: &Rollout, result: &GateResult, evaluation_id: Option<i64>) {
+    crate::telemetry_out::gate_evaluated(
+        started.0,
+        crate::telemetry_out::GateFacts {
+            rollout_id: r.id,
+            flag: &r.flag,
+            environment: &r.env,
+            verdict: verdict_label(result),
+            critical: result.critical,
+            evaluation_id,
+        },
+    );
+}
+
+fn verdict_label(result: &GateResult) -> &'static str {
+    use crate::domain::gate::Verdict;
+    match result.verdict {
+        Verdict::Promote => "PROMOTE",
+        Verdict::Hold => "HOLD",
+        Verdict::Rollback => "ROLLBACK",
+    }
 }
 
 /// Stores an evaluation with its inputs; the audit event of the decision it drives names the id.
-fn store_evaluation(tx: &Tx, r: &Rollout, input: &GateInput, result: &GateResult) -> Result<i64> {
+fn store_evaluation(
+    tx: &Tx,
+    r: &Rollout,
+    input: &GateInput,
+    result: &GateResult,
+    started: Started,
+) -> Result<i64> {
     let totals = gate::totals(&input.periods);
     let inputs = json!({
         "periods": input.periods.len(),
@@ -105,6 +141,7 @@ fn store_evaluation(tx: &Tx, r: &Rollout, input: &GateInput, result: &GateResult
             result: state(result),
         },
     )?;
+    traced(started, r, result, Some(id));
     Ok(id)
 }
 

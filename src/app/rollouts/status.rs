@@ -68,11 +68,13 @@ impl App {
                 .map(|a| a.id)
                 .collect();
             if let Some(r) = &r {
+                let started = Started(crate::telemetry_out::gate_started());
                 let input = gate_input(conn, &self.policy.policy, r, now)?;
                 let totals = gate::totals(&input.periods);
                 canary_counts = arm_view(&totals.canary);
                 control_counts = arm_view(&totals.control);
                 let g = gate::evaluate(&r.analysis.config, &input);
+                traced(started, r, &g, None);
                 last_evaluation = store::gate_evaluations(conn, r.id, 1)?
                     .first()
                     .map(|e| e.id);

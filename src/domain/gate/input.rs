@@ -95,9 +95,7 @@ pub struct ArmData {
 
 impl ArmData {
     pub fn add(&mut self, o: &ArmData) {
-        self.counts.add(&o.counts);
-        self.latency_ms.add(&o.latency_ms);
-        self.scores.add(&o.scores);
+        self.add_measures(o);
         for (k, c) in &o.custom {
             // Look up before inserting: the key is cloned only the first time it is seen.
             let mine = match self.custom.get_mut(k) {
@@ -107,6 +105,13 @@ impl ArmData {
             mine.events += c.events;
             mine.trials += c.trials;
         }
+    }
+
+    /// Everything but the custom counters.
+    fn add_measures(&mut self, o: &ArmData) {
+        self.counts.add(&o.counts);
+        self.latency_ms.add(&o.latency_ms);
+        self.scores.add(&o.scores);
     }
 }
 
@@ -147,12 +152,116 @@ pub fn periods(rows: &[(Timestamp, Arm, ArmData)]) -> Vec<PeriodData> {
 
 /// Both arms' totals over all periods.
 pub fn totals(periods: &[PeriodData]) -> PeriodData {
+    sum(periods, false).0
+}
+
+/// Both arms' totals, and each arm's custom counters period by period (`Counters`), in one pass:
+/// what `evaluate` reads.
+pub(super) fn totals_and_counters(periods: &[PeriodData]) -> (PeriodData, [Counters<'_>; 2]) {
+    let (t, canary, control) = sum(periods, true);
+    (t, [canary, control])
+}
+
+fn sum(periods: &[PeriodData], keep: bool) -> (PeriodData, Counters<'_>, Counters<'_>) {
     let mut t = PeriodData::default();
-    for p in periods {
-        t.canary.add(&p.canary);
-        t.control.add(&p.control);
+    // Periods report the same counters: the first period's tell how many cells the tables need.
+    let cells = |arm: fn(&PeriodData) -> &ArmData| {
+        keep.then(|| periods.first().map_or(0, |p| arm(p).custom.len()) * periods.len())
+    };
+    let (mut canary, mut control) = (
+        CounterSums::new(cells(|p| &p.canary)),
+        CounterSums::new(cells(|p| &p.control)),
+    );
+    for (i, p) in periods.iter().enumerate() {
+        t.canary.add_measures(&p.canary);
+        t.control.add_measures(&p.control);
+        canary.add(i, &p.canary.custom);
+        control.add(i, &p.control.custom);
     }
-    t
+    let (canary_map, canary) = canary.finish(periods.len());
+    let (control_map, control) = control.finish(periods.len());
+    t.canary.custom = canary_map;
+    t.control.custom = control_map;
+    (t, canary, control)
+}
+
+/// One arm's custom counters in every period, as a table with a column per counter: the
+/// event-share test reads a counter period by period, and a column is an index where a map is a
+/// search with string comparisons, for every period and every rare counter.
+#[derive(Debug, Default)]
+pub(super) struct Counters<'a> {
+    names: Vec<&'a str>,
+    /// `cells[period * names.len() + column]`; a counter a period did not report is zero.
+    cells: Vec<CustomCount>,
+}
+
+impl Counters<'_> {
+    /// The column of counter `name`, if any period reported it.
+    pub(super) fn column(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| *n == name)
+    }
+
+    pub(super) fn at(&self, period: usize, column: usize) -> CustomCount {
+        self.cells[period * self.names.len() + column]
+    }
+}
+
+/// Custom counters summed over many periods, the same sums `ArmData::add` makes. Periods report
+/// the same counters, in the same (sorted) order, so each one is looked for first at its own
+/// position in the running sums: an index and one comparison, where a map would search and
+/// compare several keys for every counter of every period (most of a gate evaluation's time).
+struct CounterSums<'a> {
+    sums: Vec<(&'a str, CustomCount)>,
+    /// (period, column, counts) of every counter seen, when the table is kept.
+    seen: Option<Vec<(usize, usize, CustomCount)>>,
+}
+
+impl<'a> CounterSums<'a> {
+    /// With `cells`, the table is kept, room made for that many counts.
+    fn new(cells: Option<usize>) -> Self {
+        CounterSums {
+            sums: Vec::new(),
+            seen: cells.map(Vec::with_capacity),
+        }
+    }
+
+    fn add(&mut self, period: usize, custom: &'a BTreeMap<String, CustomCount>) {
+        for (i, (k, c)) in custom.iter().enumerate() {
+            let at = match self.sums.get(i) {
+                Some((name, _)) if *name == k.as_str() => i,
+                _ => match self.sums.iter().position(|(name, _)| *name == k.as_str()) {
+                    Some(j) => j,
+                    None => {
+                        self.sums.push((k.as_str(), CustomCount::default()));
+                        self.sums.len() - 1
+                    }
+                },
+            };
+            let sum = &mut self.sums[at].1;
+            sum.events += c.events;
+            sum.trials += c.trials;
+            if let Some(seen) = &mut self.seen {
+                seen.push((period, at, *c));
+            }
+        }
+    }
+
+    fn finish(self, periods: usize) -> (BTreeMap<String, CustomCount>, Counters<'a>) {
+        let names: Vec<&str> = self.sums.iter().map(|(k, _)| *k).collect();
+        let mut cells = Vec::new();
+        if let Some(seen) = self.seen {
+            cells = vec![CustomCount::default(); periods * names.len()];
+            for (period, column, c) in seen {
+                cells[period * names.len() + column] = c;
+            }
+        }
+        let map = self
+            .sums
+            .into_iter()
+            .map(|(k, c)| (k.to_owned(), c))
+            .collect();
+        (map, Counters { names, cells })
+    }
 }
 
 /// What the gate looks at: the reports in order of arrival, and the clock.
@@ -185,4 +294,74 @@ pub struct GuardrailReading {
     pub above: Option<f64>,
     pub below: Option<f64>,
     pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm(counters: &[(&str, u64)]) -> ArmData {
+        let custom = counters
+            .iter()
+            .map(|(k, n)| {
+                let c = CustomCount {
+                    events: *n,
+                    trials: n * 10,
+                };
+                ((*k).to_owned(), c)
+            })
+            .collect();
+        ArmData {
+            custom,
+            ..ArmData::default()
+        }
+    }
+
+    /// The one-pass sums and tables must say exactly what `ArmData::add` and a map lookup say, also
+    /// when periods report different counters: one missing, one appearing late, an arm without any.
+    #[test]
+    fn counter_tables_agree_with_the_maps_when_periods_report_different_counters() {
+        let periods: Vec<PeriodData> = [
+            (vec![("b", 1), ("c", 2)], vec![]),
+            (vec![("b", 3)], vec![("x", 5)]),
+            (
+                vec![("a", 7), ("b", 11), ("c", 13)],
+                vec![("x", 17), ("y", 19)],
+            ),
+            (vec![], vec![("y", 23)]),
+            (vec![("c", 29), ("d", 31)], vec![("x", 37)]),
+        ]
+        .into_iter()
+        .map(|(t, c)| PeriodData {
+            canary: arm(&t),
+            control: arm(&c),
+        })
+        .collect();
+        let mut reference = PeriodData::default();
+        for p in &periods {
+            reference.canary.add(&p.canary);
+            reference.control.add(&p.control);
+        }
+        let (sums, [canary, control]) = totals_and_counters(&periods);
+        assert_eq!(sums, reference);
+        assert_eq!(totals(&periods), reference);
+        for (table, of) in [
+            (
+                &canary,
+                (|p: &PeriodData| &p.canary) as fn(&PeriodData) -> &ArmData,
+            ),
+            (&control, |p: &PeriodData| &p.control),
+        ] {
+            for name in ["a", "b", "c", "d", "x", "y", "z"] {
+                for (i, p) in periods.iter().enumerate() {
+                    let want = of(p).custom.get(name).copied().unwrap_or_default();
+                    let got = table
+                        .column(name)
+                        .map_or_else(CustomCount::default, |c| table.at(i, c));
+                    assert_eq!(got, want, "{name} in period {i}");
+                }
+            }
+        }
+        assert_eq!(canary.column("z"), None);
+    }
 }

@@ -4,7 +4,7 @@
 //! absolute limit on the canary alone.
 
 use super::config::{Breaker, Metric, MetricConfig, default_metric};
-use super::input::{ArmData, PeriodData};
+use super::input::{ArmData, Counters, PeriodData};
 use super::result::{ArmValue, BreakerResult, Label, MetricResult};
 use crate::domain::evidence::ScoreSummary;
 use crate::domain::stats::{self, Diff, Period};
@@ -23,6 +23,25 @@ fn rate_counts(m: &Metric, a: &ArmData, cfg: &MetricConfig, tau: Option<u32>) ->
         Metric::EvalScoreTail => (a.scores.below(cfg.floor.unwrap_or(0.5)), a.scores.n),
         Metric::Custom(name) => a.custom.get(name).map_or((0, 0), |c| (c.events, c.trials)),
         Metric::EvalScore => unreachable!("a mean, not a rate"),
+    }
+}
+
+/// `rate_counts` for period `i`'s arm `a`, a custom counter read from the arm's table (`Counters`).
+fn period_counts(
+    m: &Metric,
+    a: &ArmData,
+    cfg: &MetricConfig,
+    tau: Option<u32>,
+    column: Option<(&Counters, Option<usize>)>,
+    i: usize,
+) -> (u64, u64) {
+    match column {
+        Some((table, Some(c))) => {
+            let c = table.at(i, c);
+            (c.events, c.trials)
+        }
+        Some((_, None)) => (0, 0),
+        None => rate_counts(m, a, cfg, tau),
     }
 }
 
@@ -90,6 +109,7 @@ pub(super) fn test_metric(
     cfg: &MetricConfig,
     totals: (&ArmData, &ArmData),
     periods: &[PeriodData],
+    counters: &[Counters; 2],
     tau: Option<u32>,
     alpha: &Alphas,
     tuning_n: f64,
@@ -132,11 +152,21 @@ pub(super) fn test_metric(
         let rare = nc == 0 || (bc as f64) < 10.0 || (bc as f64 / nc as f64) < 0.01;
         if rare && nt > 0 && nc > 0 {
             r.method = "event_share".into();
+            // A custom counter's column in each arm's table (none: no period reported it).
+            let columns = match m {
+                Metric::Custom(name) => {
+                    let [t, c] = counters;
+                    Some(((t, t.column(name)), (c, c.column(name))))
+                }
+                _ => None,
+            };
+            let (ct, cc) = columns.unzip();
             let per: Vec<Period> = periods
                 .iter()
-                .map(|p| {
-                    let (et, xt) = rate_counts(m, &p.canary, cfg, tau);
-                    let (ec, xc) = rate_counts(m, &p.control, cfg, tau);
+                .enumerate()
+                .map(|(i, p)| {
+                    let (et, xt) = period_counts(m, &p.canary, cfg, tau, ct, i);
+                    let (ec, xc) = period_counts(m, &p.control, cfg, tau, cc, i);
                     Period {
                         canary_events: et,
                         canary_exposures: xt,

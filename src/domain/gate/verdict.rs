@@ -9,7 +9,7 @@
 use jiff::SignedDuration;
 
 use super::config::{GateConfig, Metric, SrmAction};
-use super::input::{GateInput, GuardrailReading, PeriodData, totals};
+use super::input::{GateInput, GuardrailReading, PeriodData, totals_and_counters};
 use super::judge::{Alphas, breaker, test_metric};
 use super::result::{
     ArmValue, BreakerResult, GateResult, Label, MetricResult, PauseReason, SrmResult, Verdict,
@@ -41,7 +41,7 @@ fn guardrail(g: &GuardrailReading) -> BreakerResult {
 
 /// The verdict for the evidence so far.
 pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
-    let PeriodData { canary, control } = totals(&input.periods);
+    let (PeriodData { canary, control }, counters) = totals_and_counters(&input.periods);
     let (mut srm_t, mut srm_c) = (0u64, 0u64);
     for p in &input.periods {
         // Only periods where both arms reported: past 50 % the control arm is empty by design.
@@ -87,6 +87,7 @@ pub fn evaluate(cfg: &GateConfig, input: &GateInput) -> GateResult {
                 m,
                 (&canary, &control),
                 &input.periods,
+                &counters,
                 tau,
                 &alpha,
                 cfg.tuning_n,
