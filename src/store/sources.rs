@@ -46,8 +46,9 @@ pub fn claim_cursor(
     Ok(Some(parse_ts(&until)?))
 }
 
-/// Moves the cursor from `from` to `to` and drops `me`'s claim, only if it is still at `from` and
-/// not claimed by someone else: `false` means another process recorded the window.
+/// Moves the cursor from `from` to `to`, only if it is still at `from` and not claimed by someone
+/// else: `false` means another process recorded the window. `me`'s claim stays, so a worker reading
+/// several windows in a row keeps them; it releases the claim when it is done.
 pub fn advance_cursor(
     conn: &Connection,
     rollout_id: i64,
@@ -57,7 +58,7 @@ pub fn advance_cursor(
     me: &str,
 ) -> Result<bool> {
     let n = conn.execute(
-        "UPDATE evidence_cursors SET until = ?4, claimed_by = NULL, claimed_until = NULL
+        "UPDATE evidence_cursors SET until = ?4
          WHERE rollout_id = ?1 AND name = ?2 AND until = ?3 AND (claimed_by IS NULL OR claimed_by = ?5)",
         params![rollout_id, name, ts_text(from), ts_text(to), me],
     )?;

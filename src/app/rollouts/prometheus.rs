@@ -115,11 +115,9 @@ impl App {
                     store::advance_cursor(conn, rollout_id, name, w.start, w.end, me)?;
                     format!("{reason}; the window {} to {} is given up", w.start, w.end)
                 }
-                None => {
-                    store::release_cursor(conn, rollout_id, name, me)?;
-                    reason.to_owned()
-                }
+                None => reason.to_owned(),
             };
+            store::release_cursor(conn, rollout_id, name, me)?;
             store::record_gap(conn, rollout_id, Source::Prometheus, name, &reason, now)?;
             Ok(())
         })
@@ -322,6 +320,14 @@ above = 0.05
             app.record_prometheus(&w, "b"),
             Err(AppError::NotFound(_))
         ));
+        assert_eq!(
+            app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
+                .unwrap(),
+            None,
+            "the reader keeps its claim until it is done"
+        );
+        app.release_prometheus_window(id, "error_rate", "a")
+            .unwrap();
         // A restart (or the other process) resumes where the recorded windows end.
         assert_eq!(
             app.claim_prometheus_window(id, "error_rate", start, "b", ttl)
