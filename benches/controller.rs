@@ -339,7 +339,7 @@ fn main() {
                 r.wall.as_secs_f64(),
                 r.sent as f64 / r.wall.as_secs_f64(),
                 r.cpu.as_secs_f64(),
-                share(&r)
+                share(r)
             );
         }
         let extra = share(&on) - share(&off);
