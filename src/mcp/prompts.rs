@@ -133,11 +133,14 @@ impl Server {
              2. Call start_canary (dry_run first). If it opens an approval request, tell the user its id and the command a human runs, and stop.\n\
              3. Evidence arrives from the application (POST /api/v1/signals) or from record_signals for both arms. \
              Read canary_status: each metric's label, the samples still missing and the ETA.\n\
-             4. Call advance_canary only when canary_status says an advance is possible. \
+             4. Watch, do not poll: call canary_status with since (the seq of your last answer) and wait_s (at most 60); \
+             it answers when the rollout changes (the controller in `flagwarden serve`, a human or another agent moved it) or the wait ends. \
+             Clients that read resources may subscribe to flagwarden://rollouts/ID instead and re-read it on each update. \
+             Act on what it reports; call advance_canary only when canary_status says an advance is possible and the controller has not already advanced it. \
              HOLD means wait for the evidence it names; do not retry to force it. \
              ROLLBACK means the canary is worse: the rollback is proposed or done per policy; tell the user. \
              A request for approval means a human must decide: give them the id and `flagwarden approve ID`.\n\
-             5. Repeat until the rollout completes, then summarise the evidence that promoted it.\n\
+             5. Repeat (wait, act) until the rollout completes, then summarise the evidence that promoted it.\n\
              Never approve anything yourself, never change the policy file, and never use break-glass.",
             key = a.flag_key,
             env = a.environment,
