@@ -430,3 +430,141 @@ fn check_controller(p: &Project, flags: usize) {
         .unwrap();
     assert_eq!(rollouts, flags as i64, "no rollout appeared or vanished");
 }
+
+/// OTLP ingest under SIGKILL: exports of canary-arm spans stream in while `serve` is killed at a
+/// random moment; after a restart every acknowledged (200) export's exposures are counted, and at
+/// most the one export in flight besides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_otlp_exports_survive_sigkill() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+    use prost::Message;
+
+    const SPANS: u64 = 50;
+    let text = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    };
+    let p = Project::new(POLICY);
+    let s = p.serve();
+    let agent = connect_http(&s.url, "otlp-crash", None).await;
+    agent
+        .call(
+            "create_flag",
+            json!({"key": "pay", "description": "d", "change_type": "code", "reason": "t"}),
+        )
+        .await
+        .ok();
+    agent.call("start_canary", json!({"key": "pay", "environment": "development", "candidate_variant": "on", "reason": "t"})).await.ok();
+    agent.close().await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut canary_users = Vec::new();
+    for i in 0..200 {
+        let u = format!("user-{i}");
+        let r: Value = http
+            .post(format!("{}/ofrep/v1/evaluate/flags/pay", s.url))
+            .json(&json!({"context": {"targetingKey": u}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["variant"] == "on" {
+            canary_users.push(u);
+        }
+    }
+    assert!(!canary_users.is_empty());
+    let url = s.url.clone();
+    let sender = tokio::spawn(async move {
+        let mut acked = 0u64;
+        for export in 0u64.. {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            let spans = (0..SPANS)
+                .map(|i| {
+                    let mut trace = vec![0x5a; 16];
+                    trace[8..].copy_from_slice(&(export * SPANS + i).to_be_bytes());
+                    let user = &canary_users[(i as usize) % canary_users.len()];
+                    Span {
+                        trace_id: trace,
+                        span_id: vec![1; 8],
+                        kind: 2,
+                        start_time_unix_nano: now - 1_000_000,
+                        end_time_unix_nano: now,
+                        events: vec![span::Event {
+                            time_unix_nano: now - 500_000,
+                            name: "feature_flag.evaluation".into(),
+                            attributes: vec![
+                                text("feature_flag.key", "pay"),
+                                text("feature_flag.context.id", user),
+                                text("feature_flag.result.variant", "on"),
+                            ],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let req = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![text("deployment.environment.name", "development")],
+                        ..Default::default()
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        spans,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            match http
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .body(req.encode_to_vec())
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => acked += 1,
+                Ok(r) => panic!("export refused: {}", r.status()),
+                Err(_) => return acked, // the server died
+            }
+        }
+        acked
+    });
+    let mut rng = StdRng::seed_from_u64(14);
+    tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+    s.kill9();
+    let acked = sender.await.unwrap();
+    assert!(acked > 0, "some exports were acknowledged before the kill");
+    let s = p.serve();
+    let agent = connect_http(&s.url, "otlp-crash", None).await;
+    let st = agent
+        .call(
+            "canary_status",
+            json!({"key": "pay", "environment": "development"}),
+        )
+        .await
+        .ok();
+    let counted = st["canary"]["by_source"]["otlp"]["exposures"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        counted >= acked * SPANS && counted <= (acked + 1) * SPANS,
+        "{acked} acknowledged exports of {SPANS} spans, {counted} exposures counted: {st}"
+    );
+    assert_eq!(counted % SPANS, 0, "an export counts whole or not at all");
+    agent.close().await;
+    drop(s);
+}

@@ -130,3 +130,8 @@ fn signals() {
 fn tools() {
     replay("tools", fuzz_world::targets::tools::run);
 }
+
+#[test]
+fn otlp() {
+    replay("otlp", fuzz_world::targets::otlp::run);
+}

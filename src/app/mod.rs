@@ -147,6 +147,11 @@ impl Answer for IngestOutput {
         self.audit_seq = Some(seq);
     }
 }
+impl Answer for TelemetryOutput {
+    fn set_audit_seq(&mut self, seq: i64) {
+        self.audit_seq = Some(seq);
+    }
+}
 impl Answer for String {}
 impl Answer for PromRecorded {
     fn set_audit_seq(&mut self, seq: i64) {

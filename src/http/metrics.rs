@@ -32,6 +32,7 @@ pub enum Route {
     ofrep_evaluate,
     ofrep_bulk,
     signals,
+    otlp,
     stream,
     approvals,
     healthz,
@@ -45,6 +46,7 @@ impl Route {
             "/ofrep/v1/evaluate/flags" => Route::ofrep_bulk,
             p if p.starts_with("/ofrep/v1/evaluate/flags/") => Route::ofrep_evaluate,
             "/api/v1/signals" => Route::signals,
+            "/v1/traces" | "/v1/logs" | "/v1/metrics" => Route::otlp,
             "/api/v1/stream" => Route::stream,
             p if p.starts_with("/api/v1/approvals") => Route::approvals,
             "/healthz" => Route::healthz,
@@ -59,6 +61,7 @@ impl Route {
             Route::mcp => "/mcp",
             Route::ofrep_evaluate | Route::ofrep_bulk => "/ofrep/v1",
             Route::signals => "/api/v1/signals",
+            Route::otlp => "/v1 (OTLP)",
             Route::stream => "/api/v1/stream",
             Route::approvals => "/api/v1/approvals",
             Route::healthz => "/healthz",
@@ -67,7 +70,6 @@ impl Route {
         }
     }
 
-    /// Who may call it; empty means anyone (health checks).
     /// The label's text, as `/metrics` writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -75,6 +77,7 @@ impl Route {
             Route::ofrep_evaluate => "ofrep_evaluate",
             Route::ofrep_bulk => "ofrep_bulk",
             Route::signals => "signals",
+            Route::otlp => "otlp",
             Route::stream => "stream",
             Route::approvals => "approvals",
             Route::healthz => "healthz",
@@ -83,12 +86,13 @@ impl Route {
         }
     }
 
+    /// Who may call it; empty means anyone (health checks).
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
         match self {
             Route::mcp => &[Agent, Human],
             Route::ofrep_evaluate | Route::ofrep_bulk | Route::stream => &[Sdk, Agent, Human],
-            Route::signals => &[Ingest, Sdk],
+            Route::signals | Route::otlp => &[Ingest, Sdk],
             Route::approvals => &[Human],
             Route::metrics | Route::other => &[Agent, Human, Sdk, Ingest],
             Route::healthz => &[],

@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod ofrep;
+pub mod otlp;
 pub mod policy;
 pub mod signals;
 pub mod tools;

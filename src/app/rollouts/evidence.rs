@@ -19,7 +19,7 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_SCORES: usize = 100_000;
 
 /// Whether the actor may record evidence in `env`.
-fn may_record(tx: &Tx, env: &str) -> Decision {
+pub(super) fn may_record(tx: &Tx, env: &str) -> Decision {
     let action = Action::RecordSignals { env };
     decide(tx.policy, tx.actor, &action, &Usage::default(), tx.now)
 }

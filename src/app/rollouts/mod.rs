@@ -16,6 +16,7 @@ mod rollback;
 mod start;
 mod status;
 mod steer;
+mod telemetry;
 
 pub use prometheus::{MAX_CATCH_UP, PromTarget, PromWindow};
 
