@@ -886,6 +886,14 @@ fn policy_cases() -> Vec<(&'static str, &'static str)> {
             "version = 1\n[environments.production]\nconfirm_in_client = 1\n",
             ":3: environments.production.confirm_in_client: unknown level 1",
         ),
+        (
+            "version = 1\n[environments.production]\n[environments.production.telemetry]\ntask_success_attribute = \"app task\"\n",
+            ":4: environments.production.telemetry.task_success_attribute: \"app task\" is not an attribute name",
+        ),
+        (
+            "version = 1\n[environments.production]\n[environments.production.telemetry]\nsafety_attribute = \"x\"\n",
+            ":4: environments.production.telemetry.safety_attribute",
+        ),
         ("version = 1\n[environments.production\n", ":2:"),
     ]
 }
