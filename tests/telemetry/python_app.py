@@ -8,7 +8,8 @@ flagwarden's OFREP endpoint, with `openfeature-hooks-opentelemetry`'s TracingHoo
 `feature_flag.evaluation` event to the active span. Nothing in it reports an arm or a count to flagwarden.
 
 It serves `--requests-per-user` requests for each of `--users` users (targeting keys `user-0` ...).
-Each request is a SERVER span; the flag is evaluated inside it; the request then fails (HTTP 500, span
+Each request is a SERVER span; the flag is evaluated inside it (with `--nested`, inside a child span
+of it, as in a handler that evaluates deep in its own work); the request then fails (HTTP 500, span
 status ERROR) for `--canary-error-rate` of the requests served the candidate variant and
 `--control-error-rate` of the others, spread evenly from a phase seeded by `--seed`, so a run is
 reproducible. It writes its own ground truth to `--truth` as JSON: per arm (the arm the OFREP
@@ -109,6 +110,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--environment", required=True)
     p.add_argument("--encoding", choices=["proto", "json"], default="proto")
     p.add_argument("--gzip", action="store_true", help="gzip the OTLP bodies")
+    p.add_argument("--nested", action="store_true",
+                   help="evaluate in a child span of the server span, which alone carries the outcome")
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--requests-per-user", type=int, default=2)
     p.add_argument("--control-error-rate", type=float, default=0.01)
@@ -145,7 +148,13 @@ def main(argv: list[str]) -> int:
             with tracer.start_as_current_span("GET /checkout", kind=SpanKind.SERVER,
                                               attributes={"http.request.method": "GET", "http.route": "/checkout",
                                                           "url.path": "/checkout"}) as span:
-                details = client.get_boolean_details(args.flag, False, EvaluationContext(targeting_key=user))
+                if args.nested:
+                    # The evaluation happens in a child span (the handler's own work); the request's
+                    # outcome is recorded on the server span, its local root, as HTTP instrumentation does.
+                    with tracer.start_as_current_span("render checkout"):
+                        details = client.get_boolean_details(args.flag, False, EvaluationContext(targeting_key=user))
+                else:
+                    details = client.get_boolean_details(args.flag, False, EvaluationContext(targeting_key=user))
                 if details.error_code is not None:
                     problems.append(f"{user}: evaluation failed: {details.error_code} {details.error_message}")
                 # The arm is only for the ground truth; the request's behaviour depends on the variant.
@@ -162,11 +171,12 @@ def main(argv: list[str]) -> int:
     provider.shutdown()  # flushes every span still queued
 
     args.truth.write_text(json.dumps({
-        "app": f"python-{args.encoding}{'-gzip' if args.gzip else ''}",
+        "app": f"python-{args.encoding}{'-gzip' if args.gzip else ''}{'-nested' if args.nested else ''}",
         "flag": args.flag,
         "environment": args.environment,
         "arms": truth,
         "spans_exported": exporter.exported,
+        "spans_per_request": 2 if args.nested else 1,
         "failed_exports": exporter.failed_exports,
         "failed_spans": exporter.failed_spans,
         "served_seconds": round(served_s, 3),
