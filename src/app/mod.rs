@@ -140,6 +140,11 @@ impl Answer for IngestOutput {
         self.audit_seq = Some(seq);
     }
 }
+impl Answer for TelemetryOutput {
+    fn set_audit_seq(&mut self, seq: i64) {
+        self.audit_seq = Some(seq);
+    }
+}
 impl Answer for String {}
 
 /// What a use case hands back to `mutate`: its answer and the audit event to write.

@@ -19,5 +19,6 @@ pub mod rollout;
 pub mod rules;
 pub mod stale;
 pub mod stats;
+pub mod telemetry;
 pub mod variant;
 pub mod version;

@@ -1,5 +1,5 @@
 //! The HTTP edge (`flagwarden serve`): MCP streamable HTTP for agents, OFREP for applications, signal
-//! ingest, the change stream, approvals for human tokens, health and metrics. Every request passes one
+//! ingest, the OTLP/HTTP receiver, the change stream, approvals for human tokens, health and metrics. Every request passes one
 //! guard first (Host, Origin, bearer token and role), which also records the request's metrics. The
 //! handlers are thin: they parse, call one `App` method, and shape the answer.
 
@@ -7,10 +7,12 @@ mod api;
 pub mod auth;
 mod metrics;
 mod ofrep;
+mod otlp;
 mod stream;
 
 pub use api::parse_signal_batch;
 pub use ofrep::parse_ofrep_body;
+pub use otlp::{Decoded, OtlpError, Signal, parse_otlp_body};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +75,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Random per process: bulk ETags from an earlier run never match.
     nonce: [u8; 16],
+    /// OTLP exports processed at once (load shedding).
+    otlp_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// An error in the shape every non-OFREP endpoint uses: `{"error": {"code", "message", "field"?}}`.
@@ -207,6 +211,10 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
             req.extensions_mut().insert(who);
             next.run(req).await
         }
+        // OTLP clients read a `google.rpc.Status`, encoded like their request.
+        Err(e) if route == Route::otlp => {
+            otlp::error_response(otlp::answer_encoding(req.headers()), e.status, e.message)
+        }
         Err(e) => e.into_response(),
     };
     s.metrics
@@ -284,9 +292,15 @@ fn router(s: Shared) -> Router {
         .route("/api/v1/approvals", get(api::approvals))
         .route("/api/v1/approvals/{id}/{decision}", post(api::decide))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let otlp = Router::new()
+        .route("/v1/traces", post(otlp::traces))
+        .route("/v1/logs", post(otlp::logs))
+        .route("/v1/metrics", post(otlp::metrics))
+        .layer(DefaultBodyLimit::max(otlp::OTLP_BODY_LIMIT));
     Router::new()
         .merge(ofrep)
         .merge(api)
+        .merge(otlp)
         .route("/api/v1/stream", get(stream::subscribe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
@@ -353,6 +367,7 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
             getrandom::fill(&mut n).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
             n
         },
+        otlp_slots: Arc::new(tokio::sync::Semaphore::new(otlp::OTLP_IN_FLIGHT)),
     };
     let newest = {
         let app = app.clone();

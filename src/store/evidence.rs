@@ -97,6 +97,39 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
     )?)
 }
 
+/// Summed counts of a rollout per arm and source (agent, api, otlp, prometheus), in that order.
+pub fn arm_totals_by_source(
+    conn: &Connection,
+    rollout_id: i64,
+) -> Result<Vec<(String, Source, ArmCounts)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts), SUM(task_successes), SUM(safety_checks), SUM(safety_passes)
+         FROM signals WHERE rollout_id = ?1 GROUP BY arm, source ORDER BY arm, source",
+    )?;
+    let mut rows = stmt.query([rollout_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let source: String = r.get(1)?;
+        let source = Source::parse(&source)
+            .ok_or_else(|| StoreError::Corrupt(format!("signals.source {source:?}")))?;
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+        out.push((
+            r.get(0)?,
+            source,
+            ArmCounts {
+                exposures: n(2)?,
+                requests: n(3)?,
+                errors: n(4)?,
+                task_attempts: n(5)?,
+                task_successes: n(6)?,
+                safety_checks: n(7)?,
+                safety_passes: n(8)?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// A rollout's reports summed per period and arm, oldest first: (period start, arm, sum), and the
 /// times of the first and the last report.
 pub struct Periods {

@@ -1,6 +1,6 @@
 //! The SQLite store: schema migrations, and every query flagwarden runs. The only module that knows SQL.
 //! This file holds `Store` itself (open, pragmas, transactions) and the shared text encodings; the
-//! queries live one file per table family (flags, rollouts, evidence, approvals, audit, refs, meta).
+//! queries live one file per table family (flags, rollouts, evidence, approvals, audit, refs, meta, telemetry).
 //!
 //! One file, WAL mode, foreign keys on. Mutations run inside `BEGIN IMMEDIATE` transactions opened by
 //! the application, so each change and its audit event commit together or not at all. Audit events are
@@ -15,6 +15,7 @@ mod flags;
 mod meta;
 mod refs;
 mod rollouts;
+mod telemetry;
 
 use std::path::Path;
 
@@ -31,8 +32,8 @@ pub use audit::{
     count_actions_since, last_audit_seq,
 };
 pub use evidence::{
-    Periods, PreflightRun, SignalRow, arm_totals, gate_evaluations, insert_gate_evaluation,
-    insert_preflight, insert_signals, latest_preflight, signal_periods,
+    Periods, PreflightRun, SignalRow, arm_totals, arm_totals_by_source, gate_evaluations,
+    insert_gate_evaluation, insert_preflight, insert_signals, latest_preflight, signal_periods,
 };
 pub use flags::{
     append_variant, count_flags_created_since, insert_flag, insert_version, load_flag, load_flags,
@@ -47,7 +48,12 @@ pub use refs::{
 };
 pub use rollouts::{
     active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
-    count_rollouts_started_since, latest_rollout, next_rollout_id, rollout, save_rollout,
+    count_rollouts_started_since, latest_rollout, next_rollout_id, rollout, rollout_steps,
+    save_rollout,
+};
+pub use telemetry::{
+    Pending, claim_exposure, forget_finished_exposures, held_counts, held_span, hold_span,
+    insert_pending, prune_spans, take_expired_pending, take_pending_for,
 };
 
 pub use rusqlite::Error as SqlError;

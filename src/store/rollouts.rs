@@ -127,7 +127,41 @@ pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
             r.paused_reason,
         ],
     )?;
+    record_step(conn, r)
+}
+
+/// Appends the rollout's canary share to its history when it changed (attribution reads the
+/// share in force at an evaluation's time). A finished rollout exposes nobody and needs none.
+fn record_step(conn: &Connection, r: &Rollout) -> Result<()> {
+    if r.state.is_terminal() {
+        return Ok(());
+    }
+    let bp = r.live().map_or(0, |l| l.percent.basis_points());
+    conn.prepare_cached(
+        "INSERT INTO rollout_steps (rollout_id, from_at, canary_bp) SELECT ?1, ?2, ?3
+         WHERE COALESCE((SELECT canary_bp FROM rollout_steps WHERE rollout_id = ?1 ORDER BY from_at DESC LIMIT 1), -1) != ?3
+         ON CONFLICT (rollout_id, from_at) DO UPDATE SET canary_bp = ?3",
+    )?
+    .execute(params![r.id, ts_text(r.updated_at), bp])?;
     Ok(())
+}
+
+/// A rollout's canary share from each change on, oldest first.
+pub fn rollout_steps(conn: &Connection, rollout_id: i64) -> Result<Vec<(Timestamp, Percent)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT from_at, canary_bp FROM rollout_steps WHERE rollout_id = ?1 ORDER BY from_at",
+    )?;
+    let mut rows = stmt.query([rollout_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let bp: i64 = row.get(1)?;
+        let p = u16::try_from(bp)
+            .ok()
+            .and_then(Percent::from_basis_points)
+            .ok_or_else(|| StoreError::Corrupt(format!("rollout_steps.canary_bp {bp}")))?;
+        out.push((parse_ts(&row.get::<_, String>(0)?)?, p));
+    }
+    Ok(out)
 }
 
 pub fn count_rollouts_started_since(conn: &Connection, env: &str, since: Timestamp) -> Result<u32> {

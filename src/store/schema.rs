@@ -241,6 +241,46 @@ CREATE TRIGGER flag_versions_no_delete BEFORE DELETE ON flag_versions BEGIN SELE
 -- agent's, and the API's is the safer reading of a row nobody labelled.
 ALTER TABLE signals ADD COLUMN source TEXT NOT NULL DEFAULT 'api';
 "#,
+    r#"
+-- OTLP ingest. The canary share each rollout exposed from each change on, so telemetry is
+-- attributed with the share in force when it was evaluated (rollouts already running start their
+-- history at their current step).
+CREATE TABLE rollout_steps (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts (id),
+    from_at    TEXT NOT NULL,
+    canary_bp  INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, from_at)
+) STRICT;
+INSERT INTO rollout_steps (rollout_id, from_at, canary_bp)
+    SELECT id, COALESCE(step_started_at, created_at), CAST(ROUND(json_extract(steps, '$[' || step || ']')) AS INTEGER)
+    FROM rollouts WHERE step IS NOT NULL AND state NOT IN ('COMPLETED', 'ROLLED_BACK', 'ABORTED');
+-- Spans held for a join (a later log record or child evaluation needs their outcome), bounded by
+-- age and count; `fact` is the span's outcome as JSON.
+CREATE TABLE otlp_spans (
+    id          INTEGER PRIMARY KEY,
+    key         BLOB NOT NULL UNIQUE,
+    fact        TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX otlp_spans_by_age ON otlp_spans (received_at);
+-- Evaluations attributed to an arm, waiting for the span whose outcome they take.
+CREATE TABLE otlp_pending (
+    id          INTEGER PRIMARY KEY,
+    rollout_id  INTEGER NOT NULL REFERENCES rollouts (id),
+    arm         TEXT NOT NULL,
+    waiting     BLOB NOT NULL,
+    own         TEXT,
+    sampling    TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX otlp_pending_by_waiting ON otlp_pending (waiting);
+CREATE INDEX otlp_pending_by_age ON otlp_pending (received_at);
+-- Every (span, flag) exposure ever counted or held, so a replayed export counts nothing twice.
+CREATE TABLE otlp_exposures (
+    key        BLOB PRIMARY KEY,
+    rollout_id INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

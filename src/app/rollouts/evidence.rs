@@ -19,7 +19,7 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_SCORES: usize = 100_000;
 
 /// Whether the actor may record evidence in `env`.
-fn may_record(tx: &Tx, env: &str) -> Decision {
+pub(super) fn may_record(tx: &Tx, env: &str) -> Decision {
     let action = Action::RecordSignals { env };
     decide(tx.policy, tx.actor, &action, &Usage::default(), tx.now)
 }
@@ -68,7 +68,7 @@ fn check_counts(c: &ArmCounts, arm: Arm, at: &str) -> Result<()> {
 
 /// New evidence on a rollout may reveal a critical harm (a tripped breaker, harm on a critical
 /// metric): act on it now rather than at the agent's next look, as the system. Returns what was done.
-fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
+pub(super) fn react_to_evidence(tx: &mut Tx, rollout_id: i64) -> Result<Option<String>> {
     let Some(r) = store::rollout(tx.conn, rollout_id)? else {
         return Ok(None);
     };

@@ -12,6 +12,7 @@ mod rollback;
 mod start;
 mod status;
 mod steer;
+mod telemetry;
 
 use jiff::SignedDuration;
 use jiff::Timestamp;

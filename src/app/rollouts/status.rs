@@ -15,6 +15,7 @@ fn arm_view(d: &ArmData) -> ArmEvidence {
         eval_scores: d.scores.n,
         eval_score_mean: d.scores.mean(),
         custom: d.custom.clone(),
+        by_source: Default::default(),
     }
 }
 
@@ -42,6 +43,14 @@ impl App {
                 let totals = gate::totals(&input.periods);
                 canary_counts = arm_view(&totals.canary);
                 control_counts = arm_view(&totals.control);
+                for (arm, source, counts) in store::arm_totals_by_source(conn, r.id)? {
+                    let view: &mut ArmEvidence = match arm.as_str() {
+                        "canary" => &mut canary_counts,
+                        "control" => &mut control_counts,
+                        _ => continue,
+                    };
+                    view.by_source.insert(source, counts);
+                }
                 let g = gate::evaluate(&r.analysis.config, &input);
                 last_evaluation = store::gate_evaluations(conn, r.id, 1)?
                     .first()

@@ -64,6 +64,10 @@ pub struct ArmEvidence {
     /// The application's own counters, summed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, CustomCount>,
+    /// How much of the counts came from each source (agent, api, otlp, prometheus).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, ArmCounts>")]
+    pub by_source: BTreeMap<crate::domain::evidence::Source, ArmCounts>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -121,4 +125,43 @@ pub struct IngestedArm {
     pub rollout_id: i64,
     pub arm: Arm,
     pub totals: ArmCounts,
+}
+
+/// A decoded OTLP export, as `POST /v1/traces` and `/v1/logs` received it.
+#[derive(Debug, Clone)]
+pub enum OtlpExport {
+    Traces(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
+    Logs(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest),
+}
+
+/// One OTLP export and where it may report.
+#[derive(Debug, Clone)]
+pub struct TelemetryIngest {
+    pub export: OtlpExport,
+    /// For resources without `deployment.environment.name`: the token's environment, else the
+    /// request's header, else the server's default.
+    pub environment: String,
+    /// The environment the caller's token is bound to: nothing else is accepted from it.
+    pub bound: Option<String>,
+    /// The SHA-256 of the request body, recorded in the audit event.
+    pub body_sha256: String,
+}
+
+/// What an OTLP export gave the rollouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryOutput {
+    /// `traces` or `logs`.
+    pub signal: String,
+    /// Spans or log records in the export.
+    pub items: u64,
+    /// Items of which nothing was used (OTLP's `rejected_spans` / `rejected_log_records`).
+    pub rejected: u64,
+    /// Why evaluations were not counted, with their counts; empty when all were.
+    pub message: String,
+    /// Exposures counted by this export (including held ones it completed).
+    pub counted: u64,
+    /// Evaluations now held for a span that has not arrived.
+    pub waiting: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<i64>,
 }

@@ -96,18 +96,28 @@ pub fn evaluate<'s>(
                 "a canary rollout is running: context.targetingKey is needed to place the user",
             );
         };
-        let b = bucket(&flag.salt, tk);
-        let c = r.canary_bp;
-        // Balanced arms: canary [0, c), control [5000, 5000 + c) on the last-known-good variant. As c
-        // grows both ranges only gain units, so nobody changes arm and evidence accumulates.
-        return if b < c {
-            serve(r.candidate, Reason::Split, Some(Arm::Canary))
-        } else if c <= 5_000 && (5_000..5_000 + c).contains(&b) {
-            serve(r.lkg, Reason::Split, Some(Arm::Control))
-        } else {
-            serve(r.lkg, Reason::Default, Some(Arm::Excluded))
+        return match rollout_arm(&flag.salt, tk, r.canary_bp) {
+            Arm::Canary => serve(r.candidate, Reason::Split, Some(Arm::Canary)),
+            Arm::Control => serve(r.lkg, Reason::Split, Some(Arm::Control)),
+            Arm::Excluded => serve(r.lkg, Reason::Default, Some(Arm::Excluded)),
         };
     }
     // Rules exist and none matched (the rule-free case is `fixed`): the default variant, by default.
     serve(state.default, Reason::Default, None)
+}
+
+/// The arm a unit is in while a rollout exposes `canary_bp` basis points: the one rule both
+/// evaluation and the attribution of telemetry to arms follow. Balanced arms: canary [0, c),
+/// control [5000, 5000 + c) on the last-known-good variant. As c grows both ranges only gain
+/// units, so nobody changes arm and evidence accumulates.
+pub fn rollout_arm(salt: &str, targeting_key: &str, canary_bp: u16) -> Arm {
+    let b = bucket(salt, targeting_key);
+    let c = canary_bp;
+    if b < c {
+        Arm::Canary
+    } else if c <= 5_000 && (5_000..5_000 + c).contains(&b) {
+        Arm::Control
+    } else {
+        Arm::Excluded
+    }
 }

@@ -424,6 +424,9 @@ pub struct EnvPolicy {
     pub rate_limits: RateLimits,
     pub change_windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
+    /// The span attributes OTLP ingest reads as task success and safety checks (booleans).
+    #[serde(skip)]
+    pub telemetry: crate::domain::telemetry::Knobs,
 }
 
 /// The offline eval gate for prompt and model flags: candidate against last-known-good on the same

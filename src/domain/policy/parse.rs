@@ -21,6 +21,7 @@ use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
 use crate::domain::gate::GateConfig;
+use crate::domain::telemetry::Knobs;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +86,15 @@ struct RawEnv {
     change_windows: Vec<Spanned<RawWindow>>,
     #[serde(default)]
     freezes: Vec<Spanned<RawFreeze>>,
+    telemetry: Option<Spanned<RawTelemetry>>,
+}
+
+/// Span attributes OTLP ingest reads as task success and safety checks.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    task_success_attribute: Option<String>,
+    safety_check_attribute: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -555,6 +565,35 @@ fn parse_env(
             when,
         });
     }
+    let telemetry = match raw.telemetry {
+        None => Knobs::default(),
+        Some(t) => {
+            let s = t.span();
+            let t = t.into_inner();
+            let check = |field: &str, v: Option<String>| {
+                match v {
+                Some(name)
+                    if name.is_empty()
+                        || name.len() > 255
+                        || !name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+                {
+                    Err(cx.err(
+                        s.clone(),
+                        f(&format!("telemetry.{field}")),
+                        format!("{name:?} is not an attribute name: use letters, digits, '.', '_' and '-', e.g. \"app.task.success\""),
+                    ))
+                }
+                other => Ok(other),
+            }
+            };
+            Knobs {
+                task_success_attribute: check("task_success_attribute", t.task_success_attribute)?,
+                safety_check_attribute: check("safety_check_attribute", t.safety_check_attribute)?,
+            }
+        }
+    };
     Ok(EnvPolicy {
         agent_may: raw.agent_may,
         human_only: raw.human_only,
@@ -572,5 +611,6 @@ fn parse_env(
         rate_limits,
         change_windows,
         freezes,
+        telemetry,
     })
 }

@@ -1,0 +1,448 @@
+//! `ingest_telemetry`: an OTLP export (`POST /v1/traces`, `/v1/logs`) turned into arm evidence in
+//! one transaction with one audit event. The domain finds the evaluations and span outcomes
+//! (`domain::telemetry`); this use case attributes each evaluation to its rollout's arm, joins it
+//! with the span whose outcome it takes, and adds the exposures to the same per-period arm
+//! summaries `/api/v1/signals` writes (source `otlp`), then lets the system react to the evidence.
+//!
+//! Joining across requests: spans are held (`otlp_spans`) and evaluations whose span has not come
+//! yet wait (`otlp_pending`), both for at most `JOIN_WINDOW` and within a row bound. A waiting
+//! evaluation that outlives the window counts with what arrived (its active span's outcome, or
+//! the exposure alone), so nothing acknowledged is lost. Each (span, flag) is claimed once in
+//! `otlp_exposures`: a replayed export, or the same span in two requests, counts once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::evidence::{may_record, react_to_evidence};
+use super::*;
+use crate::domain::eval::Arm;
+use crate::domain::evidence::Source;
+use crate::domain::gate::ArmData;
+use crate::domain::telemetry::{
+    self, ArmPlan, Extracted, FlagEvaluation, Knobs, Link, Rejection, SpanFact, SpanKey, Tally,
+};
+
+/// How long a part of a trace waits for its partner, and how many parts wait at most.
+const JOIN_WINDOW_SECS: i64 = 600;
+const MAX_HELD_SPANS: i64 = 200_000;
+const MAX_WAITING: i64 = 100_000;
+/// Spans deeper than this below their request's span are taken at the active span.
+const MAX_DEPTH: usize = 64;
+
+/// What attribution needs of one flag's rollout in one environment.
+struct Plan {
+    rollout_id: i64,
+    salt: String,
+    candidate: String,
+    lkg: String,
+    history: Vec<(jiff::Timestamp, crate::domain::bucket::Percent)>,
+}
+
+/// Where the walk from an evaluation's span to its request's span ended.
+enum Walk {
+    Done {
+        own: Option<SpanFact>,
+        outcome: Option<SpanFact>,
+    },
+    Waiting {
+        for_key: SpanKey,
+        own: Option<SpanFact>,
+    },
+}
+
+/// One arm's evidence from an export, and how many exposures declared each sampling.
+type ArmGathered = (ArmData, BTreeMap<String, u64>);
+
+/// The evidence an export adds, per rollout and arm, with the sampling each exposure declared.
+#[derive(Default)]
+struct Gathered {
+    arms: BTreeMap<(i64, &'static str), ArmGathered>,
+    counted: u64,
+}
+
+impl Gathered {
+    fn add(&mut self, rollout_id: i64, arm: Arm, d: ArmData, sampling: &str) {
+        let e = self.arms.entry((rollout_id, arm.as_str())).or_default();
+        e.0.add(&d);
+        *e.1.entry(sampling.to_owned()).or_default() += 1;
+        self.counted += 1;
+    }
+}
+
+fn arm_named(s: &str) -> Option<Arm> {
+    match s {
+        "canary" => Some(Arm::Canary),
+        "control" => Some(Arm::Control),
+        _ => None,
+    }
+}
+
+/// The key one (span, flag) exposure is claimed under: 16 bytes of SHA-256.
+fn exposure_key(span: &SpanKey, flag: &str) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(span.bytes());
+    h.update(flag.as_bytes());
+    let d = h.finalize();
+    d[..16].try_into().expect("16 of 32 bytes")
+}
+
+fn load_plan(
+    conn: &rusqlite::Connection,
+    flag: &str,
+    env: &str,
+) -> Result<std::result::Result<Plan, Rejection>> {
+    let Some(f) = store::load_flag(conn, flag)? else {
+        return Ok(Err(Rejection::UnknownFlag { flag: flag.into() }));
+    };
+    let Some(r) = store::active_rollout(conn, flag, env)? else {
+        return Ok(Err(Rejection::NoRollout {
+            flag: flag.into(),
+            env: env.into(),
+        }));
+    };
+    Ok(Ok(Plan {
+        rollout_id: r.id,
+        history: store::rollout_steps(conn, r.id)?,
+        salt: f.salt,
+        candidate: r.candidate,
+        lkg: r.lkg,
+    }))
+}
+
+/// The span `key`, from this export or held from an earlier one.
+fn lookup(
+    conn: &rusqlite::Connection,
+    batch: &HashMap<SpanKey, &SpanFact>,
+    key: &SpanKey,
+) -> Result<Option<SpanFact>> {
+    if let Some(f) = batch.get(key) {
+        return Ok(Some((*f).clone()));
+    }
+    Ok(store::held_span(conn, &key.bytes())?)
+}
+
+/// Walks from `start` (whose fact is `own` when already known) up to the request's span.
+fn walk(
+    conn: &rusqlite::Connection,
+    batch: &HashMap<SpanKey, &SpanFact>,
+    start: SpanKey,
+    own: Option<SpanFact>,
+) -> Result<Walk> {
+    let own = match own {
+        Some(o) => o,
+        None => match lookup(conn, batch, &start)? {
+            Some(o) => o,
+            None => {
+                return Ok(Walk::Waiting {
+                    for_key: start,
+                    own: None,
+                });
+            }
+        },
+    };
+    let mut at = own.clone();
+    for _ in 0..MAX_DEPTH {
+        match telemetry::next_link(&at) {
+            Link::Outcome => {
+                return Ok(Walk::Done {
+                    own: Some(own),
+                    outcome: Some(at),
+                });
+            }
+            Link::Parent(p) => match lookup(conn, batch, &p)? {
+                Some(f) => at = f,
+                None => {
+                    return Ok(Walk::Waiting {
+                        for_key: p,
+                        own: Some(own),
+                    });
+                }
+            },
+        }
+    }
+    Ok(Walk::Done {
+        own: Some(own),
+        outcome: None,
+    })
+}
+
+impl App {
+    /// The span attributes each environment's policy names for task success and safety checks.
+    fn telemetry_knobs(&self) -> BTreeMap<String, Knobs> {
+        self.policy
+            .policy
+            .environments
+            .iter()
+            .map(|(name, e)| (name.clone(), e.telemetry.clone()))
+            .collect()
+    }
+
+    /// Attributes, joins and records one OTLP export. See the module docs.
+    pub fn ingest_telemetry(&self, app: &Actor, req: &TelemetryIngest) -> Result<TelemetryOutput> {
+        let (signal, ex) = match &req.export {
+            OtlpExport::Traces(t) => (
+                "traces",
+                telemetry::extract_traces(t, &req.environment, &self.telemetry_knobs()),
+            ),
+            OtlpExport::Logs(l) => ("logs", telemetry::extract_logs(l, &req.environment)),
+        };
+        let Extracted {
+            items,
+            spans,
+            evaluations,
+            rejected: mut tally,
+            ignored_scores,
+        } = ex;
+        // Evaluations for environments the policy does not declare, or the token may not report
+        // for, are refused before anything is opened.
+        let mut usable: Vec<(u64, FlagEvaluation)> = Vec::with_capacity(evaluations.len());
+        let mut item_used: HashMap<u64, bool> = HashMap::new();
+        for (item, e) in evaluations {
+            item_used.entry(item).or_insert(false);
+            let env = e.environment.as_str();
+            let refused = if check_env(&self.policy.policy, env).is_err() {
+                Some(Rejection::UnknownEnvironment { env: env.into() })
+            } else {
+                req.bound
+                    .as_deref()
+                    .filter(|b| *b != env)
+                    .map(|b| Rejection::OtherEnvironment {
+                        env: env.into(),
+                        bound: b.into(),
+                    })
+            };
+            match refused {
+                Some(r) => tally.add(&r),
+                None => usable.push((item, e)),
+            }
+        }
+        if ignored_scores > 0 {
+            tally.reasons.insert(
+                "gen_ai.evaluation.score.value outside [0, 1] (left out; scale scores to [0, 1])"
+                    .into(),
+                ignored_scores,
+            );
+        }
+        let finish = |tally: &Tally, item_used: &HashMap<u64, bool>, counted, waiting| {
+            let unused = item_used.values().filter(|u| !**u).count() as u64;
+            TelemetryOutput {
+                signal: signal.into(),
+                items,
+                rejected: tally.items + unused,
+                message: tally.message(),
+                counted,
+                waiting,
+                audit_seq: None,
+            }
+        };
+        if spans.is_empty() && usable.is_empty() {
+            return Ok(finish(&tally, &item_used, 0, 0));
+        }
+        let args = json!({
+            "signal": signal,
+            "items": items,
+            "spans": spans.len(),
+            "evaluations": usable.len(),
+            "body_sha256": req.body_sha256,
+        });
+        let meta = Meta {
+            reason: String::new(),
+            idempotency_key: None,
+            dry_run: false,
+        };
+        self.mutate(app, "ingest_telemetry", &args, &meta, |tx| {
+            let conn = tx.conn;
+            let now_s = tx.now.as_second();
+            let cutoff = now_s - JOIN_WINDOW_SECS;
+            let mut got = Gathered::default();
+            let mut active: HashMap<i64, bool> = HashMap::new();
+            let mut is_active = |conn: &rusqlite::Connection, id: i64| -> Result<bool> {
+                if let Some(a) = active.get(&id) {
+                    return Ok(*a);
+                }
+                let a = store::rollout(conn, id)?.is_some_and(|r| !r.state.is_terminal());
+                active.insert(id, a);
+                Ok(a)
+            };
+            // Parts whose partner did not come in time count with what did arrive.
+            store::prune_spans(conn, cutoff, MAX_HELD_SPANS)?;
+            for p in store::take_expired_pending(conn, cutoff, MAX_WAITING)? {
+                if let Some(arm) = arm_named(&p.arm)
+                    && is_active(conn, p.rollout_id)?
+                {
+                    got.add(
+                        p.rollout_id,
+                        arm,
+                        telemetry::exposure_data(p.own.as_ref(), None),
+                        &p.sampling,
+                    );
+                }
+            }
+            store::forget_finished_exposures(conn)?;
+
+            let batch: HashMap<SpanKey, &SpanFact> = spans.iter().map(|s| (s.key, s)).collect();
+            let mut decisions: HashMap<String, Decision> = HashMap::new();
+            let mut plans: HashMap<(String, String), std::result::Result<Plan, Rejection>> =
+                HashMap::new();
+            let mut waiting = 0u64;
+            for (item, e) in &usable {
+                let env = e.environment.as_str();
+                let decision = decisions
+                    .entry(env.to_owned())
+                    .or_insert_with(|| may_record(tx, env));
+                if *decision != Decision::Allow {
+                    tally.add(&Rejection::Disagrees {
+                        flag: e.flag.clone(),
+                        detail: format!(
+                            "the policy refuses evidence in {env}: {}",
+                            decision.label()
+                        ),
+                    });
+                    continue;
+                }
+                let key = (e.flag.clone(), env.to_owned());
+                if !plans.contains_key(&key) {
+                    let p = load_plan(conn, &e.flag, env)?;
+                    plans.insert(key.clone(), p);
+                }
+                let plan = match &plans[&key] {
+                    Ok(p) => p,
+                    Err(r) => {
+                        tally.add(r);
+                        continue;
+                    }
+                };
+                let view = ArmPlan {
+                    salt: &plan.salt,
+                    candidate: &plan.candidate,
+                    lkg: &plan.lkg,
+                    history: &plan.history,
+                };
+                let arm = match telemetry::attribute(e, &view, tx.now) {
+                    Ok(a) => a,
+                    Err(r) => {
+                        tally.add(&r);
+                        continue;
+                    }
+                };
+                if !store::claim_exposure(conn, &exposure_key(&e.span, &e.flag), plan.rollout_id)? {
+                    tally.add(&Rejection::Duplicate {
+                        flag: e.flag.clone(),
+                    });
+                    continue;
+                }
+                item_used.insert(*item, true);
+                match walk(conn, &batch, e.span, None)? {
+                    Walk::Done { own, outcome } => got.add(
+                        plan.rollout_id,
+                        arm,
+                        telemetry::exposure_data(own.as_ref(), outcome.as_ref()),
+                        own.as_ref().map_or(&e.sampling, |o| &o.sampling),
+                    ),
+                    Walk::Waiting { for_key, own } => {
+                        waiting += 1;
+                        store::insert_pending(
+                            conn,
+                            &store::Pending {
+                                id: 0,
+                                rollout_id: plan.rollout_id,
+                                arm: arm.as_str().into(),
+                                waiting: for_key.bytes().to_vec(),
+                                sampling: own
+                                    .as_ref()
+                                    .map_or_else(|| e.sampling.clone(), |o| o.sampling.clone()),
+                                own,
+                            },
+                            now_s,
+                        )?;
+                    }
+                }
+            }
+            // Spans of this export complete evaluations that were waiting for them, and are held
+            // for evaluations still to come.
+            for s in &spans {
+                let key = s.key.bytes();
+                for p in store::take_pending_for(conn, &key)? {
+                    let Some(arm) = arm_named(&p.arm) else {
+                        continue;
+                    };
+                    let own = p.own.clone().unwrap_or_else(|| s.clone());
+                    let start = own.key;
+                    match walk(conn, &batch, start, Some(own))? {
+                        Walk::Done { own, outcome } => {
+                            if is_active(conn, p.rollout_id)? {
+                                got.add(
+                                    p.rollout_id,
+                                    arm,
+                                    telemetry::exposure_data(own.as_ref(), outcome.as_ref()),
+                                    &p.sampling,
+                                );
+                            }
+                        }
+                        Walk::Waiting { for_key, own } => {
+                            waiting += 1;
+                            store::insert_pending(
+                                conn,
+                                &store::Pending {
+                                    waiting: for_key.bytes().to_vec(),
+                                    own,
+                                    ..p
+                                },
+                                now_s,
+                            )?;
+                        }
+                    }
+                }
+                store::hold_span(conn, s, now_s)?;
+            }
+
+            let mut rollouts = Vec::new();
+            let mut touched: Vec<i64> = Vec::new();
+            for ((rollout_id, arm), (data, sampling)) in &got.arms {
+                let row = store::SignalRow {
+                    rollout_id: *rollout_id,
+                    arm,
+                    data,
+                    batch_id: None,
+                    source: Source::Otlp,
+                };
+                store::insert_signals(conn, &row, tx.now)?;
+                rollouts.push(json!({
+                    "rollout_id": rollout_id,
+                    "arm": arm,
+                    "added": data.counts,
+                    "sampling": sampling,
+                }));
+                if !touched.contains(rollout_id) {
+                    touched.push(*rollout_id);
+                }
+            }
+            let mut reactions = Vec::new();
+            for rid in touched {
+                reactions.extend(react_to_evidence(tx, rid)?);
+            }
+            let out = finish(&tally, &item_used, got.counted, waiting);
+            let flags: HashSet<&str> = usable.iter().map(|(_, e)| e.flag.as_str()).collect();
+            let envs: HashSet<&str> = usable.iter().map(|(_, e)| e.environment.as_str()).collect();
+            let audit = Audit {
+                flag: (flags.len() == 1).then(|| flags.iter().next().expect("one").to_string()),
+                env: (envs.len() == 1).then(|| envs.iter().next().expect("one").to_string()),
+                decision: Some(Decision::Allow),
+                after: json!({
+                    "signal": signal,
+                    "rollouts": rollouts,
+                    "counted": out.counted,
+                    "waiting": waiting,
+                    "rejected": out.rejected,
+                    "reasons": tally.reasons,
+                    "reactions": reactions,
+                }),
+                evidence_only: true,
+                ..Audit::default()
+            };
+            Ok(Done { output: out, audit })
+        })
+    }
+}
