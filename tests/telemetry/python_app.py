@@ -54,7 +54,11 @@ def span_exporter(encoding: str, endpoint: str, gzip: bool) -> SpanExporter:
         from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
     else:
         raise SystemExit(f"--encoding must be proto or json, got {encoding!r}")
-    compression = Compression.Gzip if gzip else Compression.NoCompression
+    # The two packages spell the same enum differently (Gzip/NoCompression against GZIP/NONE).
+    if encoding == "proto":
+        compression = Compression.Gzip if gzip else Compression.NoCompression
+    else:
+        compression = Compression.GZIP if gzip else Compression.NONE
     return OTLPSpanExporter(endpoint=endpoint, compression=compression, timeout=10)
 
 
