@@ -188,14 +188,6 @@ def wait_for_evidence(ws: Workspace, flag: str, want: dict[str, tuple[int, int, 
         time.sleep(0.25)
 
 
-def sources(status: dict[str, Any]) -> dict[str, Any] | None:
-    """The per-source breakdown canary_status gives, by source name, if it gives one."""
-    found = status.get("sources") or status.get("evidence_sources") or status.get("by_source")
-    if isinstance(found, list):
-        return {s.get("source"): s for s in found if isinstance(s, dict)}
-    return found if isinstance(found, dict) else None
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_gate_rolls_back_on_otlp_evidence_that_matches_the_ground_truth(
     setup: Setup, case: Case, tmp_path: Path
@@ -230,9 +222,12 @@ def test_gate_rolls_back_on_otlp_evidence_that_matches_the_ground_truth(
         f"but the application served {want} (ground truth {truth['arms']}); gate: {status['gate']['reasons']}\n"
         f"server log:\n{setup.server.log()}"
     )
-    by_source = sources(status)
-    if by_source is not None:
-        assert set(by_source) == {"otlp"}, f"evidence came from {sorted(by_source)}, expected OTLP alone: {by_source}"
+    # canary_status' per-source evidence: every count of both arms came from OTLP.
+    for arm in ("canary", "control"):
+        by_source = status[arm].get("by_source", {})
+        assert set(by_source) == {"otlp"}, f"{arm} evidence came from {sorted(by_source)}, expected OTLP alone: {by_source}"
+        otlp = by_source["otlp"]
+        assert (otlp["exposures"], otlp["requests"], otlp["errors"]) == want[arm], (arm, otlp, want[arm])
     gate = status["gate"]
     assert gate["verdict"] == "ROLLBACK", f"{case.name}: verdict {gate['verdict']}: {gate['reasons']}"
     error_rate = next(m for m in gate["metrics"] if m["metric"] == "error_rate")
