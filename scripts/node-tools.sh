@@ -11,6 +11,11 @@
 #                                             @openfeature/ofrep-core)   the real OpenFeature packages
 #                                             the JavaScript and TypeScript skill snippets run with
 #                                             (tests/python/test_skills.py) and codegen is checked against
+#   @opentelemetry/sdk-node 0.301.2, sdk-trace and sdk-logs 3.1.1, resources 3.1.1, api 1.10.0,
+#   exporter-{trace,logs}-otlp-{http,proto} 0.301.2, @openfeature/open-telemetry-hooks 1.0.0 and its
+#   peer @opentelemetry/api-logs 0.205.0     the Node application of the OpenTelemetry end-to-end test
+#                                             (tests/telemetry/node_app.mjs, tests/python/test_otel_exporters.py)
+#                                             and the skills' OTel snippets
 #   @anthropic-ai/claude-code 2.1.328         the real Claude Code CLI (`claude -p`), and
 #   @openai/codex 0.169.0                     the real OpenAI Codex CLI (`codex exec`), driven by
 #                                             scripts/agent-clients.sh against a scripted model on loopback

@@ -520,3 +520,123 @@ def test_node_openfeature_snippets_run_against_flagwarden(tmp_path: Path, flagwa
             )
             outputs.append(result.stdout)
     assert_outputs_as_documented(outputs)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The OpenTelemetry snippets: canary evidence with no counting code
+# --------------------------------------------------------------------------------------------------------
+
+# Blocks marked `otel=traces` are whole programs that add OpenFeature's OTel hook and point an OTLP
+# exporter at flagwarden. Where each language must show them (issue 14: both skills, Python and JS/TS).
+OTEL_SNIPPETS_WANTED = {
+    ("openfeature-integration/references/python.md", "python"),
+    ("openfeature-integration/references/javascript.md", "javascript"),
+    ("openfeature-integration/references/typescript.md", "typescript"),
+    ("run-canary/references/signals.md", "python"),
+    ("run-canary/references/signals.md", "javascript"),
+}
+OTEL_ENVIRONMENT = "production"
+TARGETING_KEY = re.compile(r"""targeting_?[kK]ey\s*[=:]\s*['"]([^'"]+)['"]""")
+
+
+def otel_snippets() -> list[Fence]:
+    return [f for f in all_fences() if f.attrs.get("otel") == "traces"]
+
+
+def test_otel_snippets_are_in_both_skills_for_python_and_javascript() -> None:
+    found = {(str(f.path.relative_to(SKILLS)), f.lang) for f in otel_snippets()}
+    assert found == OTEL_SNIPPETS_WANTED, f"missing {sorted(OTEL_SNIPPETS_WANTED - found)}, unexpected {sorted(found - OTEL_SNIPPETS_WANTED)}"
+    for f in otel_snippets():
+        assert f"{DOC_BASE_URL}/v1/traces" in f.body, f"{f.where()}: the exporter does not point at flagwarden's /v1/traces"
+        assert "deployment.environment.name" in f.body, f"{f.where()}: the resource names no environment"
+        assert "Hook" in f.body, f"{f.where()}: no OpenFeature OTel hook"
+
+
+def arm_of(base: str, key: str, targeting_key: str) -> str:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/ofrep/v1/evaluate/flags/{key}", data=json.dumps({"context": {"targetingKey": targeting_key}}).encode(),
+        headers={"Content-Type": "application/json", "X-Flagwarden-Environment": OTEL_ENVIRONMENT})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["metadata"]["arm"]
+
+
+def test_otel_snippets_give_the_gate_evidence(tmp_path: Path, flagwarden_bin: Path) -> None:
+    """Each `otel=traces` program runs on its own with the real packages (Python from requirements.txt;
+    JavaScript and TypeScript, type-checked by `tsc --strict` first, on the pinned Node) against a real
+    `flagwarden serve` whose `new-checkout` canary runs in production, and each one's single traced
+    evaluation counts as exactly one exposure of its user's arm, from OTLP alone."""
+    snippets = otel_snippets()
+    keys = {m.group(1) for f in snippets for m in TARGETING_KEY.finditer(f.body)}
+    assert len(keys) == 1, f"the OTel snippets should evaluate for one targeting key, found {sorted(keys)}"
+    (targeting_key,) = keys
+    ws = new_workspace(tmp_path, flagwarden_bin)
+    with serve(ws) as server:
+        base = server.base.rstrip("/")
+        w = dataclasses.replace(ws, url=server.mcp)
+
+        async def start(w: Workspace, _mode: str) -> None:
+            async with w.client("2026-07-28", "flagwarden-skills-test") as c:
+                await ok(c, "create_flag", {"key": "new-checkout", "description": "Single-page checkout",
+                                            "change_type": "code", "reason": "skills test"})
+                out = await ok(c, "start_canary", {"key": "new-checkout", "environment": OTEL_ENVIRONMENT,
+                                                   "candidate_variant": "on", "steps": [25, 50, 100],
+                                                   "reason": "skills test: otel snippets"})
+                assert out["decision"]["result"] == "allow", out
+
+        run("2026-07-28", start, w, "2026-07-28")
+        arm = arm_of(base, "new-checkout", targeting_key)
+        assert arm in ("canary", "control"), f"{targeting_key} is {arm} at 25%: pick a snippet user inside an arm"
+
+        ran = 0
+        programs: list[tuple[Fence, list[str], Path]] = []
+        node_snippets = [f for f in snippets if f.lang in ("javascript", "typescript")]
+        for f in snippets:
+            if f.lang == "python":
+                programs.append((f, [sys.executable, "-c", f.body.replace(DOC_BASE_URL, base)], tmp_path))
+        if node_snippets:
+            tools = node_tools()
+            work = tmp_path / "otel-node"
+            work.mkdir()
+            (work / "node_modules").symlink_to(tools.modules, target_is_directory=True)
+            (work / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+            ts = [f for f in node_snippets if f.lang == "typescript"]
+            for n, f in enumerate(ts):
+                (work / f"otel{n}.ts").write_text(f.body.replace(DOC_BASE_URL, base))
+            if ts:
+                (work / "tsconfig.json").write_text(json.dumps(TSCONFIG, indent=2))
+                tsc = subprocess.run([str(tools.node), str(tools.tsc), "-p", str(work)], capture_output=True,
+                                     text=True, timeout=300, cwd=work)
+                assert tsc.returncode == 0, f"tsc --strict rejects an OTel snippet:\n{tsc.stdout}{tsc.stderr}"
+                programs += [(f, [str(tools.node), str(work / "out" / f"otel{n}.js")], work) for n, f in enumerate(ts)]
+            for n, f in enumerate(x for x in node_snippets if x.lang == "javascript"):
+                program = work / f"otel{n}.mjs"
+                program.write_text(f.body.replace(DOC_BASE_URL, base))
+                programs.append((f, [str(tools.node), str(program)], work))
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OFREP_"))}
+        for f, command, cwd in programs:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
+            assert result.returncode == 0, f"{f.where()} failed:\n{result.stdout}{result.stderr}"
+            assert "checkout" in result.stdout, f"{f.where()} printed {result.stdout!r}"
+            ran += 1
+
+        async def status(w: Workspace, _mode: str, out: dict[str, Any]) -> None:
+            async with w.client("2026-07-28", "flagwarden-skills-test") as c:
+                out.update(await ok(c, "canary_status", {"key": "new-checkout", "environment": OTEL_ENVIRONMENT}))
+
+        import time
+
+        deadline = time.monotonic() + 30
+        while True:
+            out: dict[str, Any] = {}
+            run("2026-07-28", status, w, "2026-07-28", out)
+            if out[arm]["exposures"] >= ran or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        other = "control" if arm == "canary" else "canary"
+        assert (out[arm]["exposures"], out[arm]["requests"], out[arm]["errors"]) == (ran, ran, 0), (
+            f"{ran} traced evaluations of {targeting_key} ({arm}) ran; canary_status counts {out[arm]}\n{server.log()}"
+        )
+        assert out[other]["exposures"] == 0, out[other]
