@@ -164,13 +164,19 @@ pub(super) fn totals_and_counters(periods: &[PeriodData]) -> (PeriodData, [Count
 
 fn sum(periods: &[PeriodData], keep: bool) -> (PeriodData, Counters<'_>, Counters<'_>) {
     let mut t = PeriodData::default();
-    // Periods report the same counters: the first period's tell how many cells the tables need.
-    let cells = |arm: fn(&PeriodData) -> &ArmData| {
-        keep.then(|| periods.first().map_or(0, |p| arm(p).custom.len()) * periods.len())
+    // Periods report the same counters: the first period's are the table's columns, and a counter
+    // that turns up later widens the table once, at the end.
+    let table = |arm: fn(&PeriodData) -> &ArmData| {
+        keep.then(|| {
+            Table::new(
+                periods.first().map_or(0, |p| arm(p).custom.len()),
+                periods.len(),
+            )
+        })
     };
     let (mut canary, mut control) = (
-        CounterSums::new(cells(|p| &p.canary)),
-        CounterSums::new(cells(|p| &p.control)),
+        CounterSums::new(table(|p| &p.canary)),
+        CounterSums::new(table(|p| &p.control)),
     );
     for (i, p) in periods.iter().enumerate() {
         t.canary.add_measures(&p.canary);
@@ -212,49 +218,97 @@ impl Counters<'_> {
 /// compare several keys for every counter of every period (most of a gate evaluation's time).
 struct CounterSums<'a> {
     sums: Vec<(&'a str, CustomCount)>,
-    /// (period, column, counts) of every counter seen, when the table is kept.
-    seen: Option<Vec<(usize, usize, CustomCount)>>,
+    table: Option<Table>,
+}
+
+/// The per-period table as it is filled: `stride` columns (the first period's counters), and the
+/// counts of any column past them kept aside until the width is known.
+struct Table {
+    stride: usize,
+    cells: Vec<CustomCount>,
+    beyond: Vec<(usize, usize, CustomCount)>,
+}
+
+impl Table {
+    fn new(stride: usize, periods: usize) -> Table {
+        Table {
+            stride,
+            cells: vec![CustomCount::default(); stride * periods],
+            beyond: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, period: usize, column: usize, c: CustomCount) {
+        if column < self.stride {
+            self.cells[period * self.stride + column] = c;
+        } else {
+            self.beyond.push((period, column, c));
+        }
+    }
+
+    /// The cells, `width` to a period.
+    fn finish(self, width: usize, periods: usize) -> Vec<CustomCount> {
+        if width == self.stride {
+            return self.cells;
+        }
+        let mut cells = vec![CustomCount::default(); width * periods];
+        if self.stride > 0 {
+            for (row, old) in cells.chunks_mut(width).zip(self.cells.chunks(self.stride)) {
+                row[..self.stride].copy_from_slice(old);
+            }
+        }
+        for (period, column, c) in self.beyond {
+            cells[period * width + column] = c;
+        }
+        cells
+    }
 }
 
 impl<'a> CounterSums<'a> {
-    /// With `cells`, the table is kept, room made for that many counts.
-    fn new(cells: Option<usize>) -> Self {
+    fn new(table: Option<Table>) -> Self {
         CounterSums {
             sums: Vec::new(),
-            seen: cells.map(Vec::with_capacity),
+            table,
         }
     }
 
     fn add(&mut self, period: usize, custom: &'a BTreeMap<String, CustomCount>) {
         for (i, (k, c)) in custom.iter().enumerate() {
-            let at = match self.sums.get(i) {
-                Some((name, _)) if *name == k.as_str() => i,
-                _ => match self.sums.iter().position(|(name, _)| *name == k.as_str()) {
-                    Some(j) => j,
-                    None => {
-                        self.sums.push((k.as_str(), CustomCount::default()));
-                        self.sums.len() - 1
-                    }
-                },
+            let at = match self.sums.get_mut(i) {
+                Some((name, sum)) if *name == k.as_str() => {
+                    sum.events += c.events;
+                    sum.trials += c.trials;
+                    i
+                }
+                _ => self.add_elsewhere(k, c),
             };
-            let sum = &mut self.sums[at].1;
-            sum.events += c.events;
-            sum.trials += c.trials;
-            if let Some(seen) = &mut self.seen {
-                seen.push((period, at, *c));
+            if let Some(table) = &mut self.table {
+                table.set(period, at, *c);
             }
         }
     }
 
+    /// A counter not at its usual position: found by name, or new. Returns its position.
+    #[cold]
+    fn add_elsewhere(&mut self, k: &'a str, c: &CustomCount) -> usize {
+        let at = match self.sums.iter().position(|(name, _)| *name == k) {
+            Some(j) => j,
+            None => {
+                self.sums.push((k, CustomCount::default()));
+                self.sums.len() - 1
+            }
+        };
+        let sum = &mut self.sums[at].1;
+        sum.events += c.events;
+        sum.trials += c.trials;
+        at
+    }
+
     fn finish(self, periods: usize) -> (BTreeMap<String, CustomCount>, Counters<'a>) {
         let names: Vec<&str> = self.sums.iter().map(|(k, _)| *k).collect();
-        let mut cells = Vec::new();
-        if let Some(seen) = self.seen {
-            cells = vec![CustomCount::default(); periods * names.len()];
-            for (period, column, c) in seen {
-                cells[period * names.len() + column] = c;
-            }
-        }
+        let cells = self
+            .table
+            .map_or_else(Vec::new, |t| t.finish(names.len(), periods));
         let map = self
             .sums
             .into_iter()
