@@ -115,13 +115,13 @@ pub fn read(app: &App, raw: &str, uri: &Uri) -> Result<ReadResourceResult, rmcp:
     let json = match uri {
         Uri::Policy => app
             .get_policy(&PolicyQuery::default())
-            .and_then(|v| Ok(serde_json::to_string_pretty(&v).expect("answers serialize"))),
+            .map(|v| serde_json::to_string_pretty(&v).expect("answers serialize")),
         Uri::Flag(key) => app
             .get_flag(key)
-            .and_then(|v| Ok(serde_json::to_string_pretty(&v).expect("answers serialize"))),
+            .map(|v| serde_json::to_string_pretty(&v).expect("answers serialize")),
         Uri::Rollout(id) => app
             .rollout_status(*id)
-            .and_then(|v| Ok(serde_json::to_string_pretty(&v).expect("answers serialize"))),
+            .map(|v| serde_json::to_string_pretty(&v).expect("answers serialize")),
     };
     match json {
         Ok(text) => {
