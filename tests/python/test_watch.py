@@ -131,7 +131,16 @@ async def wait_scenario(ws: Workspace, mode: str) -> None:
         answer: dict[str, Any] = {}
 
         async def wait() -> None:
-            answer.update(await ok(c, "canary_status", {**DEV, "since": first["seq"], "wait_s": timeout_s}))
+            # Every answer before the deadline must come on a change (a newer seq); another committed
+            # change to the flag (none is expected, but the wait may not assume so) is waited past.
+            since = first["seq"]
+            while True:
+                out = await ok(c, "canary_status", {**DEV, "since": since, "wait_s": timeout_s})
+                assert out["seq"] > since, f"the wait returned with no change: {out}"
+                if out["rollout"]["state"] == "ABORTED":
+                    answer.update(out)
+                    return
+                since = out["seq"]
 
         started = time.monotonic()
         async with anyio.create_task_group() as tg:
@@ -156,3 +165,79 @@ async def wait_scenario(ws: Workspace, mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_canary_status_waits_for_the_change_not_the_timeout(transport_ws: Workspace, mode: str) -> None:
     run(mode, wait_scenario, transport_ws, mode)
+
+
+# The controller in `serve` acts by itself on evidence: a non-critical harm on error_rate freezes the
+# canary (ROLLBACK_PENDING, a proposed rollback) with no agent call. The agent watching the rollout,
+# over `serve`'s own /mcp or over stdio (`flagwarden mcp`, another process on the same store), hears it.
+CONTROLLED = """
+version = 1
+[controller]
+interval = "200ms"
+debounce = "10ms"
+
+[environments.development]
+agent_may = ["start_canary", "advance_canary", "record_signals", "rollback"]
+[environments.development.gate]
+min_samples = 100
+required = ["error_rate"]
+fresh_within = "2h"
+[environments.development.gate.metrics.error_rate]
+margin = 0.05
+"""
+
+
+def post_harm(base: str) -> None:
+    """An application's batch: the canary fails 30 % of its requests, the control 1 %."""
+    import urllib.request
+
+    body = json.dumps({"batch_id": "harm-1", "environment": "development", "signals": [
+        {"flag": FLAG, "arm": "canary", "exposures": 2000, "requests": 2000, "errors": 600},
+        {"flag": FLAG, "arm": "control", "exposures": 2000, "requests": 2000, "errors": 20},
+    ]}).encode()
+    req = urllib.request.Request(f"{base}/api/v1/signals", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as res:
+        assert res.status == 200, res.read()
+
+
+async def controller_scenario(ws: Workspace, mode: str, base: str) -> None:
+    uris: list[str] = []
+    heard = anyio.Event()
+    async with ws.client(mode, f"e2e-controller-{mode}", message_handler=resource_updates(uris, heard)) as c:
+        rollout = await start_rollout(c)
+        uri = f"flagwarden://rollouts/{rollout}"
+        if mode == "legacy":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await c.subscribe_resource(uri)
+            post_harm(base)
+            with anyio.fail_after(HEAR_WITHIN_S):
+                await heard.wait()
+            assert uri in uris, uris
+        else:
+            async with c.listen(resource_subscriptions=[uri]) as sub:
+                post_harm(base)
+                with anyio.fail_after(HEAR_WITHIN_S):
+                    event = await sub.__anext__()
+                assert event == ResourceUpdated(uri=uri), event
+        after = await read_json(c, uri)
+        assert after["rollout"]["state"] == "ROLLBACK_PENDING", after
+    trail = await ws.cli("audit", "--json")
+    assert trail.returncode == 0, trail.stderr.decode(errors="replace")
+    events = json.loads(trail.stdout)
+    by_system = [e for e in events if e["actor_kind"] == "system" and e["action"] == "propose_rollback"]
+    assert len(by_system) == 1, events[-5:]
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_subscribed_rollout_hears_what_the_controller_does(tmp_path, flagwarden_bin, mode: str, transport: str) -> None:
+    import dataclasses
+
+    from scenario import new_workspace, serve
+
+    ws = new_workspace(tmp_path, flagwarden_bin, CONTROLLED)
+    with serve(ws) as server:
+        watched = dataclasses.replace(ws, url=server.mcp) if transport == "http" else ws
+        run(mode, controller_scenario, watched, mode, server.base)
