@@ -3,7 +3,7 @@
     cargo build --release --locked --bin flagwarden
     FLAGWARDEN_BIN=target/release/flagwarden .venv/bin/python scripts/bench-otlp.py [--exports 200 --spans 100]
 
-One `flagwarden serve` (release, loopback, a temp store, the standard test policy) runs a canary at 50 %
+One `flagwarden serve` (release, loopback, a temp store, the standard test policy) runs a canary at 25 %
 of production. The OFREP answer of each of 1000 users is read once, so every span's evaluation event
 carries the variant and reason that user is served (attribution refuses a variant that disagrees). Then:
 
@@ -86,7 +86,7 @@ def build(exports: int, spans: int, arms, rng: random.Random):
             arm, variant, reason = arms[user]
             error = rng.random() < (0.06 if arm == "canary" else 0.01)
             ms = rng.choice([3, 8, 20, 40, 90])
-            start = now - 5_000_000_000 + (e * spans + s) * 1000
+            start = now + (e * spans + s) * 1000  # after the rollout started, never far ahead
             span = ss.spans.add(
                 trace_id=rng.randbytes(16), span_id=rng.randbytes(8), name="GET /checkout",
                 kind=Span.SPAN_KIND_SERVER, start_time_unix_nano=start,
@@ -151,7 +151,7 @@ def main() -> None:
                     await ok(c, "create_flag", {"key": FLAG, "description": "bench", "change_type": "code",
                                                 "reason": "bench"})
                     await ok(c, "start_canary", {"key": FLAG, "environment": ENV, "candidate_variant": "on",
-                                                 "steps": [50, 100], "reason": "bench"})
+                                                 "steps": [25, 50, 100], "reason": "bench"})
 
             run("2026-07-28", setup, ws)
             arms = served_arms(server.base)
