@@ -470,7 +470,7 @@ async fn undecodable_bodies_get_their_status_and_change_nothing() {
         1,
         vec![flag_event("checkout", Some(&c.canary[0]), "on", "split")],
     )]);
-    let state = common::before(&p.db());
+    let state = common::before_serving(&p.db());
     let status_of = |r: &Reply| -> (i32, String) {
         if r.content_type == "application/x-protobuf" {
             #[derive(Clone, PartialEq, prost::Message)]

@@ -14,6 +14,6 @@ pub mod project;
 pub mod world;
 
 pub use client::{Answer, Client, connect_http};
-pub use digest::{Before, before, db_digest, db_digest_except};
+pub use digest::{Before, before, before_serving, db_digest, db_digest_except};
 pub use policies::TEST_POLICY;
 pub use project::{Project, Served};
