@@ -310,10 +310,21 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
         .unwrap()
         .clone();
     assert_eq!(error_rate["label"], "HARM", "{bad:#}");
-    assert_eq!(
-        bad["rollout"]["state"], "RUNNING",
-        "error_rate is not critical: the gate advises, nobody acted"
+    // error_rate is not critical: nothing rolls back by itself; the controller in `serve` freezes
+    // exposure (ROLLBACK_PENDING, a proposed rollback) on its look after the evidence committed.
+    assert!(
+        ["RUNNING", "ROLLBACK_PENDING"].contains(&bad["rollout"]["state"].as_str().unwrap()),
+        "a non-critical harm froze or awaited the controller's look, nothing rolled back: {bad:#}"
     );
+    until(
+        "the controller freezes bad-checkout",
+        Duration::from_secs(30),
+        async || {
+            let s = status(&agent, "bad-checkout").await;
+            (s["rollout"]["state"] == "ROLLBACK_PENDING").then_some(())
+        },
+    )
+    .await;
     for arm in ["canary", "control"] {
         let recorded = bad[arm]["requests"].as_u64().unwrap();
         let served_so_far = truth(&counters, "bad-checkout", arm);
@@ -442,8 +453,8 @@ async fn the_gate_reads_prometheus_trips_guardrails_and_shows_gaps() {
     assert!(reasons.contains("evidence gap"), "{steady:#}");
     let bad_after = status(&agent, "bad-checkout").await;
     assert_eq!(
-        bad_after["rollout"]["state"], "RUNNING",
-        "a gap rolls nothing back: {bad_after:#}"
+        bad_after["rollout"]["state"], "ROLLBACK_PENDING",
+        "a gap rolls nothing back: the frozen canary waits for its human: {bad_after:#}"
     );
 
     // Every window came from Prometheus, recorded by the system with an audit event each.
