@@ -316,6 +316,11 @@ CREATE TABLE otlp_exposures (
     rollout_id INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- Each OTLP export forgets the exposures of finished rollouts; without this index that is a scan of
+-- every exposure ever claimed, once per export.
+CREATE INDEX otlp_exposures_by_rollout ON otlp_exposures (rollout_id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
