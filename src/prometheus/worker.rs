@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::query::query;
 use crate::app::{App, AppError, PromTarget, PromWindow};
-use crate::domain::gate::GuardrailReading;
+use crate::domain::gate::{GUARDRAIL, GuardrailReading};
 use crate::domain::prometheus::{
     ArmOutcome, Guardrail, MetricQueries, Reading, Vars, Window, arm_data, due_windows,
     prom_duration,
@@ -100,7 +100,7 @@ impl Query<'_> {
     fn name(&self) -> String {
         match self {
             Query::Metric(m) => m.metric.name().to_owned(),
-            Query::Guardrail(g) => format!("guardrail:{}", g.name),
+            Query::Guardrail(g) => format!("{GUARDRAIL}{}", g.name),
         }
     }
 }
@@ -289,16 +289,7 @@ impl Worker {
         );
         let canary = ArmOutcome::of(&tc, &ec).map_err(|e| format!("canary {e}"))?;
         let control = ArmOutcome::of(&tk, &ek).map_err(|e| format!("control {e}"))?;
-        let mut out = PromWindow {
-            rollout_id: t.rollout_id,
-            name: m.metric.name().to_owned(),
-            start: w.start,
-            end: w.end,
-            canary: None,
-            control: None,
-            guardrail: None,
-            no_data: Vec::new(),
-        };
+        let mut out = PromWindow::empty(t.rollout_id, m.metric.name().to_owned(), w.start, w.end);
         for (arm, outcome) in [("canary", canary), ("control", control)] {
             let data = match outcome {
                 ArmOutcome::Counted { trials: 0, .. } => None,
@@ -325,16 +316,7 @@ impl Worker {
     ) -> Result<PromWindow, String> {
         let window = prom_duration(t.source.interval);
         let promql = g.query.render(&Self::vars(t, "canary", &window));
-        let mut out = PromWindow {
-            rollout_id: t.rollout_id,
-            name: format!("guardrail:{}", g.name),
-            start: w.start,
-            end: w.end,
-            canary: None,
-            control: None,
-            guardrail: None,
-            no_data: Vec::new(),
-        };
+        let mut out = PromWindow::empty(t.rollout_id, Query::Guardrail(g).name(), w.start, w.end);
         match self.ask(t, promql, w.end).await {
             Reading::Value(value) => {
                 out.guardrail = Some(GuardrailReading {

@@ -50,6 +50,22 @@ pub struct PromWindow {
     pub no_data: Vec<String>,
 }
 
+impl PromWindow {
+    /// A window of `name` with nothing read yet.
+    pub fn empty(rollout_id: i64, name: String, start: Timestamp, end: Timestamp) -> PromWindow {
+        PromWindow {
+            rollout_id,
+            name,
+            start,
+            end,
+            canary: None,
+            control: None,
+            guardrail: None,
+            no_data: Vec::new(),
+        }
+    }
+}
+
 impl App {
     /// The unfinished rollouts that expose someone and whose flag or environment names a Prometheus.
     pub fn prometheus_targets(&self) -> Result<Vec<PromTarget>> {

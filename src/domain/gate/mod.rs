@@ -24,7 +24,7 @@ pub use result::{
     ArmValue, BreakerResult, GateEvaluation, GateResult, Label, MetricResult, PauseReason,
     SrmResult, Verdict,
 };
-pub use verdict::evaluate;
+pub use verdict::{GUARDRAIL, evaluate};
 
 #[cfg(test)]
 mod tests;
