@@ -2,7 +2,8 @@
 //!
 //! `model.rs` holds what a policy says (actors, actions, decisions, each environment's bounds);
 //! `parse.rs` the file format and its strict parser, with `parse_gate.rs` for the gate section and
-//! `parse_prometheus.rs` for the Prometheus query provider's section and `error.rs` for
+//! `parse_prometheus.rs` for the Prometheus query provider's section, `parse_controller.rs` for
+//! `[controller]`, and `error.rs` for
 //! file-line-field errors; `decide.rs` `decide()` and `describe()`; `calendar.rs`
 //! change windows and freezes in time zones. This file only re-exports them, so the rest of the crate
 //! names `domain::policy::X` whichever file holds it, and no file here imports one that imports it.
@@ -12,6 +13,7 @@ mod decide;
 mod error;
 mod model;
 mod parse;
+mod parse_controller;
 mod parse_gate;
 mod parse_prometheus;
 

@@ -16,6 +16,7 @@ use super::model::{
     ActionKind, Advance, AgentRollback, AutoRollback, ClientTrust, ControllerConfig, EnvPolicy,
     FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits, Webhook,
 };
+use super::parse_controller::{RawController, parse_controller};
 use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
 use crate::domain::bucket::Percent;
@@ -34,15 +35,6 @@ struct RawPolicy {
     environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
     #[serde(default)]
     webhooks: Vec<Spanned<Webhook>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawController {
-    enabled: Option<bool>,
-    interval: Option<Spanned<String>>,
-    debounce: Option<Spanned<String>>,
-    lease: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -250,55 +242,6 @@ impl Policy {
             notes,
         })
     }
-}
-
-/// `[controller]`: whether it runs, how often it looks at every rollout, and how long it waits
-/// after evidence for more.
-fn parse_controller(cx: &Ctx, raw: RawController) -> Result<ControllerConfig, PolicyError> {
-    let mut c = ControllerConfig::default();
-    if let Some(enabled) = raw.enabled {
-        c.enabled = enabled;
-    }
-    let bounded = |text: Option<Spanned<String>>,
-                   field: &str,
-                   least: SignedDuration,
-                   most: SignedDuration,
-                   hint: &str|
-     -> Result<Option<SignedDuration>, PolicyError> {
-        let Some(text) = text else { return Ok(None) };
-        match parse_duration(text.get_ref()) {
-            Some(d) if d >= least && d <= most => Ok(Some(d)),
-            _ => Err(cx.err(text.span(), format!("controller.{field}"), hint)),
-        }
-    };
-    if let Some(d) = bounded(
-        raw.interval,
-        "interval",
-        SignedDuration::from_millis(100),
-        SignedDuration::from_hours(1),
-        "a duration between 100ms and 1h, such as \"30s\"",
-    )? {
-        c.interval = d;
-    }
-    if let Some(d) = bounded(
-        raw.debounce,
-        "debounce",
-        SignedDuration::ZERO,
-        SignedDuration::from_secs(10),
-        "a duration between 0s and 10s, such as \"10ms\"",
-    )? {
-        c.debounce = d;
-    }
-    if let Some(d) = bounded(
-        raw.lease,
-        "lease",
-        SignedDuration::from_millis(500),
-        SignedDuration::from_mins(5),
-        "a duration between 500ms and 5m, such as \"5s\"",
-    )? {
-        c.lease = d;
-    }
-    Ok(c)
 }
 
 fn percent(cx: &Ctx, field: &str, v: &Spanned<f64>) -> Result<Percent, PolicyError> {
