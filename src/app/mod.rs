@@ -16,6 +16,8 @@ mod bookkeeping;
 mod caller;
 mod feed;
 pub use feed::WATCH_POLL;
+mod flagd;
+pub use flagd::FlagdDocument;
 mod flags;
 mod policy;
 mod rollouts;
@@ -117,6 +119,8 @@ pub struct App {
     /// Every committed change a watcher is told about (`feed.rs`), from this process or another:
     /// what MCP resource updates and `canary_status` waits follow.
     watched: tokio::sync::broadcast::Sender<Arc<crate::domain::audit::Change>>,
+    /// flagd definitions generated from the current snapshot (`flagd.rs`).
+    flagd: flagd::DefinitionCache,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -231,6 +235,7 @@ impl App {
             config,
             committed: tokio::sync::watch::Sender::new(0),
             watched: tokio::sync::broadcast::Sender::new(1024),
+            flagd: flagd::DefinitionCache::default(),
         };
         app.reload()?;
         Ok(app)
@@ -285,9 +290,13 @@ impl App {
             .iter()
             .filter_map(|r| r.live())
             .collect();
+        let seq = store::last_audit_seq(conn)?;
         let previous = self.snapshot.load();
-        self.snapshot
-            .store(Arc::new(previous.with_flag(key, flag.as_ref(), &live)));
+        self.snapshot.store(Arc::new(
+            previous
+                .with_flag(key, flag.as_ref(), &live)
+                .at_audit_seq(seq),
+        ));
         Ok(())
     }
 
@@ -297,9 +306,11 @@ impl App {
             .iter()
             .filter_map(|r| r.live())
             .collect();
+        let seq = store::last_audit_seq(conn)?;
         let previous = self.snapshot.load();
-        self.snapshot
-            .store(Arc::new(Snapshot::compile(&flags, &live, Some(&previous))));
+        self.snapshot.store(Arc::new(
+            Snapshot::compile(&flags, &live, Some(&previous)).at_audit_seq(seq),
+        ));
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod duration;
 pub mod eval;
 pub mod evidence;
 pub mod flag;
+pub mod flagd;
 pub mod gate;
 pub mod invalid;
 pub mod policy;

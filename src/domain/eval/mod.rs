@@ -17,7 +17,7 @@ mod snapshot;
 
 pub use context::{Context, InvalidContext};
 pub use resolution::{Arm, ErrorCode, Reason, Resolution};
-pub use snapshot::{Counts, LiveRollout, Snapshot};
+pub use snapshot::{Counts, FlagSource, LiveRollout, Snapshot};
 
 use super::bucket::bucket;
 use super::variant::FlagType;

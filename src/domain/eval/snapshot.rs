@@ -40,10 +40,26 @@ pub struct Snapshot {
     /// One more than the snapshot it was built from: within a process, equal versions mean equal
     /// answers for every context (caches key on it).
     version: u64,
+    /// The audit sequence number of the last committed event this snapshot reflects: what a flag
+    /// definition exported from it (`domain::flagd`) names as its version. Set by the application,
+    /// which alone knows it; 0 until then.
+    audit_seq: i64,
+}
+
+/// One flag as it was compiled, with the live rollouts of its environments: what a generator of
+/// flag definitions for another engine (`domain::flagd`) reads, so it sees exactly what `evaluate`
+/// serves.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagSource<'s> {
+    pub flag: &'s Flag,
+    pub rollouts: &'s [LiveRollout],
 }
 
 #[derive(Debug)]
 pub(super) struct CompiledFlag {
+    /// The definition and live rollouts it was compiled from (see `FlagSource`).
+    pub(super) source: Flag,
+    pub(super) rollouts: Vec<LiveRollout>,
     pub(super) kind: FlagType,
     pub(super) variants: Vec<(Box<str>, Value)>,
     pub(super) salt: Box<str>,
@@ -102,6 +118,7 @@ impl Snapshot {
         Snapshot {
             flags,
             version: previous.map_or(0, |p| p.version + 1),
+            audit_seq: previous.map_or(0, |p| p.audit_seq),
         }
     }
 
@@ -122,11 +139,37 @@ impl Snapshot {
         Snapshot {
             flags,
             version: self.version + 1,
+            audit_seq: self.audit_seq,
         }
+    }
+
+    /// This snapshot, known to reflect the audit trail up to event `seq`.
+    pub fn at_audit_seq(mut self, seq: i64) -> Snapshot {
+        self.audit_seq = seq;
+        self
     }
 
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The audit sequence number this snapshot reflects (see `at_audit_seq`).
+    pub fn audit_seq(&self) -> i64 {
+        self.audit_seq
+    }
+
+    /// Every flag as it was compiled, in key order.
+    pub fn sources(&self) -> Vec<FlagSource<'_>> {
+        let mut all: Vec<FlagSource<'_>> = self
+            .flags
+            .values()
+            .map(|f| FlagSource {
+                flag: &f.source,
+                rollouts: &f.rollouts,
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.flag.key.as_str().cmp(b.flag.key.as_str()));
+        all
     }
 
     /// The counters of one flag in one environment (for flushing and for carrying across swaps).
@@ -240,6 +283,12 @@ fn compile_flag(
         })
         .collect();
     CompiledFlag {
+        source: flag.clone(),
+        rollouts: rollouts
+            .iter()
+            .filter(|r| r.flag == flag.key.as_str())
+            .cloned()
+            .collect(),
         kind: flag.variants.kind(),
         variants: flag
             .variants
