@@ -18,7 +18,7 @@ use crate::controller::Controller;
 use crate::notify::{Deliveries, Notifier, Retry};
 use crate::prometheus::Poller;
 use crate::telemetry_out;
-use crate::{http, mcp};
+use crate::{flagd_sync, http, mcp};
 
 /// Exactly what tools/list returns, sorted by name: `flagwarden schema` prints it.
 pub fn tool_list() -> Vec<rmcp::model::Tool> {
@@ -103,11 +103,19 @@ pub fn serve(app: Arc<App>, args: &ServeArgs) -> Result<()> {
         deliveries: deliveries.clone(),
         controller: looks.clone(),
         seal: state_seal()?,
+        grpc: Vec::new(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
     };
     let telemetry = telemetry_out::start("serve", app.clone(), deliveries.clone())?;
     let result = runtime()?.block_on(async move {
+        let mut cfg = cfg;
         let controller = Controller::start(app.clone(), looks);
+        // The flagd sync source on the same port; its publisher follows the watch feed `beside` starts.
+        let (flagd, publisher) =
+            flagd_sync::start(app.clone(), &args.environment, cfg.shutdown.clone());
+        cfg.grpc.push((flagd_sync::PATH, flagd));
         let served = beside(app.clone(), &args.scan, deliveries, http::serve(app, cfg)).await;
+        publisher.abort();
         if let Some(c) = controller {
             c.stop().await;
         }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod codegen;
 pub mod controller;
 pub mod domain;
+pub mod flagd_sync;
 pub mod http;
 pub mod launch;
 pub mod mcp;

@@ -28,7 +28,7 @@ const ALLOWED: &[Allowed] = &[
 ];
 
 /// The edges: each speaks one protocol to the outside and reaches the rest only through `app`.
-const EDGES: [&str; 3] = ["mcp", "http", "cli"];
+const EDGES: [&str; 4] = ["mcp", "http", "cli", "flagd_sync"];
 
 /// A module path below the crate root, such as `["domain", "flag"]`.
 type Room = Vec<String>;

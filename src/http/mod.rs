@@ -54,6 +54,11 @@ pub struct ServeConfig {
     pub controller: Arc<crate::controller::Stats>,
     /// Seals the request state of in-client confirmations; every MCP session shares it.
     pub seal: Arc<crate::mcp::StateSeal>,
+    /// gRPC services served on the same port over HTTP/2, by route path, behind the same guard:
+    /// the flagd sync source (`launch.rs` builds it, so this edge imports no other).
+    pub grpc: Vec<(&'static str, Router)>,
+    /// Cancelled on SIGINT or SIGTERM; long-lived streams (SSE, gRPC) end on it.
+    pub shutdown: CancellationToken,
 }
 
 /// Request body limits: OFREP contexts are small, signal batches larger, MCP calls in between.
@@ -219,6 +224,8 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         Err(e) if route == Route::otlp => {
             otlp::error_response(otlp::answer_encoding(req.headers()), e.status, e.message)
         }
+        // gRPC clients read the status from trailers-only headers, not from a JSON body.
+        Err(e) if route == Route::flagd_sync => grpc_refusal(e),
         Err(e) => e.into_response(),
     };
     s.metrics
@@ -226,11 +233,24 @@ async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
     res
 }
 
+/// A refusal as gRPC says it: HTTP 200 with `grpc-status` and `grpc-message`, so a client reports
+/// UNAUTHENTICATED or PERMISSION_DENIED with the guard's message instead of a protocol error.
+fn grpc_refusal(e: ApiError) -> Response {
+    let status = match e.status {
+        StatusCode::UNAUTHORIZED => tonic::Status::unauthenticated(e.message),
+        StatusCode::FORBIDDEN => tonic::Status::permission_denied(e.message),
+        _ => tonic::Status::invalid_argument(e.message),
+    };
+    status.into_http::<axum::body::Body>()
+}
+
 fn admit(s: &Shared, route: Route, req: &Request) -> Result<Caller, ApiError> {
     let headers = req.headers();
     let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
-    s.hosts.check_host(text(header::HOST)).map_err(forbidden)?;
+    // HTTP/2 (gRPC) names the host in the `:authority` pseudo-header, which is the URI's authority.
+    let host = text(header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    s.hosts.check_host(host).map_err(forbidden)?;
     s.hosts
         .check_origin(text(header::ORIGIN))
         .map_err(forbidden)?;
@@ -274,7 +294,7 @@ fn admit(s: &Shared, route: Route, req: &Request) -> Result<Caller, ApiError> {
     Ok(who)
 }
 
-fn router(s: Shared) -> Router {
+fn router(s: Shared, grpc: Vec<(&'static str, Router)>) -> Router {
     let hosts: Vec<String> = s.hosts.hosts().to_vec();
     let mcp = {
         let (app, seal) = (s.app.clone(), s.seal.clone());
@@ -305,10 +325,14 @@ fn router(s: Shared) -> Router {
         .route("/v1/logs", post(otlp::logs))
         .route("/v1/metrics", post(otlp::metrics))
         .layer(DefaultBodyLimit::max(otlp::OTLP_BODY_LIMIT));
+    let grpc = grpc.into_iter().fold(Router::new(), |r, (path, service)| {
+        r.route_service(path, service)
+    });
     Router::new()
         .merge(ofrep)
         .merge(api)
         .merge(otlp)
+        .merge(grpc)
         .route("/api/v1/stream", get(stream::subscribe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
@@ -355,7 +379,7 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let local = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
+    let shutdown = cfg.shutdown.clone();
     let (changes, _) = broadcast::channel(1024);
     let shared = Shared {
         app: app.clone(),
@@ -402,7 +426,7 @@ pub async fn serve(app: Arc<App>, cfg: ServeConfig) -> anyhow::Result<()> {
         }
     );
     let stop = shutdown.clone();
-    axum::serve(listener, router(shared))
+    axum::serve(listener, router(shared, cfg.grpc))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             stop.cancel();
