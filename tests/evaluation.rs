@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use flagwarden::domain::bucket::{Percent, bucket};
+use flagwarden::domain::bucket::{Percent, bucket, bucketing_hash, slot};
 use flagwarden::domain::eval::{Arm, Context, LiveRollout, Snapshot, evaluate};
 use flagwarden::domain::flag::{
     ChangeType, EnvState, Flag, FlagKey, FlagStatus, FlagType, Variants,
@@ -106,29 +106,51 @@ fn an_unknown_environment_is_an_error_not_a_panic() {
     assert!(r.error.is_some() && r.value.is_none());
 }
 
-#[test]
-fn buckets_match_the_reference_murmur3() {
-    // Cross-implementation check: the same bucket as the murmur3 crate, over the same bytes.
-    for (salt, key) in [
-        ("new-checkout", "user-1"),
-        ("a", ""),
-        ("flag.x", "😀 unicode"),
-        ("s", &"long".repeat(100)),
-    ] {
-        let reference =
-            murmur3::murmur3_32(&mut std::io::Cursor::new(format!("{salt}/{key}")), 0).unwrap();
-        assert_eq!(
-            u32::from(bucket(salt, key)),
-            reference % 10_000,
-            "{salt}/{key}"
-        );
+/// A value of tests/data/bucketing-vectors.json: `value`, or `repeat` written `times` times.
+fn vector_value(v: &Value) -> String {
+    match v.get("value") {
+        Some(s) => s.as_str().unwrap().to_owned(),
+        None => v["repeat"]
+            .as_str()
+            .unwrap()
+            .repeat(v["times"].as_u64().unwrap() as usize),
     }
-    // Pinned vectors: a change here changes every user's bucket everywhere; it must never happen silently.
-    assert_eq!(
-        bucket("new-checkout", "user-1"),
-        (murmur3::murmur3_32(&mut std::io::Cursor::new("new-checkout/user-1"), 0).unwrap() % 10_000)
-            as u16
-    );
+}
+
+#[test]
+fn buckets_follow_flagds_spec_vectors() {
+    // The vectors come from flagd's reference hashing (Python: cbor2 canonical + mmh3), not from
+    // this crate: a change here changes every user's bucket everywhere, and must never be silent.
+    let data: Value = serde_json::from_str(include_str!("data/bucketing-vectors.json")).unwrap();
+    let vectors = data["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 15);
+    for v in vectors {
+        let value = vector_value(v);
+        assert_eq!(value.len() as u64, v["utf8_bytes"].as_u64().unwrap());
+        let hash = bucketing_hash(&[&value]);
+        assert_eq!(u64::from(hash), v["cbor_murmur3"].as_u64().unwrap(), "{v}");
+        // The raw-string hash the JavaScript core uses differs, as the vectors record.
+        assert_ne!(u64::from(hash), v["raw_murmur3"].as_u64().unwrap(), "{v}");
+        for (weight, want) in v["slots"].as_object().unwrap() {
+            let got = slot(hash, weight.parse().unwrap());
+            assert_eq!(got, want.as_u64().unwrap(), "{weight} of {v}");
+        }
+        // flagwarden's own bucket is the slot among 10 000 of `salt "/" key`, whichever way the
+        // value splits into salt and key.
+        if let Some((salt, key)) = value.split_once('/') {
+            assert_eq!(
+                u64::from(bucket(salt, key)),
+                v["slots"]["10000"].as_u64().unwrap(),
+                "{value}"
+            );
+        }
+    }
+    // A reference murmur3 of another crate over the CBOR bytes agrees too.
+    let value = "new-checkout/user-1";
+    let mut bytes = vec![0x60 | value.len() as u8];
+    bytes.extend_from_slice(value.as_bytes());
+    let reference = murmur3::murmur3_32(&mut std::io::Cursor::new(bytes), 0).unwrap();
+    assert_eq!(bucketing_hash(&["new-checkout/", "user-1"]), reference);
 }
 
 #[test]

@@ -14,6 +14,7 @@ provider's headers option (`headers_factory`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,10 +230,34 @@ def test_murmur3_oracle_reference_vectors() -> None:
     assert murmur3_x86_32(b"Hello, world!", 1234) == 0xFAF6CDB3
 
 
+def cbor_text(value: str) -> bytes:
+    """The canonical CBOR encoding of a text string (RFC 8949: major type 3, shortest length form)."""
+    data = value.encode()
+    n = len(data)
+    if n < 24:
+        head = bytes([0x60 | n])
+    elif n < 0x100:
+        head = bytes([0x78, n])
+    elif n < 0x10000:
+        head = bytes([0x79]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x7A]) + n.to_bytes(4, "big")
+    return head + data
+
+
+def test_cbor_oracle_against_the_shared_vectors() -> None:
+    vectors = json.loads((Path(__file__).parents[1] / "data" / "bucketing-vectors.json").read_text())
+    for v in vectors["vectors"]:
+        value = v["value"] if "value" in v else v["repeat"] * v["times"]
+        assert murmur3_x86_32(cbor_text(value)) == v["cbor_murmur3"], value[:40]
+
+
 def expected_split_variant(flag: str, targeting_key: str) -> str:
-    """flagwarden's documented bucketing: murmur3_x86_32(salt "/" targetingKey) mod 10 000 basis points,
-    the salt being the flag key, splits as cumulative ranges in the order given ("on" takes [0, 5000))."""
-    return "on" if murmur3_x86_32(f"{flag}/{targeting_key}".encode()) % 10_000 < 5_000 else "off"
+    """flagwarden's documented bucketing, flagd's `fractional`: murmur3_x86_32 over the canonical CBOR
+    encoding of salt "/" targetingKey, slot (hash * 10 000) >> 32 in basis points, the salt being the
+    flag key, splits as cumulative ranges in the order given ("on" takes [0, 5000))."""
+    h = murmur3_x86_32(cbor_text(f"{flag}/{targeting_key}"))
+    return "on" if (h * 10_000) >> 32 < 5_000 else "off"
 
 
 def test_fifty_percent_split(dev: OpenFeatureClient) -> None:

@@ -1,10 +1,17 @@
 //! flagd flag definitions: one environment of a compiled `Snapshot` written as the JSON document
 //! flagd's engines read (the daemon's sync sources, the in-process providers, file sync), so that
-//! every engine serves exactly what `eval::evaluate` serves.
+//! every engine serves exactly what `eval::evaluate` serves, to every user.
 //!
-//! The parts: `document.rs` the document and one flag's entry (state, variants, default variant).
-//! This file re-exports them.
+//! The parts: `document.rs` the document and one flag's entry (state, variants, default variant,
+//! metadata); `targeting.rs` rules and their conditions as JSONLogic with flagd's operators;
+//! `arms.rs` splits and a running rollout's arms as `fractional`, bucketed as `bucket.rs` buckets;
+//! `evaluators.rs` conditions shared by several flags lifted into `$evaluators`. This file
+//! re-exports them.
 
+mod arms;
 mod document;
+mod evaluators;
+mod targeting;
 
+pub use arms::{TARGETING_KEY_MISSING, bucketing_value};
 pub use document::{SCHEMA_URL, document};

@@ -10,7 +10,12 @@
 //! served is needed because a cached answer from before a step, or a targeting rule that matched
 //! first, gives the unit something other than its arm's treatment, and counting it there would
 //! mix treatments. So an evaluation counts only where the served variant (when sent) is the arm's
-//! and the reason (when it says anything, i.e. not `cached`, `stale` or `unknown`) is `split`.
+//! and the reason (when it says anything, i.e. not `cached`, `stale` or `unknown`) is the split's:
+//! `split` from flagwarden (OFREP, MCP); from a flagd engine (the hook names its provider, e.g.
+//! `FlagdProvider`, `flagd`), which reports every targeting result as `targeting_match`, `fractional`
+//! included (`domain::flagd` writes the arms as one), `targeting_match` too. From those engines a rule
+//! that matched first and served the arm's own variant reads the same; a rule serving another
+//! variant is still refused by the variant check.
 //! A cached answer with the arm's variant counts: the unit got exactly its arm's treatment.
 
 use jiff::{SignedDuration, Timestamp};
@@ -72,8 +77,13 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
             ),
         });
     }
+    let flagd = e
+        .provider
+        .as_deref()
+        .is_some_and(|p| p.to_ascii_lowercase().contains("flagd"));
     if let Some(r) = e.reason.as_deref()
         && !matches!(r, "split" | "cached" | "stale" | "unknown")
+        && !(flagd && r == "targeting_match")
     {
         return Err(Rejection::Disagrees {
             flag: flag(),
@@ -109,6 +119,7 @@ mod tests {
             at: Some(ts(at)),
             environment: "dev".into(),
             sampling: "undeclared".into(),
+            provider: None,
         }
     }
 
@@ -168,9 +179,39 @@ mod tests {
             ok(eval(&k, Some("off"), Some("default"), 10)),
             Err(Rejection::Disagrees { .. })
         ));
+        // flagd's engines report a `fractional` arm as TARGETING_MATCH; a rule that matched first
+        // is told apart by the variant it served.
+        let from_flagd = |mut e: FlagEvaluation, provider: &str| {
+            e.provider = Some(provider.into());
+            e
+        };
+        assert_eq!(
+            ok(from_flagd(
+                eval(&k, Some("off"), Some("targeting_match"), 10),
+                "FlagdProvider"
+            )),
+            Ok(Arm::Control)
+        );
+        assert_eq!(
+            ok(from_flagd(
+                eval(&c, Some("on"), Some("targeting_match"), 10),
+                "flagd"
+            )),
+            Ok(Arm::Canary)
+        );
         assert!(matches!(
-            ok(eval(&c, Some("on"), Some("targeting_match"), 10)),
+            ok(from_flagd(
+                eval(&k, Some("on"), Some("targeting_match"), 10),
+                "flagd"
+            )),
             Err(Rejection::Disagrees { .. })
+        ));
+        assert!(matches!(
+            ok(from_flagd(
+                eval(&x, Some("off"), Some("default"), 10),
+                "flagd"
+            )),
+            Err(Rejection::OutsideArms { .. })
         ));
         assert!(matches!(
             ok(eval(&c, Some("on"), Some("split"), -5)),

@@ -31,6 +31,7 @@ const REASON: &[&str] = &[
     "feature_flag.result.reason",
     "feature_flag.evaluation.reason",
 ];
+const PROVIDER: &[&str] = &["feature_flag.provider.name", "feature_flag.provider_name"];
 const CONTEXT_ID: &[&str] = &["feature_flag.context.id", "feature_flag.context.key"];
 const ERROR_TYPE: &[&str] = &["error.type"];
 const ENVIRONMENT: &[&str] = &["deployment.environment.name", "deployment.environment"];
@@ -92,6 +93,7 @@ fn evaluation(
         at: nanos(at),
         environment: env.to_owned(),
         sampling: sampling.to_owned(),
+        provider: attrs::text(a, PROVIDER),
     })
 }
 

@@ -81,4 +81,7 @@ pub struct FlagEvaluation {
     /// `deployment.environment.name` of the resource that sent it, else the request's.
     pub environment: String,
     pub sampling: String,
+    /// `feature_flag.provider.name`: which provider evaluated it (a flagd engine reports arms as
+    /// `targeting_match`, see attribution.rs).
+    pub provider: Option<String>,
 }

@@ -1,0 +1,65 @@
+//! Splits and a running rollout's arms as flagd's `fractional`, bucketed exactly as flagwarden
+//! buckets (`domain::bucket`): the bucketing value is `salt + "/" + targetingKey`, written as
+//! JSONLogic `cat`, and the weights are basis points (total 10 000), so a spec-following engine
+//! computes the same slot and walks the same cumulative ranges.
+//!
+//! A rollout's three arms stay apart in what an engine returns, because the OpenTelemetry hooks
+//! carry only the variant and the reason: the canary is the candidate variant, the control arm is
+//! the last-known-good variant matched by `fractional` (TARGETING_MATCH), and a unit outside both
+//! falls through a `null` bucket to the default variant, the same last-known-good, with reason
+//! DEFAULT. flagwarden's own answer is SPLIT for the canary and control and DEFAULT outside.
+
+use serde_json::{Value, json};
+
+use crate::domain::bucket::Percent;
+use crate::domain::eval::LiveRollout;
+
+/// What targeting returns when a split or rollout needs a targeting key and the context has none:
+/// not a variant, so the engine answers with an error and the caller's code default, as
+/// flagwarden answers TARGETING_KEY_MISSING.
+pub const TARGETING_KEY_MISSING: &str = "flagwarden:targeting-key-missing";
+
+/// The bucketing value of a flag salted with `salt`: JSONLogic for `salt + "/" + targetingKey`.
+pub fn bucketing_value(salt: &str) -> Value {
+    json!({"cat": [format!("{salt}/"), {"var": "targetingKey"}]})
+}
+
+/// `fractional` over weighted buckets (a `None` variant is a `null` bucket), zero weights left out
+/// (they cover no slot), guarded by the targeting key's presence.
+fn fractional(salt: &str, buckets: &[(Option<&str>, u16)]) -> Value {
+    let mut args = vec![bucketing_value(salt)];
+    args.extend(
+        buckets
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(v, w)| json!([v, w])),
+    );
+    json!({"if": [{"var": "targetingKey"}, {"fractional": args}, TARGETING_KEY_MISSING]})
+}
+
+/// A rule's percentage split: each variant's share in basis points, in the rule's order.
+pub(super) fn split(salt: &str, arms: &[(String, Percent)]) -> Value {
+    let buckets: Vec<(Option<&str>, u16)> = arms
+        .iter()
+        .map(|(v, p)| (Some(v.as_str()), p.basis_points()))
+        .collect();
+    fractional(salt, &buckets)
+}
+
+/// A running rollout at c basis points, as `eval::rollout_arm` places units: canary [0, c),
+/// control [5000, 5000 + c) while c <= 5000, everyone else outside (the `null` buckets).
+pub(super) fn rollout(salt: &str, r: &LiveRollout) -> Value {
+    let c = r.percent.basis_points();
+    let (candidate, lkg) = (Some(r.candidate.as_str()), Some(r.lkg.as_str()));
+    let buckets: Vec<(Option<&str>, u16)> = if c <= 5_000 {
+        vec![
+            (candidate, c),
+            (None, 5_000 - c),
+            (lkg, c),
+            (None, 5_000 - c),
+        ]
+    } else {
+        vec![(candidate, c), (None, 10_000 - c)]
+    };
+    fractional(salt, &buckets)
+}

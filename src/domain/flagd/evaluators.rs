@@ -1,0 +1,62 @@
+//! Conditions shared by several flags, lifted into the document's `$evaluators` and referenced as
+//! `{"$ref": name}`, so a shared audience ("beta testers", "internal staff") is written once.
+//!
+//! Engines substitute references textually, and not safely for every text: the Python core's
+//! `re.sub` reads backslashes in the replacement as escapes (and its `json.dumps` writes every
+//! non-ASCII character as one), and the JavaScript core's `replaceAll` reads `$` patterns. So a
+//! condition is lifted only when its JSON is ASCII without `\` or `$`; any other stays inline,
+//! which means the same.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+/// How many flags (at least) must share a condition before it is lifted.
+const SHARED_BY: usize = 2;
+
+/// The conditions of every flag (`per_flag[f][r]` is flag f's rule r), with shared ones replaced by
+/// references, and the evaluators they refer to, named `shared-1`, `shared-2`, … in first-use order.
+pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, Value>) {
+    let text = |v: &Value| v.to_string();
+    let mut users: HashMap<String, usize> = HashMap::new();
+    for conditions in &per_flag {
+        let mut seen: Vec<String> = conditions.iter().map(text).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for t in seen {
+            *users.entry(t).or_default() += 1;
+        }
+    }
+    let liftable = |v: &Value, t: &str| {
+        v.is_object()
+            && users.get(t).is_some_and(|n| *n >= SHARED_BY)
+            && t.chars().all(|c| c.is_ascii() && c != '\\' && c != '$')
+    };
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut evaluators = Map::new();
+    let lifted = per_flag
+        .into_iter()
+        .map(|conditions| {
+            conditions
+                .into_iter()
+                .map(|v| {
+                    let t = text(&v);
+                    if !liftable(&v, &t) {
+                        return v;
+                    }
+                    let next = names.len() + 1;
+                    let name = names
+                        .entry(t)
+                        .or_insert_with(|| {
+                            let name = format!("shared-{next}");
+                            evaluators.insert(name.clone(), v);
+                            name
+                        })
+                        .clone();
+                    json!({ "$ref": name })
+                })
+                .collect()
+        })
+        .collect();
+    (lifted, evaluators)
+}
