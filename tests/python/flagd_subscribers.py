@@ -4,7 +4,8 @@
     flagd_subscribers.py PORT TOKEN FLAG KEY COUNT
 
 Prints `ready` once every provider has its first definition. Then, for each line `expect JSON` read from
-stdin, it prints `armed` and waits until every provider answers FLAG for targeting key KEY with that value, checked in each
+stdin (a value, or {"value", "flag", "key"} to watch another flag or key), it prints `armed` and waits until
+every provider answers FLAG for targeting key KEY with that value, checked in each
 provider's PROVIDER_CONFIGURATION_CHANGED handler (the moment a new definition is in its store), and
 prints one JSON line: the CLOCK_MONOTONIC time (shared by every process on the machine) at which each
 provider first gave the expected answer. Exits on EOF, or with status 2 if a flip is not seen in 20 s."""
@@ -27,20 +28,20 @@ FLIP_TIMEOUT_S = 20
 
 def main() -> None:
     port, token, flag, key, count = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-    context = EvaluationContext(targeting_key=key)
     clients = [in_process_client(port, token, f"sub-{i}") for i in range(count)]
     lock = threading.Lock()
-    state = {"expect": None, "seen": [None] * count}
+    state = {"expect": None, "seen": [None] * count, "flag": flag, "context": EvaluationContext(targeting_key=key)}
     done = threading.Event()
 
     def check(i: int) -> None:
         with lock:
             if state["expect"] is None or state["seen"][i] is not None:
                 return
-        value = clients[i].get_boolean_value(flag, not state["expect"], context)
+            expect, flag_now, context = state["expect"], state["flag"], state["context"]
+        value = clients[i].get_boolean_value(flag_now, not expect, context)
         now = time.monotonic()
         with lock:
-            if value == state["expect"] and state["seen"][i] is None:
+            if value == expect == state["expect"] and state["seen"][i] is None:
                 state["seen"][i] = now
                 if all(t is not None for t in state["seen"]):
                     done.set()
@@ -52,8 +53,13 @@ def main() -> None:
         verb, _, arg = line.strip().partition(" ")
         if verb != "expect":
             continue
+        want = json.loads(arg)
+        if not isinstance(want, dict):
+            want = {"value": want}
         with lock:
-            state["expect"] = json.loads(arg)
+            state["expect"] = want["value"]
+            state["flag"] = want.get("flag", flag)
+            state["context"] = EvaluationContext(targeting_key=want.get("key", key))
             state["seen"] = [None] * count
             done.clear()
         print("armed", flush=True)
