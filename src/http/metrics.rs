@@ -34,6 +34,7 @@ pub enum Route {
     signals,
     otlp,
     stream,
+    flagd,
     approvals,
     healthz,
     metrics,
@@ -48,6 +49,7 @@ impl Route {
             "/api/v1/signals" => Route::signals,
             "/v1/traces" | "/v1/logs" | "/v1/metrics" => Route::otlp,
             "/api/v1/stream" => Route::stream,
+            p if p.starts_with("/flagd/v1/") => Route::flagd,
             p if p.starts_with("/api/v1/approvals") => Route::approvals,
             "/healthz" => Route::healthz,
             "/metrics" => Route::metrics,
@@ -63,6 +65,7 @@ impl Route {
             Route::signals => "/api/v1/signals",
             Route::otlp => "/v1 (OTLP)",
             Route::stream => "/api/v1/stream",
+            Route::flagd => "/flagd/v1",
             Route::approvals => "/api/v1/approvals",
             Route::healthz => "/healthz",
             Route::metrics => "/metrics",
@@ -79,6 +82,7 @@ impl Route {
             Route::signals => "signals",
             Route::otlp => "otlp",
             Route::stream => "stream",
+            Route::flagd => "flagd",
             Route::approvals => "approvals",
             Route::healthz => "healthz",
             Route::metrics => "metrics",
@@ -91,7 +95,9 @@ impl Route {
         use Role::*;
         match self {
             Route::mcp => &[Agent, Human],
-            Route::ofrep_evaluate | Route::ofrep_bulk | Route::stream => &[Sdk, Agent, Human],
+            Route::ofrep_evaluate | Route::ofrep_bulk | Route::stream | Route::flagd => {
+                &[Sdk, Agent, Human]
+            }
             Route::signals | Route::otlp => &[Ingest, Sdk],
             Route::approvals => &[Human],
             Route::metrics | Route::other => &[Agent, Human, Sdk, Ingest],
