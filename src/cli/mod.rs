@@ -4,6 +4,7 @@
 
 mod approvals;
 mod audit;
+mod export;
 mod flags;
 mod human;
 mod policy;
@@ -209,6 +210,11 @@ pub enum Command {
         #[arg(long, hide = true, value_delimiter = ',')]
         keys: Vec<String>,
     },
+    /// Write definitions for another engine: `export flagd --env E [--out FILE]`.
+    Export {
+        #[command(subcommand)]
+        cmd: ExportCmd,
+    },
     /// Evaluate a flag as an application would.
     Eval {
         key: String,
@@ -217,6 +223,18 @@ pub enum Command {
         /// OpenFeature context as JSON, e.g. '{"targetingKey":"user-1"}'.
         #[arg(long, default_value = "{}")]
         context: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// The environment's flagd flag definitions (JSON), for flagd's file sync.
+    Flagd {
+        #[arg(long = "env")]
+        env: String,
+        /// Replace this file atomically instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -400,5 +418,8 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
         } => audit::show(&cli, *verify, key.as_deref(), env.as_deref(), *limit, *json),
         Command::Eval { key, env, context } => flags::eval(&cli, key, env, context),
+        Command::Export {
+            cmd: ExportCmd::Flagd { env, out },
+        } => export::flagd(&cli, env, out.as_deref()),
     }
 }

@@ -34,6 +34,7 @@ pub enum Route {
     signals,
     otlp,
     stream,
+    flagd,
     flagd_sync,
     approvals,
     healthz,
@@ -49,6 +50,7 @@ impl Route {
             "/api/v1/signals" => Route::signals,
             "/v1/traces" | "/v1/logs" | "/v1/metrics" => Route::otlp,
             "/api/v1/stream" => Route::stream,
+            p if p.starts_with("/flagd/v1/") => Route::flagd,
             p if p.starts_with("/flagd.sync.v1.") => Route::flagd_sync,
             p if p.starts_with("/api/v1/approvals") => Route::approvals,
             "/healthz" => Route::healthz,
@@ -65,6 +67,7 @@ impl Route {
             Route::signals => "/api/v1/signals",
             Route::otlp => "/v1 (OTLP)",
             Route::stream => "/api/v1/stream",
+            Route::flagd => "/flagd/v1",
             Route::flagd_sync => "flagd sync (gRPC flagd.sync.v1)",
             Route::approvals => "/api/v1/approvals",
             Route::healthz => "/healthz",
@@ -82,6 +85,7 @@ impl Route {
             Route::signals => "signals",
             Route::otlp => "otlp",
             Route::stream => "stream",
+            Route::flagd => "flagd",
             Route::flagd_sync => "flagd_sync",
             Route::approvals => "approvals",
             Route::healthz => "healthz",
@@ -95,9 +99,11 @@ impl Route {
         use Role::*;
         match self {
             Route::mcp => &[Agent, Human],
-            Route::ofrep_evaluate | Route::ofrep_bulk | Route::stream | Route::flagd_sync => {
-                &[Sdk, Agent, Human]
-            }
+            Route::ofrep_evaluate
+            | Route::ofrep_bulk
+            | Route::stream
+            | Route::flagd
+            | Route::flagd_sync => &[Sdk, Agent, Human],
             Route::signals | Route::otlp => &[Ingest, Sdk],
             Route::approvals => &[Human],
             Route::metrics | Route::other => &[Agent, Human, Sdk, Ingest],

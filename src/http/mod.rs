@@ -1,5 +1,5 @@
 //! The HTTP edge (`flagwarden serve`): MCP streamable HTTP for agents, OFREP for applications, signal
-//! ingest, the OTLP/HTTP receiver, the change stream, approvals for human tokens, health and metrics. Every request passes one
+//! ingest, the OTLP/HTTP receiver, flagd's HTTP sync (`flagd.rs`), the change stream, approvals for human tokens, health and metrics. Every request passes one
 //! guard first (Host, Origin, bearer token and role), which also records the request's metrics. The
 //! handlers are thin: they parse, call one `App` method, and shape the answer. MCP sessions of the
 //! 2025 era keep their SSE events in `events.rs`, so a dropped stream resumes from `Last-Event-ID`.
@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 mod events;
+mod flagd;
 mod metrics;
 mod ofrep;
 mod otlp;
@@ -334,6 +335,7 @@ fn router(s: Shared, grpc: Vec<(&'static str, Router)>) -> Router {
         .merge(otlp)
         .merge(grpc)
         .route("/api/v1/stream", get(stream::subscribe))
+        .route("/flagd/v1/{env}", get(flagd::definition))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
         .nest_service("/mcp", mcp)
@@ -348,7 +350,7 @@ fn router(s: Shared, grpc: Vec<(&'static str, Router)>) -> Router {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such endpoint; see the README for /mcp, /ofrep/v1, /api/v1, /healthz and /metrics",
+                "no such endpoint; see the README for /mcp, /ofrep/v1, /flagd/v1, /api/v1, /healthz and /metrics",
             )
         })
         .layer(middleware::from_fn_with_state(s.clone(), guard))

@@ -280,7 +280,7 @@ fn traced<'a>(
 }
 
 /// Whether If-None-Match names `etag` (weak comparison, lists and `*` included).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(super) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
