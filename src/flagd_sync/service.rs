@@ -215,3 +215,48 @@ fn updates(rx: watch::Receiver<Arc<FlagdDocument>>, stop: CancellationToken) -> 
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selector_is_an_environment_bare_or_as_a_flag_set_id() {
+        assert_eq!(selector("selector", "").unwrap(), None);
+        assert_eq!(selector("selector", "  ").unwrap(), None);
+        assert_eq!(
+            selector("selector", "production").unwrap(),
+            Some("production")
+        );
+        assert_eq!(
+            selector("selector", " flagSetId=production ").unwrap(),
+            Some("production")
+        );
+        for bad in [
+            "source=database",
+            "flagSetId=",
+            "app=weather,flagSetId=production",
+        ] {
+            let e = selector(SELECTOR_HEADER, bad).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+            assert!(e.message().contains(SELECTOR_HEADER), "{}", e.message());
+            assert!(e.message().contains(bad.trim()), "{}", e.message());
+        }
+    }
+
+    #[test]
+    fn an_unknown_environment_is_not_found_and_a_store_failure_says_nothing_inside() {
+        let e = status(
+            "nope",
+            AppError::Invalid {
+                field: "environment".into(),
+                message: "unknown environment \"nope\": the policy declares development".into(),
+            },
+        );
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        assert!(
+            e.message()
+                .starts_with("selector \"nope\": unknown environment")
+        );
+    }
+}
