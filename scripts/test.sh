@@ -25,7 +25,7 @@ echo "== cargo build and test"
 cargo build --locked --bin flagwarden
 cargo test --locked --all-targets
 
-echo "== MCP Python SDK (stdio and HTTP, legacy and 2026-07-28), OpenFeature's Python OFREP provider, real OTel exporters (Python, Node) into the OTLP receiver"
+echo "== MCP Python SDK (stdio and HTTP, legacy and 2026-07-28), OpenFeature's Python OFREP provider, flagd's Python and JavaScript in-process providers over gRPC sync, real OTel exporters (Python, Node) into the OTLP receiver"
 FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" .venv/bin/python -m pytest -q tests/python
 
 echo "== real HTTP clients: MCP Inspector CLI --strict (both eras), MCP conformance suite (2025-11-25, 2026-07-28)"

@@ -93,6 +93,38 @@ async fn sync_sends_the_definition_on_connect_and_after_every_change() {
         doc(&changed)["flags"]["new-checkout"]
     );
 
+    // A canary, then a rollback the CLI commits from another process: both reach the stream.
+    agent.create_flag("search").await;
+    let (created, _) = until_flag(&mut stream, "search").await;
+    agent
+        .call(
+            "start_canary",
+            json!({"key": "search", "environment": "development", "candidate_variant": "on", "reason": "try"}),
+        )
+        .await
+        .ok();
+    let canary: SyncFlagsResponse = stream.next(WAIT).await.unwrap();
+    assert_ne!(
+        doc(&canary)["flags"]["search"],
+        doc(&created)["flags"]["search"]
+    );
+    p.cli_ok(&[
+        "rollback",
+        "search",
+        "--env",
+        "development",
+        "--reason",
+        "from the CLI",
+        "--yes",
+    ]);
+    let rolled: SyncFlagsResponse = stream.next(WAIT).await.unwrap();
+    assert!(version(&rolled) > version(&canary));
+    assert_ne!(
+        doc(&rolled)["flags"]["search"],
+        doc(&canary)["flags"]["search"]
+    );
+    let on = rolled;
+
     // FetchAllFlags answers the same document, once; the body's selector works too.
     let mut fetch = conn
         .call(
