@@ -3,7 +3,9 @@
 #
 #   scripts/bench-http.sh                 # OHA=/path/oha EDGE=/path/unleash-edge when not on PATH
 #
-# Flags on both sides: "bench-flag" (boolean, 50 % sticky rollout by user id) and flag-01..flag-99 (on).
+# Flags on both sides: "bench-flag" (boolean, 50 % sticky rollout by user id) and flag-0001..flag-0099 (on).
+# N_FLAGS=1000 OFF_EVERY=2 makes it 1,000 flags with every second one off (flagwarden: never enabled, so
+# served off; Edge: `enabled: false`, which its frontend endpoints leave out), about half enabled.
 # flagwarden is seeded through its MCP tools with the official MCP SDK from .venv (scripts/test.sh makes it).
 # Each server runs alone, pinned to CPU $SERVER_CPU, oha to CPU $LOAD_CPU; everything binds 127.0.0.1.
 # Every load is bounded in count (-n) and time (timeout $CAP s). Servers are killed on exit.
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 OHA=${OHA:-oha} EDGE=${EDGE:-unleash-edge}
 N_SINGLE=${N_SINGLE:-1000000} N_BULK=${N_BULK:-100000} N_WARM=${N_WARM:-10000} CONC=${CONC:-32} CAP=${CAP:-300}
 SERVER_CPU=${SERVER_CPU:-1} LOAD_CPU=${LOAD_CPU:-0}
+N_FLAGS=${N_FLAGS:-100} OFF_EVERY=${OFF_EVERY:-0}
 KEY=${KEY:-user-4}   # a user both sides put in the 50 % ("on"), so both answer alike
 FW_CTX="{\"context\":{\"targetingKey\":\"$KEY\"}}"
 EDGE_CTX="{\"userId\":\"$KEY\"}"
@@ -59,13 +62,15 @@ async def main(bin, policy, db):
         half = [{"variant": "on", "percent": 50}, {"variant": "off", "percent": 50}]
         await call("create_flag", key="bench-flag", description="bench", change_type="code")
         await call("set_targeting", key="bench-flag", environment="development", rules=[{"serve": {"split": half}}])
-        for i in range(1, 100):
-            await call("create_flag", key=f"flag-{i:02d}", description="bench", change_type="config")
-            await call("set_targeting", key=f"flag-{i:02d}", environment="development", rules=[], default_variant="on")
+        for i in range(1, n_flags):
+            await call("create_flag", key=f"flag-{i:04d}", description="bench", change_type="config")
+            if off_every == 0 or i % off_every != 0:
+                await call("set_targeting", key=f"flag-{i:04d}", environment="development", rules=[], default_variant="on")
 
-anyio.run(main, *sys.argv[1:])
+n_flags, off_every = int(sys.argv[4]), int(sys.argv[5])
+anyio.run(main, *sys.argv[1:4])
 EOF
-RUST_LOG=warn timeout 120 .venv/bin/python "$T/seed.py" "$BIN" "$T/policy.toml" "$T/fw.db"
+RUST_LOG=warn timeout 600 .venv/bin/python "$T/seed.py" "$BIN" "$T/policy.toml" "$T/fw.db" "$N_FLAGS" "$OFF_EVERY"
 
 echo "== flagwarden"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" --policy "$T/policy.toml" --db "$T/fw.db" serve --listen 127.0.0.1:0 \
@@ -86,10 +91,10 @@ load fw-304 "$N_BULK" "$FW/ofrep/v1/evaluate/flags" "$FW_CTX" -H "If-None-Match:
 stop
 
 echo "== unleash edge"
-jq -n '{version: 2, features: (
+jq -n --argjson n "$N_FLAGS" --argjson off "$OFF_EVERY" '{version: 2, features: (
   [{name: "bench-flag", enabled: true, strategies: [{name: "flexibleRollout",
      parameters: {rollout: "50", stickiness: "userId", groupId: "bench-flag"}}]}]
-  + [range(1; 100) | {name: "flag-\(if . < 10 then "0" else "" end)\(.)", enabled: true,
+  + [range(1; $n) | {name: ("flag-" + ("000\(.)" | .[-4:])), enabled: ($off == 0 or (. % $off) != 0),
      strategies: [{name: "default", parameters: {}}]}])}' > "$T/features.json"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$EDGE" --interface 127.0.0.1 --port "$PORT" offline \
@@ -123,6 +128,6 @@ echo
 echo "oha $("$OHA" --version | awk '{print $2}'), -c $CONC, single -n $N_SINGLE, bulk -n $N_BULK, each after $N_WARM warm-up; ÷ = flagwarden / Edge"
 printf "$FMT" scenario "fw rps" p50ms p99ms codes "edge rps" p50ms p99ms codes "rps÷" "p99÷"
 row single fw-single ed-single
-row bulk100 fw-bulk ed-bulk
+row "bulk$N_FLAGS" fw-bulk ed-bulk
 row bulk304 fw-304 ed-304
 echo "RSS MiB: flagwarden idle $FW_IDLE, after single $FW_AFTER | Edge idle $ED_IDLE, after single $ED_AFTER"

@@ -16,6 +16,9 @@
 #   peer @opentelemetry/api-logs 0.205.0     the Node application of the OpenTelemetry end-to-end test
 #                                             (tests/telemetry/node_app.mjs, tests/python/test_otel_exporters.py)
 #                                             and the skills' OTel snippets
+#   @openfeature/flagd-provider 0.16.1, @openfeature/flagd-core 4.0.1 (pinned: the provider asks for ^4),
+#   @grpc/grpc-js 1.14.7 (the provider's peer)   flagd's JavaScript engine in in-process mode
+#                                             (tests/flagd/js_engine.mjs, tests/python/test_flagd_engines.py)
 #   @anthropic-ai/claude-code 2.1.328         the real Claude Code CLI (`claude -p`), and
 #   @openai/codex 0.169.0                     the real OpenAI Codex CLI (`codex exec`), driven by
 #                                             scripts/agent-clients.sh against a scripted model on loopback

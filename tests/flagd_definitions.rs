@@ -71,3 +71,106 @@ fn an_unknown_environment_is_refused_by_name() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+fn call<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn targeting_splits_and_a_canarys_arms_are_written_as_flagd_reads_them() {
+    let clock = Clock::new();
+    let app = world::app(POLICY, &clock);
+    create(&app, "checkout");
+    let targeting: SetTargeting = call(json!({"key": "checkout", "environment": "development",
+    "reason": "r", "rules": [
+        {"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]},
+                        {"attribute": "age", "op": "lt", "numbers": [18]}], "serve": {"variant": "on"}},
+        {"conditions": [], "serve": {"split": [{"variant": "on", "percent": 25}, {"variant": "off", "percent": 75}]}}
+    ]}));
+    app.set_targeting(&agent(), &targeting).unwrap();
+    let doc = parsed(&app, "development");
+    let flag = &doc["flags"]["checkout"];
+    assert_eq!(flag["defaultVariant"], "off");
+    let chain = flag["targeting"]["if"].as_array().unwrap();
+    assert_eq!(chain.len(), 5, "two rules and the fall-through: {chain:?}");
+    assert_eq!(
+        chain[0],
+        json!({"and": [
+            {"ends_with": [{"var": "email"}, "@corp.com"]},
+            {"and": [{"!=": [{"var": "age"}, null]}, {"<": [{"var": "age"}, 18]}]}
+        ]})
+    );
+    assert_eq!(chain[1], "on");
+    assert_eq!(chain[2], true);
+    let bucketing = json!({"cat": ["checkout/", {"var": "targetingKey"}]});
+    assert_eq!(
+        chain[3]["if"][1],
+        json!({"fractional": [bucketing, ["on", 2500], ["off", 7500]]})
+    );
+    assert_eq!(chain[3]["if"][2], "flagwarden:targeting-key-missing");
+    assert_eq!(chain[4], Value::Null);
+
+    // A canary at 10 % on a flag without rules: canary, null, control, null buckets, the LKG default.
+    create(&app, "search");
+    let on: SetTargeting = call(
+        json!({"key": "search", "environment": "development", "rules": [], "reason": "r",
+        "default_variant": "off"}),
+    );
+    app.set_targeting(&agent(), &on).unwrap();
+    let start: StartCanary = call(json!({"key": "search", "environment": "development",
+        "candidate_variant": "on", "reason": "r", "steps": [10, 50, 100]}));
+    app.start_canary(&agent(), &start).unwrap();
+    let doc = parsed(&app, "development");
+    let flag = &doc["flags"]["search"];
+    assert_eq!(flag["defaultVariant"], "off");
+    assert_eq!(
+        flag["targeting"]["if"][1]["fractional"],
+        json!([{"cat": ["search/", {"var": "targetingKey"}]}, ["on", 1000], [null, 4000], ["off", 1000], [null, 4000]])
+    );
+    assert_eq!(flag["metadata"]["canaryPercent"], 10.0);
+
+    // The rollback pins the last-known-good: no targeting at all.
+    let rollback: RollbackFlag =
+        call(json!({"key": "search", "environment": "development", "reason": "r"}));
+    app.rollback(&agent(), &rollback).unwrap();
+    let doc = parsed(&app, "development");
+    let flag = &doc["flags"]["search"];
+    assert_eq!(flag["defaultVariant"], "off");
+    assert!(flag.get("targeting").is_none(), "{flag}");
+    assert_eq!(flag["metadata"]["flagwardenState"], "pinned");
+    // Production never enabled it: the off variant, ENABLED for flagd.
+    let prod = parsed(&app, "production");
+    assert_eq!(prod["flags"]["search"]["state"], "ENABLED");
+    assert_eq!(prod["flags"]["search"]["defaultVariant"], "off");
+    assert_eq!(
+        prod["flags"]["search"]["metadata"]["flagwardenState"],
+        "disabled"
+    );
+}
+
+#[test]
+fn conditions_two_flags_share_are_written_once_as_evaluators() {
+    let clock = Clock::new();
+    let app = world::app(POLICY, &clock);
+    let corp = json!([{"conditions": [{"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}], "serve": {"variant": "on"}}]);
+    let accented = json!([{"conditions": [{"attribute": "city", "op": "equals", "values": ["Zürich"]}], "serve": {"variant": "on"}}]);
+    for key in ["a", "b"] {
+        create(&app, key);
+        let mut rules = corp.as_array().unwrap().clone();
+        rules.extend(accented.as_array().unwrap().iter().cloned());
+        let t: SetTargeting =
+            call(json!({"key": key, "environment": "development", "rules": rules, "reason": "r"}));
+        app.set_targeting(&agent(), &t).unwrap();
+    }
+    let doc = parsed(&app, "development");
+    assert_eq!(
+        doc["$evaluators"],
+        json!({"shared-1": {"ends_with": [{"var": "email"}, "@corp.com"]}})
+    );
+    for key in ["a", "b"] {
+        let chain = &doc["flags"][key]["targeting"]["if"];
+        assert_eq!(chain[0], json!({"$ref": "shared-1"}));
+        // Non-ASCII text stays inline: the Python core's textual substitution would break on it.
+        assert_eq!(chain[2], json!({"===": [{"var": "city"}, "Zürich"]}));
+    }
+}

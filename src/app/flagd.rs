@@ -22,10 +22,13 @@ pub struct FlagdDocument {
     pub seq: i64,
 }
 
-/// The documents generated from one snapshot, by environment. A new snapshot empties it.
+/// The documents generated from one snapshot (by its version), by environment.
+type Generated = (u64, Vec<(String, FlagdDocument)>);
+
+/// The documents of the current snapshot. A newer snapshot replaces them.
 #[derive(Default)]
 pub(crate) struct DefinitionCache {
-    inner: Mutex<Option<(u64, Vec<(String, FlagdDocument)>)>>,
+    inner: Mutex<Option<Generated>>,
 }
 
 impl App {
