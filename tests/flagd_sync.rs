@@ -324,3 +324,22 @@ async fn wrong_tokens_and_unknown_selectors_are_refused_by_name() {
         assert_eq!(doc(&m)["metadata"]["flagSetId"], "development");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_every_stream_unavailable_so_providers_reconnect() {
+    let p = Project::new(TEST_POLICY);
+    let s = p.serve();
+    let mut conn = Conn::connect(&s.url).await;
+    let mut stream = conn
+        .call("SyncFlags", &sync_request("development"), &[])
+        .await;
+    let _: SyncFlagsResponse = stream.next(WAIT).await.unwrap();
+    let stopping = tokio::task::spawn_blocking(move || s.stop());
+    let (code, message) = tokio::time::timeout(WAIT, stream.status())
+        .await
+        .expect("the stream ends at shutdown");
+    assert_eq!(code, 14, "UNAVAILABLE: {message}");
+    assert!(message.contains("reconnect"), "{message}");
+    let exit = tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+}
