@@ -16,6 +16,9 @@ every flag's variant and value is compared with flagwarden's own OFREP bulk answ
   the raw bytes, checked against the shared vectors' `raw_murmur3`), answer for answer. The JS engine
   is named in the failure, never passed silently.
 
+Last, the evidence loop off the request path: the Python provider in-process with OpenFeature's OTel
+hook, spans exported to `serve`'s OTLP receiver, and canary_status counting each arm as it was served.
+
 Reasons are compared as they map: flagwarden SPLIT is flagd TARGETING_MATCH (a `fractional` result),
 DISABLED and STATIC (nothing to target) are STATIC, and a unit outside a canary's arms is DEFAULT in
 both, so control and outside stay apart in every engine.
@@ -207,6 +210,8 @@ def context(i: int) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
+    ws: Workspace
+    base: str
     definition: dict[str, Any]
     path: Path
     contexts: list[dict[str, Any]]
@@ -242,7 +247,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, flagwarden_bin: Path) -> It
                            {"Content-Type": "application/json"})
             assert s == 200, b
             answers.append({f["key"]: f for f in json.loads(b)["flags"]})
-        yield Corpus(definition=json.loads(body), path=path, contexts=contexts, ofrep=answers)
+        yield Corpus(ws=dataclasses.replace(ws, url=server.mcp), base=server.base, definition=json.loads(body),
+                     path=path, contexts=contexts, ofrep=answers)
 
 
 def test_definitions_validate_against_flagds_schema(corpus: Corpus) -> None:
@@ -384,3 +390,58 @@ def test_javascript_engine_departs_from_the_spec_exactly_as_predicted(corpus: Co
     # It departs only where `fractional` decides, and there by a lot: it is not safe for rollouts.
     assert set(by_flag) <= {k for k in FLAGS if k.startswith(("split", "canary"))}, by_flag
     assert len(wrong) > KEYS // 10, "the raw-string hash should move many users"
+
+
+def canary_status(ws: Workspace, flag: str) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+
+    async def scenario(w: Workspace) -> None:
+        async with w.client("2026-07-28", "flagwarden-e2e-flagd-otel") as c:
+            status.update(await ok(c, "canary_status", {"key": flag, "environment": "development"}))
+
+    run("2026-07-28", scenario, ws)
+    return status
+
+
+def test_in_process_evaluations_reach_the_gate_through_the_otel_hook(corpus: Corpus) -> None:
+    """The evidence loop with flagwarden off the request path: the Python flagd provider evaluates
+    in-process, OpenFeature's OTel hook puts each evaluation on the request's SERVER span, the OTLP
+    exporter sends the spans to `serve`, and canary_status counts each arm exactly as it was served."""
+    from openfeature.contrib.hook.opentelemetry import TracingHook
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind
+
+    flag, users = "canary-10", 1000
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout-in-process",
+                                                        "deployment.environment.name": "development"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{corpus.base}/v1/traces", timeout=10)))
+    tracer = provider.get_tracer("checkout")
+    api.set_provider_and_wait(FlagdProvider(resolver_type=ResolverType.IN_PROCESS,
+                                            offline_flag_source_path=str(corpus.path)), domain="flagd-otel")
+    client = api.get_client("flagd-otel")
+    client.add_hooks([TracingHook()])
+    served = {"canary": 0, "control": 0, "excluded": 0}
+    try:
+        for i in range(users):
+            with tracer.start_as_current_span("GET /checkout", kind=SpanKind.SERVER):
+                d = client.get_boolean_details(flag, False, EvaluationContext(targeting_key=f"user-{i}"))
+            arm = "canary" if d.variant == "on" else "control" if d.reason == "TARGETING_MATCH" else "excluded"
+            served[arm] += 1
+        provider.force_flush()
+    finally:
+        provider.shutdown()
+        api.clear_providers()
+    assert all(served.values()), served
+    deadline = time.monotonic() + 20
+    while True:
+        status = canary_status(corpus.ws, flag)
+        got = {arm: status[arm]["exposures"] for arm in ("canary", "control")}
+        if got == {a: served[a] for a in got} or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert got == {"canary": served["canary"], "control": served["control"]}, (got, served)
+    for arm in ("canary", "control"):
+        assert set(status[arm].get("by_source", {})) == {"otlp"}, status[arm]

@@ -17,10 +17,14 @@ const SHARED_BY: usize = 2;
 /// The conditions of every flag (`per_flag[f][r]` is flag f's rule r), with shared ones replaced by
 /// references, and the evaluators they refer to, named `shared-1`, `shared-2`, … in first-use order.
 pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, Value>) {
-    let text = |v: &Value| v.to_string();
-    let mut users: HashMap<String, usize> = HashMap::new();
-    for conditions in &per_flag {
-        let mut seen: Vec<String> = conditions.iter().map(text).collect();
+    // Each condition's text, written once: it is both the key that finds sharers and the check.
+    let texts: Vec<Vec<String>> = per_flag
+        .iter()
+        .map(|conditions| conditions.iter().map(Value::to_string).collect())
+        .collect();
+    let mut users: HashMap<&str, usize> = HashMap::new();
+    for conditions in &texts {
+        let mut seen: Vec<&str> = conditions.iter().map(String::as_str).collect();
         seen.sort_unstable();
         seen.dedup();
         for t in seen {
@@ -32,16 +36,17 @@ pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, V
             && users.get(t).is_some_and(|n| *n >= SHARED_BY)
             && t.chars().all(|c| c.is_ascii() && c != '\\' && c != '$')
     };
-    let mut names: HashMap<String, String> = HashMap::new();
+    let mut names: HashMap<&str, String> = HashMap::new();
     let mut evaluators = Map::new();
     let lifted = per_flag
         .into_iter()
-        .map(|conditions| {
+        .zip(&texts)
+        .map(|(conditions, texts)| {
             conditions
                 .into_iter()
-                .map(|v| {
-                    let t = text(&v);
-                    if !liftable(&v, &t) {
+                .zip(texts)
+                .map(|(v, t)| {
+                    if !liftable(&v, t) {
                         return v;
                     }
                     let next = names.len() + 1;
