@@ -1,5 +1,6 @@
 //! The HTTP edge (`flagwarden serve`): MCP streamable HTTP for agents, OFREP for applications, signal
-//! ingest, the OTLP/HTTP receiver, the change stream, approvals for human tokens, health and metrics. Every request passes one
+//! ingest, the OTLP/HTTP receiver, the change stream, approvals for human tokens, health and metrics,
+//! and it mounts the `/console` pages (`crate::console`, an edge of its own). Every request passes one
 //! guard first (Host, Origin, bearer token and role), which also records the request's metrics. The
 //! handlers are thin: they parse, call one `App` method, and shape the answer. MCP sessions of the
 //! 2025 era keep their SSE events in `events.rs`, so a dropped stream resumes from `Last-Event-ID`.
@@ -305,10 +306,16 @@ fn router(s: Shared) -> Router {
         .route("/v1/logs", post(otlp::logs))
         .route("/v1/metrics", post(otlp::metrics))
         .layer(DefaultBodyLimit::max(otlp::OTLP_BODY_LIMIT));
+    // The console is its own edge with its own sessions; the guard below still checks its Host.
+    let console = Arc::new(crate::console::Console::new(
+        s.app.clone(),
+        s.tokens.clone(),
+    ));
     Router::new()
         .merge(ofrep)
         .merge(api)
         .merge(otlp)
+        .merge(crate::console::router(console))
         .route("/api/v1/stream", get(stream::subscribe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
@@ -324,7 +331,7 @@ fn router(s: Shared) -> Router {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such endpoint; see the README for /mcp, /ofrep/v1, /api/v1, /healthz and /metrics",
+                "no such endpoint; see the README for /mcp, /ofrep/v1, /api/v1, /console, /healthz and /metrics",
             )
         })
         .layer(middleware::from_fn_with_state(s.clone(), guard))
