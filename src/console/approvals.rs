@@ -146,7 +146,7 @@ fn view(ctx: &Ctx, d: Data) -> Markup {
                 @if d.decided.is_empty() {
                     p { "No decisions yet." }
                 } @else {
-                    div.scroll {
+                    div.scroll tabindex="0" {
                         table.decided {
                             caption { "The latest decisions, newest first" }
                             thead { tr {

@@ -96,7 +96,7 @@ fn view(ctx: &Ctx, f: &Filters, d: Data) -> Markup {
                 }
                 button type="submit" { "Filter" }
             }
-            div.scroll {
+            div.scroll tabindex="0" {
                 table.audit {
                     caption { (d.events.len()) " events, newest first (of the latest " (READ) ")" }
                     thead { tr {

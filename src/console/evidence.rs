@@ -131,7 +131,7 @@ pub fn metrics(prefix: &str, evals: &[Stored], open: bool) -> Markup {
 
 fn table(id: &str, series: &[(&Stored, &MetricResult)]) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" {
             table.looks id=(format!("{id}-table")) {
                 caption { "Canary minus control at each stored look; positive is worse" }
                 thead {
@@ -187,7 +187,7 @@ pub fn checks(evals: &[Stored]) -> Markup {
         @if e.result.breakers.is_empty() {
             p { "No circuit breakers are configured for this rollout." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" {
                 table.breakers {
                     caption { "Circuit breakers at the latest look" }
                     thead { tr {

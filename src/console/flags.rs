@@ -100,7 +100,7 @@ fn view(ctx: &Ctx, d: Data) -> Markup {
             }
             section aria-labelledby="all-h" {
                 h2 id="all-h" { "Who gets what" }
-                div.scroll {
+                div.scroll tabindex="0" {
                     table.flags {
                         caption { "Every flag, and what each environment serves" }
                         thead { tr {

@@ -17,9 +17,14 @@
     return false;
   }
   var changed = false;
+  function later() {
+    // Says on the page that newer data waits for the typing to end (and lets tests see it).
+    body.setAttribute("data-stale", "");
+    if (!busy()) location.reload();
+  }
   function tick() {
     if (changed) {
-      if (!busy()) location.reload();
+      later();
       return;
     }
     fetch(url, { credentials: "same-origin", cache: "no-store" })
@@ -27,7 +32,7 @@
       .then(function (t) {
         if (t !== null && t.trim() !== seq) {
           changed = true;
-          if (!busy()) location.reload();
+          later();
         }
       })
       .catch(function () {});

@@ -121,7 +121,9 @@ async fn headers(req: Request, next: Next) -> Response {
     set(h, "content-security-policy", CSP);
     set(h, "x-content-type-options", "nosniff");
     set(h, "cache-control", "no-store");
-    set(h, "referrer-policy", "no-referrer");
+    // Not `no-referrer`: under it Chromium sends `Origin: null` with the console's own form POSTs,
+    // which the origin check must refuse. `same-origin` still sends nothing to other sites.
+    set(h, "referrer-policy", "same-origin");
     set(h, "x-frame-options", "DENY");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");

@@ -30,7 +30,7 @@ pub async fn index(State(c): State<Shared>, headers: HeaderMap) -> Response {
                     @if rollouts.is_empty() {
                         p { "No rollouts yet." }
                     } @else {
-                        div.scroll {
+                        div.scroll tabindex="0" {
                             table {
                                 caption { "Unfinished rollouts and the latest finished ones" }
                                 thead { tr { th scope="col" { "Rollout" } th scope="col" { "Flag" } th scope="col" { "Environment" } th scope="col" { "State" } } }
@@ -121,7 +121,7 @@ fn view(ctx: &Ctx, d: Data) -> Markup {
                 dt { "Started" } dd { time datetime=(h.created_at) { (h.created_at) } }
             }
             h2 { "Exposure over time" }
-            div.scroll {
+            div.scroll tabindex="0" {
                 table.steps {
                     caption { "The canary's share of " (h.env) " from each change on" }
                     thead { tr { th scope="col" { "From" } th scope="col" { "Canary share" } } }
