@@ -203,7 +203,6 @@ fn pending(ctx: &Ctx, p: &Pending) -> Markup {
             }
             @if a.rollout_id.is_some() {
                 (evidence::verdict(&p.evals))
-                (evidence::metrics(&hid, &p.evals, false))
             }
             @match &ctx.viewer {
                 Viewer::Person(person) => {
@@ -220,6 +219,9 @@ fn pending(ctx: &Ctx, p: &Pending) -> Markup {
                 Viewer::ReadOnly => {
                     p.hint { "Read only: deciding needs a person logged in with a human token." }
                 }
+            }
+            @if a.rollout_id.is_some() {
+                (evidence::metrics(&hid, &p.evals, false))
             }
         }
     }

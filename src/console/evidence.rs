@@ -99,8 +99,19 @@ pub fn verdict(evals: &[Stored]) -> Markup {
 /// One chart and its table per metric. `prefix` keeps ids unique when several rollouts share a page;
 /// `open` shows the tables expanded (the rollout page) or folded (the approvals page).
 pub fn metrics(prefix: &str, evals: &[Stored], open: bool) -> Markup {
+    // A metric no arm has reported yet has nothing to draw: it is named in one line instead.
+    let (shown_metrics, empty): (Vec<_>, Vec<_>) = by_metric(evals)
+        .into_iter()
+        .partition(|(m, _)| m.canary.n + m.control.n > 0);
     html! {
-        @for (m, series) in by_metric(evals) {
+        @if !empty.is_empty() {
+            p.hint {
+                "No evidence reported yet for: "
+                (empty.iter().map(|(m, _)| m.metric.as_str()).collect::<Vec<_>>().join(", "))
+                " (each INSUFFICIENT, never a pass)."
+            }
+        }
+        @for (m, series) in shown_metrics {
             @let id = format!("{prefix}-{}", m.metric);
             section.metric aria-labelledby=(format!("{id}-h")) {
                 h4 id=(format!("{id}-h")) {
