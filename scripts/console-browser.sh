@@ -25,8 +25,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-if [ ! -f tools/console/node_modules/axe-core/axe.min.js ] \
-  || ! cmp -s tools/console/package-lock.json tools/console/node_modules/.package-lock.json 2>/dev/null; then
+want=$(node -p "require('./tools/console/package-lock.json').packages['node_modules/axe-core'].version")
+have=$(node -p "try { require('./tools/console/node_modules/axe-core/package.json').version } catch (e) { '' }")
+if [ "$want" != "$have" ] || [ ! -f tools/console/node_modules/axe-core/axe.min.js ]; then
   (cd tools/console && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
