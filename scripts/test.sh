@@ -28,6 +28,9 @@ cargo test --locked --all-targets
 echo "== MCP Python SDK (stdio and HTTP, legacy and 2026-07-28), OpenFeature's Python OFREP provider, flagd's Python and JavaScript in-process providers over gRPC sync, real OTel exporters (Python, Node) into the OTLP receiver"
 FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" .venv/bin/python -m pytest -q tests/python
 
+echo "== the console in Debian's chromium (Playwright, axe-core): log in, approve a proposed rollback, screenshots"
+README_SHOT="$PWD/docs/console-approvals.png" bash scripts/console-browser.sh
+
 echo "== real HTTP clients: MCP Inspector CLI --strict (both eras), MCP conformance suite (2025-11-25, 2026-07-28)"
 FLAGWARDEN_BIN="$PWD/target/debug/flagwarden" bash scripts/http-clients.sh
 

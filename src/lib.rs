@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod codegen;
+pub mod console;
 pub mod controller;
 pub mod domain;
 pub mod flagd_sync;

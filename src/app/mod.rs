@@ -50,7 +50,7 @@ pub use rollouts::{MAX_CATCH_UP, PromTarget, PromWindow};
 pub use scan::ScanReport;
 pub use tokens::{TokenError, Tokens};
 pub use types::*;
-pub use views::Watchable;
+pub use views::{RolloutHistory, Watchable};
 
 /// Why a use case refused or failed. Edges map these once (MCP in-band error, CLI exit code).
 #[derive(Debug, thiserror::Error)]

@@ -73,6 +73,12 @@ impl Tokens {
         self.by_hash.get(&Tokens::hash(secret))
     }
 
+    /// Who the secret with SHA-256 `digest` names, if it is still configured: how a console session,
+    /// which keeps only the digest, checks that its token was not removed.
+    pub fn lookup_hash(&self, digest: &[u8; 32]) -> Option<&Caller> {
+        self.by_hash.get(digest)
+    }
+
     fn add(&mut self, origin: &str, digest: [u8; 32], p: Caller) -> Result<(), TokenError> {
         if p.name.is_empty() || p.name.len() > 64 {
             return Err(token_error(origin, "a token name is 1 to 64 characters"));

@@ -8,6 +8,15 @@ use crate::domain::approval::Approval;
 use crate::domain::gate::GateEvaluation;
 use crate::store;
 
+/// A rollout and its exposure over time (each step's start and percent).
+pub struct RolloutHistory {
+    pub flag: String,
+    pub env: String,
+    pub created_at: String,
+    pub view: crate::app::types::RolloutView,
+    pub steps: Vec<(String, f64)>,
+}
+
 /// What a client can watch: every flag (key, description) and the rollouts `resources/list` shows
 /// (id, flag, environment, state), newest first.
 pub struct Watchable {
@@ -34,6 +43,27 @@ impl App {
     /// A rollout's stored gate evaluations, newest first: what `flagwarden canary show` prints.
     pub fn gate_evaluations(&self, rollout_id: i64, limit: u32) -> Result<Vec<GateEvaluation>> {
         self.read(|conn, _| Ok(store::gate_evaluations(conn, rollout_id, limit)?))
+    }
+
+    /// A rollout as the console's rollout page shows it: its view, flag and environment, and when
+    /// each step's exposure began, oldest first.
+    pub fn rollout_history(&self, id: i64) -> Result<Option<RolloutHistory>> {
+        self.read(|conn, _| {
+            let Some(r) = store::rollout(conn, id)? else {
+                return Ok(None);
+            };
+            let steps = store::rollout_steps(conn, id)?
+                .into_iter()
+                .map(|(at, p)| (store::ts_text(at), p.as_f64()))
+                .collect();
+            Ok(Some(RolloutHistory {
+                flag: r.flag.clone(),
+                env: r.env.clone(),
+                created_at: store::ts_text(r.created_at),
+                view: super::flags::rollout_view(&r),
+                steps,
+            }))
+        })
     }
 
     /// Approval `id` if it still waits for a human. Read by its id: the queue `list_approvals` shows

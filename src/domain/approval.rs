@@ -25,7 +25,8 @@ pub struct Approval {
     pub decision_reason: Option<String>,
     pub created_at: String,
     pub decided_at: Option<String>,
-    /// Where the deciding human answered: cli, http or elicitation (in the agent's own client).
+    /// Where the deciding human answered: cli, http, console or elicitation (in the agent's own
+    /// client).
     #[serde(default)]
     pub decided_via: Option<String>,
 }

@@ -39,6 +39,8 @@ pub enum Route {
     approvals,
     healthz,
     metrics,
+    /// The `/console` pages: who may see and do what is the console's own session check.
+    console,
     other,
 }
 
@@ -56,6 +58,7 @@ impl Route {
             "/healthz" => Route::healthz,
             "/metrics" => Route::metrics,
             p if p == "/mcp" || p.starts_with("/mcp/") => Route::mcp,
+            p if p == "/console" || p.starts_with("/console/") => Route::console,
             _ => Route::other,
         }
     }
@@ -72,6 +75,7 @@ impl Route {
             Route::approvals => "/api/v1/approvals",
             Route::healthz => "/healthz",
             Route::metrics => "/metrics",
+            Route::console => "/console",
             Route::other => "this path",
         }
     }
@@ -90,6 +94,7 @@ impl Route {
             Route::approvals => "approvals",
             Route::healthz => "healthz",
             Route::metrics => "metrics",
+            Route::console => "console",
             Route::other => "other",
         }
     }
@@ -107,7 +112,8 @@ impl Route {
             Route::signals | Route::otlp => &[Ingest, Sdk],
             Route::approvals => &[Human],
             Route::metrics | Route::other => &[Agent, Human, Sdk, Ingest],
-            Route::healthz => &[],
+            // Pages take no bearer token: a person logs in with a session cookie (console/session.rs).
+            Route::healthz | Route::console => &[],
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The HTTP edge (`flagwarden serve`): MCP streamable HTTP for agents, OFREP for applications, signal
-//! ingest, the OTLP/HTTP receiver, flagd's HTTP sync (`flagd.rs`), the change stream, approvals for human tokens, health and metrics. Every request passes one
+//! ingest, the OTLP/HTTP receiver, flagd's HTTP sync (`flagd.rs`), the change stream, approvals for
+//! human tokens, health and metrics,
+//! and it mounts the `/console` pages (`crate::console`, an edge of its own). Every request passes one
 //! guard first (Host, Origin, bearer token and role), which also records the request's metrics. The
 //! handlers are thin: they parse, call one `App` method, and shape the answer. MCP sessions of the
 //! 2025 era keep their SSE events in `events.rs`, so a dropped stream resumes from `Last-Event-ID`.
@@ -329,11 +331,17 @@ fn router(s: Shared, grpc: Vec<(&'static str, Router)>) -> Router {
     let grpc = grpc.into_iter().fold(Router::new(), |r, (path, service)| {
         r.route_service(path, service)
     });
+    // The console is its own edge with its own sessions; the guard below still checks its Host.
+    let console = Arc::new(crate::console::Console::new(
+        s.app.clone(),
+        s.tokens.clone(),
+    ));
     Router::new()
         .merge(ofrep)
         .merge(api)
         .merge(otlp)
         .merge(grpc)
+        .merge(crate::console::router(console))
         .route("/api/v1/stream", get(stream::subscribe))
         .route("/flagd/v1/{env}", get(flagd::definition))
         .route("/healthz", get(healthz))
@@ -350,7 +358,7 @@ fn router(s: Shared, grpc: Vec<(&'static str, Router)>) -> Router {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such endpoint; see the README for /mcp, /ofrep/v1, /flagd/v1, /api/v1, /healthz and /metrics",
+                "no such endpoint; see the README for /mcp, /ofrep/v1, /flagd/v1, /api/v1, /console, /healthz and /metrics",
             )
         })
         .layer(middleware::from_fn_with_state(s.clone(), guard))

@@ -29,6 +29,8 @@ pub enum Channel {
     Http,
     /// Answered by the person at the agent's own MCP client (elicitation).
     Elicitation,
+    /// Decided by a logged-in person in the `/console` pages of `flagwarden serve`.
+    Console,
 }
 
 impl Channel {
@@ -37,6 +39,7 @@ impl Channel {
             Channel::Cli => "cli",
             Channel::Http => "http",
             Channel::Elicitation => "elicitation",
+            Channel::Console => "console",
         }
     }
 }
