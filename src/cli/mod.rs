@@ -132,6 +132,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: release::RolloutsCmd,
     },
+    /// A blameless Markdown postmortem of a rollout, from the audit trail and stored gate evaluations.
+    Postmortem { rollout: i64 },
     /// The pre-release checklist: `checklist attest KEY --env E --item plan --text ...`.
     Checklist {
         #[command(subcommand)]
@@ -373,6 +375,10 @@ pub fn run(cli: Cli) -> Result<()> {
             reason,
             *json,
         ),
+        Command::Postmortem { rollout } => {
+            print!("{}", cli.open_app()?.postmortem(*rollout)?);
+            Ok(())
+        }
         Command::Checklist {
             cmd:
                 release::ChecklistCmd::Attest {

@@ -15,6 +15,7 @@ pub mod flag;
 pub mod gate;
 pub mod invalid;
 pub mod policy;
+pub mod postmortem;
 pub mod prometheus;
 pub mod rollout;
 pub mod rules;

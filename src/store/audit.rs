@@ -114,6 +114,17 @@ pub fn audit_events(
         .collect::<std::result::Result<_, _>>()?)
 }
 
+/// Every event naming rollout `id`, oldest first.
+pub fn audit_events_of_rollout(conn: &Connection, id: i64) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE rollout_id = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params![id], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// One action's events about one approval, oldest first (the in-client answers that decided nothing).
 pub fn approval_events(
     conn: &Connection,

@@ -211,3 +211,10 @@ pub fn active_break_glass(
         )
         .optional()?)
 }
+
+/// Every audit event about rollout `id`, oldest first (the postmortem's record).
+pub fn rollout_events(conn: &Connection, id: i64) -> Result<Vec<crate::domain::audit::AuditEvent>> {
+    let mut out = super::audit_events_of_rollout(conn, id)?;
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}

@@ -15,6 +15,7 @@ mod emergency;
 mod evidence;
 mod prometheus;
 pub(crate) use emergency::under_break_glass;
+mod postmortem;
 mod rehearse;
 mod rollback;
 mod start;
