@@ -593,7 +593,7 @@ async fn an_emergency_change_opens_a_follow_up_that_only_a_second_person_closes(
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["id"].to_string() == id)
+        .find(|a| a["id"].as_i64().is_some_and(|v| v.to_string() == id))
         .unwrap()
         .clone();
     assert_eq!(closed["status"], "approved", "{closed}");

@@ -109,8 +109,7 @@ fn minutes(d: SignedDuration) -> f64 {
 fn canary_units(r: &Record, at: Timestamp) -> Option<(u64, i64)> {
     r.evaluations
         .iter()
-        .filter(|g| ts(&g.evaluated_at).is_some_and(|t| t <= at))
-        .next_back()
+        .rfind(|g| ts(&g.evaluated_at).is_some_and(|t| t <= at))
         .map(|g| {
             let n = g.inputs["canary"]["counts"]["exposures"]
                 .as_u64()
