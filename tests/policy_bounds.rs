@@ -119,6 +119,7 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_ok,
+            checklist: None,
         },
         u(),
         t,
@@ -129,6 +130,7 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_bad,
+            checklist: None,
         },
         u(),
         t,
@@ -176,6 +178,7 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "gated",
             steps: &steps_ok,
+            checklist: None,
         },
         u(),
         t,
@@ -217,6 +220,7 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_ok,
+            checklist: None,
         },
         Usage {
             rollouts_started_last_day: 3,

@@ -46,7 +46,7 @@ use crate::telemetry_out;
 
 pub use caller::{Caller, Role};
 pub use policy::{LoadedPolicy, check_env};
-pub use rollouts::{MAX_CATCH_UP, PromTarget, PromWindow};
+pub use rollouts::{ArmFlip, MAX_CATCH_UP, PromTarget, PromWindow, RehearsalOutput, RehearsalView};
 pub use scan::ScanReport;
 pub use tokens::{TokenError, Tokens};
 pub use types::*;
@@ -387,7 +387,19 @@ impl App {
             system_events: Vec::new(),
         };
         let span = telemetry_out::decision(tool, actor.kind(), actor.name());
-        let result = run(&mut cx);
+        let mut result = run(&mut cx);
+        // Whatever is done while a human's break-glass is open is marked, and a flag change opens
+        // its follow-up review (rollouts/emergency.rs).
+        let mut emergency = None;
+        if let Ok(done) = &result
+            && !dry_run
+            && !done.audit.idle
+        {
+            match rollouts::under_break_glass(&mut cx, &done.audit, tool) {
+                Ok(mark) => emergency = mark,
+                Err(e) => result = Err(Failure::Error(e)),
+            }
+        }
         let system_events = std::mem::take(&mut cx.system_events);
         if let Some(span) = span {
             // What the trace shows of the decision: the policy's answer, or how the call failed.
@@ -451,7 +463,17 @@ impl App {
                 let changed = |a: &Audit| a.flag.clone().filter(|_| !a.evidence_only);
                 let mut touched: Vec<String> = changed(&audit).into_iter().collect();
                 let action = audit.action.unwrap_or(tool);
-                let message = audit.message.clone();
+                let own = audit.message.clone().or_else(|| match &decision {
+                    Decision::Allow => None,
+                    Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => {
+                        Some(message.clone())
+                    }
+                });
+                let message = match (own, &emergency) {
+                    (m, None) => m,
+                    (None, Some(mark)) => Some(format!("[{mark}]")),
+                    (Some(m), Some(mark)) => Some(format!("[{mark}] {m}")),
+                };
                 let seq =
                     store::append_audit(&tx, event(actor, action, audit, &decision, message))?;
                 for (action, audit, message) in system_events {

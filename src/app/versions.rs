@@ -118,6 +118,7 @@ fn create_with_first(
         off_variant: Some(name.clone()),
         default_variant: Some(name),
         owner: None,
+        escalation: None,
         lifetime_days: None,
         tags: Vec::new(),
         meta: req.meta.clone(),

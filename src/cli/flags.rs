@@ -12,6 +12,14 @@ use crate::app::types::{EvaluateFlag, ListFlags};
 pub enum FlagsCmd {
     /// One flag in full.
     Show { key: String },
+    /// Set a flag's owner and escalation contact (the pre-release checklist asks for both).
+    Contacts {
+        key: String,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        escalation: Option<String>,
+    },
 }
 
 /// `flagwarden flags`: every flag and what each environment serves, as a table or JSON.

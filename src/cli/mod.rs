@@ -8,6 +8,7 @@ mod export;
 mod flags;
 mod human;
 mod policy;
+mod release;
 mod rollouts;
 mod scan;
 mod tokens;
@@ -126,6 +127,18 @@ pub enum Command {
         reason: String,
         #[command(flatten)]
         confirm: Confirm,
+    },
+    /// Release operations on rollouts: `rollouts rehearse KEY --env E` rehearses the rollback.
+    Rollouts {
+        #[command(subcommand)]
+        cmd: release::RolloutsCmd,
+    },
+    /// A blameless Markdown postmortem of a rollout, from the audit trail and stored gate evaluations.
+    Postmortem { rollout: i64 },
+    /// The pre-release checklist: `checklist attest KEY --env E --item plan --text ...`.
+    Checklist {
+        #[command(subcommand)]
+        cmd: release::ChecklistCmd,
     },
     /// Rollouts: `canary show KEY --env E` explains the gate per metric and arm.
     Canary {
@@ -350,8 +363,49 @@ pub fn run(cli: Cli) -> Result<()> {
         } => tokens::new_token(role, name, environment.as_deref()),
         Command::Schema => print_json(&launch::tool_list()),
         Command::Policy {
-            cmd: PolicyCmd::Check,
-        } => policy::check(&cli),
+            cmd: PolicyCmd::Check { explain },
+        } => policy::check(&cli, *explain),
+        Command::Flags {
+            show:
+                Some(FlagsCmd::Contacts {
+                    key,
+                    owner,
+                    escalation,
+                }),
+            ..
+        } => release::contacts(&cli, key, owner.as_deref(), escalation.as_deref()),
+        Command::Rollouts {
+            cmd:
+                release::RolloutsCmd::Rehearse {
+                    key,
+                    env,
+                    candidate,
+                    contexts,
+                    reason,
+                    json,
+                },
+        } => release::rehearse(
+            &cli,
+            key,
+            env,
+            candidate.as_deref(),
+            contexts.as_deref(),
+            reason,
+            *json,
+        ),
+        Command::Postmortem { rollout } => {
+            print!("{}", cli.open_app()?.postmortem(*rollout)?);
+            Ok(())
+        }
+        Command::Checklist {
+            cmd:
+                release::ChecklistCmd::Attest {
+                    key,
+                    env,
+                    item,
+                    text,
+                },
+        } => release::attest(&cli, key, env, item, text),
         Command::Flags {
             show: Some(FlagsCmd::Show { key }),
             ..

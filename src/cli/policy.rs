@@ -13,7 +13,11 @@ pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
 #[derive(Subcommand)]
 pub enum PolicyCmd {
     /// Validate the policy file and print its bounds.
-    Check,
+    Check {
+        /// Per environment, which release protections are on and which are off.
+        #[arg(long)]
+        explain: bool,
+    },
 }
 
 pub(super) fn init(cli: &Cli, force: bool) -> Result<()> {
@@ -36,8 +40,18 @@ pub(super) fn init(cli: &Cli, force: bool) -> Result<()> {
 }
 
 /// `flagwarden policy check`: validates the policy and prints each environment's bounds in words.
-pub(super) fn check(cli: &Cli) -> Result<()> {
+pub(super) fn check(cli: &Cli, explain: bool) -> Result<()> {
     let p = cli.load_policy()?;
+    if explain {
+        println!("{}: version {}", p.path, p.policy.version);
+        for (name, env) in &p.policy.environments {
+            println!("\n{name}:");
+            for (on, line) in crate::domain::policy::protections(&p.policy, name, env) {
+                println!("  [{}] {line}", if on { "on " } else { "off" });
+            }
+        }
+        return Ok(());
+    }
     println!(
         "{}: version {}, sha256 {}",
         p.path, p.policy.version, p.sha256

@@ -16,6 +16,7 @@ pub mod flagd;
 pub mod gate;
 pub mod invalid;
 pub mod policy;
+pub mod postmortem;
 pub mod prometheus;
 pub mod rollout;
 pub mod rules;

@@ -402,7 +402,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Retire a flag: marks it for removal; gives each code reference's edit (a diff where it can) keeping keep_variant.",
+        description = "Retire a flag: marks it for removal; gives each code reference's edit keeping keep_variant.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,

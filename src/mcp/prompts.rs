@@ -1,5 +1,5 @@
-//! MCP prompts for the three main workflows: ship a change behind a flag, run a canary, clean up
-//! stale flags. Each prompt is the workflow's checklist with the caller's arguments filled in and,
+//! MCP prompts for the main workflows: ship a change behind a flag, run a canary, clean up stale
+//! flags, and review a rollout's postmortem (the report `App::postmortem` writes from the record). Each prompt is the workflow's checklist with the caller's arguments filled in and,
 //! where an environment is named, that environment's bounds in plain words read from the live
 //! policy, so the agent starts from what it may do rather than from what it would like to do.
 //! The skills in `skills/` teach the same workflows at length; tools stay self-contained.
@@ -34,6 +34,12 @@ pub struct CanaryArgs {
     /// The variant to roll out; default "on".
     #[serde(default)]
     pub candidate_variant: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PostmortemArgs {
+    /// The rollout's id, e.g. "12".
+    pub rollout: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -172,6 +178,32 @@ impl Server {
              4. For ready_to_archive: archiving is for humans. Tell the user to run `flagwarden scan` and then \
              `flagwarden archive KEY --reason ...` for each flag.\n\
              5. Report what you removed, the tests you ran, and what is left for a human."
+        )))
+    }
+
+    #[prompt(
+        name = "postmortem",
+        description = "A blameless postmortem of a rollout from the audit trail and stored gate evaluations, to review and share."
+    )]
+    async fn postmortem(
+        &self,
+        Parameters(a): Parameters<PostmortemArgs>,
+    ) -> Result<GetPromptResult, ErrorData> {
+        let id: i64 = a.rollout.trim().parse().map_err(|_| {
+            invalid(
+                "rollout",
+                format!(
+                    "{:?} is not a rollout id; canary_status shows a rollout's id",
+                    a.rollout
+                ),
+            )
+        })?;
+        let report = self
+            .app
+            .postmortem(id)
+            .map_err(|e| invalid("rollout", e.to_string()))?;
+        Ok(user(format!(
+            "Here is the postmortem of rollout {id}, written by flagwarden from its record. Review it with the user:              keep it blameless, keep every number with the audit event or evaluation it names, and add only what              the record cannot know (the customer impact, the follow-up work), marked as such.\n\n{report}"
         )))
     }
 }

@@ -89,7 +89,7 @@ pub fn audit_events_after(
 ) -> Result<Vec<AuditEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events
-         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict')
+         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
          ORDER BY seq LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![after, through, limit], read_audit)?;
@@ -109,6 +109,17 @@ pub fn audit_events(
         "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE (?1 IS NULL OR flag_key = ?1) AND (?2 IS NULL OR env = ?2) ORDER BY seq DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![flag, env, limit], read_audit)?;
+    Ok(rows
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Every event naming rollout `id`, oldest first.
+pub fn audit_events_of_rollout(conn: &Connection, id: i64) -> Result<Vec<AuditEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE rollout_id = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params![id], read_audit)?;
     Ok(rows
         .map(|r| r.map(|(e, _, _)| e))
         .collect::<std::result::Result<_, _>>()?)
@@ -160,7 +171,7 @@ pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
     let mut stmt = conn.prepare_cached(
         "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
          WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
-           AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict')
+           AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
          ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], change_row)?;

@@ -11,6 +11,7 @@ mod schema;
 
 mod approvals;
 mod audit;
+mod checklist;
 mod evidence;
 mod flags;
 mod meta;
@@ -30,8 +31,14 @@ pub use approvals::{
     pending_approvals_for, update_approval,
 };
 pub use audit::{
-    append_audit, approval_events, audit_chain, audit_events, audit_events_after, changes_since,
-    count_actions_since, last_audit_seq, last_watched, watched_since,
+    append_audit, approval_events, audit_chain, audit_events, audit_events_after,
+    audit_events_of_rollout, changes_since, count_actions_since, last_audit_seq, last_watched,
+    watched_since,
+};
+pub use checklist::{
+    Attestation, RehearsalRow, active_break_glass, flag_escalation, insert_attestation,
+    insert_rehearsal, last_evaluated_at, latest_attestation, latest_rehearsal, open_scratch,
+    rollout_events, scratch_copy, set_contacts,
 };
 pub use evidence::{
     Periods, PreflightRun, SignalRow, arm_totals, arm_totals_by_source, gate_evaluations,

@@ -321,6 +321,38 @@ CREATE TABLE otlp_exposures (
 -- every exposure ever claimed, once per export.
 CREATE INDEX otlp_exposures_by_rollout ON otlp_exposures (rollout_id);
 "#,
+    r#"
+-- Release operations. A flag's escalation contact, beside its owner.
+ALTER TABLE flags ADD COLUMN escalation TEXT;
+-- Pre-release checklist statements (a rollback plan, known limitations, why there can be no
+-- evidence), each with who attested it.
+CREATE TABLE checklist_attestations (
+    id         INTEGER PRIMARY KEY,
+    flag_key   TEXT NOT NULL REFERENCES flags (key),
+    env        TEXT NOT NULL,
+    item       TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX attestations_by_flag ON checklist_attestations (flag_key, env, item, id);
+-- Rollback rehearsals: the flip tried in a scratch copy of the store, and what it found.
+CREATE TABLE rehearsals (
+    id         INTEGER PRIMARY KEY,
+    flag_key   TEXT NOT NULL REFERENCES flags (key),
+    env        TEXT NOT NULL,
+    rollout_id INTEGER,
+    lkg        TEXT NOT NULL,
+    passed     INTEGER NOT NULL,
+    why        TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX rehearsals_by_flag ON rehearsals (flag_key, env, id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -16,6 +16,7 @@ PROMPTS = {
     "ship_behind_flag": {"change", "language", "file", "flag_key"},
     "run_canary": {"flag_key", "environment", "candidate_variant"},
     "cleanup_stale_flags": {"environment"},
+    "postmortem": {"rollout"},
 }
 
 

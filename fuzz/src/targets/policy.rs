@@ -51,7 +51,11 @@ pub fn run(data: &[u8]) {
         for env in &envs {
             let actions = [
                 Action::SetTargeting { env },
-                Action::StartCanary { env, steps: &steps },
+                Action::StartCanary {
+                    env,
+                    steps: &steps,
+                    checklist: None,
+                },
                 Action::AdvanceCanary {
                     env,
                     from,

@@ -26,6 +26,9 @@ fn new_flag(req: &CreateFlag, policy: &Policy, now: jiff::Timestamp) -> Result<F
     if let Some(owner) = &req.owner {
         text("owner", owner, false)?;
     }
+    if let Some(e) = &req.escalation {
+        text("escalation", e, false)?;
+    }
     if req.lifetime_days.is_some_and(|d| d == 0 || d > 3650) {
         return Err(invalid("lifetime_days", "between 1 and 3650 days"));
     }
@@ -89,6 +92,9 @@ pub(in crate::app) fn create_in_tx(
         return tx.refuse(audit, &decision);
     }
     store::insert_flag(tx.conn, &flag)?;
+    if req.escalation.is_some() {
+        store::set_contacts(tx.conn, flag.key.as_str(), None, req.escalation.as_deref())?;
+    }
     let view = flag_view(tx.conn, &flag, None)?;
     let summary = format!(
         "create flag {} ({}), off in every environment",

@@ -64,6 +64,7 @@ impl App {
                         off_variant: None,
                         default_variant: None,
                         owner: None,
+                        escalation: None,
                         lifetime_days: None,
                         tags: Vec::new(),
                         meta: m.clone(),

@@ -108,6 +108,9 @@ impl App {
                 before: state(&a),
                 ..Audit::default()
             };
+            if a.kind == "follow_up" {
+                return close_follow_up(tx, a, audit, reason, via);
+            }
             // Approving does not lift freezes: an approved step still waits for the window.
             if a.kind != "rollback" {
                 let r = rollout
@@ -216,6 +219,12 @@ impl App {
         let args = decision_args(id, reason, via, client, ClientAnswer::Reject);
         self.mutate(human, "reject", &args, &Meta::because(reason), |tx| {
             let mut a = tx.pending_approval(id)?;
+            if a.kind == "follow_up" {
+                return Err(AppError::Conflict(format!(
+                    "follow-up review #{id} cannot be rejected: a second person closes it with `flagwarden approve {id} --reason NOTE` once the emergency change is reviewed"
+                ))
+                .into());
+            }
             let mut flag = tx.flag(&a.flag)?;
             if let Some(r) = a
                 .rollout_id
@@ -369,4 +378,80 @@ fn decision_args(
             "answer": answer,
         }),
     }
+}
+
+/// Closing an emergency's follow-up review: a person other than the one who broke the glass, at the
+/// CLI or with a human token (never in an agent's client), with a note saying what was reviewed.
+fn close_follow_up(
+    tx: &mut Tx,
+    mut a: Approval,
+    mut audit: Audit,
+    note: &str,
+    via: Channel,
+) -> Step<ApprovalDecision> {
+    let me = tx.actor.name().to_owned();
+    let opener = a
+        .requested_by
+        .strip_prefix("human:")
+        .unwrap_or(&a.requested_by)
+        .to_owned();
+    let refuse = |tx: &Tx, audit: Audit, rule: &str, message: String| {
+        let d = Decision::Deny {
+            rule: rule.into(),
+            message,
+        };
+        let mut audit = audit;
+        audit.decision = Some(d.clone());
+        tx.refuse(audit, &d)
+    };
+    if via == Channel::Elicitation {
+        return refuse(
+            tx,
+            audit,
+            "follow_up.channel",
+            format!(
+                "follow-up review #{} is closed by a person at the CLI (`flagwarden approve {} --reason NOTE`) or with a human token, not in an agent's client",
+                a.id, a.id
+            ),
+        );
+    }
+    if me == opener {
+        return refuse(
+            tx,
+            audit,
+            "follow_up.second_person",
+            format!(
+                "{me} broke the glass, so a second person closes follow-up review #{}: ask a colleague to run `flagwarden approve {} --reason NOTE`",
+                a.id, a.id
+            ),
+        );
+    }
+    if note.trim().is_empty() {
+        return Err(invalid(
+            "reason",
+            "closing a follow-up review needs a note: what was reviewed and what follows",
+        )
+        .into());
+    }
+    a.approved_by.push(me.clone());
+    a.status = "approved".into();
+    a.decided_by = Some(me.clone());
+    a.decided_at = Some(store::ts_text(tx.now));
+    a.decision_reason = Some(note.to_owned());
+    a.decided_via = Some(via.as_str().into());
+    store::update_approval(tx.conn, &a)?;
+    audit.after = state(&a);
+    audit.decision = Some(Decision::Allow);
+    let summary = format!(
+        "follow-up review #{} of the emergency change to {} in {} closed by {me}: {note}",
+        a.id, a.flag, a.env
+    );
+    Ok(Done {
+        output: ApprovalDecision {
+            approval: a,
+            executed: true,
+            summary,
+        },
+        audit,
+    })
 }

@@ -9,9 +9,14 @@
 
 mod advance;
 mod approvals;
+mod checklist;
 mod control;
+mod emergency;
 mod evidence;
 mod prometheus;
+pub(crate) use emergency::under_break_glass;
+mod postmortem;
+mod rehearse;
 mod rollback;
 mod start;
 mod status;
@@ -19,6 +24,7 @@ mod steer;
 mod telemetry;
 
 pub use prometheus::{MAX_CATCH_UP, PromTarget, PromWindow};
+pub use rehearse::{ArmFlip, RehearsalOutput, RehearsalView};
 
 use jiff::SignedDuration;
 use jiff::Timestamp;
@@ -259,7 +265,11 @@ impl Tx<'_> {
             }
             None => None,
         };
-        for mut a in store::pending_approvals_for(self.conn, flag.key.as_str(), env)? {
+        // An emergency's follow-up review outlives the rollback: a person still closes it.
+        for mut a in store::pending_approvals_for(self.conn, flag.key.as_str(), env)?
+            .into_iter()
+            .filter(|a| a.kind != "follow_up")
+        {
             a.status = "superseded".into();
             a.decided_at = Some(store::ts_text(self.now));
             a.decision_reason = Some("the flag was rolled back".into());

@@ -5,7 +5,7 @@
 use super::*;
 use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
-use crate::domain::policy::{Action, decide};
+use crate::domain::policy::{Action, Attested, ChecklistFacts, decide};
 use crate::domain::rollout::{Analysis, Event, Opening, Rollout};
 
 fn parse_steps(steps: &[f64]) -> Result<Vec<Percent>> {
@@ -85,6 +85,7 @@ pub(super) fn open_draft(
         &Action::StartCanary {
             env,
             steps: &r.steps,
+            checklist: None,
         },
         &usage,
         tx.now,
@@ -142,9 +143,92 @@ pub(super) fn open_draft(
     })
 }
 
+/// What the checklist needs to know about the flag, when the environment has a checklist at all.
+/// The words come from the request (attested by its caller) or else from the latest attestation.
+fn checklist_facts(
+    tx: &Tx,
+    flag: &Flag,
+    env: &str,
+    req: &StartCanary,
+    evaluated_now: bool,
+) -> Result<Option<ChecklistFacts>> {
+    let policy = &tx.policy.env(env).expect("checked").checklist;
+    if policy.items_for(flag.change_type).is_empty() {
+        return Ok(None);
+    }
+    let key = flag.key.as_str();
+    let by_human = matches!(tx.actor, Actor::Human(_));
+    let words = |item: &str, given: &Option<String>| -> Result<Option<Attested>> {
+        let stored = store::latest_attestation(tx.conn, key, env, item)?.map(|a| Attested {
+            text: a.text,
+            by_human: a.actor_kind == "human",
+            source: format!("attestation #{}", a.id),
+        });
+        // A person's attestation stands beside an agent's words: where only a person's counts,
+        // the agent repeating its own does not undo it.
+        Ok(match given {
+            Some(text) if by_human || !stored.as_ref().is_some_and(|a| a.by_human) => {
+                Some(Attested {
+                    text: text.clone(),
+                    by_human,
+                    source: "start_canary".into(),
+                })
+            }
+            _ => stored,
+        })
+    };
+    let last = store::last_evaluated_at(tx.conn, key, env)?;
+    Ok(Some(ChecklistFacts {
+        flag: key.into(),
+        change_type: flag.change_type,
+        owner: flag.owner.clone(),
+        escalation: store::flag_escalation(tx.conn, key)?,
+        plan: words("plan", &req.plan)?,
+        limitations: words("limitations", &req.limitations)?,
+        no_evidence: words("evidence", &req.no_evidence)?,
+        last_evaluated_at: if evaluated_now { Some(tx.now) } else { last },
+        rehearsal: store::latest_rehearsal(tx.conn, key, env)?,
+        flag_changed_at: flag.updated_at,
+    }))
+}
+
 impl App {
     pub fn start_canary(&self, actor: &Actor, req: &StartCanary) -> Result<CanaryOutput> {
         let m = &req.meta;
+        for (field, v) in [
+            ("plan", &req.plan),
+            ("limitations", &req.limitations),
+            ("no_evidence", &req.no_evidence),
+        ] {
+            if let Some(text) = v
+                && (text.trim().is_empty() || text.len() > 2000)
+            {
+                return Err(invalid(
+                    field,
+                    "say it in 1 to 2000 characters, or leave the field out",
+                ));
+            }
+        }
+        if req.rehearse {
+            let r = self.rehearse(
+                actor,
+                &req.key,
+                &req.environment,
+                Some(&req.candidate_variant),
+                &[],
+                m,
+            )?;
+            return Ok(CanaryOutput {
+                outcome: r.outcome,
+                rollout: None,
+                gate: None,
+                approval_id: None,
+            });
+        }
+        // Evaluations still in memory are the application's too: evidence flowing right now.
+        let evaluated_now = self.snapshot().all_counts().any(|(f, e, _, c)| {
+            f == req.key && e == req.environment && c.load(std::sync::atomic::Ordering::Relaxed) > 0
+        });
         self.mutate(actor, "start_canary", req, m, |tx| {
             let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
@@ -169,7 +253,8 @@ impl App {
                 return Err(invalid("candidate_variant", format!("{lkg:?} is already what everyone in {env} gets; pick the variant to roll out")).into());
             }
             let usage = tx.usage(env, None)?;
-            let decision = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &steps }, &usage, tx.now);
+            let facts = checklist_facts(tx, &flag, env, req, evaluated_now)?;
+            let decision = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &steps, checklist: facts.as_ref() }, &usage, tx.now);
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), decision: Some(decision.clone()), ..Audit::default() };
             if let Decision::Deny { .. } = decision {
                 return tx.refuse(audit, &decision);

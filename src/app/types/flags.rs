@@ -34,6 +34,9 @@ pub struct CreateFlag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub escalation: Option<String>,
     /// Days before stale. Default by change_type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]

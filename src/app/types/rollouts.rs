@@ -13,15 +13,29 @@ use crate::domain::rollout::RolloutState;
 pub struct StartCanary {
     pub key: String,
     pub environment: String,
-    /// The variant to roll out, e.g. "on".
+    /// Variant to roll out.
     pub candidate_variant: String,
-    /// Percents ending at 100, e.g. [1, 5, 25, 100]. Default: policy steps.
+    /// Percents ending at 100. Default: policy steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<f64>")]
     pub steps: Option<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
+    // The checklist's words (rollback plan, known limitations, why no evidence can flow yet): the
+    // refusal says which are needed, so their names carry no description (tools/list is paid per call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub limitations: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub no_evidence: Option<String>,
+    // Only rehearse the rollback, start nothing (the checklist's refusal says when it is needed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rehearse: bool,
     #[serde(flatten)]
     pub meta: Meta,
 }

@@ -8,6 +8,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::calendar::FreezeWhen;
+use super::checklist::{ChecklistFacts, missing};
 use super::model::{
     Action, ActionKind, Actor, Advance, AgentRollback, AutoRollback, ClientAnswer, ClientTrust,
     Decision, EnvPolicy, Exposure, Policy, Usage,
@@ -115,6 +116,18 @@ pub fn decide(
         Actor::Human(_) | Actor::App(_) => false,
     };
     if !agent {
+        // A person is bound by the checklist too: it is what the release needs, not a bound on agents.
+        if let (
+            Action::StartCanary {
+                checklist: Some(facts),
+                ..
+            },
+            Some((name, env)),
+        ) = (action, env)
+            && let Some(d) = checklist(name, env, facts, now)
+        {
+            return d;
+        }
         return Decision::Allow;
     }
 
@@ -187,7 +200,11 @@ pub fn decide(
                 ),
             ),
         },
-        Action::StartCanary { steps, .. } => {
+        Action::StartCanary {
+            steps,
+            checklist: facts,
+            ..
+        } => {
             if let Some(limit) = env.rate_limits.rollouts_per_day
                 && usage.rollouts_started_last_day >= limit
             {
@@ -218,6 +235,11 @@ pub fn decide(
                     ),
                 );
             }
+            if let Some(facts) = facts
+                && let Some(d) = checklist(name, env, facts, now)
+            {
+                return d;
+            }
             if env.requires_start_approval {
                 return human_gate(
                     format!("{name}.requires_start_approval"),
@@ -240,6 +262,33 @@ pub fn decide(
         } => advance_bounds(name, env, *from, *to, *dwell, usage),
         _ => Decision::Allow,
     }
+}
+
+/// The pre-release checklist: a refusal naming every missing item and how to supply it.
+fn checklist(
+    name: &str,
+    env: &EnvPolicy,
+    facts: &ChecklistFacts,
+    now: Timestamp,
+) -> Option<Decision> {
+    let gaps = missing(&env.checklist, name, facts, now);
+    if gaps.is_empty() {
+        return None;
+    }
+    let numbered: Vec<String> = gaps
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("({}) {g}", i + 1))
+        .collect();
+    Some(deny(
+        format!("{name}.checklist"),
+        format!(
+            "the pre-release checklist for a {} change in {name} is incomplete, {} missing: {}",
+            facts.change_type.as_str(),
+            gaps.len(),
+            numbered.join("; ")
+        ),
+    ))
 }
 
 /// The bounds on taking a rollout's next step, the same for an agent and for the controller: rate

@@ -3,23 +3,31 @@
 //! `model.rs` holds what a policy says (actors, actions, decisions, each environment's bounds);
 //! `parse.rs` the file format and its strict parser, with `parse_gate.rs` for the gate section and
 //! `parse_prometheus.rs` for the Prometheus query provider's section, `parse_controller.rs` for
-//! `[controller]`, and `error.rs` for
-//! file-line-field errors; `decide.rs` `decide()` and `describe()`; `calendar.rs`
+//! `[controller]`, `parse_checklist.rs` for an environment's `checklist`, and `error.rs` for
+//! file-line-field errors; `decide.rs` `decide()` and `describe()`; `explain.rs` the protections on and off; `checklist.rs` the pre-release checklist's items, facts and
+//! what is missing; `calendar.rs`
 //! change windows and freezes in time zones. This file only re-exports them, so the rest of the crate
 //! names `domain::policy::X` whichever file holds it, and no file here imports one that imports it.
 
 mod calendar;
+mod checklist;
 mod decide;
 mod error;
+mod explain;
 mod model;
 mod parse;
+mod parse_checklist;
 mod parse_controller;
 mod parse_gate;
 mod parse_prometheus;
 
 pub use calendar::{Freeze, FreezeWhen, Window};
+pub use checklist::{
+    Attested, ChecklistFacts, ChecklistItem, ChecklistPolicy, RehearsalFact, missing,
+};
 pub use decide::{decide, describe};
 pub use error::PolicyError;
+pub use explain::protections;
 pub use model::{
     Action, ActionKind, Actor, Advance, AgentRollback, AutoRollback, ClientAnswer, ClientTrust,
     ControllerConfig, Decision, EnvPolicy, Exposure, FlagBounds, MinDwell, NotifyEvent, Policy,

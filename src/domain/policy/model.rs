@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{Freeze, Window};
+use super::checklist::{ChecklistFacts, ChecklistPolicy};
 use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
 use crate::domain::gate::GateConfig;
@@ -130,6 +131,9 @@ pub enum Action<'a> {
     StartCanary {
         env: &'a str,
         steps: &'a [Percent],
+        /// The pre-release checklist's facts about the flag; `None` where the list was already
+        /// checked when the rollout was created (a DRAFT opening after its preflight).
+        checklist: Option<&'a ChecklistFacts>,
     },
     /// `from == to == 100 %` is the final bake: completing the rollout.
     AdvanceCanary {
@@ -535,6 +539,8 @@ pub struct EnvPolicy {
     pub rate_limits: RateLimits,
     pub change_windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
+    /// What must be in place before a rollout starts (nothing by default).
+    pub checklist: ChecklistPolicy,
     /// The span attributes OTLP ingest reads as task success and safety checks (booleans).
     #[serde(skip)]
     pub telemetry: crate::domain::telemetry::Knobs,

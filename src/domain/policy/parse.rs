@@ -16,6 +16,7 @@ use super::model::{
     ActionKind, Advance, AgentRollback, AutoRollback, ClientTrust, ControllerConfig, EnvPolicy,
     FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits, Webhook,
 };
+use super::parse_checklist::{RawChecklist, parse_checklist};
 use super::parse_controller::{RawController, parse_controller};
 use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
@@ -93,6 +94,7 @@ struct RawEnv {
     #[serde(default)]
     freezes: Vec<Spanned<RawFreeze>>,
     telemetry: Option<Spanned<RawTelemetry>>,
+    checklist: Option<RawChecklist>,
 }
 
 /// Span attributes OTLP ingest reads as task success and safety checks.
@@ -675,7 +677,12 @@ fn parse_env(
             }
         }
     };
+    let checklist = match raw.checklist {
+        None => Default::default(),
+        Some(c) => parse_checklist(cx, &format!("environments.{name}"), c)?,
+    };
     Ok(EnvPolicy {
+        checklist,
         agent_may: raw.agent_may,
         human_only: raw.human_only,
         steps,
