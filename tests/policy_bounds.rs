@@ -119,6 +119,8 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_ok,
+            segments: &[],
+            change_type: flagwarden::domain::flag::ChangeType::Code,
         },
         u(),
         t,
@@ -129,6 +131,8 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_bad,
+            segments: &[],
+            change_type: flagwarden::domain::flag::ChangeType::Code,
         },
         u(),
         t,
@@ -176,6 +180,8 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "gated",
             steps: &steps_ok,
+            segments: &[],
+            change_type: flagwarden::domain::flag::ChangeType::Code,
         },
         u(),
         t,
@@ -217,6 +223,8 @@ fn each_bound_names_its_rule() {
         Action::StartCanary {
             env: "production",
             steps: &steps_ok,
+            segments: &[],
+            change_type: flagwarden::domain::flag::ChangeType::Code,
         },
         Usage {
             rollouts_started_last_day: 3,

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod prometheus;
 pub mod rollout;
 pub mod rules;
+pub mod segment;
 pub mod stale;
 pub mod stats;
 pub mod telemetry;

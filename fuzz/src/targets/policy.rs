@@ -51,7 +51,12 @@ pub fn run(data: &[u8]) {
         for env in &envs {
             let actions = [
                 Action::SetTargeting { env },
-                Action::StartCanary { env, steps: &steps },
+                Action::StartCanary {
+                    env,
+                    steps: &steps,
+                    segments: &[],
+                    change_type: flagwarden::domain::flag::ChangeType::Code,
+                },
                 Action::AdvanceCanary {
                     env,
                     from,

@@ -49,9 +49,10 @@ pub(super) fn take_step(
     reason: &str,
 ) -> Result<(Rollout, Option<i64>, String)> {
     let env = r.env.as_str();
-    let from = r.percent();
+    let from = r.exposure_label();
     let target = r.next_step();
     let to = target.map_or(Percent::FULL, |i| r.steps[i]);
+    let to_label = target.map_or_else(|| Percent::FULL.to_string(), |i| r.step_label(i));
     let (mut next, approval_id, summary) = match (decision, target) {
         (Decision::NeedsApproval { rule, message }, Some(t)) => {
             let next = r
@@ -70,7 +71,7 @@ pub(super) fn take_step(
                 next,
                 Some(a),
                 format!(
-                    "open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"
+                    "open approval #{a} to go from {from} to {to_label} ({message}); a human runs `flagwarden approve {a}`"
                 ),
             )
         }
@@ -81,7 +82,10 @@ pub(super) fn take_step(
             (
                 next,
                 None,
-                format!("advance rollout {} from {from} to {to} of {env}", r.id),
+                format!(
+                    "advance rollout {} from {from} to {to_label} of {env}",
+                    r.id
+                ),
             )
         }
         (_, None) => {

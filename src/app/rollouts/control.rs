@@ -315,6 +315,7 @@ impl App {
                 policy: &self.policy.policy,
                 dry_run: true,
                 system_events: Vec::new(),
+                also_changed: Default::default(),
             };
             Ok(look(&tx, id)?.is_ok_and(|l| !matches!(l.plan, Plan::Idle(_))))
         })?;

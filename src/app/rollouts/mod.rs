@@ -181,6 +181,9 @@ impl Tx<'_> {
     }
 
     fn bump(&self, flag: &mut Flag) -> Result<()> {
+        self.also_changed
+            .borrow_mut()
+            .push(flag.key.as_str().to_owned());
         flag.version += 1;
         flag.updated_at = self.now;
         store::update_flag(self.conn, flag)?;

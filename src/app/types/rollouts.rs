@@ -15,15 +15,49 @@ pub struct StartCanary {
     pub environment: String,
     /// The variant to roll out, e.g. "on".
     pub candidate_variant: String,
-    /// Percents ending at 100, e.g. [1, 5, 25, 100]. Default: policy steps.
+    /// Segments, then percents to 100, e.g. ["internal", 1, 100]. Default: policy's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Vec<f64>")]
-    pub steps: Option<Vec<f64>>,
+    #[schemars(schema_with = "step_array")]
+    pub steps: Option<Vec<StepSpec>>,
+    /// Flags moving with `key`: same users, gate, rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "GroupSpec")]
+    pub group: Option<GroupSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
     #[serde(flatten)]
     pub meta: Meta,
+}
+
+/// One plan step: a percentage, or the name of a segment the policy defines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StepSpec {
+    Percent(f64),
+    Segment(String),
+}
+
+fn step_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"anyOf": [{"type": "number"}, {"type": "string"}]}
+    })
+}
+
+/// A coordinated release: `key` plus these members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub members: Vec<GroupMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMember {
+    pub key: String,
+    pub candidate_variant: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -58,6 +92,15 @@ pub struct RolloutView {
     pub lkg: String,
     pub percent: f64,
     pub steps: Vec<f64>,
+    /// The segments the first steps expose (their `steps` entries are 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// The segment now exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Coordinated release this rollout moves with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
