@@ -11,6 +11,7 @@ mod advance;
 mod approvals;
 mod control;
 mod evidence;
+mod group;
 mod prometheus;
 mod rollback;
 mod start;
@@ -237,8 +238,21 @@ impl Tx<'_> {
         Ok(store::insert_approval(self.conn, &a)?)
     }
 
-    /// The pointer flip: everyone in `env` gets the LKG (or the off variant when nothing was rolling out).
+    /// The pointer flip: everyone in `env` gets the LKG (or the off variant when nothing was rolling
+    /// out). A member of a release group takes every other member with it, in this transaction.
     fn roll_back(
+        &self,
+        flag: &mut Flag,
+        env: &str,
+        rollout: Option<&Rollout>,
+    ) -> Result<Option<Rollout>> {
+        if let Some(r) = rollout {
+            self.roll_back_group(r)?;
+        }
+        self.roll_back_one(flag, env, rollout)
+    }
+
+    fn roll_back_one(
         &self,
         flag: &mut Flag,
         env: &str,
