@@ -50,7 +50,7 @@ margin = 0.1
 
 PROMPT, MODEL = "support-prompt", "support-model"
 PROD = {"environment": "production"}
-GROUP = {"name": "support-v2", "members": [{"key": MODEL, "candidate_variant": "m2"}]}
+GROUP = {"name": "support-v2", "members": {MODEL: "m2"}}
 ENV_HEADER = "x-flagwarden-environment"
 
 
@@ -98,12 +98,14 @@ async def scenario(ws: Workspace, base: str) -> None:
         assert "steps[0]" in text and 'unknown segment "staff"' in text and "internal" in text, text
         text = await refused(c, "start_canary", {**start, "steps": ["internal", 1, "beta", 100], "group": GROUP})
         assert "steps[2]" in text and "comes after a percentage" in text, text
-        text = await refused(c, "start_canary", {**start, "group": {"name": "solo", "members": []}})
+        text = await refused(c, "start_canary", {**start, "group": {"name": "solo", "members": {}}})
         assert "group.members" in text and "at least 2 flags" in text, text
-        text = await refused(c, "start_canary", {**start, "group": {"name": "g", "members": [{"key": PROMPT, "candidate_variant": "p2"}]}})
-        assert "group.members[0].key" in text, text
-        text = await refused(c, "start_canary", {**start, "group": {"name": "g", "members": [{"key": "no-such", "candidate_variant": "x"}]}})
-        assert "group.members[0].key" in text and "no-such" in text, text
+        text = await refused(c, "start_canary", {**start, "group": {"name": "g", "members": {PROMPT: "p2"}}})
+        assert f"group.members.{PROMPT}" in text and "name each flag once" in text, text
+        text = await refused(c, "start_canary", {**start, "group": {"name": "g", "members": {"no-such": "x"}}})
+        assert "group.members.no-such" in text and "does not exist" in text, text
+        text = await refused(c, "start_canary", {**start, "group": {"name": "g", "members": {MODEL: "m9"}}})
+        assert f"group.members.{MODEL}" in text and "m9" in text, text
         text = await refused(c, "start_canary", {**start, "steps": [1, 5, 100], "group": GROUP})
         assert "production.segments_first" in text and "internal" in text, text
         assert await flags_state(c) == before, "a refused start changed a flag"

@@ -25,6 +25,12 @@ fn parse_plan(policy: &Policy, env: &str, steps: Option<&[StepSpec]>) -> Result<
             StepSpec::Percent(p) => PlanStep::Percent(
                 Percent::from_percent(*p).map_err(|m| invalid(&format!("steps[{i}]"), m))?,
             ),
+            StepSpec::Segment(n) if n.trim().parse::<f64>().is_ok() => {
+                return Err(invalid(
+                    &format!("steps[{i}]"),
+                    format!("{n:?} is a string: write a percentage as a number, e.g. {}; strings name the policy's segments", n.trim()),
+                ));
+            }
             StepSpec::Segment(n) => PlanStep::Segment(n.clone()),
         });
     }
@@ -166,7 +172,8 @@ struct Member {
     candidate: String,
 }
 
-/// Checks one flag may start a rollout to `candidate` in `env`; `field` names its input.
+/// Checks one flag may start a rollout to `candidate` in `env`; `field` names a group member's
+/// input (`group.members.KEY`), empty for `key` itself.
 fn member(
     tx: &Tx,
     field: &str,
@@ -175,11 +182,17 @@ fn member(
     env: &str,
 ) -> std::result::Result<Member, Failure> {
     let flag = tx.flag(key).map_err(|e| match e {
-        Failure::Error(AppError::NotFound(m)) => Failure::Error(invalid(&format!("{field}key"), m)),
+        Failure::Error(AppError::NotFound(m)) if !field.is_empty() => {
+            Failure::Error(invalid(field, m))
+        }
         e => e,
     })?;
-    flag.variants
-        .require(&format!("{field}candidate_variant"), candidate)?;
+    let variant_field = if field.is_empty() {
+        "candidate_variant".to_owned()
+    } else {
+        field.to_owned()
+    };
+    flag.variants.require(&variant_field, candidate)?;
     if let Some(r) = store::active_rollout(tx.conn, flag.key.as_str(), env)? {
         return Err(AppError::Conflict(format!(
             "rollout {} of {} in {env} is {}: one rollout at a time; finish or roll it back first",
@@ -191,7 +204,7 @@ fn member(
     }
     let lkg = flag.envs[env].served_default(&flag).to_owned();
     if lkg == candidate {
-        return Err(invalid(&format!("{field}candidate_variant"), format!("{lkg:?} is already what everyone in {env} gets on {key}; pick the variant to roll out")).into());
+        return Err(invalid(&variant_field, format!("{lkg:?} is already what everyone in {env} gets on {key}; pick the variant to roll out")).into());
     }
     Ok(Member {
         flag,
@@ -207,9 +220,12 @@ fn members(tx: &Tx, req: &StartCanary, env: &str) -> std::result::Result<Vec<Mem
     let Some(g) = &req.group else {
         return Ok(out);
     };
+    if g.name.is_empty() {
+        return Err(invalid("group.name", "name the release, e.g. \"support-v2\"").into());
+    }
     crate::domain::flag::FlagKey::parse(&g.name).map_err(|e| invalid("group.name", e.message))?;
     if g.members.is_empty() {
-        return Err(invalid("group.members", "a group releases at least 2 flags together: name the flags that move with `key`, e.g. [{\"key\": \"model\", \"candidate_variant\": \"v2\"}]").into());
+        return Err(invalid("group.members", "a group releases at least 2 flags together: name the flags that move with `key` and their candidates, e.g. {\"support-model\": \"v2\"}").into());
     }
     if store::active_group(tx.conn, &g.name, env)?.is_some() {
         return Err(AppError::Conflict(format!(
@@ -218,19 +234,16 @@ fn members(tx: &Tx, req: &StartCanary, env: &str) -> std::result::Result<Vec<Mem
         ))
         .into());
     }
-    for (i, m) in g.members.iter().enumerate() {
-        let field = format!("group.members[{i}].");
-        if out.iter().any(|o| o.flag.key.as_str() == m.key) {
+    for (key, candidate) in &g.members {
+        let field = format!("group.members.{key}");
+        if out.iter().any(|o| o.flag.key.as_str() == key) {
             return Err(invalid(
-                &format!("{field}key"),
-                format!(
-                    "{:?} is already in this release; name each flag once",
-                    m.key
-                ),
+                &field,
+                format!("{key:?} is already in this release as `key`; name each flag once"),
             )
             .into());
         }
-        out.push(member(tx, &field, &m.key, &m.candidate_variant, env)?);
+        out.push(member(tx, &field, key, candidate, env)?);
     }
     Ok(out)
 }

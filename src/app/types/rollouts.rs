@@ -15,11 +15,11 @@ pub struct StartCanary {
     pub environment: String,
     /// The variant to roll out, e.g. "on".
     pub candidate_variant: String,
-    /// Segments, then percents to 100, e.g. ["internal", 1, 100]. Default: policy's.
+    /// Segments, then percents to 100, e.g. ["internal", 1, 100].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "step_array")]
     pub steps: Option<Vec<StepSpec>>,
-    /// Flags moving with `key`: same users, gate, rollback.
+    /// Release with other flags as one: {name, members: {flag: variant}}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "GroupSpec")]
     pub group: Option<GroupSpec>,
@@ -49,15 +49,10 @@ fn step_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
+    #[serde(default)]
     pub name: String,
-    pub members: Vec<GroupMember>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupMember {
-    pub key: String,
-    pub candidate_variant: String,
+    #[serde(default)]
+    pub members: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

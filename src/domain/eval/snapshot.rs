@@ -29,6 +29,16 @@ pub struct LiveRollout {
     pub salt: Option<String>,
 }
 
+impl LiveRollout {
+    /// The salt this rollout buckets units by: a release group's, shared by its members, else the
+    /// flag's own. Anything that places units in arms outside `evaluate` (OTLP attribution, a flagd
+    /// export) buckets by this, and at a segment step puts a unit in either arm only when it
+    /// matches every condition of `audience` (everyone else: the last-known-good, reason DEFAULT).
+    pub fn bucket_salt<'a>(&'a self, flag_salt: &'a str) -> &'a str {
+        self.salt.as_deref().unwrap_or(flag_salt)
+    }
+}
+
 /// Evaluation counts per (flag, environment, variant), shared by every snapshot compiled from the
 /// previous one so a swap loses no counts.
 pub type Counts = Arc<[AtomicU64]>;
