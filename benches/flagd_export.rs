@@ -57,6 +57,8 @@ fn flag(i: usize) -> (Flag, Option<LiveRollout>) {
         candidate: "on".into(),
         lkg: "off".into(),
         percent: Percent::from_basis_points(1000).unwrap(),
+        audience: None,
+        salt: None,
     });
     let flag = Flag {
         key: FlagKey::parse(&key).expect("valid key"),

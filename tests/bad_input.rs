@@ -394,7 +394,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         (
             "start_canary",
             json!({"key": "base", "environment": "production", "candidate_variant": "on", "steps": [5, "25", 100], "reason": "r"}),
-            r#"steps[1]: invalid type: string "25", expected a number"#,
+            r#"steps[1]: "25" is a string: write a percentage as a number, e.g. 25"#,
         ),
         (
             "create_flag",

@@ -30,6 +30,8 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
         candidate: r["candidate"].as_str().unwrap().into(),
         lkg: r["lkg"].as_str().unwrap().into(),
         percent: Percent::from_percent(r["percent"].as_f64().unwrap()).unwrap(),
+        audience: None,
+        salt: None,
     });
     let flag = Flag {
         key: FlagKey::parse(key).unwrap(),

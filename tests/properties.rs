@@ -243,7 +243,7 @@ proptest! {
         let steps = [pct(first), Percent::FULL];
         let action = match which {
             0 => Action::SetTargeting { env: "production" },
-            1 => Action::StartCanary { env: "production", steps: &steps, checklist: None },
+            1 => Action::StartCanary { env: "production", steps: &steps, segments: &[], change_type: flagwarden::domain::flag::ChangeType::Code, checklist: None },
             2 => Action::AdvanceCanary { env: "production", from: pct(from), to: pct(to.max(from)), dwell: SignedDuration::from_mins(dwell_min) },
             3 => Action::RecordSignals { env: "production" },
             _ => Action::Rollback { env: "production" },

@@ -222,6 +222,9 @@ pub(crate) struct Tx<'a> {
     /// Follow-up audit events by the system, e.g. an automatic rollback on a tripped breaker that
     /// evidence from this call revealed: `(action, audit, message)`.
     pub system_events: Vec<(String, Audit, Option<String>)>,
+    /// Flags this call changed beside the one its audit event names (the other members of a
+    /// coordinated release), so every one is recompiled after the commit.
+    pub also_changed: std::cell::RefCell<Vec<String>>,
 }
 
 impl App {
@@ -385,6 +388,7 @@ impl App {
             policy: &self.policy.policy,
             dry_run,
             system_events: Vec::new(),
+            also_changed: Default::default(),
         };
         let span = telemetry_out::decision(tool, actor.kind(), actor.name());
         let mut result = run(&mut cx);
@@ -401,6 +405,7 @@ impl App {
             }
         }
         let system_events = std::mem::take(&mut cx.system_events);
+        let also_changed = cx.also_changed.take();
         if let Some(span) = span {
             // What the trace shows of the decision: the policy's answer, or how the call failed.
             let (label, rule) = match &result {
@@ -462,6 +467,7 @@ impl App {
                 let decision = audit.decision.clone().unwrap_or(Decision::Allow);
                 let changed = |a: &Audit| a.flag.clone().filter(|_| !a.evidence_only);
                 let mut touched: Vec<String> = changed(&audit).into_iter().collect();
+                touched.extend(also_changed);
                 let action = audit.action.unwrap_or(tool);
                 let own = audit.message.clone().or_else(|| match &decision {
                     Decision::Allow => None,
@@ -490,6 +496,7 @@ impl App {
                 tx.commit()?;
                 // Committed: the answer stands whatever happens next. If the snapshot cannot be
                 // brought up to date here, the next refresh rebuilds it from the store.
+                touched.sort();
                 touched.dedup();
                 let seen = touched
                     .iter()

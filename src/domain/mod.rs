@@ -20,6 +20,7 @@ pub mod postmortem;
 pub mod prometheus;
 pub mod rollout;
 pub mod rules;
+pub mod segment;
 pub mod stale;
 pub mod stats;
 pub mod telemetry;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::bucket::Percent;
 use super::eval::LiveRollout;
 use super::gate::GateConfig;
+use super::segment::{SEGMENT_SHARE_BP, Segment};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -71,6 +72,18 @@ pub struct Analysis {
     /// had enough latency samples to set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_threshold_ms: Option<u32>,
+    /// The segments the plan's first steps expose, one step each, as the policy defined them
+    /// when the rollout started (a later edit of the policy never widens a running step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<Segment>,
+    /// The coordinated release this rollout is a member of: its members move, hold and roll back
+    /// together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The bucketing salt when it is not the flag's own: a group's, shared by every member, so
+    /// the same units are in the canary arm of every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
 }
 
 /// How a new rollout opens.
@@ -194,14 +207,55 @@ impl Rollout {
         self.step == Some(self.steps.len() - 1)
     }
 
-    /// What evaluation must serve while this rollout exposes anyone.
+    /// The segment step `i` exposes, when it is one of the plan's segment steps.
+    pub fn segment_at(&self, i: usize) -> Option<&Segment> {
+        self.analysis.audiences.get(i)
+    }
+
+    /// The segment the current step exposes, if it is a segment step.
+    pub fn segment(&self) -> Option<&Segment> {
+        match self.state {
+            RolloutState::Completed | RolloutState::RolledBack | RolloutState::Aborted => None,
+            _ => self.step.and_then(|i| self.segment_at(i)),
+        }
+    }
+
+    /// Step `i` as people name it: a segment's name or a percentage.
+    pub fn step_label(&self, i: usize) -> String {
+        match self.segment_at(i) {
+            Some(s) => format!("segment {:?}", s.name),
+            None => self
+                .steps
+                .get(i)
+                .map_or_else(String::new, |p| p.to_string()),
+        }
+    }
+
+    /// The exposure now served, as people name it.
+    pub fn exposure_label(&self) -> String {
+        match (self.segment(), self.step) {
+            (Some(s), _) => format!("segment {:?}", s.name),
+            _ => self.percent().to_string(),
+        }
+    }
+
+    /// What evaluation must serve while this rollout exposes anyone. At a segment step, half of
+    /// the segment's units by bucket are canary and the other half control.
     pub fn live(&self) -> Option<LiveRollout> {
-        (!self.state.is_terminal() && self.step.is_some()).then(|| LiveRollout {
-            flag: self.flag.clone(),
-            env: self.env.clone(),
-            candidate: self.candidate.clone(),
-            lkg: self.lkg.clone(),
-            percent: self.percent(),
+        (!self.state.is_terminal() && self.step.is_some()).then(|| {
+            let segment = self.segment();
+            LiveRollout {
+                flag: self.flag.clone(),
+                env: self.env.clone(),
+                candidate: self.candidate.clone(),
+                lkg: self.lkg.clone(),
+                percent: match segment {
+                    Some(_) => Percent::from_basis_points(SEGMENT_SHARE_BP).expect("in range"),
+                    None => self.percent(),
+                },
+                audience: segment.map(|s| s.conditions.clone()),
+                salt: self.analysis.salt.clone(),
+            }
         })
     }
 

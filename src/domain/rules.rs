@@ -255,7 +255,7 @@ fn parse_split(
 }
 
 /// Checks one condition and moves its `numbers` into `values`, the form stored and evaluated.
-fn check_condition(field: &str, c: &mut ConditionSpec) -> Result<(), InvalidFlag> {
+pub fn check_condition(field: &str, c: &mut ConditionSpec) -> Result<(), InvalidFlag> {
     if c.attribute.is_empty() || c.attribute.len() > 200 {
         return Err(InvalidFlag::new(
             format!("{field}.attribute"),

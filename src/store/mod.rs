@@ -57,9 +57,9 @@ pub use refs::{
     FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs, record_scan, usage_facts,
 };
 pub use rollouts::{
-    active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
-    count_rollouts_started_since, latest_rollout, listed_rollouts, next_rollout_id, rollout,
-    rollout_steps, save_rollout,
+    active_group, active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
+    count_rollouts_started_since, group_rollouts, latest_rollout, listed_rollouts, next_rollout_id,
+    rollout, rollout_steps, save_rollout,
 };
 
 pub use sources::{

@@ -87,6 +87,23 @@ pub fn active_rollouts_of(conn: &Connection, flag: &str) -> Result<Vec<Rollout>>
     )
 }
 
+/// The unfinished rollouts of release group `group` in `env` (its members), oldest first.
+pub fn group_rollouts(conn: &Connection, group: &str, env: &str) -> Result<Vec<Rollout>> {
+    query_rollouts(
+        conn,
+        &format!(
+            "WHERE env = ?2 AND {ACTIVE} AND analysis IS NOT NULL AND json_extract(analysis, '$.group') = ?1 ORDER BY id"
+        ),
+        params![group, env],
+    )
+}
+
+/// The unfinished members of release group `group` in `env`, when it has any.
+pub fn active_group(conn: &Connection, group: &str, env: &str) -> Result<Option<Vec<Rollout>>> {
+    let members = group_rollouts(conn, group, env)?;
+    Ok((!members.is_empty()).then_some(members))
+}
+
 pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
     query_rollouts(conn, &format!("WHERE {ACTIVE} ORDER BY id"), [])
 }

@@ -97,6 +97,8 @@ pub fn run(data: &[u8]) {
                 candidate,
                 lkg,
                 percent: Percent::from_percent(p).ok()?,
+                audience: None,
+                salt: None,
             })
         })
         .collect();

@@ -55,6 +55,8 @@ pub fn run(data: &[u8]) {
                     env,
                     steps: &steps,
                     checklist: None,
+                    segments: &[],
+                    change_type: flagwarden::domain::flag::ChangeType::Code,
                 },
                 Action::AdvanceCanary {
                     env,

@@ -37,6 +37,14 @@ pub(crate) fn rollout_view(r: &crate::domain::rollout::Rollout) -> RolloutView {
         lkg: r.lkg.clone(),
         percent: r.percent().as_f64(),
         steps: r.steps.iter().map(|p| p.as_f64()).collect(),
+        segments: r
+            .analysis
+            .audiences
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        segment: r.segment().map(|s| s.name.clone()),
+        group: r.analysis.group.clone(),
         pending_percent: r.pending_step.map(|i| r.steps[i].as_f64()),
         step_started_at: r.step_started_at.map(store::ts_text),
         paused_reason: r.paused_reason.clone(),
@@ -55,12 +63,18 @@ fn serving(flag: &Flag, s: &EnvState, rollout: Option<&crate::domain::rollout::R
         parts.push(format!("{} targeting rule(s) first", s.rules.len()));
     }
     match rollout.filter(|r| r.step.is_some()) {
-        Some(r) => parts.push(format!(
-            "canary: {} of the rest get {:?}, others {:?}",
-            r.percent(),
-            r.candidate,
-            r.lkg
-        )),
+        Some(r) => parts.push(match r.segment() {
+            Some(seg) => format!(
+                "canary in segment {:?}: half of its units get {:?}, the other half (control) and everyone outside it {:?}",
+                seg.name, r.candidate, r.lkg
+            ),
+            None => format!(
+                "canary: {} of the rest get {:?}, others {:?}",
+                r.percent(),
+                r.candidate,
+                r.lkg
+            ),
+        }),
         None => parts.push(format!("everyone else gets {:?}", s.default_variant)),
     }
     parts.join("; ")

@@ -49,9 +49,10 @@ pub(super) fn take_step(
     reason: &str,
 ) -> Result<(Rollout, Option<i64>, String)> {
     let env = r.env.as_str();
-    let from = r.percent();
+    let from = r.exposure_label();
     let target = r.next_step();
     let to = target.map_or(Percent::FULL, |i| r.steps[i]);
+    let to_label = target.map_or_else(|| Percent::FULL.to_string(), |i| r.step_label(i));
     let (mut next, approval_id, summary) = match (decision, target) {
         (Decision::NeedsApproval { rule, message }, Some(t)) => {
             let next = r
@@ -70,7 +71,7 @@ pub(super) fn take_step(
                 next,
                 Some(a),
                 format!(
-                    "open approval #{a} to go from {from} to {to} ({message}); a human runs `flagwarden approve {a}`"
+                    "open approval #{a} to go from {from} to {to_label} ({message}); a human runs `flagwarden approve {a}`"
                 ),
             )
         }
@@ -81,7 +82,10 @@ pub(super) fn take_step(
             (
                 next,
                 None,
-                format!("advance rollout {} from {from} to {to} of {env}", r.id),
+                format!(
+                    "advance rollout {} from {from} to {to_label} of {env}",
+                    r.id
+                ),
             )
         }
         (_, None) => {
@@ -105,6 +109,25 @@ pub(super) fn take_step(
     freeze_latency_threshold(&mut next, input);
     store::save_rollout(tx.conn, &next)?;
     tx.bump(flag)?;
+    // A release group takes each step together: the same transition on every other member.
+    let event = match (decision, target) {
+        (Decision::NeedsApproval { .. }, Some(t)) => Event::RequestApproval { target: t },
+        (_, Some(_)) => Event::Advance,
+        (_, None) => Event::Complete,
+    };
+    let moved = tx.mirror(r, event)?;
+    let summary = match &r.analysis.group {
+        Some(g) if !moved.is_empty() => format!(
+            "release group {g:?} ({}, {}): {summary}",
+            r.flag,
+            moved
+                .iter()
+                .map(|m| m.flag.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => summary,
+    };
     Ok((next, approval_id, summary))
 }
 
@@ -122,9 +145,40 @@ impl App {
             }
             // Check the state first so a waiting rollout explains what it waits for.
             r.apply(if r.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
-            let (input, gate, started) = run_gate(tx, &r)?;
+            let (input, mut gate, started) = run_gate(tx, &r)?;
             let evaluation = store_evaluation(tx, &r, &input, &gate, started)?;
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), rollout_id: Some(r.id), before: state(&r), ..Audit::default() };
+            // A release group: every member's gate, and any member's harm or hold is the group's.
+            let mut held = Vec::new();
+            for s in tx.siblings(&r)? {
+                s.apply(if s.at_last_step() { Event::Complete } else { Event::Advance }, tx.now).map_err(|e| AppError::Conflict(format!("release group member {}: {}", s.flag, e.0)))?;
+                let (si, sg, st) = run_gate(tx, &s)?;
+                let se = store_evaluation(tx, &s, &si, &sg, st)?;
+                if sg.verdict == Verdict::Rollback && gate.verdict != Verdict::Rollback {
+                    let mut sflag = tx.flag(&s.flag)?;
+                    let (_, a, summary) = act_on_harm(tx, &mut sflag, &s, &sg, se)?;
+                    let next = store::rollout(tx.conn, r.id)?.unwrap_or_else(|| r.clone());
+                    audit.approval_id = a;
+                    audit.after = json!({"rollout": next, "gate_evaluation_id": se, "harmed": s.flag});
+                    audit.decision = Some(Decision::Allow);
+                    flag = tx.flag(&req.key)?;
+                    let summary = format!("release group {:?}: harm on member {}: {summary}", r.analysis.group.as_deref().unwrap_or_default(), s.flag);
+                    return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(sg), a), audit });
+                }
+                if sg.pause.is_some() && gate.pause.is_none() && gate.verdict != Verdict::Rollback {
+                    gate.pause = sg.pause;
+                    gate.reasons.extend(sg.reasons.iter().map(|why| format!("{}: {why}", s.flag)));
+                }
+                if sg.verdict == Verdict::Hold {
+                    held.extend(sg.reasons.iter().map(|why| format!("{}: {why}", s.flag)));
+                }
+            }
+            if !held.is_empty() && gate.verdict == Verdict::Promote {
+                gate.verdict = Verdict::Hold;
+            }
+            if gate.verdict == Verdict::Hold {
+                gate.reasons.extend(held);
+            }
             if gate.verdict == Verdict::Rollback {
                 // Evidence of harm outranks every other bound.
                 let (next, a, summary) = act_on_harm(tx, &mut flag, &r, &gate, evaluation)?;
@@ -138,6 +192,7 @@ impl App {
                 let next = r.apply(Event::Pause { reason: &why }, tx.now).map_err(|e| AppError::Conflict(e.0))?;
                 store::save_rollout(tx.conn, &next)?;
                 tx.bump(&mut flag)?;
+                tx.mirror(&r, Event::Pause { reason: &why })?;
                 audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
                 audit.decision = Some(Decision::Allow);
                 let summary = format!("pause rollout {} at {}: {why}; exposure stays as it is until a human runs `flagwarden resume {}`", r.id, r.percent(), r.id);
@@ -146,6 +201,7 @@ impl App {
             let from = r.percent();
             let target = r.next_step();
             let to = target.map_or(Percent::FULL, |i| r.steps[i]);
+            let from_label = r.exposure_label();
             let dwell = tx.now.duration_since(r.step_started_at.unwrap_or(r.created_at));
             let usage = tx.usage(env, Some(&r))?;
             let decision = decide(tx.policy, tx.actor, &Action::AdvanceCanary { env, from, to, dwell }, &usage, tx.now);
@@ -156,7 +212,7 @@ impl App {
             }
             if gate.verdict == Verdict::Hold {
                 let eta = gate.eta_secs.map(|s| format!(" (about {} at the current rate)", fmt_duration(SignedDuration::from_secs(s)))).unwrap_or_default();
-                let summary = format!("hold at {from}: {}{eta}", gate.reasons.join("; "));
+                let summary = format!("hold at {from_label}: {}{eta}", gate.reasons.join("; "));
                 audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
                 return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), Some(gate), None), audit });
             }

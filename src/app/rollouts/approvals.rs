@@ -165,6 +165,7 @@ impl App {
                         store::save_rollout(tx.conn, &next)?;
                         tx.expose(&mut flag, &next)?;
                         tx.bump(&mut flag)?;
+                        tx.mirror(r, Event::Approve)?;
                         format!(
                             "approved: rollout {} of {} in {} now serves {:?} to {}",
                             next.id,
@@ -242,6 +243,7 @@ impl App {
                     .map_err(|e| AppError::Conflict(e.0))?;
                 store::save_rollout(tx.conn, &next)?;
                 tx.bump(&mut flag)?;
+                tx.mirror(&r, event)?;
             }
             a.status = "rejected".into();
             a.decided_by = Some(tx.actor.name().to_owned());

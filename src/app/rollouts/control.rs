@@ -141,7 +141,25 @@ fn look(tx: &Tx, id: i64) -> Result<std::result::Result<Look, String>> {
             Decision::Deny { rule, message } => Plan::Record(Some(format!(
                 "PROMOTE, not advanced by the controller: {rule}: {message}"
             ))),
-            decision => Plan::Advance(decision),
+            decision => {
+                // A release group advances only when every member's gate says PROMOTE.
+                let mut waiting = Vec::new();
+                for s in tx.siblings(&r)? {
+                    let (_, sg, st) = run_gate(tx, &s)?;
+                    traced(st, &s, &sg, None);
+                    if sg.verdict != Verdict::Promote {
+                        waiting.push(format!("{}: {}", s.flag, verdict_name(&sg)));
+                    }
+                }
+                if waiting.is_empty() {
+                    Plan::Advance(decision)
+                } else {
+                    Plan::Record(Some(format!(
+                        "PROMOTE, not advanced by the controller: release group members wait ({})",
+                        waiting.join("; ")
+                    )))
+                }
+            }
         }
     } else {
         Plan::Record(None)
@@ -224,6 +242,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
                 .map_err(|e| AppError::Conflict(e.0))?;
             store::save_rollout(tx.conn, &next)?;
             tx.bump(&mut flag)?;
+            tx.mirror(&r, Event::Resume)?;
             let summary = format!(
                 "resume rollout {id} at {}: evidence came back after the no-traffic pause",
                 next.percent()
@@ -239,6 +258,7 @@ fn control(tx: &mut Tx, id: i64) -> Step<CanaryOutput> {
                 .map_err(|e| AppError::Conflict(e.0))?;
             store::save_rollout(tx.conn, &next)?;
             tx.bump(&mut flag)?;
+            tx.mirror(&r, Event::Pause { reason: &why })?;
             let waits = if reason == PauseReason::NoTraffic {
                 "it resumes by itself when evidence returns".to_owned()
             } else {
@@ -315,6 +335,7 @@ impl App {
                 policy: &self.policy.policy,
                 dry_run: true,
                 system_events: Vec::new(),
+                also_changed: Default::default(),
             };
             Ok(look(&tx, id)?.is_ok_and(|l| !matches!(l.plan, Plan::Idle(_))))
         })?;

@@ -13,6 +13,7 @@ mod checklist;
 mod control;
 mod emergency;
 mod evidence;
+mod group;
 mod prometheus;
 pub(crate) use emergency::under_break_glass;
 mod postmortem;
@@ -187,6 +188,9 @@ impl Tx<'_> {
     }
 
     fn bump(&self, flag: &mut Flag) -> Result<()> {
+        self.also_changed
+            .borrow_mut()
+            .push(flag.key.as_str().to_owned());
         flag.version += 1;
         flag.updated_at = self.now;
         store::update_flag(self.conn, flag)?;
@@ -240,8 +244,21 @@ impl Tx<'_> {
         Ok(store::insert_approval(self.conn, &a)?)
     }
 
-    /// The pointer flip: everyone in `env` gets the LKG (or the off variant when nothing was rolling out).
+    /// The pointer flip: everyone in `env` gets the LKG (or the off variant when nothing was rolling
+    /// out). A member of a release group takes every other member with it, in this transaction.
     fn roll_back(
+        &self,
+        flag: &mut Flag,
+        env: &str,
+        rollout: Option<&Rollout>,
+    ) -> Result<Option<Rollout>> {
+        if let Some(r) = rollout {
+            self.roll_back_group(r)?;
+        }
+        self.roll_back_one(flag, env, rollout)
+    }
+
+    fn roll_back_one(
         &self,
         flag: &mut Flag,
         env: &str,

@@ -155,14 +155,14 @@ impl App {
             let mut arms = Vec::new();
             let flipped = (|| -> std::result::Result<(Vec<crate::domain::flag::Flag>, Vec<Rollout>), Failure> {
                 let stx = scratch.unchecked_transaction()?;
-                let cx = Tx { conn: &stx, now: tx.now, actor: tx.actor, policy: tx.policy, dry_run: false, system_events: Vec::new() };
+                let cx = Tx { conn: &stx, now: tx.now, actor: tx.actor, policy: tx.policy, dry_run: false, system_events: Vec::new(), also_changed: Default::default() };
                 let mut f = store::load_flag(&stx, key)?.ok_or_else(|| Failure::Error(not_found_flag(key)))?;
                 let r = match &live {
                     Some(r) => r.clone(),
                     None => {
                         let config = tx.policy.env(env).expect("checked").gate.clone();
                         let steps = tx.policy.env(env).expect("checked").steps.clone();
-                        let r = Rollout::start(store::next_rollout_id(&stx)?, key, env, &candidate, &lkg, steps, Opening::Running, Analysis { config, latency_threshold_ms: None }, tx.now);
+                        let r = Rollout::start(store::next_rollout_id(&stx)?, key, env, &candidate, &lkg, steps, Opening::Running, Analysis { config, latency_threshold_ms: None, ..Analysis::default() }, tx.now);
                         store::save_rollout(&stx, &r)?;
                         cx.expose(&mut f, &r)?;
                         r

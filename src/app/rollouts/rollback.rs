@@ -73,6 +73,8 @@ pub(super) fn act_on_harm(
         .apply(Event::ProposeRollback, tx.now)
         .map_err(|e| AppError::Conflict(e.0))?;
     store::save_rollout(tx.conn, &next)?;
+    // A release group freezes as one; confirming the proposal rolls every member back.
+    tx.mirror(r, Event::ProposeRollback)?;
     let a = tx.open_approval(ApprovalRequest {
         kind: "rollback",
         rollout: Some(&next),
@@ -126,6 +128,7 @@ impl App {
                         Some(r) => {
                             let next = r.apply(Event::ProposeRollback, tx.now).map_err(|e| AppError::Conflict(e.0))?;
                             store::save_rollout(tx.conn, &next)?;
+                            tx.mirror(r, Event::ProposeRollback)?;
                             Some(next)
                         }
                         None => None,
@@ -141,7 +144,13 @@ impl App {
                     Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), next.as_ref(), None, Some(a)), audit })
                 }
                 Decision::Allow => {
+                    let members = match &r { Some(r) => tx.siblings(r)?, None => Vec::new() };
                     let done = tx.roll_back(&mut flag, env, r.as_ref())?;
+                    if !members.is_empty() {
+                        audit.after = json!({"env": flag.envs[env], "group": r.as_ref().and_then(|r| r.analysis.group.clone()), "also_rolled_back": members.iter().map(|m| &m.flag).collect::<Vec<_>>()});
+                        let summary = format!("roll back release group {:?} in {env}: {} and {} get their last-known-good now, in one transaction", r.as_ref().and_then(|r| r.analysis.group.clone()).unwrap_or_default(), flag.key, members.iter().map(|m| m.flag.as_str()).collect::<Vec<_>>().join(", "));
+                        return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), done.as_ref(), None, None), audit });
+                    }
                     audit.after = state(&flag.envs[env]);
                     let pin = flag.envs[env].pinned_variant.clone().unwrap_or_default();
                     let summary = format!("roll back {} in {env}: everyone gets {pin:?} now", flag.key);

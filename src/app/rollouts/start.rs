@@ -7,23 +7,39 @@ use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
 use crate::domain::policy::{Action, Attested, ChecklistFacts, decide};
 use crate::domain::rollout::{Analysis, Event, Opening, Rollout};
+use crate::domain::segment::{Plan, PlanStep};
 
-fn parse_steps(steps: &[f64]) -> Result<Vec<Percent>> {
-    let mut out: Vec<Percent> = Vec::new();
+/// The plan a start asks for (or the environment's default), checked against the policy's
+/// segments: segment names first, then percentages ending at 100.
+fn parse_plan(policy: &Policy, env: &str, steps: Option<&[StepSpec]>) -> Result<Plan> {
+    let Some(steps) = steps else {
+        let e = policy.env(env).expect("checked");
+        return Ok(Plan {
+            segments: e.segment_steps.clone(),
+            percents: e.steps.clone(),
+        });
+    };
+    let mut plan = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
-        let p = Percent::from_percent(*s).map_err(|m| invalid(&format!("steps[{i}]"), m))?;
-        if p == Percent::ZERO || out.last().is_some_and(|l| *l >= p) {
-            return Err(invalid(
-                "steps",
-                "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]",
-            ));
-        }
-        out.push(p);
+        plan.push(match s {
+            StepSpec::Percent(p) => PlanStep::Percent(
+                Percent::from_percent(*p).map_err(|m| invalid(&format!("steps[{i}]"), m))?,
+            ),
+            StepSpec::Segment(n) if n.trim().parse::<f64>().is_ok() => {
+                return Err(invalid(
+                    &format!("steps[{i}]"),
+                    format!("{n:?} is a string: write a percentage as a number, e.g. {}; strings name the policy's segments", n.trim()),
+                ));
+            }
+            StepSpec::Segment(n) => PlanStep::Segment(n.clone()),
+        });
     }
-    if out.last() != Some(&Percent::FULL) {
-        return Err(invalid("steps", "the last step must be 100"));
-    }
-    Ok(out)
+    Ok(Plan::check(
+        "steps",
+        &plan,
+        &|n| policy.segments.contains_key(n),
+        &policy.segment_names(),
+    )?)
 }
 
 /// Whether the latest offline eval of `candidate` against `lkg` passed.
@@ -84,7 +100,14 @@ pub(super) fn open_draft(
         tx.actor,
         &Action::StartCanary {
             env,
-            steps: &r.steps,
+            steps: &r.steps[r.analysis.audiences.len()..],
+            segments: &r
+                .analysis
+                .audiences
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+            change_type: flag.change_type,
             checklist: None,
         },
         &usage,
@@ -192,6 +215,89 @@ fn checklist_facts(
     }))
 }
 
+/// One flag of a start: the flag, its last-known-good and its candidate.
+struct Member {
+    flag: Flag,
+    lkg: String,
+    candidate: String,
+}
+
+/// Checks one flag may start a rollout to `candidate` in `env`; `field` names a group member's
+/// input (`group.members.KEY`), empty for `key` itself.
+fn member(
+    tx: &Tx,
+    field: &str,
+    key: &str,
+    candidate: &str,
+    env: &str,
+) -> std::result::Result<Member, Failure> {
+    let flag = tx.flag(key).map_err(|e| match e {
+        Failure::Error(AppError::NotFound(m)) if !field.is_empty() => {
+            Failure::Error(invalid(field, m))
+        }
+        e => e,
+    })?;
+    let variant_field = if field.is_empty() {
+        "candidate_variant".to_owned()
+    } else {
+        field.to_owned()
+    };
+    flag.variants.require(&variant_field, candidate)?;
+    if let Some(r) = store::active_rollout(tx.conn, flag.key.as_str(), env)? {
+        return Err(AppError::Conflict(format!(
+            "rollout {} of {} in {env} is {}: one rollout at a time; finish or roll it back first",
+            r.id,
+            flag.key,
+            r.state.as_str()
+        ))
+        .into());
+    }
+    let lkg = flag.envs[env].served_default(&flag).to_owned();
+    if lkg == candidate {
+        return Err(invalid(&variant_field, format!("{lkg:?} is already what everyone in {env} gets on {key}; pick the variant to roll out")).into());
+    }
+    Ok(Member {
+        flag,
+        lkg,
+        candidate: candidate.to_owned(),
+    })
+}
+
+/// The flags a start moves: `key`, then a group's other members, each checked; a group needs a
+/// name and at least one other flag, each named once.
+fn members(tx: &Tx, req: &StartCanary, env: &str) -> std::result::Result<Vec<Member>, Failure> {
+    let mut out = vec![member(tx, "", &req.key, &req.candidate_variant, env)?];
+    let Some(g) = &req.group else {
+        return Ok(out);
+    };
+    if g.name.is_empty() {
+        return Err(invalid("group.name", "name the release, e.g. \"support-v2\"").into());
+    }
+    crate::domain::flag::FlagKey::parse(&g.name).map_err(|e| invalid("group.name", e.message))?;
+    if g.members.is_empty() {
+        return Err(invalid("group.members", "a group releases at least 2 flags together: name the flags that move with `key` and their candidates, e.g. {\"support-model\": \"v2\"}").into());
+    }
+    if store::active_group(tx.conn, &g.name, env)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "release group {:?} is already rolling out in {env}; finish or roll it back first",
+            g.name
+        ))
+        .into());
+    }
+    for (key, candidate) in &g.members {
+        let field = format!("group.members.{key}");
+        if out.iter().any(|o| o.flag.key.as_str() == key) {
+            return Err(invalid(
+                &field,
+                format!("{key:?} is already in this release as `key`; name each flag once"),
+            )
+            .into());
+        }
+        out.push(member(tx, &field, key, candidate, env)?);
+    }
+    Ok(out)
+}
+
 impl App {
     pub fn start_canary(&self, actor: &Actor, req: &StartCanary) -> Result<CanaryOutput> {
         let m = &req.meta;
@@ -226,75 +332,102 @@ impl App {
             });
         }
         // Evaluations still in memory are the application's too: evidence flowing right now.
-        let evaluated_now = self.snapshot().all_counts().any(|(f, e, _, c)| {
-            f == req.key && e == req.environment && c.load(std::sync::atomic::Ordering::Relaxed) > 0
-        });
+        let snapshot = self.snapshot();
+        let evaluated_now = |key: &str| {
+            snapshot.all_counts().any(|(f, e, _, c)| {
+                f == key && e == req.environment && c.load(std::sync::atomic::Ordering::Relaxed) > 0
+            })
+        };
         self.mutate(actor, "start_canary", req, m, |tx| {
-            let mut flag = tx.flag(&req.key)?;
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
-            flag.variants.require("candidate_variant", &req.candidate_variant)?;
-            let steps = match &req.steps {
-                Some(s) => parse_steps(s)?,
-                None => tx.policy.env(env).expect("checked").steps.clone(),
-            };
-            tx.check_version(&flag, req.expected_version)?;
-            if let Some(r) = store::active_rollout(tx.conn, flag.key.as_str(), env)? {
+            let plan = parse_plan(tx.policy, env, req.steps.as_deref())?;
+            let mut members = members(tx, req, env)?;
+            tx.check_version(&members[0].flag, req.expected_version)?;
+            let group = req.group.as_ref().map(|g| g.name.clone());
+            let usage = tx.usage(env, None)?;
+            let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), ..Audit::default() };
+            // Every member passes the policy (its own change type's bounds), or none starts.
+            let mut decision = Decision::Allow;
+            for mb in &members {
+                let facts = checklist_facts(tx, &mb.flag, env, req, evaluated_now(mb.flag.key.as_str()))?;
+                let d = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &plan.percents, segments: &plan.segments, change_type: mb.flag.change_type, checklist: facts.as_ref() }, &usage, tx.now);
+                match d {
+                    Decision::Deny { .. } => {
+                        audit.decision = Some(d.clone());
+                        return tx.refuse(audit, &d);
+                    }
+                    Decision::NeedsApproval { .. } if decision == Decision::Allow => decision = d,
+                    _ => {}
+                }
+            }
+            audit.decision = Some(decision.clone());
+            let gated = matches!(decision, Decision::NeedsApproval { .. });
+            let env_policy = tx.policy.env(env).expect("checked");
+            let mut drafts = Vec::new();
+            for mb in &members {
+                if env_policy.preflight.required
+                    && matches!(mb.flag.change_type, ChangeType::Prompt | ChangeType::Model)
+                    && !preflight_passed(tx.conn, mb.flag.key.as_str(), &mb.candidate, &mb.lkg)?
+                {
+                    drafts.push(mb.flag.key.to_string());
+                }
+            }
+            if group.is_some() && !drafts.is_empty() {
                 return Err(AppError::Conflict(format!(
-                    "rollout {} of {} in {env} is {}: one rollout at a time; finish or roll it back first",
-                    r.id,
-                    flag.key,
-                    r.state.as_str()
+                    "a release group starts once each prompt or model member passed its offline eval in {env}; {} has none passing yet: record paired results with record_signals (eval_pairs) for {}, then start the group",
+                    drafts.join(", "),
+                    drafts.join(", ")
                 ))
                 .into());
             }
-            let lkg = flag.envs[env].served_default(&flag).to_owned();
-            if lkg == req.candidate_variant {
-                return Err(invalid("candidate_variant", format!("{lkg:?} is already what everyone in {env} gets; pick the variant to roll out")).into());
-            }
-            let usage = tx.usage(env, None)?;
-            let facts = checklist_facts(tx, &flag, env, req, evaluated_now)?;
-            let decision = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &steps, checklist: facts.as_ref() }, &usage, tx.now);
-            let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), decision: Some(decision.clone()), ..Audit::default() };
-            if let Decision::Deny { .. } = decision {
-                return tx.refuse(audit, &decision);
-            }
-            let gated = matches!(decision, Decision::NeedsApproval { .. });
-            let env_policy = tx.policy.env(env).expect("checked");
-            let needs_preflight = env_policy.preflight.required
-                && matches!(flag.change_type, ChangeType::Prompt | ChangeType::Model)
-                && !preflight_passed(tx.conn, flag.key.as_str(), &req.candidate_variant, &lkg)?;
-            let opening = match (needs_preflight, gated) {
+            let opening = match (!drafts.is_empty(), gated) {
                 (true, _) => Opening::Draft,
                 (false, true) => Opening::AwaitingApproval,
                 (false, false) => Opening::Running,
             };
-            let analysis = Analysis { config: env_policy.gate.clone(), latency_threshold_ms: None };
-            let id = store::next_rollout_id(tx.conn)?;
-            let r = Rollout::start(id, flag.key.as_str(), env, &req.candidate_variant, &lkg, steps, opening, analysis, tx.now);
-            store::save_rollout(tx.conn, &r)?;
+            let audiences = plan.segments.iter().map(|n| tx.policy.segments[n].clone()).collect::<Vec<_>>();
+            let salt = group.as_ref().map(|g| format!("group/{g}"));
+            let mut started = Vec::new();
+            for mb in &members {
+                let analysis = Analysis { config: env_policy.gate.clone(), latency_threshold_ms: None, audiences: audiences.clone(), group: group.clone(), salt: salt.clone() };
+                let id = store::next_rollout_id(tx.conn)?;
+                let r = Rollout::start(id, mb.flag.key.as_str(), env, &mb.candidate, &mb.lkg, plan.rollout_steps(), opening, analysis, tx.now);
+                store::save_rollout(tx.conn, &r)?;
+                started.push(r);
+            }
+            let r = started[0].clone();
+            let id = r.id;
             audit.rollout_id = Some(id);
-            audit.after = state(&r);
+            audit.after = if group.is_some() { json!({"rollout": r, "group": group, "members": started}) } else { state(&r) };
             let mut approval_id = None;
+            let what = match &group {
+                Some(g) => format!("release group {g:?} ({})", members.iter().map(|mb| format!("{} → {:?}", mb.flag.key, mb.candidate)).collect::<Vec<_>>().join(", ")),
+                None => format!("rollout {id} of {:?}", r.candidate),
+            };
             let summary = match (opening, &decision) {
                 (Opening::Draft, _) => format!(
                     "create rollout {id} of {:?} in {env} as a DRAFT: a {} change needs a passing offline eval first; record paired results with record_signals (eval_pairs), then advance_canary",
                     r.candidate,
-                    flag.change_type.as_str()
+                    members[0].flag.change_type.as_str()
                 ),
                 (_, Decision::NeedsApproval { rule, .. }) => {
-                    let a = tx.open_approval(ApprovalRequest { kind: "start_canary", rollout: Some(&r), flag: flag.key.as_str(), env, rule, reason: &m.reason, target: Some(r.steps[0]) })?;
+                    let a = tx.open_approval(ApprovalRequest { kind: "start_canary", rollout: Some(&r), flag: &req.key, env, rule, reason: &m.reason, target: Some(r.steps[0]) })?;
                     audit.approval_id = Some(a);
                     approval_id = Some(a);
-                    format!("open approval #{a} to start rollout {id} of {:?} in {env}; nobody is exposed until a human runs `flagwarden approve {a}`", r.candidate)
+                    format!("open approval #{a} to start {what} in {env}; nobody is exposed until a human runs `flagwarden approve {a}`")
                 }
                 _ => {
-                    tx.expose(&mut flag, &r)?;
-                    format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate)
+                    for (mb, r) in members.iter_mut().zip(&started) {
+                        tx.expose(&mut mb.flag, r)?;
+                    }
+                    format!("start {what}: {} of {env} get the candidate ({}); record signals, then advance_canary", r.exposure_label(), plan.describe())
                 }
             };
-            tx.bump(&mut flag)?;
-            Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), None, approval_id), audit })
+            for mb in &mut members {
+                tx.bump(&mut mb.flag)?;
+            }
+            Ok(Done { output: canary(outcome(tx, &decision, members[0].flag.version, summary), Some(&r), None, approval_id), audit })
         })
     }
 }

@@ -51,6 +51,7 @@ impl App {
             };
             let next = r.apply(event, tx.now).map_err(|e| AppError::Conflict(e.0))?;
             store::save_rollout(tx.conn, &next)?;
+            tx.mirror(&r, event)?;
             for mut a in store::pending_approvals_for(tx.conn, &r.flag, &env)?.into_iter().filter(|_| next.state.is_terminal()) {
                 a.status = "superseded".into();
                 a.decided_at = Some(store::ts_text(tx.now));

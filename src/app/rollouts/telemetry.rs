@@ -105,7 +105,8 @@ fn load_plan(
     Ok(Ok(Plan {
         rollout_id: r.id,
         history: store::rollout_steps(conn, r.id)?,
-        salt: f.salt,
+        // A release group's members bucket by the group's salt, as evaluation does.
+        salt: r.analysis.salt.clone().unwrap_or(f.salt),
         candidate: r.candidate,
         lkg: r.lkg,
     }))

@@ -15,10 +15,14 @@ pub struct StartCanary {
     pub environment: String,
     /// Variant to roll out.
     pub candidate_variant: String,
-    /// Percents ending at 100. Default: policy steps.
+    /// Segments, then percents to 100, e.g. ["internal", 1, 100].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Vec<f64>")]
-    pub steps: Option<Vec<f64>>,
+    #[schemars(schema_with = "step_array")]
+    pub steps: Option<Vec<StepSpec>>,
+    /// Release with other flags as one: {name, members: {flag: variant}}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "GroupSpec")]
+    pub group: Option<GroupSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
@@ -38,6 +42,31 @@ pub struct StartCanary {
     pub rehearse: bool,
     #[serde(flatten)]
     pub meta: Meta,
+}
+
+/// One plan step: a percentage, or the name of a segment the policy defines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StepSpec {
+    Percent(f64),
+    Segment(String),
+}
+
+fn step_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"anyOf": [{"type": "number"}, {"type": "string"}]}
+    })
+}
+
+/// A coordinated release: `key` plus these members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub members: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -72,6 +101,15 @@ pub struct RolloutView {
     pub lkg: String,
     pub percent: f64,
     pub steps: Vec<f64>,
+    /// The segments the first steps expose (their `steps` entries are 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// The segment now exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Coordinated release this rollout moves with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -63,12 +63,13 @@ pub fn evaluate<'s>(
     if let Some((variant, reason)) = state.fixed {
         return serve(variant, reason, None);
     }
-    for rule in &state.rules {
-        let matched = rule
-            .conditions
+    let matches = |conditions: &[condition::CompiledCondition]| {
+        conditions
             .iter()
-            .all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)));
-        if !matched {
+            .all(|c| ctx.get(&c.attr).is_some_and(|v| c.test.matches(v)))
+    };
+    for rule in &state.rules {
+        if !matches(&rule.conditions) {
             continue;
         }
         return match &rule.serve {
@@ -90,13 +91,18 @@ pub fn evaluate<'s>(
         };
     }
     if let Some(r) = &state.rollout {
+        // A segment step exposes its segment only: everyone else is in neither arm.
+        if r.audience.as_deref().is_some_and(|a| !matches(a)) {
+            return serve(r.lkg, Reason::Default, Some(Arm::Excluded));
+        }
         let Some(tk) = ctx.targeting_key.as_deref() else {
             return Resolution::error(
                 ErrorCode::TargetingKeyMissing,
                 "a canary rollout is running: context.targetingKey is needed to place the user",
             );
         };
-        return match rollout_arm(&flag.salt, tk, r.canary_bp) {
+        let salt = r.salt.as_deref().unwrap_or(&flag.salt);
+        return match rollout_arm(salt, tk, r.canary_bp) {
             Arm::Canary => serve(r.candidate, Reason::Split, Some(Arm::Canary)),
             Arm::Control => serve(r.lkg, Reason::Split, Some(Arm::Control)),
             Arm::Excluded => serve(r.lkg, Reason::Default, Some(Arm::Excluded)),

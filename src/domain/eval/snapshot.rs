@@ -12,7 +12,7 @@ use super::condition::{Attr, CompiledCondition, Test};
 use super::resolution::Reason;
 use crate::domain::bucket::Percent;
 use crate::domain::flag::{Flag, FlagStatus};
-use crate::domain::rules::{Rule, Serve};
+use crate::domain::rules::{ConditionSpec, Rule, Serve};
 use crate::domain::variant::FlagType;
 
 /// A rollout as evaluation needs it: who is in the canary right now.
@@ -23,6 +23,20 @@ pub struct LiveRollout {
     pub candidate: String,
     pub lkg: String,
     pub percent: Percent,
+    /// At a segment step: the conditions a unit must match to be in either arm.
+    pub audience: Option<Vec<ConditionSpec>>,
+    /// The bucketing salt when not the flag's own (a coordinated release's).
+    pub salt: Option<String>,
+}
+
+impl LiveRollout {
+    /// The salt this rollout buckets units by: a release group's, shared by its members, else the
+    /// flag's own. Anything that places units in arms outside `evaluate` (OTLP attribution, a flagd
+    /// export) buckets by this, and at a segment step puts a unit in either arm only when it
+    /// matches every condition of `audience` (everyone else: the last-known-good, reason DEFAULT).
+    pub fn bucket_salt<'a>(&'a self, flag_salt: &'a str) -> &'a str {
+        self.salt.as_deref().unwrap_or(flag_salt)
+    }
 }
 
 /// Evaluation counts per (flag, environment, variant), shared by every snapshot compiled from the
@@ -82,6 +96,9 @@ pub(super) struct CompiledRollout {
     pub(super) candidate: usize,
     pub(super) lkg: usize,
     pub(super) canary_bp: u16,
+    /// A segment step's audience: outside it, a unit is in neither arm.
+    pub(super) audience: Option<Vec<CompiledCondition>>,
+    pub(super) salt: Option<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -261,6 +278,11 @@ fn compile_flag(
                     candidate: index(&r.candidate),
                     lkg: index(&r.lkg),
                     canary_bp: r.percent.basis_points(),
+                    audience: r
+                        .audience
+                        .as_ref()
+                        .map(|cs| cs.iter().map(compile_condition).collect()),
+                    salt: r.salt.as_deref().map(Box::from),
                 });
             let counts = carried_counts(flag, env, previous);
             let default = index(&state.default_variant);
@@ -300,19 +322,19 @@ fn compile_flag(
     }
 }
 
+fn compile_condition(c: &ConditionSpec) -> CompiledCondition {
+    CompiledCondition {
+        attr: if c.attribute == "targetingKey" {
+            Attr::TargetingKey
+        } else {
+            Attr::Named(c.attribute.as_str().into())
+        },
+        test: Test::compile(c),
+    }
+}
+
 fn compile_rule(rule: &Rule, index: &impl Fn(&str) -> usize) -> CompiledRule {
-    let conditions = rule
-        .conditions()
-        .iter()
-        .map(|c| CompiledCondition {
-            attr: if c.attribute == "targetingKey" {
-                Attr::TargetingKey
-            } else {
-                Attr::Named(c.attribute.as_str().into())
-            },
-            test: Test::compile(c),
-        })
-        .collect();
+    let conditions = rule.conditions().iter().map(compile_condition).collect();
     let serve = match rule.serve() {
         Serve::Variant(v) => CompiledServe::Variant(index(v)),
         Serve::Split(arms) => {

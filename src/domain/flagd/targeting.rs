@@ -18,7 +18,12 @@ use crate::domain::rules::{ConditionSpec, Op, Rule, Serve};
 
 /// The condition part of one rule.
 pub(super) fn rule_condition(rule: &Rule) -> Value {
-    let mut all: Vec<Value> = rule.conditions().iter().map(condition).collect();
+    all_of(rule.conditions())
+}
+
+/// Conditions that must all match (a rule's, or a segment step's audience); none matches all.
+pub(super) fn all_of(conditions: &[ConditionSpec]) -> Value {
+    let mut all: Vec<Value> = conditions.iter().map(condition).collect();
     match all.len() {
         0 => Value::Bool(true),
         1 => all.remove(0),

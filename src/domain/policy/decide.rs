@@ -203,6 +203,8 @@ pub fn decide(
         Action::StartCanary {
             steps,
             checklist: facts,
+            segments,
+            change_type,
             ..
         } => {
             if let Some(limit) = env.rate_limits.rollouts_per_day
@@ -224,6 +226,26 @@ pub fn decide(
                         percents(&env.steps)
                     ),
                 );
+            }
+            if let Some(required) = env.segments_first.get(change_type.as_str()) {
+                let missing: Vec<&str> = required
+                    .iter()
+                    .filter(|n| !segments.contains(n))
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    let mut plan: Vec<String> = required.iter().map(|n| format!("{n:?}")).collect();
+                    plan.extend(steps.iter().map(|p| p.as_f64().to_string()));
+                    return deny(
+                        format!("{name}.segments_first"),
+                        format!(
+                            "a {} change in {name} must expose segment {} before any percentage; start with steps [{}]",
+                            change_type.as_str(),
+                            missing.join(", "),
+                            plan.join(", ")
+                        ),
+                    );
+                }
             }
             let first = steps.first().copied().unwrap_or(Percent::FULL);
             if first > env.max_step_increase {
@@ -478,7 +500,15 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
     let mut out = vec![
         format!("agents may: {}", list(&env.agent_may)),
         format!("humans only: {}", list(&env.human_only)),
-        format!("rollout steps: {}", percents(&env.steps)),
+        if env.segment_steps.is_empty() {
+            format!("rollout steps: {}", percents(&env.steps))
+        } else {
+            format!(
+                "rollout steps: segments {} (half of each segment canary, half control), then {}",
+                env.segment_steps.join(", "),
+                percents(&env.steps)
+            )
+        },
         format!(
             "above {} a human approves each step; a step may add at most {}",
             env.max_auto_percent, env.max_step_increase
@@ -490,6 +520,12 @@ pub fn describe(env: &EnvPolicy) -> Vec<String> {
             parts.push(format!("{}% {}", f64::from(*bp) / 100.0, fmt_duration(*d)));
         }
         out.push(format!("minimum time at each step: {}", parts.join(", ")));
+    }
+    for (ty, names) in &env.segments_first {
+        out.push(format!(
+            "a {ty} change exposes segment {} before any percentage",
+            names.join(", ")
+        ));
     }
     if env.requires_start_approval {
         out.push("starting a rollout needs a human's approval".into());

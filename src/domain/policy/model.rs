@@ -14,6 +14,7 @@ use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
 use crate::domain::gate::GateConfig;
 use crate::domain::prometheus::PrometheusSource;
+use crate::domain::segment::Segment;
 
 /// An action the policy can name: the MCP tool names, plus what only humans do.
 #[derive(
@@ -130,10 +131,14 @@ pub enum Action<'a> {
     },
     StartCanary {
         env: &'a str,
+        /// The plan's percentages.
         steps: &'a [Percent],
         /// The pre-release checklist's facts about the flag; `None` where the list was already
         /// checked when the rollout was created (a DRAFT opening after its preflight).
         checklist: Option<&'a ChecklistFacts>,
+        /// The segments the plan exposes first, in order.
+        segments: &'a [String],
+        change_type: ChangeType,
     },
     /// `from == to == 100 %` is the final bake: completing the rollout.
     AdvanceCanary {
@@ -443,6 +448,9 @@ pub struct Policy {
     pub controller: ControllerConfig,
     pub flags: FlagBounds,
     pub environments: BTreeMap<String, EnvPolicy>,
+    /// Named audiences (`[segments.NAME]`) a rollout plan may expose before any percentage.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, Segment>,
     pub webhooks: Vec<Webhook>,
     /// What the file still says in an older form and how it is read now, for the loader to show
     /// once (on stderr); the domain prints nothing.
@@ -515,6 +523,13 @@ pub struct EnvPolicy {
     pub agent_may: Vec<ActionKind>,
     pub human_only: Vec<ActionKind>,
     pub steps: Vec<Percent>,
+    /// The segments the default plan exposes before its percentages (`steps = ["internal", 1, ...]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segment_steps: Vec<String>,
+    /// Per change type, the segments an agent's plan must expose before any percentage, e.g.
+    /// `segments_first = { prompt = ["internal"] }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments_first: BTreeMap<String, Vec<String>>,
     pub max_auto_percent: Percent,
     pub max_step_increase: Percent,
     pub min_dwell: MinDwell,
@@ -594,5 +609,13 @@ impl Policy {
 
     pub fn env_names(&self) -> impl Iterator<Item = &str> {
         self.environments.keys().map(String::as_str)
+    }
+
+    /// The defined segments' names, for messages: `internal, beta` or `none`.
+    pub fn segment_names(&self) -> String {
+        if self.segments.is_empty() {
+            return "none".into();
+        }
+        self.segments.keys().cloned().collect::<Vec<_>>().join(", ")
     }
 }

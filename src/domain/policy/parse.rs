@@ -24,6 +24,8 @@ use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
 use crate::domain::gate::GateConfig;
+use crate::domain::rules::ConditionSpec;
+use crate::domain::segment::{Plan, PlanStep, Segment};
 use crate::domain::telemetry::Knobs;
 
 #[derive(Deserialize)]
@@ -35,7 +37,26 @@ struct RawPolicy {
     flags: Option<RawFlags>,
     environments: Spanned<BTreeMap<String, Spanned<RawEnv>>>,
     #[serde(default)]
+    segments: BTreeMap<String, Spanned<RawSegment>>,
+    #[serde(default)]
     webhooks: Vec<Spanned<Webhook>>,
+}
+
+/// `[segments.NAME]`: a named audience in the targeting rules' condition language.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegment {
+    #[serde(default)]
+    description: String,
+    conditions: Vec<ConditionSpec>,
+}
+
+/// One entry of `steps`: a percentage or a segment's name.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStep {
+    Percent(f64),
+    Segment(String),
 }
 
 #[derive(Deserialize)]
@@ -70,7 +91,8 @@ struct RawEnv {
     agent_may: Vec<ActionKind>,
     #[serde(default)]
     human_only: Vec<ActionKind>,
-    steps: Option<Spanned<Vec<Spanned<f64>>>>,
+    steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+    segments_first: Option<Spanned<BTreeMap<String, Vec<String>>>>,
     max_auto_percent: Option<Spanned<f64>>,
     max_step_increase: Option<Spanned<f64>>,
     min_dwell: Option<Spanned<RawDwell>>,
@@ -194,6 +216,20 @@ impl Policy {
             }
             lifetime_days.insert(name, days.into_inner());
         }
+        let mut segments = BTreeMap::new();
+        for (name, seg) in raw.segments {
+            let span = seg.span();
+            let field = format!("segments.{name}");
+            let seg = seg.into_inner();
+            let parsed =
+                Segment::parse(&field, &name, seg.description, seg.conditions).map_err(|e| {
+                    // Point at the `conditions` line; the error names the exact field below it.
+                    let mut err = cx.err(span.clone(), format!("{field}.conditions"), e.message);
+                    err.field = e.field;
+                    err
+                })?;
+            segments.insert(name, parsed);
+        }
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
         let mut notes = Vec::new();
@@ -206,7 +242,7 @@ impl Policy {
                 ));
             }
             let span = env.span();
-            let parsed = parse_env(&cx, &name, span, env.into_inner(), &mut notes)?;
+            let parsed = parse_env(&cx, &name, span, env.into_inner(), &segments, &mut notes)?;
             environments.insert(name, parsed);
         }
         if environments.is_empty() {
@@ -241,6 +277,7 @@ impl Policy {
                 lifetime_days,
             },
             environments,
+            segments,
             notes,
         })
     }
@@ -255,6 +292,7 @@ fn parse_env(
     name: &str,
     span: std::ops::Range<usize>,
     raw: RawEnv,
+    segments: &BTreeMap<String, Segment>,
     notes: &mut Vec<String>,
 ) -> Result<EnvPolicy, PolicyError> {
     let f = |k: &str| format!("environments.{name}.{k}");
@@ -385,30 +423,67 @@ fn parse_env(
             ));
         }
     }
-    let steps = match &raw.steps {
-        None => [1.0, 5.0, 25.0, 50.0, 100.0]
-            .iter()
-            .map(|p| Percent::from_percent(*p).expect("valid"))
-            .collect(),
+    let known = if segments.is_empty() {
+        "none (define one with [segments.NAME])".to_owned()
+    } else {
+        segments.keys().cloned().collect::<Vec<_>>().join(", ")
+    };
+    let (steps, segment_steps) = match &raw.steps {
+        None => (
+            [1.0, 5.0, 25.0, 50.0, 100.0]
+                .iter()
+                .map(|p| Percent::from_percent(*p).expect("valid"))
+                .collect(),
+            Vec::new(),
+        ),
         Some(list) => {
-            let mut out: Vec<Percent> = Vec::new();
+            let mut plan = Vec::new();
             for s in list.get_ref() {
-                let p = percent(cx, &f("steps"), s)?;
-                if p == Percent::ZERO || out.last().is_some_and(|last| *last >= p) {
-                    return Err(cx.err(
-                        s.span(),
-                        f("steps"),
-                        "steps must be above 0 and strictly increasing, e.g. [1, 5, 25, 50, 100]",
-                    ));
-                }
-                out.push(p);
+                plan.push(match s.get_ref() {
+                    RawStep::Percent(p) => PlanStep::Percent(
+                        Percent::from_percent(*p).map_err(|m| cx.err(s.span(), f("steps"), m))?,
+                    ),
+                    RawStep::Segment(n) => PlanStep::Segment(n.clone()),
+                });
             }
-            if out.last() != Some(&Percent::FULL) {
-                return Err(cx.err(list.span(), f("steps"), "the last step must be 100"));
-            }
-            out
+            let plan = Plan::check(&f("steps"), &plan, &|n| segments.contains_key(n), &known)
+                .map_err(|e| {
+                    // Point at the entry named by the error's index, else at the list.
+                    let at = e
+                        .field
+                        .rsplit_once('[')
+                        .and_then(|(_, i)| i.trim_end_matches(']').parse::<usize>().ok())
+                        .and_then(|i| list.get_ref().get(i))
+                        .map_or(list.span(), |s| s.span());
+                    cx.err(at, f("steps"), e.message)
+                })?;
+            (plan.percents, plan.segments)
         }
     };
+    let mut segments_first = BTreeMap::new();
+    if let Some(sf) = &raw.segments_first {
+        for (ty, names) in sf.get_ref() {
+            let field = format!("{}.{ty}", f("segments_first"));
+            if let Err(e) = ChangeType::parse(ty) {
+                return Err(cx.err(sf.span(), field, e.message));
+            }
+            if names.is_empty() {
+                return Err(cx.err(
+                    sf.span(),
+                    field,
+                    "name at least one segment, e.g. [\"internal\"]",
+                ));
+            }
+            if let Some(n) = names.iter().find(|n| !segments.contains_key(*n)) {
+                return Err(cx.err(
+                    sf.span(),
+                    field,
+                    format!("unknown segment {n:?}: defined segments are {known}"),
+                ));
+            }
+            segments_first.insert(ty.clone(), names.clone());
+        }
+    }
     let max_auto_percent = raw
         .max_auto_percent
         .as_ref()
@@ -686,6 +761,8 @@ fn parse_env(
         agent_may: raw.agent_may,
         human_only: raw.human_only,
         steps,
+        segment_steps,
+        segments_first,
         max_auto_percent,
         max_step_increase,
         min_dwell,
