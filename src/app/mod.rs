@@ -117,6 +117,9 @@ pub struct App {
     /// Every committed change a watcher is told about (`feed.rs`), from this process or another:
     /// what MCP resource updates and `canary_status` waits follow.
     watched: tokio::sync::broadcast::Sender<Arc<crate::domain::audit::Change>>,
+    /// The OTLP receiver's held spans and claimed exposures, as the store has them
+    /// (`rollouts/joins.rs`).
+    joins: Mutex<rollouts::Joins>,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -231,6 +234,7 @@ impl App {
             config,
             committed: tokio::sync::watch::Sender::new(0),
             watched: tokio::sync::broadcast::Sender::new(1024),
+            joins: Mutex::new(rollouts::Joins::default()),
         };
         app.reload()?;
         Ok(app)

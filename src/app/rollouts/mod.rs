@@ -11,6 +11,7 @@ mod advance;
 mod approvals;
 mod control;
 mod evidence;
+mod joins;
 mod prometheus;
 mod rollback;
 mod start;
@@ -18,6 +19,7 @@ mod status;
 mod steer;
 mod telemetry;
 
+pub(crate) use joins::Joins;
 pub use prometheus::{MAX_CATCH_UP, PromTarget, PromWindow};
 
 use jiff::SignedDuration;
