@@ -131,6 +131,13 @@ impl Store {
         // audit chain's, the controller's look); rusqlite keeps 16 by default, so most were parsed
         // again every time.
         conn.set_prepared_statement_cache_capacity(256);
+        // Bundled SQLite has STAT4, which re-plans a cached statement whenever a bound value might
+        // change its plan: the change feed's and the gate's range queries were parsed again on
+        // every step. Plans fixed at prepare time are what every other statement here assumes.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         schema::migrate(&mut conn)?;
         Ok(Store { conn })
     }
@@ -150,7 +157,8 @@ impl Store {
     pub fn data_version(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
     }
 }
 

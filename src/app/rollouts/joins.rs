@@ -126,12 +126,14 @@ impl Joins {
     pub(super) fn write(
         &self,
         conn: &Connection,
-        spans: &[SpanFact],
+        mut spans: Vec<SpanFact>,
         claims: Vec<ClaimKey>,
         newest_at: i64,
         now_s: i64,
     ) -> Result<Change> {
         let mut change = Change::default();
+        // A span already held stays as it was: a replayed export changes nothing here.
+        spans.retain(|f| !self.held.contains_key(&f.key));
         // Held spans: those received before the window, then the oldest beyond the bound.
         let cutoff = now_s - JOIN_WINDOW_SECS;
         let mut held = self.held.len() + spans.len();
@@ -146,8 +148,8 @@ impl Joins {
             store::forget_held_through(conn, id)?;
         }
         if !spans.is_empty() {
-            let id = store::hold_spans(conn, spans, now_s)?;
-            change.held = Some((id, now_s, spans.to_vec()));
+            let id = store::hold_spans(conn, &spans, now_s)?;
+            change.held = Some((id, now_s, spans));
         }
         // Claims: the oldest rows beyond the bound, remembering how new their newest was.
         let mut count = self.claim_count + claims.len();

@@ -419,7 +419,8 @@ impl App {
                     }
                 }
             }
-            *change_out = Some(joins.write(conn, &spans, claims, newest_at, now_s)?);
+            drop(batch);
+            *change_out = Some(joins.write(conn, spans, claims, newest_at, now_s)?);
 
             let mut rollouts = Vec::new();
             let mut touched: Vec<i64> = Vec::new();
