@@ -34,8 +34,10 @@ struct RowIndex {
     keys: usize,
 }
 
-#[derive(Default)]
 pub(crate) struct Joins {
+    /// The bounds: `MAX_HELD_SPANS` and `MAX_CLAIMS` (smaller in tests).
+    max_held: usize,
+    max_claims: usize,
     loaded: bool,
     /// Each held span with the row that holds it longest.
     held: HashMap<SpanKey, (i64, SpanFact)>,
@@ -46,6 +48,12 @@ pub(crate) struct Joins {
     claim_rows: VecDeque<RowIndex>,
     claim_count: usize,
     claims_upto: i64,
+}
+
+impl Default for Joins {
+    fn default() -> Joins {
+        Joins::bounded(MAX_HELD_SPANS, MAX_CLAIMS)
+    }
 }
 
 /// What one export adds and forgets, applied to the memory once its transaction committed.
@@ -59,12 +67,27 @@ pub(super) struct Change {
 }
 
 impl Joins {
+    fn bounded(max_held: usize, max_claims: usize) -> Joins {
+        Joins {
+            max_held,
+            max_claims,
+            loaded: false,
+            held: HashMap::new(),
+            held_rows: VecDeque::new(),
+            held_upto: 0,
+            claims: HashSet::new(),
+            claim_rows: VecDeque::new(),
+            claim_count: 0,
+            claims_upto: 0,
+        }
+    }
+
     /// Brings the memory up to the store inside the caller's write transaction.
     pub(super) fn sync(&mut self, conn: &Connection) -> Result<()> {
         if !self.loaded {
             *self = Joins {
                 loaded: true,
-                ..Joins::default()
+                ..Joins::bounded(self.max_held, self.max_claims)
             };
         }
         for row in store::held_after(conn, self.held_upto)? {
@@ -78,7 +101,7 @@ impl Joins {
 
     /// Forgets everything: the next `sync` reads the store again.
     pub(super) fn reset(&mut self) {
-        *self = Joins::default();
+        *self = Joins::bounded(self.max_held, self.max_claims);
     }
 
     fn take_held(&mut self, id: i64, received_at: i64, facts: Vec<SpanFact>) {
@@ -138,7 +161,7 @@ impl Joins {
         let cutoff = now_s - JOIN_WINDOW_SECS;
         let mut held = self.held.len() + spans.len();
         for (row, keys) in &self.held_rows {
-            if row.at >= cutoff && held <= MAX_HELD_SPANS {
+            if row.at >= cutoff && held <= self.max_held {
                 break;
             }
             held = held.saturating_sub(keys.len());
@@ -155,7 +178,7 @@ impl Joins {
         let mut count = self.claim_count + claims.len();
         let mut newest_forgotten = None;
         for row in &self.claim_rows {
-            if count <= MAX_CLAIMS {
+            if count <= self.max_claims {
                 break;
             }
             count -= row.keys;
@@ -202,5 +225,81 @@ impl Joins {
         if let Some((id, at, keys)) = change.claims {
             self.take_claims(id, at, keys);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(n: u8) -> SpanFact {
+        SpanFact {
+            key: SpanKey {
+                trace: [n; 16],
+                span: [1; 8],
+            },
+            parent: None,
+            root: true,
+            error: false,
+            latency_ms: Some(1.0),
+            task: None,
+            safety: None,
+            scores: Vec::new(),
+            sampling: "undeclared".into(),
+        }
+    }
+
+    /// One export's rows written and committed, as `ingest_telemetry` does.
+    fn export(store: &mut store::Store, j: &mut Joins, spans: &[u8], claims: &[u8], at: i64) {
+        let tx = store.begin().unwrap();
+        j.sync(&tx).unwrap();
+        let facts = spans.iter().map(|n| fact(*n)).collect();
+        let keys = claims.iter().map(|n| [*n; 16]).collect();
+        let change = j.write(&tx, facts, keys, at + 1, at).unwrap();
+        tx.commit().unwrap();
+        j.apply(change);
+    }
+
+    #[test]
+    fn the_memory_follows_the_store_within_its_bounds() {
+        let mut store = store::Store::open_in_memory().unwrap();
+        let mut j = Joins::bounded(3, 4);
+        export(&mut store, &mut j, &[1, 2], &[1, 2], 1000);
+        export(&mut store, &mut j, &[2, 3], &[3, 4], 1001);
+        assert!(j.span(&fact(1).key).is_some() && j.span(&fact(3).key).is_some());
+        assert!((1..=4).all(|n| j.is_claimed(&[n; 16])));
+        assert_eq!(store::claims_forgotten_before(store.conn()).unwrap(), None);
+        // Past the bounds the oldest rows go, and evaluations as old as their newest claim with them.
+        export(&mut store, &mut j, &[4, 5], &[5], 1002);
+        assert!(
+            j.span(&fact(1).key).is_none(),
+            "the oldest held row is forgotten"
+        );
+        assert!(j.span(&fact(4).key).is_some());
+        assert!(!j.is_claimed(&[1; 16]) && j.is_claimed(&[5; 16]));
+        assert_eq!(
+            store::claims_forgotten_before(store.conn()).unwrap(),
+            Some(1001)
+        );
+        // A fresh memory (a restart, or after a failed transaction) reads the same from the store.
+        let mut again = Joins::bounded(3, 4);
+        let tx = store.begin().unwrap();
+        again.sync(&tx).unwrap();
+        drop(tx);
+        for n in 1..=5u8 {
+            assert_eq!(
+                again.is_claimed(&[n; 16]),
+                j.is_claimed(&[n; 16]),
+                "claim {n}"
+            );
+            assert_eq!(
+                again.span(&fact(n).key).is_some(),
+                j.span(&fact(n).key).is_some(),
+                "span {n}"
+            );
+        }
+        // Past the join window, held spans go whatever their number.
+        export(&mut store, &mut j, &[], &[], 1002 + JOIN_WINDOW_SECS + 1);
+        assert!((1..=5).all(|n| j.span(&fact(n).key).is_none()));
     }
 }
