@@ -121,6 +121,9 @@ pub struct App {
     watched: tokio::sync::broadcast::Sender<Arc<crate::domain::audit::Change>>,
     /// flagd definitions generated from the current snapshot (`flagd.rs`).
     flagd: flagd::DefinitionCache,
+    /// The OTLP receiver's held spans and claimed exposures, as the store has them
+    /// (`rollouts/joins.rs`).
+    joins: Mutex<rollouts::Joins>,
 }
 
 /// An answer `mutate` can return, store for idempotent replays, and tag with its audit event.
@@ -239,6 +242,7 @@ impl App {
             committed: tokio::sync::watch::Sender::new(0),
             watched: tokio::sync::broadcast::Sender::new(1024),
             flagd: flagd::DefinitionCache::default(),
+            joins: Mutex::new(rollouts::Joins::default()),
         };
         app.reload()?;
         Ok(app)

@@ -89,7 +89,7 @@ pub fn audit_events_after(
 ) -> Result<Vec<AuditEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events
-         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
+         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
          ORDER BY seq LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![after, through, limit], read_audit)?;
@@ -171,7 +171,7 @@ pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
     let mut stmt = conn.prepare_cached(
         "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
          WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
-           AND action NOT IN ('record_signals', 'ingest_signals', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
+           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
          ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], change_row)?;
@@ -186,7 +186,7 @@ pub fn watched_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
     let mut stmt = conn.prepare_cached(
         "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
          WHERE seq > ?1 AND decision IN ('allow', 'needs_approval') AND flag_key IS NOT NULL
-           AND action NOT IN ('record_signals', 'ingest_signals')
+           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')
          ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], change_row)?;
@@ -200,7 +200,7 @@ pub fn last_watched(conn: &Connection, flag: &str, env: &str) -> Result<i64> {
         "SELECT COALESCE(MAX(seq), 0) FROM audit_events
          WHERE flag_key = ?1 AND (env = ?2 OR env IS NULL)
            AND decision IN ('allow', 'needs_approval')
-           AND action NOT IN ('record_signals', 'ingest_signals')",
+           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')",
         params![flag, env],
         |r| r.get(0),
     )?)

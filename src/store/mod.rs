@@ -67,8 +67,9 @@ pub use sources::{
     last_gaps, open_gaps, record_gap, release_cursor,
 };
 pub use telemetry::{
-    Pending, claim_exposure, forget_finished_exposures, held_counts, held_span, hold_span,
-    insert_pending, prune_spans, take_expired_pending, take_pending_for,
+    ClaimKey, ClaimRow, HeldRow, Pending, claims_after, claims_forgotten_before, claims_through,
+    forget_claims_through, forget_held_through, held_after, hold_spans, insert_pending,
+    record_claims, take_expired_pending, take_pending_for, waiting_keys,
 };
 
 pub use rusqlite::Error as SqlError;
@@ -133,6 +134,17 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // One export or signal batch runs some 40 distinct statements (its own, the gate's, the
+        // audit chain's, the controller's look); rusqlite keeps 16 by default, so most were parsed
+        // again every time.
+        conn.set_prepared_statement_cache_capacity(256);
+        // Bundled SQLite has STAT4, which re-plans a cached statement whenever a bound value might
+        // change its plan: the change feed's and the gate's range queries were parsed again on
+        // every step. Plans fixed at prepare time are what every other statement here assumes.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         schema::migrate(&mut conn)?;
         Ok(Store { conn })
     }
@@ -152,7 +164,8 @@ impl Store {
     pub fn data_version(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
     }
 }
 

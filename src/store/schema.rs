@@ -352,6 +352,30 @@ CREATE TABLE rehearsals (
     at         TEXT NOT NULL
 ) STRICT;
 CREATE INDEX rehearsals_by_flag ON rehearsals (flag_key, env, id);
+-- OTLP's join state as one row per export instead of one (and three index entries) per span: the
+-- spans an export holds for later joins, packed (`store/telemetry.rs`), and the (span, flag)
+-- exposures it claimed, 16 bytes each. The receiver reads both into memory once and follows them by
+-- row id, so an export appends two rows whatever it carries. Old rows move over as they are (a
+-- JSON span fact reads as a one-span row; an old claim as a one-key row).
+CREATE TABLE otlp_held (
+    id          INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    spans       INTEGER NOT NULL,
+    facts       BLOB NOT NULL
+) STRICT;
+INSERT INTO otlp_held (received_at, spans, facts)
+    SELECT received_at, 1, CAST(fact AS BLOB) FROM otlp_spans ORDER BY id;
+DROP TABLE otlp_spans;
+-- `newest_at`: unix seconds, rounded up, of the newest evaluation a row claims; once the row is
+-- forgotten (beyond the bound on remembered claims), older evaluations are refused as too old.
+CREATE TABLE otlp_claims (
+    id          INTEGER PRIMARY KEY,
+    newest_at   INTEGER NOT NULL,
+    keys        BLOB NOT NULL
+) STRICT;
+INSERT INTO otlp_claims (newest_at, keys)
+    SELECT CAST(strftime('%s', 'now') AS INTEGER) + 1, key FROM otlp_exposures;
+DROP TABLE otlp_exposures;
 "#,
 ];
 

@@ -14,6 +14,7 @@ mod control;
 mod emergency;
 mod evidence;
 mod group;
+mod joins;
 mod prometheus;
 pub(crate) use emergency::under_break_glass;
 mod postmortem;
@@ -24,6 +25,7 @@ mod status;
 mod steer;
 mod telemetry;
 
+pub(crate) use joins::Joins;
 pub use prometheus::{MAX_CATCH_UP, PromTarget, PromWindow};
 pub use rehearse::{ArmFlip, RehearsalOutput, RehearsalView};
 

@@ -4,11 +4,13 @@
 //! with the span whose outcome it takes, and adds the exposures to the same per-period arm
 //! summaries `/api/v1/signals` writes (source `otlp`), then lets the system react to the evidence.
 //!
-//! Joining across requests: spans are held (`otlp_spans`) and evaluations whose span has not come
-//! yet wait (`otlp_pending`), both for at most `JOIN_WINDOW` and within a row bound. A waiting
-//! evaluation that outlives the window counts with what arrived (its active span's outcome, or
-//! the exposure alone), so nothing acknowledged is lost. Each (span, flag) is claimed once in
-//! `otlp_exposures`: a replayed export, or the same span in two requests, counts once.
+//! Joining across requests: spans are held (`otlp_held`, one row per export) and evaluations whose
+//! span has not come yet wait (`otlp_pending`), both for at most `JOIN_WINDOW_SECS` and within a
+//! row bound. A waiting evaluation that outlives the window counts with what arrived (its active
+//! span's outcome, or the exposure alone), so nothing acknowledged is lost. Each (span, flag) is
+//! claimed once (`otlp_claims`, one row per export): a replayed export, or the same span in two
+//! requests, counts once. Held spans and claims are looked up in memory (`joins.rs`), so the
+//! cost of an export is a few rows, not a few per span.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,6 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::evidence::{may_record, react_to_evidence};
+use super::joins::{JOIN_WINDOW_SECS, Joins};
 use super::*;
 use crate::domain::eval::Arm;
 use crate::domain::evidence::Source;
@@ -23,10 +26,9 @@ use crate::domain::gate::ArmData;
 use crate::domain::telemetry::{
     self, ArmPlan, Extracted, FlagEvaluation, Knobs, Link, Rejection, SpanFact, SpanKey, Tally,
 };
+use crate::store::ClaimKey;
 
-/// How long a part of a trace waits for its partner, and how many parts wait at most.
-const JOIN_WINDOW_SECS: i64 = 600;
-const MAX_HELD_SPANS: i64 = 200_000;
+/// How many evaluations wait at most (how long: `JOIN_WINDOW_SECS`).
 const MAX_WAITING: i64 = 100_000;
 /// Spans deeper than this below their request's span are taken at the active span.
 const MAX_DEPTH: usize = 64;
@@ -80,7 +82,7 @@ fn arm_named(s: &str) -> Option<Arm> {
 }
 
 /// The key one (span, flag) exposure is claimed under: 16 bytes of SHA-256.
-fn exposure_key(span: &SpanKey, flag: &str) -> [u8; 16] {
+fn exposure_key(span: &SpanKey, flag: &str) -> ClaimKey {
     let mut h = Sha256::new();
     h.update(span.bytes());
     h.update(flag.as_bytes());
@@ -113,33 +115,26 @@ fn load_plan(
 }
 
 /// The span `key`, from this export or held from an earlier one.
-fn lookup(
-    conn: &rusqlite::Connection,
-    batch: &HashMap<SpanKey, &SpanFact>,
-    key: &SpanKey,
-) -> Result<Option<SpanFact>> {
-    if let Some(f) = batch.get(key) {
-        return Ok(Some((*f).clone()));
-    }
-    Ok(store::held_span(conn, &key.bytes())?)
+fn lookup(joins: &Joins, batch: &HashMap<SpanKey, &SpanFact>, key: &SpanKey) -> Option<SpanFact> {
+    batch.get(key).copied().or_else(|| joins.span(key)).cloned()
 }
 
 /// Walks from `start` (whose fact is `own` when already known) up to the request's span.
 fn walk(
-    conn: &rusqlite::Connection,
+    joins: &Joins,
     batch: &HashMap<SpanKey, &SpanFact>,
     start: SpanKey,
     own: Option<SpanFact>,
-) -> Result<Walk> {
+) -> Walk {
     let own = match own {
         Some(o) => o,
-        None => match lookup(conn, batch, &start)? {
+        None => match lookup(joins, batch, &start) {
             Some(o) => o,
             None => {
-                return Ok(Walk::Waiting {
+                return Walk::Waiting {
                     for_key: start,
                     own: None,
-                });
+                };
             }
         },
     };
@@ -147,26 +142,26 @@ fn walk(
     for _ in 0..MAX_DEPTH {
         match telemetry::next_link(&at) {
             Link::Outcome => {
-                return Ok(Walk::Done {
+                return Walk::Done {
                     own: Some(own),
                     outcome: Some(at),
-                });
+                };
             }
-            Link::Parent(p) => match lookup(conn, batch, &p)? {
+            Link::Parent(p) => match lookup(joins, batch, &p) {
                 Some(f) => at = f,
                 None => {
-                    return Ok(Walk::Waiting {
+                    return Walk::Waiting {
                         for_key: p,
                         own: Some(own),
-                    });
+                    };
                 }
             },
         }
     }
-    Ok(Walk::Done {
+    Walk::Done {
         own: Some(own),
         outcome: None,
-    })
+    }
 }
 
 impl App {
@@ -253,10 +248,18 @@ impl App {
             idempotency_key: None,
             dry_run: false,
         };
-        self.mutate(app, "ingest_telemetry", &args, &meta, |tx| {
+        // Ingests are serialized by the store's lock anyway; this one is only ever taken first.
+        let mut guard = self.joins.lock().unwrap_or_else(|p| p.into_inner());
+        let joins: &mut Joins = &mut guard;
+        let mut change = None;
+        let change_out = &mut change;
+        let result = self.mutate(app, "ingest_telemetry", &args, &meta, |tx| {
             let conn = tx.conn;
             let now_s = tx.now.as_second();
             let cutoff = now_s - JOIN_WINDOW_SECS;
+            joins.sync(conn)?;
+            let joins: &Joins = joins;
+            let forgotten_before = store::claims_forgotten_before(conn)?;
             let mut got = Gathered::default();
             let mut active: HashMap<i64, bool> = HashMap::new();
             let mut is_active = |conn: &rusqlite::Connection, id: i64| -> Result<bool> {
@@ -268,7 +271,6 @@ impl App {
                 Ok(a)
             };
             // Parts whose partner did not come in time count with what did arrive.
-            store::prune_spans(conn, cutoff, MAX_HELD_SPANS)?;
             for p in store::take_expired_pending(conn, cutoff, MAX_WAITING)? {
                 if let Some(arm) = arm_named(&p.arm)
                     && is_active(conn, p.rollout_id)?
@@ -281,13 +283,15 @@ impl App {
                     );
                 }
             }
-            store::forget_finished_exposures(conn)?;
 
             let batch: HashMap<SpanKey, &SpanFact> = spans.iter().map(|s| (s.key, s)).collect();
             let mut decisions: HashMap<String, Decision> = HashMap::new();
             let mut plans: HashMap<(String, String), std::result::Result<Plan, Rejection>> =
                 HashMap::new();
             let mut waiting = 0u64;
+            let mut claims: Vec<ClaimKey> = Vec::new();
+            let mut claimed_here: HashSet<ClaimKey> = HashSet::new();
+            let mut newest_at = i64::MIN;
             for (item, e) in &usable {
                 let env = e.environment.as_str();
                 let decision = decisions
@@ -328,14 +332,27 @@ impl App {
                         continue;
                     }
                 };
-                if !store::claim_exposure(conn, &exposure_key(&e.span, &e.flag), plan.rollout_id)? {
+                let at_s = e.at.unwrap_or(tx.now).as_second();
+                if let Some(before) = forgotten_before
+                    && at_s < before
+                {
+                    tally.add(&Rejection::BeyondReplayHorizon {
+                        flag: e.flag.clone(),
+                    });
+                    continue;
+                }
+                let claim = exposure_key(&e.span, &e.flag);
+                if joins.is_claimed(&claim) || !claimed_here.insert(claim) {
                     tally.add(&Rejection::Duplicate {
                         flag: e.flag.clone(),
                     });
                     continue;
                 }
+                claims.push(claim);
+                // Rounded up: once this claim is forgotten, nothing as old may count.
+                newest_at = newest_at.max(at_s + 1);
                 item_used.insert(*item, true);
-                match walk(conn, &batch, e.span, None)? {
+                match walk(joins, &batch, e.span, None) {
                     Walk::Done { own, outcome } => got.add(
                         plan.rollout_id,
                         arm,
@@ -362,16 +379,22 @@ impl App {
                 }
             }
             // Spans of this export complete evaluations that were waiting for them, and are held
-            // for evaluations still to come.
+            // for evaluations still to come. Usually few wait: their keys are read at once.
+            let waiting_for: Option<HashSet<[u8; 24]>> =
+                store::waiting_keys(conn, 4 * spans.len().max(64))?
+                    .map(|k| k.into_iter().collect());
             for s in &spans {
                 let key = s.key.bytes();
+                if waiting_for.as_ref().is_some_and(|w| !w.contains(&key)) {
+                    continue;
+                }
                 for p in store::take_pending_for(conn, &key)? {
                     let Some(arm) = arm_named(&p.arm) else {
                         continue;
                     };
                     let own = p.own.clone().unwrap_or_else(|| s.clone());
                     let start = own.key;
-                    match walk(conn, &batch, start, Some(own))? {
+                    match walk(joins, &batch, start, Some(own)) {
                         Walk::Done { own, outcome } => {
                             if is_active(conn, p.rollout_id)? {
                                 got.add(
@@ -396,8 +419,9 @@ impl App {
                         }
                     }
                 }
-                store::hold_span(conn, s, now_s)?;
             }
+            drop(batch);
+            *change_out = Some(joins.write(conn, spans, claims, newest_at, now_s)?);
 
             let mut rollouts = Vec::new();
             let mut touched: Vec<i64> = Vec::new();
@@ -444,6 +468,13 @@ impl App {
                 ..Audit::default()
             };
             Ok(Done { output: out, audit })
-        })
+        });
+        // The memory takes in what committed; after a failure it reads the store again.
+        match (&result, change) {
+            (Ok(_), Some(c)) => guard.apply(c),
+            (Ok(_), None) => {}
+            (Err(_), _) => guard.reset(),
+        }
+        result
     }
 }

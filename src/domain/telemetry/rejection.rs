@@ -51,6 +51,10 @@ pub enum Rejection {
     Duplicate {
         flag: String,
     },
+    /// Older than the claims the receiver still remembers: a replay of it could not be recognised.
+    BeyondReplayHorizon {
+        flag: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -103,6 +107,10 @@ impl fmt::Display for Rejection {
             Rejection::Duplicate { flag } => write!(
                 f,
                 "flag {flag:?}: duplicate, this span's exposure was already counted"
+            ),
+            Rejection::BeyondReplayHorizon { flag } => write!(
+                f,
+                "flag {flag:?}: evaluated before the oldest exposure still remembered to recognise replays (the newest 1000000 are), so it is not counted; export sooner"
             ),
         }
     }
