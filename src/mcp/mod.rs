@@ -146,7 +146,7 @@ impl Server {
     }
 
     #[tool(
-        description = "One flag in full: variants, rules and rollout per environment, evaluation counts, code refs, versions.",
+        description = "One flag in full: variants, rules, rollouts, evaluation counts, code refs, versions.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -162,7 +162,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Evaluate a flag for a context as an application would: value, variant, reason, error, canary arm.",
+        description = "Evaluate a flag for a context as an app would: value, variant, reason, error, arm.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -178,7 +178,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The policy bounds you work under, in words and as data. Read it before changing anything.",
+        description = "The policy bounds you work under, in words and as data. Read it first.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -194,7 +194,7 @@ impl Server {
     }
 
     #[tool(
-        description = "A rollout's state, step, gate verdict, evidence per arm, next allowed advance, what is missing. wait_s (max 60) waits for a change after since (an earlier seq).",
+        description = "A rollout's state, step, gate verdict, evidence per arm, what is missing. wait_s (max 60) waits for a change after since (a seq).",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -210,7 +210,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Flags that are debt: reason codes with evidence, the variant to keep, the next action, code references.",
+        description = "Flags that are debt: reasons with evidence, the variant to keep, the next action, code refs.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -226,7 +226,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Approval requests (pending by default): what waits for a human, why, how a human decides.",
+        description = "Approval requests (pending by default): what waits for a human and why.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -276,7 +276,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Put a change behind a flag (created if needed): OpenFeature setup, guard, a diff of a file range, how to test both paths.",
+        description = "Put a change behind a flag (created if needed): OpenFeature setup, guard, a diff, how to test both paths.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -312,7 +312,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Start a canary of a candidate variant at its first step, or an approval request if a human must start it.",
+        description = "Start a canary at its first step, or an approval request if a human must start it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -336,7 +336,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Ask the gate and policy to move a rollout on: advances, holds (with reasons), proposes a rollback or asks a human.",
+        description = "Move a rollout on per gate and policy: advances, holds (why), proposes a rollback or asks a human.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -360,7 +360,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Report evidence for a rollout's canary or control arm (requests, errors, tasks, safety checks, eval pairs).",
+        description = "Report evidence for a rollout arm (requests, errors, tasks, safety checks, eval pairs).",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -378,7 +378,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Roll back to last-known-good: at once where policy allows, else a proposal a human confirms. Freezes never block it.",
+        description = "Roll back to last-known-good: now where policy allows, else a proposal for a human. Freezes never block it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -420,7 +420,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Add an immutable prompt or model version (content or hash, model_id, parameters) as a new variant; the first creates the flag.",
+        description = "Add an immutable prompt or model version as a new variant; the first creates the flag.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,

@@ -11,7 +11,7 @@ use crate::domain::flag::ChangeType;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WrapChange {
-    /// Flag key; created (boolean, off) if it does not exist.
+    /// Flag key; created (boolean, off) if new.
     pub key: String,
     /// rust, typescript, javascript, python, go, java or csharp.
     pub language: String,
@@ -56,7 +56,7 @@ pub struct ListStale {
     #[serde(default)]
     #[schemars(with = "String")]
     pub environment: Option<String>,
-    /// Only flags at least this old. Default 0.
+    /// Minimum age in days. Default 0.
     #[serde(default)]
     #[schemars(with = "u32")]
     pub min_age_days: Option<u32>,

@@ -23,7 +23,7 @@ pub struct CreateFlag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub variants: Option<serde_json::Map<String, Value>>,
-    /// Served when off (old path). Default: the false variant, else the last.
+    /// Served when off. Default: the false variant, else the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub off_variant: Option<String>,
