@@ -48,8 +48,7 @@ pub(super) fn split(salt: &str, arms: &[(String, Percent)]) -> Value {
 
 /// A running rollout at c basis points, as `eval::rollout_arm` places units: canary [0, c),
 /// control [5000, 5000 + c) while c <= 5000, everyone else outside (the `null` buckets).
-/// A release group's rollout buckets by the group's salt; a segment step's arms exist only inside
-/// its audience (everyone else falls through to the last-known-good, as in `eval`).
+/// A release group's rollout buckets by the group's salt.
 pub(super) fn rollout(salt: &str, r: &LiveRollout) -> Value {
     let salt = r.bucket_salt(salt);
     let c = r.percent.basis_points();
@@ -64,9 +63,5 @@ pub(super) fn rollout(salt: &str, r: &LiveRollout) -> Value {
     } else {
         vec![(candidate, c), (None, 10_000 - c)]
     };
-    let arms = fractional(salt, &buckets);
-    match &r.audience {
-        Some(audience) => json!({"if": [super::targeting::all_of(audience), arms, null]}),
-        None => arms,
-    }
+    fractional(salt, &buckets)
 }

@@ -47,7 +47,12 @@ pub(super) fn chain(
     conditions: Vec<Value>,
     rollout: Option<&LiveRollout>,
 ) -> Value {
-    let last = rollout.map_or(Value::Null, |r| arms::rollout(salt, r));
+    // A segment step's arms exist only inside its audience: everyone else falls through to the
+    // last-known-good, as in `eval`.
+    let last = rollout.map_or(Value::Null, |r| match &r.audience {
+        Some(audience) => json!({"if": [all_of(audience), arms::rollout(salt, r), null]}),
+        None => arms::rollout(salt, r),
+    });
     if rules.is_empty() {
         return last;
     }

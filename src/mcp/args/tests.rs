@@ -61,8 +61,8 @@ fn a_wrong_type_at_depth_names_its_path_in_json_words() {
         r#"eval_pairs[0].baseline: invalid type: string "x", expected a number"#,
     );
     check::<StartCanary>(
-        json!({"key": "k", "environment": "e", "candidate_variant": "on", "reason": "r", "steps": [5, "x"]}),
-        r#"steps[1]: invalid type: string "x", expected a number"#,
+        json!({"key": "k", "environment": "e", "candidate_variant": "on", "reason": "r", "steps": [5, true]}),
+        r#"steps[1]: invalid type: boolean `true`, expected a percentage such as 5 or a segment name such as "internal""#,
     );
     check::<CreateFlag>(
         json!({"key": "k", "description": "d", "change_type": "code", "reason": "r", "variants": ["a"]}),
