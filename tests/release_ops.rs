@@ -48,11 +48,16 @@ impl Setup {
 
     /// The person at the CLI (`alice`), on the same clock.
     fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_as("alice", args)
+    }
+
+    /// Another person at the CLI, on the same clock.
+    fn cli_as(&self, person: &str, args: &[&str]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"))
             .arg("--policy")
             .arg(self.p.policy())
             .args(args)
-            .env("FLAGWARDEN_HUMAN", "alice")
+            .env("FLAGWARDEN_HUMAN", person)
             .env("FLAGWARDEN_CLOCK_FILE", &self.clock)
             .env_remove("FLAGWARDEN_DB")
             .stdin(std::process::Stdio::null())
@@ -554,18 +559,7 @@ async fn an_emergency_change_opens_a_follow_up_that_only_a_second_person_closes(
         e.contains("follow_up.second_person") && e.contains("alice broke the glass"),
         "{e}"
     );
-    let bob = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flagwarden"))
-            .arg("--policy")
-            .arg(t.p.policy())
-            .args(args)
-            .env("FLAGWARDEN_HUMAN", "bob")
-            .env("FLAGWARDEN_CLOCK_FILE", &t.clock)
-            .env_remove("FLAGWARDEN_DB")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let bob = |args: &[&str]| t.cli_as("bob", args);
     let out = bob(&["approve", &id, "--reason", " ", "--yes"]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("invalid reason")

@@ -68,6 +68,64 @@ pub enum PlanStep {
     Percent(Percent),
 }
 
+/// One plan step: a percentage, or the name of a segment the policy defines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum StepSpec {
+    Percent(f64),
+    Segment(String),
+}
+
+/// By hand rather than `untagged`, so a wrong type says what a step may be instead of "did not match
+/// any variant".
+impl<'de> Deserialize<'de> for StepSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Step;
+        impl serde::de::Visitor<'_> for Step {
+            type Value = StepSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a percentage such as 5 or a segment name such as "internal""#)
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<StepSpec, E> {
+                Ok(StepSpec::Percent(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<StepSpec, E> {
+                Ok(StepSpec::Percent(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<StepSpec, E> {
+                Ok(StepSpec::Percent(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<StepSpec, E> {
+                Ok(StepSpec::Segment(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Step)
+    }
+}
+
+impl StepSpec {
+    /// The plan step this names. A number written as a string is refused, so "25" is never taken
+    /// for a segment's name.
+    pub fn step(&self) -> Result<PlanStep, String> {
+        match self {
+            StepSpec::Percent(p) => Percent::from_percent(*p).map(PlanStep::Percent),
+            StepSpec::Segment(n) if n.trim().parse::<f64>().is_ok() => Err(format!(
+                "{n:?} is a string: write a percentage as a number, e.g. {}; strings name the policy's segments",
+                n.trim()
+            )),
+            StepSpec::Segment(n) => Ok(PlanStep::Segment(n.clone())),
+        }
+    }
+}
+
+/// The defined segments' names for an error message, or how a person defines one.
+pub fn names(segments: &std::collections::BTreeMap<String, Segment>) -> String {
+    if segments.is_empty() {
+        return "none (a person defines one with [segments.NAME] in the policy)".into();
+    }
+    segments.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
 /// A plan split into its segment steps (first) and its percentages (ending at 100).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {

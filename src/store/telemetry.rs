@@ -144,25 +144,20 @@ pub fn hold_spans(conn: &Connection, facts: &[SpanFact], now_s: i64) -> Result<i
 
 /// The held rows after row `after`, oldest first.
 pub fn held_after(conn: &Connection, after: i64) -> Result<Vec<HeldRow>> {
-    let rows = conn
-        .prepare_cached("SELECT id, received_at, facts FROM otlp_held WHERE id > ?1 ORDER BY id")?
-        .query_map([after], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(|(id, received_at, blob)| {
-            Ok(HeldRow {
-                id,
-                received_at,
-                facts: unpack_facts(&blob)?,
-            })
+    packed_rows(
+        conn,
+        "SELECT id, received_at, facts FROM otlp_held WHERE id > ?1 ORDER BY id",
+        after,
+    )?
+    .into_iter()
+    .map(|(id, received_at, blob)| {
+        Ok(HeldRow {
+            id,
+            received_at,
+            facts: unpack_facts(&blob)?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Forgets the held rows up to and including row `through`.
@@ -209,18 +204,17 @@ pub fn claims_through(conn: &Connection, through: i64) -> Result<Vec<ClaimRow>> 
     )
 }
 
-fn claim_rows(conn: &Connection, sql: &str, id: i64) -> Result<Vec<ClaimRow>> {
-    let rows = conn
+/// Rows of a packed table (held spans, claims): its id, a time and the packed blob.
+fn packed_rows(conn: &Connection, sql: &str, id: i64) -> Result<Vec<(i64, i64, Vec<u8>)>> {
+    Ok(conn
         .prepare_cached(sql)?
-        .query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn claim_rows(conn: &Connection, sql: &str, id: i64) -> Result<Vec<ClaimRow>> {
+    packed_rows(conn, sql, id)?
+        .into_iter()
         .map(|(id, newest_at, blob)| {
             Ok(ClaimRow {
                 id,

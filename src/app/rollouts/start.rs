@@ -3,11 +3,10 @@
 //! preflight passed, which `advance_canary` asks for.
 
 use super::*;
-use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
 use crate::domain::policy::{Action, Attested, ChecklistFacts, decide};
 use crate::domain::rollout::{Analysis, Event, Opening, Rollout};
-use crate::domain::segment::{Plan, PlanStep};
+use crate::domain::segment::Plan;
 
 /// The plan a start asks for (or the environment's default), checked against the policy's
 /// segments: segment names first, then percentages ending at 100.
@@ -19,21 +18,11 @@ fn parse_plan(policy: &Policy, env: &str, steps: Option<&[StepSpec]>) -> Result<
             percents: e.steps.clone(),
         });
     };
-    let mut plan = Vec::with_capacity(steps.len());
-    for (i, s) in steps.iter().enumerate() {
-        plan.push(match s {
-            StepSpec::Percent(p) => PlanStep::Percent(
-                Percent::from_percent(*p).map_err(|m| invalid(&format!("steps[{i}]"), m))?,
-            ),
-            StepSpec::Segment(n) if n.trim().parse::<f64>().is_ok() => {
-                return Err(invalid(
-                    &format!("steps[{i}]"),
-                    format!("{n:?} is a string: write a percentage as a number, e.g. {}; strings name the policy's segments", n.trim()),
-                ));
-            }
-            StepSpec::Segment(n) => PlanStep::Segment(n.clone()),
-        });
-    }
+    let plan = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.step().map_err(|m| invalid(&format!("steps[{i}]"), m)))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Plan::check(
         "steps",
         &plan,

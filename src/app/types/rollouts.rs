@@ -44,40 +44,7 @@ pub struct StartCanary {
     pub meta: Meta,
 }
 
-/// One plan step: a percentage, or the name of a segment the policy defines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum StepSpec {
-    Percent(f64),
-    Segment(String),
-}
-
-/// By hand rather than `untagged`, so a wrong type says what a step may be instead of "did not match
-/// any variant".
-impl<'de> Deserialize<'de> for StepSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Step;
-        impl serde::de::Visitor<'_> for Step {
-            type Value = StepSpec;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a percentage such as 5 or a segment name such as "internal""#)
-            }
-            fn visit_f64<E>(self, v: f64) -> std::result::Result<StepSpec, E> {
-                Ok(StepSpec::Percent(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<StepSpec, E> {
-                Ok(StepSpec::Percent(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<StepSpec, E> {
-                Ok(StepSpec::Percent(v as f64))
-            }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<StepSpec, E> {
-                Ok(StepSpec::Segment(v.to_owned()))
-            }
-        }
-        d.deserialize_any(Step)
-    }
-}
+pub use crate::domain::segment::StepSpec;
 
 fn step_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({

@@ -20,6 +20,7 @@ mod parse_checklist;
 mod parse_controller;
 mod parse_gate;
 mod parse_prometheus;
+mod parse_segments;
 
 pub use calendar::{Freeze, FreezeWhen, Window};
 pub use checklist::{

@@ -613,9 +613,6 @@ impl Policy {
 
     /// The defined segments' names, for messages: `internal, beta` or `none`.
     pub fn segment_names(&self) -> String {
-        if self.segments.is_empty() {
-            return "none".into();
-        }
-        self.segments.keys().cloned().collect::<Vec<_>>().join(", ")
+        crate::domain::segment::names(&self.segments)
     }
 }

@@ -20,12 +20,12 @@ use super::parse_checklist::{RawChecklist, parse_checklist};
 use super::parse_controller::{RawController, parse_controller};
 use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
+use super::parse_segments::{RawSegment, parse_plan, parse_segments, parse_segments_first};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
 use crate::domain::gate::GateConfig;
-use crate::domain::rules::ConditionSpec;
-use crate::domain::segment::{Plan, PlanStep, Segment};
+use crate::domain::segment::{Segment, StepSpec};
 use crate::domain::telemetry::Knobs;
 
 #[derive(Deserialize)]
@@ -40,23 +40,6 @@ struct RawPolicy {
     segments: BTreeMap<String, Spanned<RawSegment>>,
     #[serde(default)]
     webhooks: Vec<Spanned<Webhook>>,
-}
-
-/// `[segments.NAME]`: a named audience in the targeting rules' condition language.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSegment {
-    #[serde(default)]
-    description: String,
-    conditions: Vec<ConditionSpec>,
-}
-
-/// One entry of `steps`: a percentage or a segment's name.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawStep {
-    Percent(f64),
-    Segment(String),
 }
 
 #[derive(Deserialize)]
@@ -91,7 +74,7 @@ struct RawEnv {
     agent_may: Vec<ActionKind>,
     #[serde(default)]
     human_only: Vec<ActionKind>,
-    steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+    steps: Option<Spanned<Vec<Spanned<StepSpec>>>>,
     segments_first: Option<Spanned<BTreeMap<String, Vec<String>>>>,
     max_auto_percent: Option<Spanned<f64>>,
     max_step_increase: Option<Spanned<f64>>,
@@ -216,20 +199,7 @@ impl Policy {
             }
             lifetime_days.insert(name, days.into_inner());
         }
-        let mut segments = BTreeMap::new();
-        for (name, seg) in raw.segments {
-            let span = seg.span();
-            let field = format!("segments.{name}");
-            let seg = seg.into_inner();
-            let parsed =
-                Segment::parse(&field, &name, seg.description, seg.conditions).map_err(|e| {
-                    // Point at the `conditions` line; the error names the exact field below it.
-                    let mut err = cx.err(span.clone(), format!("{field}.conditions"), e.message);
-                    err.field = e.field;
-                    err
-                })?;
-            segments.insert(name, parsed);
-        }
+        let segments = parse_segments(&cx, raw.segments)?;
         let env_span = raw.environments.span();
         let mut environments = BTreeMap::new();
         let mut notes = Vec::new();
@@ -423,11 +393,6 @@ fn parse_env(
             ));
         }
     }
-    let known = if segments.is_empty() {
-        "none (define one with [segments.NAME])".to_owned()
-    } else {
-        segments.keys().cloned().collect::<Vec<_>>().join(", ")
-    };
     let (steps, segment_steps) = match &raw.steps {
         None => (
             [1.0, 5.0, 25.0, 50.0, 100.0]
@@ -436,54 +401,12 @@ fn parse_env(
                 .collect(),
             Vec::new(),
         ),
-        Some(list) => {
-            let mut plan = Vec::new();
-            for s in list.get_ref() {
-                plan.push(match s.get_ref() {
-                    RawStep::Percent(p) => PlanStep::Percent(
-                        Percent::from_percent(*p).map_err(|m| cx.err(s.span(), f("steps"), m))?,
-                    ),
-                    RawStep::Segment(n) => PlanStep::Segment(n.clone()),
-                });
-            }
-            let plan = Plan::check(&f("steps"), &plan, &|n| segments.contains_key(n), &known)
-                .map_err(|e| {
-                    // Point at the entry named by the error's index, else at the list.
-                    let at = e
-                        .field
-                        .rsplit_once('[')
-                        .and_then(|(_, i)| i.trim_end_matches(']').parse::<usize>().ok())
-                        .and_then(|i| list.get_ref().get(i))
-                        .map_or(list.span(), |s| s.span());
-                    cx.err(at, f("steps"), e.message)
-                })?;
-            (plan.percents, plan.segments)
-        }
+        Some(list) => parse_plan(cx, &f("steps"), list, segments)?,
     };
-    let mut segments_first = BTreeMap::new();
-    if let Some(sf) = &raw.segments_first {
-        for (ty, names) in sf.get_ref() {
-            let field = format!("{}.{ty}", f("segments_first"));
-            if let Err(e) = ChangeType::parse(ty) {
-                return Err(cx.err(sf.span(), field, e.message));
-            }
-            if names.is_empty() {
-                return Err(cx.err(
-                    sf.span(),
-                    field,
-                    "name at least one segment, e.g. [\"internal\"]",
-                ));
-            }
-            if let Some(n) = names.iter().find(|n| !segments.contains_key(*n)) {
-                return Err(cx.err(
-                    sf.span(),
-                    field,
-                    format!("unknown segment {n:?}: defined segments are {known}"),
-                ));
-            }
-            segments_first.insert(ty.clone(), names.clone());
-        }
-    }
+    let segments_first = match &raw.segments_first {
+        Some(sf) => parse_segments_first(cx, &f("segments_first"), sf, segments)?,
+        None => BTreeMap::new(),
+    };
     let max_auto_percent = raw
         .max_auto_percent
         .as_ref()
