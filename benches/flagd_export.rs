@@ -13,6 +13,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use flagwarden::domain::bucket::Percent;
 use flagwarden::domain::eval::{LiveRollout, Snapshot};
@@ -97,7 +98,13 @@ fn bench(c: &mut Criterion) {
             .as_object()
             .is_some_and(|e| !e.is_empty())
     );
-    eprintln!("document: {} bytes for {FLAGS} flags", text.len());
+    // The digest tells a change that only makes generation faster from one that changes the document.
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    eprintln!(
+        "document: {} bytes for {FLAGS} flags, sha256 {}",
+        text.len(),
+        hex::encode(digest)
+    );
     c.bench_function("flagd definition, 1000 flags", |b| {
         b.iter(|| black_box(generate()))
     });

@@ -2,7 +2,7 @@
 
 A corpus of flags of every shape (static on, disabled, pinned by a rollback, targeting rules with every
 operator, splits, a split after a rule, a canary at 1, 5→25, 10, 12.34, 50 and 75 %, a canary behind a
-rule; boolean, string, number and object variants) is set up through the MCP tools on a running
+rule, a canary at a segment step, a release group of two flags; boolean, string, number and object variants) is set up through the MCP tools on a running
 `flagwarden serve`. Its definition document (`GET /flagd/v1/development`) must validate against flagd's
 published schema (tests/data/flagd-schemas/). Then, for 10,000 targeting keys with varied attributes,
 every flag's variant and value is compared with flagwarden's own OFREP bulk answer:
@@ -55,6 +55,8 @@ DATA = REPO_ROOT / "tests" / "data"
 KEYS = 10_000
 
 POLICY = """version = 1
+[segments.internal]
+conditions = [{ attribute = "email", op = "ends_with", values = ["@corp.com"] }]
 [environments.development]
 agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback"]
 agent_rollback = "allow"
@@ -149,6 +151,12 @@ FLAGS: dict[str, dict[str, Any]] = {
     },
     "canary-after-rule": {"type": "boolean", "rules": [{"conditions": [CORP], "serve": {"variant": "on"}}],
                           "canary": ([10, 100], 0)},
+    # A segment step: only the segment's members are in either arm, the control drawn from them too.
+    "canary-segment": {"type": "boolean", "rules": [], "canary": (["internal", 20, 100], 0)},
+    # A release group: both members bucket by the group's salt, so one unit is in the same arm of each.
+    "canary-group-b": {"type": "boolean", "rules": []},
+    "canary-group-a": {"type": "boolean", "rules": [], "canary": ([25, 100], 0),
+                       "group": {"name": "checkout-v2", "members": {"canary-group-b": "on"}}},
 }
 
 ENGINE_REASON = {"SPLIT": "TARGETING_MATCH", "DISABLED": "STATIC", "STATIC": "STATIC",
@@ -171,7 +179,10 @@ async def set_up(ws: Workspace) -> None:
                 continue
             steps, advances = spec["canary"]
             env = {"key": key, "environment": "development", **meta}
-            out = await ok(c, "start_canary", {**env, "candidate_variant": spec.get("candidate", "on"), "steps": steps})
+            start = {**env, "candidate_variant": spec.get("candidate", "on"), "steps": steps}
+            if "group" in spec:
+                start["group"] = spec["group"]
+            out = await ok(c, "start_canary", start)
             assert out["decision"]["result"] == "allow", out
             for _ in range(advances):
                 out = await ok(c, "advance_canary", env)
@@ -320,6 +331,21 @@ def test_python_engine_agrees_with_flagwarden_everywhere(corpus: Corpus) -> None
     canary = [row[list(FLAGS).index("canary-10")] for row in answers]
     kinds = {(v, r) for v, _, r in canary}
     assert kinds == {("on", "TARGETING_MATCH"), ("off", "TARGETING_MATCH"), ("off", "DEFAULT")}, kinds
+    # A segment step exposes its members only, half to each arm: no member is outside both.
+    segment = list(FLAGS).index("canary-segment")
+    member_kinds = set()
+    for c, row in zip(corpus.contexts, answers):
+        v, _, r = row[segment]
+        if c.get("email", "").endswith("@corp.com"):
+            member_kinds.add((v, r))
+        else:
+            assert (v, r) == ("off", "DEFAULT"), f"{c} is outside the segment, yet got {(v, r)}"
+    assert member_kinds == {("on", "TARGETING_MATCH"), ("off", "TARGETING_MATCH")}, member_kinds
+    # A release group: every unit is in the same arm of both members.
+    ga, gb = list(FLAGS).index("canary-group-a"), list(FLAGS).index("canary-group-b")
+    arms = [(row[ga][0], row[ga][2]) for row in answers]
+    assert arms == [(row[gb][0], row[gb][2]) for row in answers], "group members disagree on a unit's arm"
+    assert set(arms) == kinds, set(arms)
 
 
 def raw_string_fractional(data: dict, *args: Any) -> Any:

@@ -9,8 +9,9 @@
 //! falls through a `null` bucket to the default variant, the same last-known-good, with reason
 //! DEFAULT. flagwarden's own answer is SPLIT for the canary and control and DEFAULT outside.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::logic::Logic;
 use crate::domain::bucket::Percent;
 use crate::domain::eval::LiveRollout;
 
@@ -20,25 +21,35 @@ use crate::domain::eval::LiveRollout;
 pub const TARGETING_KEY_MISSING: &str = "flagwarden:targeting-key-missing";
 
 /// The bucketing value of a flag salted with `salt`: JSONLogic for `salt + "/" + targetingKey`.
-pub fn bucketing_value(salt: &str) -> Value {
-    json!({"cat": [format!("{salt}/"), {"var": "targetingKey"}]})
+fn bucketing_value(salt: &str) -> Logic {
+    Logic::op(
+        "cat",
+        vec![Logic::lit(format!("{salt}/")), Logic::var("targetingKey")],
+    )
 }
 
 /// `fractional` over weighted buckets (a `None` variant is a `null` bucket), zero weights left out
 /// (they cover no slot), guarded by the targeting key's presence.
-fn fractional(salt: &str, buckets: &[(Option<&str>, u16)]) -> Value {
+fn fractional(salt: &str, buckets: &[(Option<&str>, u16)]) -> Logic {
     let mut args = vec![bucketing_value(salt)];
     args.extend(
         buckets
             .iter()
             .filter(|(_, w)| *w > 0)
-            .map(|(v, w)| json!([v, w])),
+            .map(|(v, w)| Logic::lit(vec![v.map_or(Value::Null, Value::from), (*w).into()])),
     );
-    json!({"if": [{"var": "targetingKey"}, {"fractional": args}, TARGETING_KEY_MISSING]})
+    Logic::op(
+        "if",
+        vec![
+            Logic::var("targetingKey"),
+            Logic::op("fractional", args),
+            Logic::lit(TARGETING_KEY_MISSING),
+        ],
+    )
 }
 
 /// A rule's percentage split: each variant's share in basis points, in the rule's order.
-pub(super) fn split(salt: &str, arms: &[(String, Percent)]) -> Value {
+pub(super) fn split(salt: &str, arms: &[(String, Percent)]) -> Logic {
     let buckets: Vec<(Option<&str>, u16)> = arms
         .iter()
         .map(|(v, p)| (Some(v.as_str()), p.basis_points()))
@@ -49,7 +60,7 @@ pub(super) fn split(salt: &str, arms: &[(String, Percent)]) -> Value {
 /// A running rollout at c basis points, as `eval::rollout_arm` places units: canary [0, c),
 /// control [5000, 5000 + c) while c <= 5000, everyone else outside (the `null` buckets).
 /// A release group's rollout buckets by the group's salt.
-pub(super) fn rollout(salt: &str, r: &LiveRollout) -> Value {
+pub(super) fn rollout(salt: &str, r: &LiveRollout) -> Logic {
     let salt = r.bucket_salt(salt);
     let c = r.percent.basis_points();
     let (candidate, lkg) = (Some(r.candidate.as_str()), Some(r.lkg.as_str()));

@@ -13,11 +13,14 @@
 //! Each entry's `metadata` says what flagwarden knows beyond the answer: its state there, the flag's
 //! version, and a running canary's share.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
+use super::logic::Logic;
 use super::{evaluators, targeting};
 use crate::domain::eval::{FlagSource, LiveRollout};
 use crate::domain::flag::{EnvState, Flag};
+use crate::domain::variant::Variants;
 
 /// The schema flagd publishes for flag definitions.
 pub const SCHEMA_URL: &str = "https://flagd.dev/schema/v0/flags.json";
@@ -31,9 +34,77 @@ struct Plan<'a> {
     targeted: bool,
 }
 
+/// One environment's definition document, serialized (`serde_json::to_string`) as flagd reads it.
+pub struct Document<'a> {
+    metadata: SetMetadata<'a>,
+    evaluators: Vec<(String, Logic)>,
+    flags: Vec<(&'a str, Entry<'a>)>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetMetadata<'a> {
+    flag_set_id: &'a str,
+    version: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    state: &'static str,
+    variants: VariantMap<'a>,
+    default_variant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    targeting: Option<Logic>,
+    metadata: EntryMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryMetadata<'a> {
+    flagwarden_state: &'static str,
+    flag_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_variant: Option<&'a str>,
+}
+
+/// A flag's variants as a JSON object, in the flag's order.
+struct VariantMap<'a>(&'a Variants);
+
+impl Serialize for VariantMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+/// Named entries as a JSON object, in their order.
+struct Named<'a, K, V>(&'a [(K, V)]);
+
+impl<K: Serialize, V: Serialize> Serialize for Named<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let shared = !self.evaluators.is_empty();
+        let mut m = s.serialize_map(Some(3 + usize::from(shared)))?;
+        m.serialize_entry("$schema", SCHEMA_URL)?;
+        m.serialize_entry("metadata", &self.metadata)?;
+        if shared {
+            m.serialize_entry("$evaluators", &Named(&self.evaluators))?;
+        }
+        m.serialize_entry("flags", &Named(&self.flags))?;
+        m.end()
+    }
+}
+
 /// The definition document of `env` for `flags` (in key order), reflecting audit event `seq`.
-pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
-    let plans: Vec<Plan<'_>> = flags
+pub fn document<'a>(flags: &[FlagSource<'a>], env: &'a str, seq: i64) -> Document<'a> {
+    let plans: Vec<Plan<'a>> = flags
         .iter()
         .filter_map(|s| {
             let state = s.flag.envs.get(env)?;
@@ -49,7 +120,7 @@ pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
             })
         })
         .collect();
-    let conditions: Vec<Vec<Value>> = plans
+    let conditions: Vec<Vec<Logic>> = plans
         .iter()
         .map(|p| match p.targeted {
             true => p
@@ -61,55 +132,45 @@ pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
             false => Vec::new(),
         })
         .collect();
-    let (conditions, shared) = evaluators::lift(conditions);
-    let mut entries = Map::new();
-    for (plan, conditions) in plans.iter().zip(conditions) {
-        entries.insert(plan.flag.key.as_str().to_owned(), entry(plan, conditions));
+    let (conditions, evaluators) = evaluators::lift(conditions);
+    let flags = plans
+        .iter()
+        .zip(conditions)
+        .map(|(plan, conditions)| (plan.flag.key.as_str(), entry(plan, conditions)))
+        .collect();
+    Document {
+        metadata: SetMetadata {
+            flag_set_id: env,
+            version: seq.to_string(),
+        },
+        evaluators,
+        flags,
     }
-    let mut doc = Map::new();
-    doc.insert("$schema".into(), SCHEMA_URL.into());
-    doc.insert(
-        "metadata".into(),
-        json!({"flagSetId": env, "version": seq.to_string()}),
-    );
-    if !shared.is_empty() {
-        doc.insert("$evaluators".into(), Value::Object(shared));
-    }
-    doc.insert("flags".into(), Value::Object(entries));
-    Value::Object(doc)
 }
 
-fn entry(plan: &Plan<'_>, conditions: Vec<Value>) -> Value {
+fn entry<'a>(plan: &Plan<'a>, conditions: Vec<Logic>) -> Entry<'a> {
     let (flag, state) = (plan.flag, plan.state);
-    let variants: Map<String, Value> = flag
-        .variants
-        .iter()
-        .map(|(n, v)| (n.to_owned(), v.clone()))
-        .collect();
     let served = match (&state.pinned_variant, state.enabled) {
         (Some(_), _) => "pinned",
         (None, false) => "disabled",
         (None, true) => "enabled",
     };
-    let mut metadata = Map::new();
-    metadata.insert("flagwardenState".into(), served.into());
-    metadata.insert("flagVersion".into(), flag.version.into());
-    let mut entry = Map::new();
-    entry.insert("state".into(), "ENABLED".into());
-    entry.insert("variants".into(), Value::Object(variants));
-    let default = match plan.rollout.filter(|_| plan.targeted) {
-        Some(r) => {
-            metadata.insert("canaryPercent".into(), r.percent.as_f64().into());
-            metadata.insert("canaryVariant".into(), r.candidate.clone().into());
-            r.lkg.as_str()
-        }
-        None => state.served_default(flag),
-    };
-    entry.insert("defaultVariant".into(), default.into());
-    if plan.targeted {
-        let t = targeting::chain(&flag.salt, &state.rules, conditions, plan.rollout);
-        entry.insert("targeting".into(), t);
+    let canary = plan.rollout.filter(|_| plan.targeted);
+    Entry {
+        state: "ENABLED",
+        variants: VariantMap(&flag.variants),
+        default_variant: match canary {
+            Some(r) => r.lkg.as_str(),
+            None => state.served_default(flag),
+        },
+        targeting: plan
+            .targeted
+            .then(|| targeting::chain(&flag.salt, &state.rules, conditions, plan.rollout)),
+        metadata: EntryMetadata {
+            flagwarden_state: served,
+            flag_version: flag.version,
+            canary_percent: canary.map(|r| r.percent.as_f64()),
+            canary_variant: canary.map(|r| r.candidate.as_str()),
+        },
     }
-    entry.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(entry)
 }
