@@ -380,8 +380,9 @@ DROP TABLE otlp_exposures;
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize = conn
+        .prepare_cached("PRAGMA user_version")?
+        .query_row([], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(super::StoreError::Corrupt(format!(
             "the database is at schema version {current}, newer than this flagwarden knows ({}); upgrade flagwarden",

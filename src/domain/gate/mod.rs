@@ -21,8 +21,8 @@ pub use input::{
 };
 pub use preflight::{EvalPair, PreflightResult, preflight};
 pub use result::{
-    ArmValue, BreakerResult, GateEvaluation, GateResult, Label, MetricResult, PauseReason,
-    SrmResult, Verdict,
+    ArmValue, BreakerResult, GateEvaluation, GateLook, GateResult, Label, MetricResult,
+    PauseReason, SrmResult, Verdict,
 };
 pub use verdict::{GUARDRAIL, evaluate};
 
