@@ -45,6 +45,27 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
         row.source.as_str(),
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO signal_totals (rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (rollout_id, arm, source) DO UPDATE SET
+           exposures = exposures + excluded.exposures, requests = requests + excluded.requests,
+           errors = errors + excluded.errors, task_attempts = task_attempts + excluded.task_attempts,
+           task_successes = task_successes + excluded.task_successes,
+           safety_checks = safety_checks + excluded.safety_checks, safety_passes = safety_passes + excluded.safety_passes",
+    )?
+    .execute(params![
+        row.rollout_id,
+        row.arm,
+        row.source.as_str(),
+        c.exposures as i64,
+        c.requests as i64,
+        c.errors as i64,
+        c.task_attempts as i64,
+        c.task_successes as i64,
+        c.safety_checks as i64,
+        c.safety_passes as i64,
+    ])?;
     add_to_period(conn, row.rollout_id, row.arm, d, at)
 }
 
@@ -80,7 +101,7 @@ fn add_to_period(
 pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
     Ok(conn.prepare_cached("SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
                 COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0)
-         FROM signals WHERE rollout_id = ?1 AND arm = ?2")?
+         FROM signal_totals WHERE rollout_id = ?1 AND arm = ?2")?
 .query_row(
         params![rollout_id, arm],
         |r| {
@@ -103,8 +124,8 @@ pub fn arm_totals_by_source(
     rollout_id: i64,
 ) -> Result<Vec<(String, Source, ArmCounts)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts), SUM(task_successes), SUM(safety_checks), SUM(safety_passes)
-         FROM signals WHERE rollout_id = ?1 GROUP BY arm, source ORDER BY arm, source",
+        "SELECT arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes
+         FROM signal_totals WHERE rollout_id = ?1 ORDER BY arm, source",
     )?;
     let mut rows = stmt.query([rollout_id])?;
     let mut out = Vec::new();

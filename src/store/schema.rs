@@ -377,6 +377,28 @@ INSERT INTO otlp_claims (newest_at, keys)
     SELECT CAST(strftime('%s', 'now') AS INTEGER) + 1, key FROM otlp_exposures;
 DROP TABLE otlp_exposures;
 "#,
+    r#"
+-- Each arm's running totals per source, kept beside the append-only `signals` as each report is
+-- added, so the totals an ingest answers with and canary_status shows are one row each, not a sum
+-- over every report the rollout ever had (a report a second for a day is 86,400 rows per arm).
+CREATE TABLE signal_totals (
+    rollout_id     INTEGER NOT NULL REFERENCES rollouts (id),
+    arm            TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    exposures      INTEGER NOT NULL,
+    requests       INTEGER NOT NULL,
+    errors         INTEGER NOT NULL,
+    task_attempts  INTEGER NOT NULL,
+    task_successes INTEGER NOT NULL,
+    safety_checks  INTEGER NOT NULL,
+    safety_passes  INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, arm, source)
+) STRICT, WITHOUT ROWID;
+INSERT INTO signal_totals
+    SELECT rollout_id, arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts),
+           SUM(task_successes), SUM(safety_checks), SUM(safety_passes)
+    FROM signals GROUP BY rollout_id, arm, source;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
@@ -396,4 +418,66 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that already holds reports gets running totals equal to their sums, per arm and
+    /// source, when it migrates.
+    #[test]
+    fn signal_totals_start_from_the_reports_already_stored() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE signal_totals"))
+            .unwrap();
+        for m in &MIGRATIONS[..at] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", at as i64).unwrap();
+        // Reports of rollouts this test does not create.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let mut insert = |rollout: i64, arm: &str, source: &str, exposures: i64, errors: i64| {
+            conn.execute(
+                "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts,
+                 task_successes, safety_checks, safety_passes, recorded_at, source)
+                 VALUES (?1, ?2, ?3, ?3, ?4, 1, 1, 0, 0, '2026-01-01T00:00:00Z', ?5)",
+                rusqlite::params![rollout, arm, exposures, errors, source],
+            )
+            .unwrap();
+        };
+        insert(1, "canary", "api", 100, 3);
+        insert(1, "canary", "api", 50, 1);
+        insert(1, "canary", "otlp", 7, 0);
+        insert(1, "control", "api", 120, 2);
+        insert(2, "canary", "agent", 9, 9);
+        drop(insert);
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, String, String, i64, i64, i64)> = conn
+            .prepare(
+                "SELECT rollout_id, arm, source, exposures, errors, task_attempts FROM signal_totals
+                 ORDER BY rollout_id, arm, source",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let row = |r: i64, arm: &str, s: &str, e: i64, err: i64, t: i64| {
+            (r, arm.to_owned(), s.to_owned(), e, err, t)
+        };
+        assert_eq!(
+            rows,
+            [
+                row(1, "canary", "api", 150, 4, 2),
+                row(1, "canary", "otlp", 7, 0, 1),
+                row(1, "control", "api", 120, 2, 1),
+                row(2, "canary", "agent", 9, 9, 1),
+            ]
+        );
+    }
 }
