@@ -439,7 +439,7 @@ mod tests {
         conn.pragma_update(None, "user_version", at as i64).unwrap();
         // Reports of rollouts this test does not create.
         conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
-        let mut insert = |rollout: i64, arm: &str, source: &str, exposures: i64, errors: i64| {
+        let insert = |rollout: i64, arm: &str, source: &str, exposures: i64, errors: i64| {
             conn.execute(
                 "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts,
                  task_successes, safety_checks, safety_passes, recorded_at, source)
@@ -453,7 +453,6 @@ mod tests {
         insert(1, "canary", "otlp", 7, 0);
         insert(1, "control", "api", 120, 2);
         insert(2, "canary", "agent", 9, 9);
-        drop(insert);
         migrate(&mut conn).unwrap();
         let rows: Vec<(i64, String, String, i64, i64, i64)> = conn
             .prepare(
