@@ -16,7 +16,7 @@ OHA=${OHA:-oha} EDGE=${EDGE:-unleash-edge}
 N_SINGLE=${N_SINGLE:-1000000} N_BULK=${N_BULK:-100000} N_WARM=${N_WARM:-10000} CONC=${CONC:-32} CAP=${CAP:-300}
 SERVER_CPU=${SERVER_CPU:-1} LOAD_CPU=${LOAD_CPU:-0}
 N_FLAGS=${N_FLAGS:-100} OFF_EVERY=${OFF_EVERY:-0}
-KEY=${KEY:-user-4}   # a user both sides put in the 50 % ("on"), so both answer alike
+KEY=${KEY:-user-4}   # the same user on both sides; since the flagd bucketing, flagwarden serves it "off" and Edge "on": the same work
 FW_CTX="{\"context\":{\"targetingKey\":\"$KEY\"}}"
 EDGE_CTX="{\"userId\":\"$KEY\"}"
 EDGE_TOKEN='*:development.bench-frontend'
