@@ -45,27 +45,18 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
         row.source.as_str(),
     ])?;
+    // The report just written, added to its arm's running totals for its source.
     conn.prepare_cached(
         "INSERT INTO signal_totals (rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         SELECT rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes
+         FROM signals WHERE id = ?1
          ON CONFLICT (rollout_id, arm, source) DO UPDATE SET
            exposures = exposures + excluded.exposures, requests = requests + excluded.requests,
            errors = errors + excluded.errors, task_attempts = task_attempts + excluded.task_attempts,
            task_successes = task_successes + excluded.task_successes,
            safety_checks = safety_checks + excluded.safety_checks, safety_passes = safety_passes + excluded.safety_passes",
     )?
-    .execute(params![
-        row.rollout_id,
-        row.arm,
-        row.source.as_str(),
-        c.exposures as i64,
-        c.requests as i64,
-        c.errors as i64,
-        c.task_attempts as i64,
-        c.task_successes as i64,
-        c.safety_checks as i64,
-        c.safety_passes as i64,
-    ])?;
+    .execute([conn.last_insert_rowid()])?;
     add_to_period(conn, row.rollout_id, row.arm, d, at)
 }
 
