@@ -20,21 +20,48 @@ pub const WATCH_POLL: Duration = Duration::from_millis(200);
 /// Most changes read at once.
 const PAGE: u32 = 1000;
 
+/// A page of changes, and the sequence number it was read through: the last change when the page
+/// is full, else the newest audit event then, so a follower moves past the events no watcher is
+/// told about (evidence reports, a rollout's thousands of them) instead of reading them again at
+/// every commit.
+#[derive(Debug)]
+pub struct Page {
+    pub changes: Vec<Change>,
+    pub through: i64,
+}
+
+/// One read, so the newest sequence number and the page see the same state of the trail.
+fn page(
+    conn: &rusqlite::Connection,
+    after: i64,
+    limit: u32,
+    changes: fn(&rusqlite::Connection, i64, u32) -> store::Result<Vec<Change>>,
+) -> Result<Page> {
+    let newest = store::last_audit_seq(conn)?;
+    let changes = changes(conn, after, limit)?;
+    let through = match changes.last() {
+        Some(c) if changes.len() == limit as usize => c.seq,
+        _ => newest.max(after),
+    };
+    Ok(Page { changes, through })
+}
+
 impl App {
     /// Changes after each commit this process makes; each follower holds its own receiver.
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committed.subscribe()
     }
 
-    /// Committed changes to flags after audit event `after` (from any process), oldest first.
-    pub fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>> {
-        self.read(|conn, _| Ok(store::changes_since(conn, after, limit)?))
+    /// Committed changes to flags after audit event `after` (from any process), oldest first, and
+    /// the sequence number read through (see [`Page`]).
+    pub fn changes_since(&self, after: i64, limit: u32) -> Result<Page> {
+        self.read(|conn, _| page(conn, after, limit, store::changes_since))
     }
 
     /// Committed changes watchers are told about after audit event `after` (from any process),
-    /// oldest first: `store::watched_since`.
-    pub fn watched_since(&self, after: i64, limit: u32) -> Result<Vec<Change>> {
-        self.read(|conn, _| Ok(store::watched_since(conn, after, limit)?))
+    /// oldest first: `store::watched_since`, and the sequence number read through.
+    pub fn watched_since(&self, after: i64, limit: u32) -> Result<Page> {
+        self.read(|conn, _| page(conn, after, limit, store::watched_since))
     }
 
     /// The changes `follow` broadcasts, from the moment of the call.
@@ -62,11 +89,11 @@ impl App {
                     }
                     Err(_) => break,
                 };
-                let full = page.len() == PAGE as usize;
-                for c in page {
-                    last = c.seq;
+                let full = page.changes.len() == PAGE as usize;
+                for c in page.changes {
                     let _ = self.watched.send(Arc::new(c)); // no watcher is fine
                 }
+                last = page.through;
                 if !full {
                     break;
                 }
@@ -96,5 +123,77 @@ impl App {
             };
             Ok((events, through))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    use crate::app::types::RecordSignals;
+    use crate::app::{App, Config, LoadedPolicy};
+    use crate::domain::policy::Actor;
+    use crate::store::Store;
+
+    fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Evidence reports are audited but told to no watcher: a page after them is empty and read
+    /// through the newest of them, so the next commit's read starts past them, not before.
+    #[test]
+    fn a_page_reads_through_the_reports_no_watcher_is_told_about() {
+        let policy = "version = 1\n[environments.development]\nagent_may = [\"start_canary\", \"record_signals\"]\n";
+        let app = App::new(
+            Store::open_in_memory().unwrap(),
+            LoadedPolicy::parse("flagwarden.toml", policy).unwrap(),
+            Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
+            Config {
+                ofrep_base_url: "http://127.0.0.1:7070".into(),
+                project_root: ".".into(),
+            },
+        )
+        .unwrap();
+        let agent = Actor::Agent("claude".into());
+        let flag = json!({"key": "pay", "environment": "development", "reason": "r"});
+        app.create_flag(
+            &agent,
+            &req(json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"})),
+        )
+        .unwrap();
+        app.start_canary(
+                &agent,
+                &req(json!({"key": "pay", "environment": "development", "candidate_variant": "on", "reason": "r"})),
+            )
+            .unwrap();
+        let start_seq = app.last_audit_seq().unwrap();
+        for _ in 0..5 {
+            let mut signals = flag.clone();
+            signals["arm"] = json!("canary");
+            signals["requests"] = json!(10);
+            app.record_signals(&agent, &req::<RecordSignals>(signals))
+                .unwrap();
+        }
+        let newest = app.last_audit_seq().unwrap();
+        assert_eq!(newest, start_seq + 5, "each report is audited");
+
+        let all = app.watched_since(0, 100).unwrap();
+        let seqs: Vec<i64> = all.changes.iter().map(|c| c.seq).collect();
+        assert_eq!(
+            seqs,
+            [start_seq - 1, start_seq],
+            "create and start, no reports"
+        );
+        assert_eq!(all.through, newest);
+        let after = app.watched_since(start_seq, 100).unwrap();
+        assert!(after.changes.is_empty());
+        assert_eq!(after.through, newest, "read through the reports");
+        // A full page is read through its last change only: what follows it is read next.
+        let first = app.watched_since(0, 1).unwrap();
+        assert_eq!((first.changes.len(), first.through), (1, start_seq - 1));
+        assert_eq!(app.changes_since(start_seq, 100).unwrap().through, newest);
     }
 }

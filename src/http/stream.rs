@@ -54,11 +54,11 @@ pub async fn feed(
                     }
                     Err(_) => break,
                 };
-            let full = page.len() == PAGE as usize;
-            for c in page {
-                last = c.seq;
+            let full = page.changes.len() == PAGE as usize;
+            for c in page.changes {
                 let _ = tx.send(Arc::new(c)); // no subscribers is fine
             }
+            last = page.through;
             if !full {
                 break;
             }
@@ -131,13 +131,13 @@ impl Follow {
         loop {
             let (app, after) = (self.app.clone(), self.last);
             let page = blocking(move || app.changes_since(after, PAGE)).await?;
-            let full = page.len() == PAGE as usize;
-            for c in page {
+            let full = page.changes.len() == PAGE as usize;
+            for c in page.changes {
                 if self.wants(&c) {
                     out.push(event(&c));
                 }
-                self.last = self.last.max(c.seq);
             }
+            self.last = self.last.max(page.through);
             if !full {
                 return Ok(out);
             }

@@ -109,10 +109,11 @@ impl Follower {
                     return;
                 }
             };
-            let full = page.len() == PAGE as usize;
-            for c in page {
+            let full = page.changes.len() == PAGE as usize;
+            for c in page.changes {
                 self.take(Arc::new(c), out);
             }
+            self.last = self.last.max(page.through);
             if !full {
                 return;
             }
