@@ -540,6 +540,7 @@ fn reason(r: Reason) -> &'static str {
         Reason::Split => "split",
         Reason::Disabled => "disabled",
         Reason::Error => "error",
+        Reason::Shadow => "shadow",
     }
 }
 

@@ -30,6 +30,7 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
         candidate: r["candidate"].as_str().unwrap().into(),
         lkg: r["lkg"].as_str().unwrap().into(),
         percent: Percent::from_percent(r["percent"].as_f64().unwrap()).unwrap(),
+        shape: Default::default(),
     });
     let flag = Flag {
         key: FlagKey::parse(key).unwrap(),

@@ -321,6 +321,12 @@ CREATE TABLE otlp_exposures (
 -- every exposure ever claimed, once per export.
 CREATE INDEX otlp_exposures_by_rollout ON otlp_exposures (rollout_id);
 "#,
+    // Shadow runs: each report's count of units whose unseen candidate agreed with the served answer,
+    // and of those whose did not (the per-period sums carry them in their JSON already).
+    r#"
+ALTER TABLE signals ADD COLUMN shadow_agreements INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE signals ADD COLUMN shadow_divergences INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -97,6 +97,7 @@ pub fn run(data: &[u8]) {
                 candidate,
                 lkg,
                 percent: Percent::from_percent(p).ok()?,
+                shape: Default::default(),
             })
         })
         .collect();

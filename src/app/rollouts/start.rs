@@ -5,6 +5,7 @@
 use super::*;
 use crate::domain::bucket::Percent;
 use crate::domain::flag::ChangeType;
+use crate::domain::mode::Mode;
 use crate::domain::policy::{Action, decide};
 use crate::domain::rollout::{Analysis, Event, Opening, Rollout};
 
@@ -79,16 +80,17 @@ pub(super) fn open_draft(
         .into());
     }
     let usage = tx.usage(env, None)?;
-    let decision = decide(
-        tx.policy,
-        tx.actor,
-        &Action::StartCanary {
+    let action = match r.analysis.mode {
+        Mode::Experiment => Action::StartExperiment {
+            env,
+            traffic: r.steps[0],
+        },
+        _ => Action::StartCanary {
             env,
             steps: &r.steps,
         },
-        &usage,
-        tx.now,
-    );
+    };
+    let decision = decide(tx.policy, tx.actor, &action, &usage, tx.now);
     audit.decision = Some(decision.clone());
     if let Decision::Deny { .. } = decision {
         return tx.refuse(audit, &decision);
@@ -150,6 +152,14 @@ impl App {
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
             flag.variants.require("candidate_variant", &req.candidate_variant)?;
+            let mode = req.mode.unwrap_or_default();
+            let experiment_only = [("variants", req.variants.is_some()), ("weights", req.weights.is_some()), ("traffic", req.traffic.is_some()), ("primary", req.primary.is_some()), ("sample", req.sample.is_some())];
+            if let Some((field, _)) = experiment_only.iter().find(|(_, given)| *given && mode != Mode::Experiment) {
+                return Err(invalid(field, format!("only an experiment takes {field}: pass mode \"experiment\", or leave it out for a {}", mode.as_str())).into());
+            }
+            if mode == Mode::Experiment && req.steps.is_some() {
+                return Err(invalid("steps", "an experiment is a fixed split, not steps: give traffic and weights instead").into());
+            }
             let steps = match &req.steps {
                 Some(s) => parse_steps(s)?,
                 None => tx.policy.env(env).expect("checked").steps.clone(),
@@ -165,17 +175,32 @@ impl App {
                 .into());
             }
             let lkg = flag.envs[env].served_default(&flag).to_owned();
-            if lkg == req.candidate_variant {
+            if mode == Mode::Shadow {
+                shadow::check_shadow(&flag, &req.candidate_variant, &lkg)?;
+            }
+            let env_policy = tx.policy.env(env).expect("checked");
+            let experiment = match mode {
+                Mode::Experiment => Some(experiment::build(&flag, req, &lkg, env_policy)?),
+                _ => None,
+            };
+            let steps = match &experiment {
+                Some((_, traffic)) => vec![*traffic],
+                None => steps,
+            };
+            if lkg == req.candidate_variant && mode != Mode::Experiment {
                 return Err(invalid("candidate_variant", format!("{lkg:?} is already what everyone in {env} gets; pick the variant to roll out")).into());
             }
             let usage = tx.usage(env, None)?;
-            let decision = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &steps }, &usage, tx.now);
+            let action = match &experiment {
+                Some((_, traffic)) => Action::StartExperiment { env, traffic: *traffic },
+                None => Action::StartCanary { env, steps: &steps },
+            };
+            let decision = decide(tx.policy, tx.actor, &action, &usage, tx.now);
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), decision: Some(decision.clone()), ..Audit::default() };
             if let Decision::Deny { .. } = decision {
                 return tx.refuse(audit, &decision);
             }
             let gated = matches!(decision, Decision::NeedsApproval { .. });
-            let env_policy = tx.policy.env(env).expect("checked");
             let needs_preflight = env_policy.preflight.required
                 && matches!(flag.change_type, ChangeType::Prompt | ChangeType::Model)
                 && !preflight_passed(tx.conn, flag.key.as_str(), &req.candidate_variant, &lkg)?;
@@ -184,7 +209,14 @@ impl App {
                 (false, true) => Opening::AwaitingApproval,
                 (false, false) => Opening::Running,
             };
-            let analysis = Analysis { config: env_policy.gate.clone(), latency_threshold_ms: None };
+            let analysis = Analysis {
+                config: env_policy.gate.clone(),
+                latency_threshold_ms: None,
+                mode,
+                shadow: (mode == Mode::Shadow).then(|| env_policy.shadow.clone()),
+                experiment: experiment.map(|(e, _)| e),
+                ..Analysis::default()
+            };
             let id = store::next_rollout_id(tx.conn)?;
             let r = Rollout::start(id, flag.key.as_str(), env, &req.candidate_variant, &lkg, steps, opening, analysis, tx.now);
             store::save_rollout(tx.conn, &r)?;
@@ -205,7 +237,11 @@ impl App {
                 }
                 _ => {
                     tx.expose(&mut flag, &r)?;
-                    format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate)
+                    match mode {
+                        Mode::Canary => format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate),
+                        Mode::Shadow => format!("start shadow run {id}: everyone in {env} gets {:?}; the shadow arm ({}) also runs {:?} unseen (reason SHADOW, metadata shadow_variant); report shadow_agreements and shadow_divergences, then advance_canary", r.lkg, r.percent(), r.candidate),
+                        Mode::Experiment => format!("start experiment {id}: {} of {env} split over {:?}; report each variant's evidence (variant), then advance_canary to see whether it is decided", r.percent(), r.analysis.experiment.as_ref().map(|e| e.variants.clone()).unwrap_or_default()),
+                    }
                 }
             };
             tx.bump(&mut flag)?;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::domain::gate::GateResult;
+use crate::domain::mode::Mode;
 use crate::domain::rollout::RolloutState;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -19,6 +20,26 @@ pub struct StartCanary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<f64>")]
     pub steps: Option<Vec<f64>>,
+    /// shadow: all get LKG, shadow arm runs candidate unseen. experiment: variants (default LKG,
+    /// candidate), weights % (policy split), traffic %, primary metric, sample per variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Mode")]
+    pub mode: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
+    pub variants: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<u64>")]
+    pub weights: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f64")]
+    pub traffic: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub primary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
+    pub sample: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
@@ -54,6 +75,9 @@ pub struct RollbackFlag {
 pub struct RolloutView {
     pub id: i64,
     pub state: RolloutState,
+    /// shadow or experiment; absent for a canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     pub candidate: String,
     pub lkg: String,
     pub percent: f64,
@@ -119,6 +143,10 @@ pub struct CanaryStatus {
     /// The stored gate evaluation behind the last decision (`flagwarden canary show` prints it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation: Option<i64>,
+    /// Experiment outcome, or the shadow run a canary came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub shape: Option<serde_json::Value>,
 }
 
 /// What a human does to a rollout directly.

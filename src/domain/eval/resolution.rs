@@ -18,6 +18,9 @@ pub enum Reason {
     Split,
     Disabled,
     Error,
+    /// A shadow run's shadow arm: served the last-known-good, and asked to also run the candidate
+    /// (named in `Resolution::shadow`) without showing it.
+    Shadow,
 }
 
 /// OpenFeature error codes.
@@ -64,6 +67,9 @@ pub struct Resolution<'s> {
     pub error: Option<(ErrorCode, &'static str)>,
     /// Set while a rollout runs in this environment.
     pub arm: Option<Arm>,
+    /// In a shadow run's shadow arm: the candidate variant and value to run unseen beside the
+    /// served one.
+    pub shadow: Option<(&'s str, &'s Value)>,
     pub(super) counter: Option<&'s AtomicU64>,
 }
 
@@ -75,7 +81,7 @@ impl<'s> Resolution<'s> {
             reason: Reason::Error,
             error: Some((code, message)),
             arm: None,
-
+            shadow: None,
             counter: None,
         }
     }

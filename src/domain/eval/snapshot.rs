@@ -23,6 +23,20 @@ pub struct LiveRollout {
     pub candidate: String,
     pub lkg: String,
     pub percent: Percent,
+    pub shape: LiveShape,
+}
+
+/// What the rollout's units are served, beside who is in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LiveShape {
+    /// The canary arm gets the candidate.
+    #[default]
+    Canary,
+    /// Everyone gets the last-known-good; the canary arm is told to run the candidate unseen.
+    Shadow,
+    /// The units within `percent` are split over these variants by weight (basis points of the
+    /// experiment, summing to 10 000).
+    Experiment(Vec<(String, u16)>),
 }
 
 /// Evaluation counts per (flag, environment, variant), shared by every snapshot compiled from the
@@ -66,6 +80,15 @@ pub(super) struct CompiledRollout {
     pub(super) candidate: usize,
     pub(super) lkg: usize,
     pub(super) canary_bp: u16,
+    pub(super) shape: CompiledShape,
+}
+
+#[derive(Debug)]
+pub(super) enum CompiledShape {
+    Canary,
+    Shadow,
+    /// (exclusive cumulative upper bound in basis points of the experiment, variant index)
+    Experiment(Vec<(u16, usize)>),
 }
 
 #[derive(Debug)]
@@ -218,6 +241,21 @@ fn compile_flag(
                     candidate: index(&r.candidate),
                     lkg: index(&r.lkg),
                     canary_bp: r.percent.basis_points(),
+                    shape: match &r.shape {
+                        LiveShape::Canary => CompiledShape::Canary,
+                        LiveShape::Shadow => CompiledShape::Shadow,
+                        LiveShape::Experiment(arms) => {
+                            let mut upper = 0u16;
+                            CompiledShape::Experiment(
+                                arms.iter()
+                                    .map(|(v, w)| {
+                                        upper = upper.saturating_add(*w);
+                                        (upper, index(v))
+                                    })
+                                    .collect(),
+                            )
+                        }
+                    },
                 });
             let counts = carried_counts(flag, env, previous);
             let default = index(&state.default_variant);

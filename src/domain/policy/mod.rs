@@ -3,7 +3,7 @@
 //! `model.rs` holds what a policy says (actors, actions, decisions, each environment's bounds);
 //! `parse.rs` the file format and its strict parser, with `parse_gate.rs` for the gate section and
 //! `parse_prometheus.rs` for the Prometheus query provider's section, `parse_controller.rs` for
-//! `[controller]`, and `error.rs` for
+//! `[controller]`, `parse_shapes.rs` for the shadow and experiment sections, and `error.rs` for
 //! file-line-field errors; `decide.rs` `decide()` and `describe()`; `calendar.rs`
 //! change windows and freezes in time zones. This file only re-exports them, so the rest of the crate
 //! names `domain::policy::X` whichever file holds it, and no file here imports one that imports it.
@@ -16,6 +16,7 @@ mod parse;
 mod parse_controller;
 mod parse_gate;
 mod parse_prometheus;
+mod parse_shapes;
 
 pub use calendar::{Freeze, FreezeWhen, Window};
 pub use decide::{decide, describe};

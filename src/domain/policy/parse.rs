@@ -19,6 +19,7 @@ use super::model::{
 use super::parse_controller::{RawController, parse_controller};
 use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
+use super::parse_shapes::{RawExperiments, RawShadow, parse_experiments, parse_shadow};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
@@ -93,6 +94,8 @@ struct RawEnv {
     #[serde(default)]
     freezes: Vec<Spanned<RawFreeze>>,
     telemetry: Option<Spanned<RawTelemetry>>,
+    shadow: Option<RawShadow>,
+    experiments: Option<RawExperiments>,
 }
 
 /// Span attributes OTLP ingest reads as task success and safety checks.
@@ -675,7 +678,17 @@ fn parse_env(
             }
         }
     };
+    let shadow = match raw.shadow {
+        Some(r) => parse_shadow(cx, &f("shadow"), r)?,
+        None => Default::default(),
+    };
+    let experiments = match raw.experiments {
+        Some(r) => parse_experiments(cx, &f("experiments"), r)?,
+        None => Default::default(),
+    };
     Ok(EnvPolicy {
+        shadow,
+        experiments,
         agent_may: raw.agent_may,
         human_only: raw.human_only,
         steps,
