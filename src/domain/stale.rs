@@ -191,7 +191,16 @@ pub fn assess(key: &str, f: &Facts, now: Timestamp) -> Option<Assessment> {
         return None;
     }
     let has = |r| findings.iter().any(|f| f.reason == r);
-    let action = if has(Reason::ReadyToArchive) {
+    // A decided experiment comes first: its winner is the variant that stays.
+    let action = if let Some(e) = f.decided_experiments.first() {
+        match &e.winner {
+            Some(w) => format!(
+                "ship the winner: start_canary with candidate_variant {w:?} in {}, then cleanup_flag keeping {w:?}",
+                e.env
+            ),
+            None => "no variant won: cleanup_flag keeping the last-known-good, or run a new experiment with a larger sample".to_owned(),
+        }
+    } else if has(Reason::ReadyToArchive) {
         if f.last_scan.is_none() {
             format!(
                 "run `flagwarden scan` to confirm no code references {key}; then a human archives it (`flagwarden archive {key} --reason ...`)"
@@ -207,14 +216,6 @@ pub fn assess(key: &str, f: &Facts, now: Timestamp) -> Option<Assessment> {
             "call cleanup_flag with keep_variant {keep}, apply its edits to the {} reference(s), then ask a human to archive it",
             f.live_refs
         )
-    } else if let Some(e) = f.decided_experiments.first() {
-        match &e.winner {
-            Some(w) => format!(
-                "ship the winner: start_canary with candidate_variant {w:?} in {}, then cleanup_flag keeping {w:?}",
-                e.env
-            ),
-            None => "no variant won: cleanup_flag keeping the last-known-good, or run a new experiment with a larger sample".to_owned(),
-        }
     } else if has(Reason::PastLifetime) {
         "finish the rollout (or roll it back) and decide which variant stays, then call cleanup_flag; or ask the owner for a longer lifetime_days".to_owned()
     } else {

@@ -30,6 +30,8 @@ pub struct ArmPlan<'a> {
     pub lkg: &'a str,
     /// The canary share from each change on, oldest first.
     pub history: &'a [(Timestamp, Percent)],
+    /// A shadow run: its canary arm is served the last-known-good with reason `shadow`.
+    pub shadow: bool,
 }
 
 /// The canary share in force at `t`; `None` before the rollout's first entry.
@@ -56,7 +58,9 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
     let share =
         percent_at(plan.history, at).ok_or_else(|| Rejection::BeforeRollout { flag: flag() })?;
     let arm = rollout_arm(plan.salt, tk, share.basis_points());
+    let shadow_arm = plan.shadow && arm == Arm::Canary;
     let expected = match arm {
+        Arm::Canary if plan.shadow => plan.lkg,
         Arm::Canary => plan.candidate,
         Arm::Control => plan.lkg,
         Arm::Excluded => return Err(Rejection::OutsideArms { flag: flag() }),
@@ -73,7 +77,8 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
         });
     }
     if let Some(r) = e.reason.as_deref()
-        && !matches!(r, "split" | "cached" | "stale" | "unknown")
+        && !matches!(r, "cached" | "stale" | "unknown")
+        && r != if shadow_arm { "shadow" } else { "split" }
     {
         return Err(Rejection::Disagrees {
             flag: flag(),
@@ -131,6 +136,7 @@ mod tests {
             candidate: "on",
             lkg: "off",
             history: &history,
+            shadow: false,
         };
         let now = ts(200);
         let (c, k, x) = (
@@ -190,5 +196,33 @@ mod tests {
         let mut no_key = eval(&c, None, None, 10);
         no_key.context_id = None;
         assert!(matches!(ok(no_key), Err(Rejection::NoTargetingKey { .. })));
+    }
+
+    #[test]
+    fn a_shadow_runs_canary_arm_is_served_the_lkg_with_reason_shadow() {
+        let history = [(ts(0), Percent::from_basis_points(1000).unwrap())];
+        let plan = ArmPlan {
+            salt: "salt",
+            candidate: "on",
+            lkg: "off",
+            history: &history,
+            shadow: true,
+        };
+        let (c, k) = (units(Arm::Canary), units(Arm::Control));
+        let ok = |e: FlagEvaluation| attribute(&e, &plan, ts(200));
+        assert_eq!(
+            ok(eval(&c, Some("off"), Some("shadow"), 10)),
+            Ok(Arm::Canary)
+        );
+        assert_eq!(
+            ok(eval(&k, Some("off"), Some("split"), 10)),
+            Ok(Arm::Control)
+        );
+        for wrong in [
+            eval(&c, Some("on"), Some("split"), 10),
+            eval(&c, Some("off"), Some("split"), 10),
+        ] {
+            assert!(matches!(ok(wrong), Err(Rejection::Disagrees { .. })));
+        }
     }
 }
