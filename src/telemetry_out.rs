@@ -540,7 +540,6 @@ fn reason(r: Reason) -> &'static str {
         Reason::Split => "split",
         Reason::Disabled => "disabled",
         Reason::Error => "error",
-        Reason::Shadow => "shadow",
     }
 }
 

@@ -3,7 +3,7 @@ Python SDK over `flagwarden serve`'s /mcp, with every unit's answer read back ov
 
 * A shadow run whose divergence is above its margin stops (a rollback is proposed, exposure frozen)
   before any user is exposed: OFREP serves every unit the last-known-good value before, during and after,
-  while the shadow arm's units are told (reason SHADOW, metadata shadow_variant/shadow_value) to run the
+  while the shadow arm's units are told (metadata shadow_variant/shadow_value, reason SPLIT) to run the
   candidate unseen.
 * A shadow run within its margin becomes a live canary in one advance_canary call, keeping its evidence:
   the stored gate evaluation and the shadow_agreement result stay on record (canary_status `shape`,
@@ -104,13 +104,13 @@ async def shadow_scenarios(ws: Workspace, base: str) -> None:
         start = await ok(client, "start_canary", {"key": "ranker", "environment": ENV, "candidate_variant": "new",
                                                   "mode": "shadow", "reason": "shadow the dense ranker"})
         assert start["rollout"]["mode"] == "shadow", start
-        assert "SHADOW" in start["summary"], start["summary"]
+        assert "shadow_variant" in start["summary"], start["summary"]
         during = assert_everyone_gets(base, "ranker", "bm25")
-        shadow_units = [u for u, a in during.items() if a["reason"] == "SHADOW"]
+        shadow_units = [u for u, a in during.items() if "shadow_variant" in a["metadata"]]
         assert 10 <= len(shadow_units) <= 80, f"{len(shadow_units)} shadow units of {len(KEYS)} at 10 %"
         for u in shadow_units:
             meta = during[u]["metadata"]
-            assert during[u]["variant"] == "old" and meta["arm"] == "canary", during[u]
+            assert during[u]["variant"] == "old" and during[u]["reason"] == "SPLIT" and meta["arm"] == "canary", during[u]
             assert meta["shadow_variant"] == "new" and meta["shadow_value"] == "dense", meta
         assert all("shadow_variant" not in a["metadata"] for u, a in during.items() if u not in shadow_units)
 
@@ -135,7 +135,7 @@ async def shadow_scenarios(ws: Workspace, base: str) -> None:
         await ok(client, "start_canary", {"key": "reranker", "environment": ENV, "candidate_variant": "new",
                                           "mode": "shadow", "reason": "shadow reranker v2"})
         before = assert_everyone_gets(base, "reranker", "v1")
-        shadow_units = {u for u, a in before.items() if a["reason"] == "SHADOW"}
+        shadow_units = {u for u, a in before.items() if "shadow_variant" in a["metadata"]}
         early = await ok(client, "advance_canary", {"key": "reranker", "environment": ENV, "reason": "too early"})
         assert early["gate"]["verdict"] == "HOLD" and early["rollout"]["mode"] == "shadow", early
         for arm, extra in [("canary", {"shadow_agreements": 800, "shadow_divergences": 1}), ("control", {})]:
@@ -244,3 +244,74 @@ def test_bad_input_is_refused_by_name_and_changes_nothing(tmp_path, flagwarden_b
     ws = new_workspace(tmp_path, flagwarden_bin, POLICY)
     with serve(ws) as server:
         run("legacy", bad_input, dataclasses.replace(ws, url=server.mcp), server.base)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shadow comparisons over OpenTelemetry: the application's own OTel SDK and OpenFeature's OTel hook
+# --------------------------------------------------------------------------------------------------------
+
+
+def otel_shadow_app(base: str, flag: str, users: int) -> dict[str, int]:
+    """An application serving one request per user: a SERVER span, the flag evaluated through
+    OpenFeature's OFREP provider with the TracingHook, and, where the metadata names a shadow
+    variant, the candidate run unseen and `flagwarden.shadow.agreement` set on the span (every
+    seventh such user disagrees). Returns its own ground truth."""
+    from openfeature import api
+    from openfeature.contrib.hook.opentelemetry import TracingHook
+    from openfeature.contrib.provider.ofrep import OFREPProvider
+    from openfeature.evaluation_context import EvaluationContext
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "ranker-shadow",
+                                                        "deployment.environment.name": ENV}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+    tracer = provider.get_tracer("ranker")
+    api.set_provider_and_wait(OFREPProvider(base, headers_factory=lambda: {"X-Flagwarden-Environment": ENV}),
+                              domain="shapes-otel")
+    client = api.get_client(domain="shapes-otel")
+    client.add_hooks([TracingHook()])
+    truth = {"served_lkg": 0, "served_other": 0, "agree": 0, "diverge": 0, "failed": 0}
+    shadow_seen = 0
+    for u in range(users):
+        with tracer.start_as_current_span("GET /search", kind=SpanKind.SERVER) as span:
+            d = client.get_string_details(flag, "fallback", EvaluationContext(targeting_key=f"user-{u}"))
+            truth["failed"] += d.error_code is not None
+            truth["served_lkg" if d.value == "bm25" else "served_other"] += 1
+            shadow = d.flag_metadata.get("shadow_variant")
+            if shadow is not None:
+                assert shadow == "new" and d.flag_metadata.get("shadow_value") == "dense", d.flag_metadata
+                agreed = shadow_seen % 7 != 0
+                shadow_seen += 1
+                span.set_attribute("flagwarden.shadow.agreement", agreed)
+                truth["agree" if agreed else "diverge"] += 1
+    provider.shutdown()
+    return truth
+
+
+async def otel_scenario(ws: Workspace, base: str) -> None:
+    async with ws.client("legacy", "shapes-e2e") as client:
+        await create(client, "ranker", {"old": "bm25", "new": "dense"})
+        await ok(client, "start_canary", {"key": "ranker", "environment": ENV, "candidate_variant": "new",
+                                          "mode": "shadow", "reason": "shadow over OTel"})
+        import anyio
+
+        truth = await anyio.to_thread.run_sync(otel_shadow_app, base, "ranker", 600)
+        assert truth["failed"] == 0 and truth["served_other"] == 0, truth
+        assert truth["agree"] > 20 and truth["diverge"] > 3, truth
+        status = await ok(client, "canary_status", {"key": "ranker", "environment": ENV})
+        canary = status["canary"]
+        assert (canary["shadow_agreements"], canary["shadow_divergences"]) == (truth["agree"], truth["diverge"]), \
+            (canary, truth)
+        assert canary["by_source"]["otlp"]["shadow_agreements"] == truth["agree"], canary
+        sa = status["gate"]["metrics"][0]
+        assert sa["metric"] == "shadow_agreement" and sa["canary"]["n"] == truth["agree"] + truth["diverge"], sa
+
+
+def test_shadow_agreement_over_opentelemetry(tmp_path, flagwarden_bin):
+    ws = new_workspace(tmp_path, flagwarden_bin, POLICY)
+    with serve(ws) as server:
+        run("legacy", otel_scenario, dataclasses.replace(ws, url=server.mcp), server.base)

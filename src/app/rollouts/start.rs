@@ -239,7 +239,7 @@ impl App {
                     tx.expose(&mut flag, &r)?;
                     match mode {
                         Mode::Canary => format!("start rollout {id}: {} of {env} get {:?}; record signals, then advance_canary", r.percent(), r.candidate),
-                        Mode::Shadow => format!("start shadow run {id}: everyone in {env} gets {:?}; the shadow arm ({}) also runs {:?} unseen (reason SHADOW, metadata shadow_variant); report shadow_agreements and shadow_divergences, then advance_canary", r.lkg, r.percent(), r.candidate),
+                        Mode::Shadow => format!("start shadow run {id}: everyone in {env} gets {:?}; the shadow arm ({}) also runs {:?} unseen (OFREP metadata shadow_variant); report shadow_agreements and shadow_divergences, then advance_canary", r.lkg, r.percent(), r.candidate),
                         Mode::Experiment => format!("start experiment {id}: {} of {env} split over {:?}; report each variant's evidence (variant), then advance_canary to see whether it is decided", r.percent(), r.analysis.experiment.as_ref().map(|e| e.variants.clone()).unwrap_or_default()),
                     }
                 }

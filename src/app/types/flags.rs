@@ -187,7 +187,7 @@ pub struct Evaluation {
     /// canary/control/excluded while a rollout runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm: Option<Arm>,
-    // Reason SHADOW: the candidate to run unseen (no doc comment: the schema is paid per session).
+    // A shadow run's shadow arm: the candidate to run unseen (no doc comment: the schema is paid per session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_variant: Option<String>,
 }

@@ -107,7 +107,7 @@ pub fn evaluate<'s>(
                 let (name, value) = &flag.variants[r.candidate];
                 Resolution {
                     shadow: Some((name, value)),
-                    ..serve(r.lkg, Reason::Shadow, Some(Arm::Canary))
+                    ..serve(r.lkg, Reason::Split, Some(Arm::Canary))
                 }
             }
             Arm::Canary => serve(r.candidate, Reason::Split, Some(Arm::Canary)),

@@ -18,9 +18,6 @@ pub enum Reason {
     Split,
     Disabled,
     Error,
-    /// A shadow run's shadow arm: served the last-known-good, and asked to also run the candidate
-    /// (named in `Resolution::shadow`) without showing it.
-    Shadow,
 }
 
 /// OpenFeature error codes.
@@ -68,7 +65,9 @@ pub struct Resolution<'s> {
     /// Set while a rollout runs in this environment.
     pub arm: Option<Arm>,
     /// In a shadow run's shadow arm: the candidate variant and value to run unseen beside the
-    /// served one.
+    /// served one. The reason stays SPLIT: OpenFeature providers read reasons as a closed set (the
+    /// Python OFREP provider fails an evaluation whose reason it does not know), so the instruction
+    /// travels in the metadata, which every provider passes through.
     pub shadow: Option<(&'s str, &'s Value)>,
     pub(super) counter: Option<&'s AtomicU64>,
 }

@@ -30,7 +30,8 @@ pub struct ArmPlan<'a> {
     pub lkg: &'a str,
     /// The canary share from each change on, oldest first.
     pub history: &'a [(Timestamp, Percent)],
-    /// A shadow run: its canary arm is served the last-known-good with reason `shadow`.
+    /// A shadow run: its canary arm is served the last-known-good (reason SPLIT, the shadow variant
+    /// in the metadata, which the hooks do not record).
     pub shadow: bool,
 }
 
@@ -58,7 +59,6 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
     let share =
         percent_at(plan.history, at).ok_or_else(|| Rejection::BeforeRollout { flag: flag() })?;
     let arm = rollout_arm(plan.salt, tk, share.basis_points());
-    let shadow_arm = plan.shadow && arm == Arm::Canary;
     let expected = match arm {
         Arm::Canary if plan.shadow => plan.lkg,
         Arm::Canary => plan.candidate,
@@ -77,8 +77,7 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
         });
     }
     if let Some(r) = e.reason.as_deref()
-        && !matches!(r, "cached" | "stale" | "unknown")
-        && r != if shadow_arm { "shadow" } else { "split" }
+        && !matches!(r, "split" | "cached" | "stale" | "unknown")
     {
         return Err(Rejection::Disagrees {
             flag: flag(),
@@ -199,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shadow_runs_canary_arm_is_served_the_lkg_with_reason_shadow() {
+    fn a_shadow_runs_canary_arm_is_served_the_lkg() {
         let history = [(ts(0), Percent::from_basis_points(1000).unwrap())];
         let plan = ArmPlan {
             salt: "salt",
@@ -211,7 +210,7 @@ mod tests {
         let (c, k) = (units(Arm::Canary), units(Arm::Control));
         let ok = |e: FlagEvaluation| attribute(&e, &plan, ts(200));
         assert_eq!(
-            ok(eval(&c, Some("off"), Some("shadow"), 10)),
+            ok(eval(&c, Some("off"), Some("split"), 10)),
             Ok(Arm::Canary)
         );
         assert_eq!(
@@ -220,7 +219,7 @@ mod tests {
         );
         for wrong in [
             eval(&c, Some("on"), Some("split"), 10),
-            eval(&c, Some("off"), Some("split"), 10),
+            eval(&c, Some("off"), Some("default"), 10),
         ] {
             assert!(matches!(ok(wrong), Err(Rejection::Disagrees { .. })));
         }
