@@ -59,6 +59,7 @@ fn flag(i: usize) -> (Flag, Option<LiveRollout>) {
         percent: Percent::from_basis_points(1000).unwrap(),
         audience: None,
         salt: None,
+        shape: Default::default(),
     });
     let flag = Flag {
         key: FlagKey::parse(&key).expect("valid key"),

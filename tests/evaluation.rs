@@ -32,6 +32,7 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
         percent: Percent::from_percent(r["percent"].as_f64().unwrap()).unwrap(),
         audience: None,
         salt: None,
+        shape: Default::default(),
     });
     let flag = Flag {
         key: FlagKey::parse(key).unwrap(),

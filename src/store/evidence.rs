@@ -25,8 +25,8 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
     let d = row.data;
     let c = &d.counts;
     conn.prepare_cached(
-        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom, source, shadow_agreements, shadow_divergences)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         row.rollout_id,
@@ -44,6 +44,8 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (d.scores.n > 0).then(|| to_json(&d.scores)),
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
         row.source.as_str(),
+        c.shadow_agreements as i64,
+        c.shadow_divergences as i64,
     ])?;
     add_to_period(conn, row.rollout_id, row.arm, d, at)
 }
@@ -80,7 +82,8 @@ fn add_to_period(
 pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
-                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0)
+                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0),
+                COALESCE(SUM(shadow_agreements),0), COALESCE(SUM(shadow_divergences),0)
          FROM signals WHERE rollout_id = ?1 AND arm = ?2",
         params![rollout_id, arm],
         |r| {
@@ -92,6 +95,8 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
                 task_successes: r.get::<_, i64>(4)? as u64,
                 safety_checks: r.get::<_, i64>(5)? as u64,
                 safety_passes: r.get::<_, i64>(6)? as u64,
+                shadow_agreements: r.get::<_, i64>(7)? as u64,
+                shadow_divergences: r.get::<_, i64>(8)? as u64,
             })
         },
     )?)
@@ -103,7 +108,8 @@ pub fn arm_totals_by_source(
     rollout_id: i64,
 ) -> Result<Vec<(String, Source, ArmCounts)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts), SUM(task_successes), SUM(safety_checks), SUM(safety_passes)
+        "SELECT arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts), SUM(task_successes), SUM(safety_checks), SUM(safety_passes),
+                SUM(shadow_agreements), SUM(shadow_divergences)
          FROM signals WHERE rollout_id = ?1 GROUP BY arm, source ORDER BY arm, source",
     )?;
     let mut rows = stmt.query([rollout_id])?;
@@ -124,6 +130,8 @@ pub fn arm_totals_by_source(
                 task_successes: n(6)?,
                 safety_checks: n(7)?,
                 safety_passes: n(8)?,
+                shadow_agreements: n(9)?,
+                shadow_divergences: n(10)?,
             },
         ));
     }

@@ -377,6 +377,12 @@ INSERT INTO otlp_claims (newest_at, keys)
     SELECT CAST(strftime('%s', 'now') AS INTEGER) + 1, key FROM otlp_exposures;
 DROP TABLE otlp_exposures;
 "#,
+    // Shadow runs: each report's count of units whose unseen candidate agreed with the served answer,
+    // and of those whose did not (the per-period sums carry them in their JSON already).
+    r#"
+ALTER TABLE signals ADD COLUMN shadow_agreements INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE signals ADD COLUMN shadow_divergences INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -99,6 +99,7 @@ pub fn run(data: &[u8]) {
                 percent: Percent::from_percent(p).ok()?,
                 audience: None,
                 salt: None,
+                shape: Default::default(),
             })
         })
         .collect();

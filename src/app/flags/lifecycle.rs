@@ -29,6 +29,7 @@ impl App {
                     continue;
                 }
                 let mut envs = Vec::new();
+                let mut decided = Vec::new();
                 for (env, s) in &f.envs {
                     if q.environment.as_ref().is_some_and(|e| e != env) {
                         continue;
@@ -38,6 +39,19 @@ impl App {
                     .then(|| s.served_default(&f).to_owned());
                     let rollout_active =
                         store::active_rollout(conn, f.key.as_str(), env)?.is_some();
+                    // The latest rollout here a decided experiment: its outcome waits on someone.
+                    if let Some(r) = store::latest_rollout(conn, f.key.as_str(), env)?
+                        && r.analysis.mode == crate::domain::mode::Mode::Experiment
+                        && r.state == crate::domain::rollout::RolloutState::Completed
+                        && let Some(o) = &r.analysis.outcome
+                    {
+                        decided.push(stale::DecidedExperiment {
+                            env: env.clone(),
+                            rollout_id: r.id,
+                            winner: o.winner.clone(),
+                            decided_at: r.updated_at,
+                        });
+                    }
                     envs.push(stale::EnvFacts {
                         env: env.clone(),
                         everyone,
@@ -55,6 +69,7 @@ impl App {
                     live_refs: usage.live_refs,
                     last_scan: usage.last_scan,
                     pending_removal: f.status == FlagStatus::PendingRemoval,
+                    decided_experiments: decided,
                 };
                 let Some(a) = stale::assess(f.key.as_str(), &facts, now) else {
                     continue;

@@ -33,6 +33,7 @@ pub(crate) fn rollout_view(r: &crate::domain::rollout::Rollout) -> RolloutView {
     RolloutView {
         id: r.id,
         state: r.state,
+        mode: (!r.analysis.mode.is_canary()).then(|| r.analysis.mode.as_str().to_owned()),
         candidate: r.candidate.clone(),
         lkg: r.lkg.clone(),
         percent: r.percent().as_f64(),
