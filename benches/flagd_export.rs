@@ -13,6 +13,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use flagwarden::domain::bucket::Percent;
 use flagwarden::domain::eval::{LiveRollout, Snapshot};
@@ -49,6 +50,7 @@ fn flag(i: usize) -> (Flag, Option<LiveRollout>) {
         default_variant: if i % 10 < 4 { "on" } else { "off" }.into(),
         rules: Rule::parse_all(&specs, &variants).expect("valid rules"),
         pinned_variant: None,
+        prerequisite: None,
         updated_at: t,
     };
     let rollout = (i % 10 == 8).then(|| LiveRollout {
@@ -98,7 +100,13 @@ fn bench(c: &mut Criterion) {
             .as_object()
             .is_some_and(|e| !e.is_empty())
     );
-    eprintln!("document: {} bytes for {FLAGS} flags", text.len());
+    // The digest tells a change that only makes generation faster from one that changes the document.
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    eprintln!(
+        "document: {} bytes for {FLAGS} flags, sha256 {}",
+        text.len(),
+        hex::encode(digest)
+    );
     c.bench_function("flagd definition, 1000 flags", |b| {
         b.iter(|| black_box(generate()))
     });

@@ -65,8 +65,8 @@ impl App {
 
 fn generate(snapshot: &Snapshot, environment: &str) -> FlagdDocument {
     let seq = snapshot.audit_seq();
-    let value = flagd::document(&snapshot.sources(), environment, seq);
-    let json = serde_json::to_string(&value).expect("a JSON value serializes");
+    let doc = flagd::document(&snapshot.sources(), environment, seq);
+    let json = serde_json::to_string(&doc).expect("a definition document serializes");
     let digest = Sha256::digest(json.as_bytes());
     FlagdDocument {
         etag: format!("\"{}\"", hex::encode(&digest[..16])),

@@ -5,7 +5,7 @@
 
 use super::{App, Result};
 use crate::domain::approval::Approval;
-use crate::domain::gate::GateEvaluation;
+use crate::domain::gate::{GateEvaluation, GateLook};
 use crate::store;
 
 /// A rollout and its exposure over time (each step's start and percent).
@@ -32,12 +32,22 @@ impl App {
                 .into_iter()
                 .map(|f| (f.key.as_str().to_owned(), f.description.clone()))
                 .collect();
-            let rollouts = store::listed_rollouts(conn, recent)?
-                .into_iter()
-                .map(|r| (r.id, r.flag, r.env, r.state.as_str().to_owned()))
-                .collect();
-            Ok(Watchable { flags, rollouts })
+            Ok(Watchable {
+                flags,
+                rollouts: listed(conn, recent)?,
+            })
         })
+    }
+
+    /// Every unfinished rollout and the newest `recent` finished ones: (id, flag, environment,
+    /// state).
+    pub fn listed_rollouts(&self, recent: u32) -> Result<Vec<(i64, String, String, String)>> {
+        self.read(|conn, _| listed(conn, recent))
+    }
+
+    /// A rollout's stored looks, newest first, without their inputs: what the console draws.
+    pub fn gate_looks(&self, rollout_id: i64, limit: u32) -> Result<Vec<GateLook>> {
+        self.read(|conn, _| Ok(store::gate_looks(conn, rollout_id, limit)?))
     }
 
     /// A rollout's stored gate evaluations, newest first: what `flagwarden canary show` prints.
@@ -71,4 +81,11 @@ impl App {
     pub fn pending_approval(&self, id: i64) -> Result<Option<Approval>> {
         self.read(|conn, _| Ok(store::approval(conn, id)?.filter(|a| a.status == "pending")))
     }
+}
+
+fn listed(conn: &rusqlite::Connection, recent: u32) -> Result<Vec<(i64, String, String, String)>> {
+    Ok(store::listed_rollouts(conn, recent)?
+        .into_iter()
+        .map(|r| (r.id, r.flag, r.env, r.state.as_str().to_owned()))
+        .collect())
 }

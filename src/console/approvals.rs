@@ -83,7 +83,7 @@ pub async fn page(
             for a in all {
                 if a.status == "pending" {
                     let evals = match a.rollout_id {
-                        Some(id) => evidence::stored(app.gate_evaluations(id, MAX_LOOKS)?),
+                        Some(id) => evidence::stored(app.gate_looks(id, MAX_LOOKS)?),
                         None => Vec::new(),
                     };
                     pending.push(Pending {

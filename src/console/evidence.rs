@@ -5,7 +5,7 @@
 use maud::{Markup, html};
 
 use super::chart::{self, Look, label_name, shown};
-use crate::domain::gate::{GateEvaluation, GateResult, MetricResult, Verdict};
+use crate::domain::gate::{GateLook, GateResult, MetricResult, Verdict};
 
 /// How many stored looks a chart shows at most: a day of looks every few minutes.
 pub const MAX_LOOKS: u32 = 500;
@@ -18,24 +18,20 @@ pub struct Stored {
     pub result: GateResult,
 }
 
-/// The evaluations whose result reads back, oldest first (the store gives them newest first).
-pub fn stored(mut evaluations: Vec<GateEvaluation>) -> Vec<Stored> {
-    evaluations.reverse();
-    evaluations
+/// The stored looks, oldest first (the store gives them newest first).
+pub fn stored(looks: Vec<GateLook>) -> Vec<Stored> {
+    looks
         .into_iter()
-        .filter_map(|e| {
-            let result: GateResult = serde_json::from_value(e.result).ok()?;
-            let secs = e
+        .rev()
+        .map(|l| Stored {
+            id: l.id,
+            secs: l
                 .evaluated_at
                 .parse::<jiff::Timestamp>()
                 .map(|t| t.as_millisecond() as f64 / 1000.0)
-                .unwrap_or(0.0);
-            Some(Stored {
-                id: e.id,
-                at: e.evaluated_at,
-                secs,
-                result,
-            })
+                .unwrap_or(0.0),
+            at: l.evaluated_at,
+            result: l.result,
         })
         .collect()
 }

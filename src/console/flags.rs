@@ -26,8 +26,7 @@ pub async fn page(State(c): State<Shared>, headers: HeaderMap) -> Response {
             let flags = app.list_flags(&ListFlags::default())?.flags;
             let stale = app.list_stale_flags(&ListStale::default())?.flags;
             let rollouts = app
-                .watchable(0)?
-                .rollouts
+                .listed_rollouts(0)?
                 .into_iter()
                 .filter(|(_, _, _, s)| {
                     crate::domain::rollout::RolloutState::parse(s).is_some_and(|s| !s.is_terminal())

@@ -81,7 +81,7 @@ pub async fn page(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<St
                     "rollout {id} does not exist; the rollouts page lists them"
                 )));
             };
-            let evals = evidence::stored(app.gate_evaluations(id, MAX_LOOKS)?);
+            let evals = evidence::stored(app.gate_looks(id, MAX_LOOKS)?);
             let mut timeline: Vec<AuditEvent> = app
                 .audit_events(Some(&history.flag), Some(&history.env), 500)?
                 .into_iter()

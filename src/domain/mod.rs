@@ -19,6 +19,7 @@ pub mod invalid;
 pub mod mode;
 pub mod policy;
 pub mod postmortem;
+pub mod prerequisite;
 pub mod prometheus;
 pub mod rollout;
 pub mod rules;

@@ -113,10 +113,8 @@ pub fn break_glass_until(
     env: &str,
     now: Timestamp,
 ) -> Result<Option<Timestamp>> {
-    let until: Option<String> = conn.query_row(
-        "SELECT MAX(until) FROM break_glass WHERE env = ?1 AND until > ?2",
-        params![env, ts_text(now)],
-        |r| r.get(0),
-    )?;
+    let until: Option<String> = conn
+        .prepare_cached("SELECT MAX(until) FROM break_glass WHERE env = ?1 AND until > ?2")?
+        .query_row(params![env, ts_text(now)], |r| r.get(0))?;
     until.map(|u| parse_ts(&u)).transpose()
 }

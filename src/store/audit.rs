@@ -11,11 +11,8 @@ use crate::domain::audit::{AuditEvent, Change, GENESIS};
 /// Appends an event, chaining it to the last one. Returns its sequence number.
 pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
     let (last_seq, prev): (i64, String) = conn
-        .query_row(
-            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, GENESIS.to_owned()));
     e.seq = last_seq + 1;
@@ -156,8 +153,8 @@ pub fn count_actions_since(
     rollout_id: i64,
     since: Timestamp,
 ) -> Result<u32> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND rollout_id = ?2 AND decision = 'allow' AND ts >= ?3",
+    Ok(conn.prepare_cached("SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND rollout_id = ?2 AND decision = 'allow' AND ts >= ?3")?
+.query_row(
         params![action, rollout_id, ts_text(since)],
         |r| r.get(0),
     )?)
@@ -196,11 +193,11 @@ pub fn watched_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
 /// The newest change `watched_since` would report for flag `flag` in environment `env` (flag-wide
 /// changes count for every environment), or 0: the version a watcher of that rollout names.
 pub fn last_watched(conn: &Connection, flag: &str, env: &str) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM audit_events
+    Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_events
          WHERE flag_key = ?1 AND (env = ?2 OR env IS NULL)
            AND decision IN ('allow', 'needs_approval')
-           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')",
+           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')")?
+.query_row(
         params![flag, env],
         |r| r.get(0),
     )?)
@@ -218,9 +215,7 @@ fn change_row(r: &rusqlite::Row) -> rusqlite::Result<Change> {
 }
 
 pub fn last_audit_seq(conn: &Connection) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_events", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_events")?
+        .query_row([], |r| r.get(0))?)
 }

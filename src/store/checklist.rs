@@ -27,9 +27,8 @@ pub fn set_contacts(
 
 pub fn flag_escalation(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT escalation FROM flags WHERE key = ?1", [key], |r| {
-            r.get::<_, Option<String>>(0)
-        })
+        .prepare_cached("SELECT escalation FROM flags WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, Option<String>>(0))
         .optional()?
         .flatten())
 }
@@ -71,20 +70,19 @@ pub fn latest_attestation(
     item: &str,
 ) -> Result<Option<Attestation>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, text, actor_kind, actor, at FROM checklist_attestations
              WHERE flag_key = ?1 AND env = ?2 AND item = ?3 ORDER BY id DESC LIMIT 1",
-            params![flag, env, item],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![flag, env, item], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
         .optional()?;
     row.map(|(id, text, actor_kind, actor, at)| {
         Ok(Attestation {
@@ -135,20 +133,19 @@ pub fn insert_rehearsal(conn: &Connection, r: &RehearsalRow) -> Result<i64> {
 /// The latest rehearsal of the flag's rollback in the environment.
 pub fn latest_rehearsal(conn: &Connection, flag: &str, env: &str) -> Result<Option<RehearsalFact>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, at, passed, actor_kind, why FROM rehearsals
              WHERE flag_key = ?1 AND env = ?2 ORDER BY id DESC LIMIT 1",
-            params![flag, env],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![flag, env], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
         .optional()?;
     row.map(|(id, at, passed, kind, why)| {
         Ok(RehearsalFact {
@@ -164,11 +161,9 @@ pub fn latest_rehearsal(conn: &Connection, flag: &str, env: &str) -> Result<Opti
 
 /// When the flag was last evaluated in the environment, by the flushed counts.
 pub fn last_evaluated_at(conn: &Connection, flag: &str, env: &str) -> Result<Option<Timestamp>> {
-    let at: Option<String> = conn.query_row(
-        "SELECT MAX(last_at) FROM evaluations WHERE flag_key = ?1 AND env = ?2",
-        params![flag, env],
-        |r| r.get(0),
-    )?;
+    let at: Option<String> = conn
+        .prepare_cached("SELECT MAX(last_at) FROM evaluations WHERE flag_key = ?1 AND env = ?2")?
+        .query_row(params![flag, env], |r| r.get(0))?;
     at.map(|s| parse_ts(&s)).transpose()
 }
 
@@ -206,8 +201,8 @@ pub fn active_break_glass(
     now: Timestamp,
 ) -> Result<Option<(i64, String)>> {
     Ok(conn
-        .query_row(
-            "SELECT id, opened_by FROM break_glass WHERE env = ?1 AND until > ?2 ORDER BY until DESC, id DESC LIMIT 1",
+        .prepare_cached("SELECT id, opened_by FROM break_glass WHERE env = ?1 AND until > ?2 ORDER BY until DESC, id DESC LIMIT 1")?
+.query_row(
             params![env, ts_text(now)],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

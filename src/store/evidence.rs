@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_json, parse_ts, to_json, ts_text};
 use crate::domain::evidence::Source;
-use crate::domain::gate::{ArmCounts, ArmData, GateEvaluation};
+use crate::domain::gate::{ArmCounts, ArmData, GateEvaluation, GateLook};
 
 // ---- signals ---------------------------------------------------------------------------------
 
@@ -80,11 +80,11 @@ fn add_to_period(
 
 /// Summed counts of one arm of a rollout.
 pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
-    Ok(conn.query_row(
-        "SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
+    Ok(conn.prepare_cached("SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
                 COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0),
                 COALESCE(SUM(shadow_agreements),0), COALESCE(SUM(shadow_divergences),0)
-         FROM signals WHERE rollout_id = ?1 AND arm = ?2",
+         FROM signals WHERE rollout_id = ?1 AND arm = ?2")?
+.query_row(
         params![rollout_id, arm],
         |r| {
             Ok(ArmCounts {
@@ -211,6 +211,33 @@ pub fn gate_evaluations(
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(read_gate_evaluation(r)?);
+    }
+    Ok(out)
+}
+
+/// A rollout's stored looks, newest first, their results read straight into the domain's type and
+/// their inputs (the larger part) left unread. A result an older version stored in a shape this
+/// one no longer reads is left out, and said once in the log.
+pub fn gate_looks(conn: &Connection, rollout_id: i64, limit: u32) -> Result<Vec<GateLook>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, evaluated_at, result FROM gate_evaluations
+         WHERE rollout_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![rollout_id, limit])?;
+    let (mut out, mut unread) = (Vec::new(), 0);
+    while let Some(r) = rows.next()? {
+        let text: String = r.get(2)?;
+        match serde_json::from_str(&text) {
+            Ok(result) => out.push(GateLook {
+                id: r.get(0)?,
+                evaluated_at: r.get(1)?,
+                result,
+            }),
+            Err(_) => unread += 1,
+        }
+    }
+    if unread > 0 {
+        tracing::warn!("rollout {rollout_id}: {unread} stored looks no longer read; not shown");
     }
     Ok(out)
 }

@@ -56,9 +56,9 @@ pub fn update_flag(conn: &Connection, f: &Flag) -> Result<()> {
 /// Adds one variant to a flag. Variants are only ever appended: a served variant is never edited,
 /// so an existing name is refused here too.
 pub fn append_variant(conn: &Connection, key: &str, name: &str, value: &Value) -> Result<()> {
-    let text: String = conn.query_row("SELECT variants FROM flags WHERE key = ?1", [key], |r| {
-        r.get(0)
-    })?;
+    let text: String = conn
+        .prepare_cached("SELECT variants FROM flags WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))?;
     let mut map: serde_json::Map<String, Value> = parse_json("variants", &text)?;
     if map.contains_key(name) {
         return Err(StoreError::Corrupt(format!(
@@ -76,10 +76,10 @@ pub fn append_variant(conn: &Connection, key: &str, name: &str, value: &Value) -
 pub fn upsert_env(conn: &Connection, key: &str, env: &str, s: &EnvState) -> Result<()> {
     let rules: Vec<&RuleSpec> = s.rules.iter().map(Rule::spec).collect();
     conn.execute(
-        "INSERT INTO flag_envs (flag_key, env, enabled, default_variant, rules, pinned_variant, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (flag_key, env) DO UPDATE SET enabled = ?3, default_variant = ?4, rules = ?5, pinned_variant = ?6, updated_at = ?7",
-        params![key, env, s.enabled, s.default_variant, serde_json::to_string(&rules).expect("rules serialize"), s.pinned_variant, ts_text(s.updated_at)],
+        "INSERT INTO flag_envs (flag_key, env, enabled, default_variant, rules, pinned_variant, updated_at, prerequisite)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (flag_key, env) DO UPDATE SET enabled = ?3, default_variant = ?4, rules = ?5, pinned_variant = ?6, updated_at = ?7, prerequisite = ?8",
+        params![key, env, s.enabled, s.default_variant, serde_json::to_string(&rules).expect("rules serialize"), s.pinned_variant, ts_text(s.updated_at), s.prerequisite.as_ref().map(|p| serde_json::to_string(p).expect("a prerequisite serializes"))],
     )?;
     Ok(())
 }
@@ -115,46 +115,45 @@ fn read_flag(row: &rusqlite::Row) -> Result<Flag> {
     })
 }
 
+const ENV_COLUMNS: &str =
+    "env, enabled, default_variant, rules, pinned_variant, updated_at, prerequisite";
+
+/// One `flag_envs` row (its columns from `i` on, in `ENV_COLUMNS` order) as `flag`'s state there.
+fn read_env(flag: &Flag, r: &rusqlite::Row, i: usize) -> Result<(String, EnvState)> {
+    let env: String = r.get(i)?;
+    let specs: Vec<RuleSpec> = parse_json("rules", &r.get::<_, String>(i + 3)?)?;
+    let rules = Rule::parse_all(&specs, &flag.variants)
+        .map_err(|e| StoreError::Corrupt(format!("rules of {}/{env}: {e}", flag.key)))?;
+    let state = EnvState {
+        enabled: r.get(i + 1)?,
+        default_variant: r.get(i + 2)?,
+        rules,
+        pinned_variant: r.get(i + 4)?,
+        updated_at: parse_ts(&r.get::<_, String>(i + 5)?)?,
+        prerequisite: r
+            .get::<_, Option<String>>(i + 6)?
+            .map(|t| parse_json("prerequisite", &t))
+            .transpose()?,
+    };
+    Ok((env, state))
+}
+
 fn attach_envs(conn: &Connection, flag: &mut Flag) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT env, enabled, default_variant, rules, pinned_variant, updated_at FROM flag_envs WHERE flag_key = ?1 ORDER BY env",
-    )?;
-    let rows = stmt.query_map([flag.key.as_str()], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, bool>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-        ))
-    })?;
-    for row in rows {
-        let (env, enabled, default_variant, rules, pinned_variant, updated_at) = row?;
-        let specs: Vec<RuleSpec> = parse_json("rules", &rules)?;
-        let rules = Rule::parse_all(&specs, &flag.variants)
-            .map_err(|e| StoreError::Corrupt(format!("rules of {}/{env}: {e}", flag.key)))?;
-        flag.envs.insert(
-            env,
-            EnvState {
-                enabled,
-                default_variant,
-                rules,
-                pinned_variant,
-                updated_at: parse_ts(&updated_at)?,
-            },
-        );
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENV_COLUMNS} FROM flag_envs WHERE flag_key = ?1 ORDER BY env"
+    ))?;
+    let mut rows = stmt.query([flag.key.as_str()])?;
+    while let Some(r) = rows.next()? {
+        let (env, state) = read_env(flag, r, 0)?;
+        flag.envs.insert(env, state);
     }
     Ok(())
 }
 
 pub fn load_flag(conn: &Connection, key: &str) -> Result<Option<Flag>> {
     let flag = conn
-        .query_row(
-            &format!("SELECT {FLAG_COLUMNS} FROM flags WHERE key = ?1"),
-            [key],
-            |r| Ok(read_flag(r)),
-        )
+        .prepare_cached(&format!("SELECT {FLAG_COLUMNS} FROM flags WHERE key = ?1"))?
+        .query_row([key], |r| Ok(read_flag(r)))
         .optional()?
         .transpose()?;
     match flag {
@@ -166,27 +165,39 @@ pub fn load_flag(conn: &Connection, key: &str) -> Result<Option<Flag>> {
     }
 }
 
+/// Every flag with its environments, in key order: two queries, whatever the number of flags.
 pub fn load_flags(conn: &Connection) -> Result<Vec<Flag>> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {FLAG_COLUMNS} FROM flags ORDER BY key"))?;
-    let flags = stmt
+    let mut flags = stmt
         .query_map([], |r| Ok(read_flag(r)))?
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut out = Vec::with_capacity(flags.len());
-    for f in flags {
-        let mut f = f?;
-        attach_envs(conn, &mut f)?;
-        out.push(f);
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .collect::<Result<Vec<Flag>>>()?;
+    let index: std::collections::HashMap<String, usize> = flags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.key.as_str().to_owned(), i))
+        .collect();
+    let mut envs = conn.prepare_cached(&format!(
+        "SELECT flag_key, {ENV_COLUMNS} FROM flag_envs ORDER BY flag_key, env"
+    ))?;
+    let mut rows = envs.query([])?;
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        let Some(&i) = index.get(&key) else {
+            continue; // an environment row of no flag: nothing reads it
+        };
+        let (env, state) = read_env(&flags[i], r, 1)?;
+        flags[i].envs.insert(env, state);
     }
-    Ok(out)
+    Ok(flags)
 }
 
 pub fn count_flags_created_since(conn: &Connection, since: Timestamp) -> Result<u32> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM flags WHERE created_at >= ?1",
-        [ts_text(since)],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM flags WHERE created_at >= ?1")?
+        .query_row([ts_text(since)], |r| r.get(0))?)
 }
 
 // ---- version records of prompt and model flags ------------------------------------------------

@@ -11,7 +11,8 @@ use super::{Result, ts_text};
 /// A bookkeeping value by name.
 pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
@@ -32,11 +33,10 @@ pub fn idempotent_response(
     key: &str,
 ) -> Result<Option<(String, String)>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT request_sha256, response FROM idempotency WHERE tool = ?1 AND key = ?2",
-            params![tool, key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![tool, key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 

@@ -42,7 +42,7 @@ pub use checklist::{
 };
 pub use evidence::{
     Periods, PreflightRun, SignalRow, arm_totals, arm_totals_by_source, gate_evaluations,
-    insert_gate_evaluation, insert_preflight, insert_signals, latest_preflight,
+    gate_looks, insert_gate_evaluation, insert_preflight, insert_signals, latest_preflight,
     rollouts_reported_after, signal_periods,
 };
 pub use flags::{
@@ -54,12 +54,13 @@ pub use meta::{
     save_idempotent_response,
 };
 pub use refs::{
-    FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, code_refs, record_scan, usage_facts,
+    AllUsage, FoundRef, ScanChanges, ScanRun, UsageFacts, add_code_ref, all_usage, code_refs,
+    record_scan, usage_facts,
 };
 pub use rollouts::{
-    active_group, active_rollout, active_rollouts, active_rollouts_of, count_rollout_states,
-    count_rollouts_started_since, group_rollouts, latest_rollout, listed_rollouts, next_rollout_id,
-    rollout, rollout_steps, save_rollout,
+    active_by_flag_env, active_group, active_rollout, active_rollouts, active_rollouts_of,
+    count_rollout_states, count_rollouts_started_since, group_rollouts, latest_rollout,
+    listed_rollouts, next_rollout_id, rollout, rollout_steps, save_rollout,
 };
 
 pub use sources::{

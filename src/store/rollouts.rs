@@ -104,6 +104,16 @@ pub fn active_group(conn: &Connection, group: &str, env: &str) -> Result<Option<
     Ok((!members.is_empty()).then_some(members))
 }
 
+/// Every unfinished rollout by (flag, environment), for reads that go through every flag.
+pub fn active_by_flag_env(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<(String, String), Rollout>> {
+    Ok(active_rollouts(conn)?
+        .into_iter()
+        .map(|r| ((r.flag.clone(), r.env.clone()), r))
+        .collect())
+}
+
 pub fn active_rollouts(conn: &Connection) -> Result<Vec<Rollout>> {
     query_rollouts(conn, &format!("WHERE {ACTIVE} ORDER BY id"), [])
 }
@@ -124,11 +134,9 @@ pub fn rollout(conn: &Connection, id: i64) -> Result<Option<Rollout>> {
 }
 
 pub fn next_rollout_id(conn: &Connection) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM rollouts")?
+        .query_row([], |r| r.get(0))?)
 }
 
 pub fn save_rollout(conn: &Connection, r: &Rollout) -> Result<()> {
@@ -193,11 +201,9 @@ pub fn rollout_steps(conn: &Connection, rollout_id: i64) -> Result<Vec<(Timestam
 }
 
 pub fn count_rollouts_started_since(conn: &Connection, env: &str, since: Timestamp) -> Result<u32> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2",
-        params![env, ts_text(since)],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM rollouts WHERE env = ?1 AND created_at >= ?2")?
+        .query_row(params![env, ts_text(since)], |r| r.get(0))?)
 }
 
 pub fn count_rollout_states(conn: &Connection) -> Result<Vec<(String, u64)>> {

@@ -377,17 +377,21 @@ INSERT INTO otlp_claims (newest_at, keys)
     SELECT CAST(strftime('%s', 'now') AS INTEGER) + 1, key FROM otlp_exposures;
 DROP TABLE otlp_exposures;
 "#,
-    // Shadow runs: each report's count of units whose unseen candidate agreed with the served answer,
+    // Release shapes (issue 18). Shadow runs: each report's count of units whose unseen candidate agreed with the served answer,
     // and of those whose did not (the per-period sums carry them in their JSON already).
     r#"
 ALTER TABLE signals ADD COLUMN shadow_agreements INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE signals ADD COLUMN shadow_divergences INTEGER NOT NULL DEFAULT 0;
+-- Prerequisites: a flag on in an environment only where another flag serves a named variant
+-- there, as JSON {"flag", "variant"}; NULL for none.
+ALTER TABLE flag_envs ADD COLUMN prerequisite TEXT;
 "#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize = conn
+        .prepare_cached("PRAGMA user_version")?
+        .query_row([], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(super::StoreError::Corrupt(format!(
             "the database is at schema version {current}, newer than this flagwarden knows ({}); upgrade flagwarden",

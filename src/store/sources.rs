@@ -28,8 +28,8 @@ pub fn claim_cursor(
         "INSERT INTO evidence_cursors (rollout_id, name, until) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![rollout_id, name, ts_text(start)],
     )?;
-    let (until, by, claim_until): (String, Option<String>, Option<String>) = conn.query_row(
-        "SELECT until, claimed_by, claimed_until FROM evidence_cursors WHERE rollout_id = ?1 AND name = ?2",
+    let (until, by, claim_until): (String, Option<String>, Option<String>) = conn.prepare_cached("SELECT until, claimed_by, claimed_until FROM evidence_cursors WHERE rollout_id = ?1 AND name = ?2")?
+.query_row(
         params![rollout_id, name],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;

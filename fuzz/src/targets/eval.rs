@@ -66,6 +66,7 @@ pub fn run(data: &[u8]) {
             default_variant: first.clone(),
             rules,
             pinned_variant: pinned,
+            prerequisite: None,
             updated_at: now,
         },
     );

@@ -18,6 +18,8 @@ impl App {
         self.flush_counts()?;
         self.read(|conn, now| {
             let mut out = Vec::new();
+            let active = store::active_by_flag_env(conn)?;
+            let usage = store::all_usage(conn)?;
             for f in store::load_flags(conn)? {
                 if f.status == FlagStatus::Archived {
                     continue;
@@ -37,10 +39,10 @@ impl App {
                     let everyone = (s.pinned_variant.is_some()
                         || (s.enabled && s.rules.is_empty()))
                     .then(|| s.served_default(&f).to_owned());
-                    let rollout_active =
-                        store::active_rollout(conn, f.key.as_str(), env)?.is_some();
+                    let rollout_active = active.contains_key(&(f.key.to_string(), env.clone()));
                     // The latest rollout here a decided experiment: its outcome waits on someone.
-                    if let Some(r) = store::latest_rollout(conn, f.key.as_str(), env)?
+                    if !rollout_active
+                        && let Some(r) = store::latest_rollout(conn, f.key.as_str(), env)?
                         && r.analysis.mode == crate::domain::mode::Mode::Experiment
                         && r.state == crate::domain::rollout::RolloutState::Completed
                         && let Some(o) = &r.analysis.outcome
@@ -59,7 +61,7 @@ impl App {
                         rollout_active,
                     });
                 }
-                let usage = store::usage_facts(conn, f.key.as_str())?;
+                let usage = usage.of(f.key.as_str());
                 let facts = stale::Facts {
                     created_at: f.created_at,
                     change_type: f.change_type.as_str(),

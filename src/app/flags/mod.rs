@@ -78,7 +78,14 @@ fn serving(flag: &Flag, s: &EnvState, rollout: Option<&crate::domain::rollout::R
         }),
         None => parts.push(format!("everyone else gets {:?}", s.default_variant)),
     }
-    parts.join("; ")
+    let said = parts.join("; ");
+    match &s.prerequisite {
+        Some(p) => format!(
+            "only where {} serves {:?} (everyone else gets {:?}): {said}",
+            p.flag, p.variant, flag.off_variant
+        ),
+        None => said,
+    }
 }
 
 pub(crate) fn flag_view(
@@ -104,6 +111,7 @@ pub(crate) fn flag_view(
             default_variant: s.default_variant.clone(),
             pinned_variant: s.pinned_variant.clone(),
             rules: s.rules.iter().map(|r| r.spec().clone()).collect(),
+            prerequisite: s.prerequisite.clone(),
             serving: serving(flag, s, rollout.as_ref()),
             rollout: rollout.as_ref().map(rollout_view),
             evaluations,

@@ -24,6 +24,7 @@ impl App {
         let needle = q.query.as_deref().map(str::to_lowercase);
         self.read(|conn, _| {
             let mut out = Vec::new();
+            let active = store::active_by_flag_env(conn)?;
             for f in store::load_flags(conn)? {
                 if q.change_type.is_some_and(|c| c != f.change_type)
                     || q.status.is_some_and(|s| s != f.status)
@@ -48,8 +49,8 @@ impl App {
                     if q.environment.as_ref().is_some_and(|e| e != env) {
                         continue;
                     }
-                    let r = store::active_rollout(conn, f.key.as_str(), env)?;
-                    serving_map.insert(env.clone(), json!(serving(&f, s, r.as_ref())));
+                    let r = active.get(&(f.key.to_string(), env.clone()));
+                    serving_map.insert(env.clone(), json!(serving(&f, s, r)));
                 }
                 out.push(FlagSummary {
                     key: f.key.to_string(),

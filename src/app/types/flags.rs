@@ -102,12 +102,29 @@ pub struct SetTargeting {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub default_variant: Option<String>,
+    /// On only where flag serves variant; null clears.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_or_null"
+    )]
+    #[schemars(with = "Prerequisite")]
+    pub prerequisite: Option<Option<Prerequisite>>,
     /// Version you read; stale refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
     #[serde(flatten)]
     pub meta: Meta,
+}
+
+pub use crate::domain::prerequisite::Prerequisite;
+
+/// A field given as `null` (`Some(None)`: clear it) rather than left out (`None`: keep it).
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<Prerequisite>>, D::Error> {
+    Option::<Prerequisite>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -118,6 +135,8 @@ pub struct EnvView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_variant: Option<String>,
     pub rules: Vec<RuleSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prerequisite: Option<Prerequisite>,
     /// Plain words: who gets what.
     pub serving: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,6 +20,7 @@ pub use resolution::{Arm, ErrorCode, Reason, Resolution};
 pub use snapshot::{Counts, FlagSource, LiveRollout, LiveShape, Snapshot};
 
 use super::bucket::bucket;
+use super::prerequisite::MAX_DEPTH;
 use super::variant::FlagType;
 use snapshot::{CompiledServe, CompiledShape};
 
@@ -32,6 +33,18 @@ pub fn evaluate<'s>(
     env: &str,
     ctx: &Context,
     expected: Option<FlagType>,
+) -> Resolution<'s> {
+    evaluate_at(snapshot, key, env, ctx, expected, 0)
+}
+
+/// `evaluate` for a flag reached through `depth` prerequisites.
+fn evaluate_at<'s>(
+    snapshot: &'s Snapshot,
+    key: &str,
+    env: &str,
+    ctx: &Context,
+    expected: Option<FlagType>,
+    depth: usize,
 ) -> Resolution<'s> {
     let Some(flag) = snapshot.flags.get(key) else {
         return Resolution::error(ErrorCode::FlagNotFound, "flag not found");
@@ -62,6 +75,18 @@ pub fn evaluate<'s>(
     };
     if let Some((variant, reason)) = state.fixed {
         return serve(variant, reason, None);
+    }
+    // A prerequisite not met: the flag is off for this unit, and the unit in neither arm of its
+    // rollout (TARGETING_MATCH, as a flagd engine answers the same condition).
+    if let Some((other, variant)) = &state.prerequisite {
+        let met = depth < MAX_DEPTH
+            && evaluate_at(snapshot, other, env, ctx, None, depth + 1)
+                .variant
+                .is_some_and(|v| v == &**variant);
+        if !met {
+            let arm = state.rollout.as_ref().map(|_| Arm::Excluded);
+            return serve(state.off, Reason::TargetingMatch, arm);
+        }
     }
     let matches = |conditions: &[condition::CompiledCondition]| {
         conditions

@@ -103,6 +103,9 @@ pub(super) struct CompiledEnv {
     pub(super) default: usize,
     pub(super) rules: Vec<CompiledRule>,
     pub(super) rollout: Option<CompiledRollout>,
+    /// (flag, variant): on only where that flag serves that variant here; elsewhere `off`.
+    pub(super) prerequisite: Option<(Box<str>, Box<str>)>,
+    pub(super) off: usize,
     pub(super) counts: Counts,
 }
 
@@ -328,7 +331,11 @@ fn compile_flag(
             let fixed = match (state.pinned_variant.as_deref(), state.enabled) {
                 (Some(pin), _) => Some((index(pin), Reason::Static)),
                 (None, false) => Some((off, Reason::Disabled)),
-                (None, true) if state.rules.is_empty() && rollout.is_none() => {
+                (None, true)
+                    if state.rules.is_empty()
+                        && rollout.is_none()
+                        && state.prerequisite.is_none() =>
+                {
                     Some((default, Reason::Static))
                 }
                 (None, true) => None,
@@ -338,6 +345,11 @@ fn compile_flag(
                 default,
                 rules,
                 rollout,
+                prerequisite: state
+                    .prerequisite
+                    .as_ref()
+                    .map(|p| (Box::from(p.flag.as_str()), Box::from(p.variant.as_str()))),
+                off,
                 counts,
             };
             (Box::<str>::from(env.as_str()), compiled)

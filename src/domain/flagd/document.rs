@@ -13,11 +13,14 @@
 //! Each entry's `metadata` says what flagwarden knows beyond the answer: its state there, the flag's
 //! version, and a running canary's share.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
-use super::{evaluators, targeting};
-use crate::domain::eval::{FlagSource, LiveRollout};
+use super::logic::Logic;
+use super::{evaluators, prerequisites, targeting};
+use crate::domain::eval::{FlagSource, LiveRollout, LiveShape};
 use crate::domain::flag::{EnvState, Flag};
+use crate::domain::variant::Variants;
 
 /// The schema flagd publishes for flag definitions.
 pub const SCHEMA_URL: &str = "https://flagd.dev/schema/v0/flags.json";
@@ -31,16 +34,87 @@ struct Plan<'a> {
     targeted: bool,
 }
 
+/// One environment's definition document, serialized (`serde_json::to_string`) as flagd reads it.
+pub struct Document<'a> {
+    metadata: SetMetadata<'a>,
+    evaluators: Vec<(String, Logic)>,
+    flags: Vec<(&'a str, Entry<'a>)>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetMetadata<'a> {
+    flag_set_id: &'a str,
+    version: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    state: &'static str,
+    variants: VariantMap<'a>,
+    default_variant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    targeting: Option<Logic>,
+    metadata: EntryMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryMetadata<'a> {
+    flagwarden_state: &'static str,
+    flag_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_variant: Option<&'a str>,
+    /// A shadow run or an experiment (absent for a canary): what the rollout's share means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout_mode: Option<&'static str>,
+}
+
+/// A flag's variants as a JSON object, in the flag's order.
+struct VariantMap<'a>(&'a Variants);
+
+impl Serialize for VariantMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+/// Named entries as a JSON object, in their order.
+struct Named<'a, K, V>(&'a [(K, V)]);
+
+impl<K: Serialize, V: Serialize> Serialize for Named<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let shared = !self.evaluators.is_empty();
+        let mut m = s.serialize_map(Some(3 + usize::from(shared)))?;
+        m.serialize_entry("$schema", SCHEMA_URL)?;
+        m.serialize_entry("metadata", &self.metadata)?;
+        if shared {
+            m.serialize_entry("$evaluators", &Named(&self.evaluators))?;
+        }
+        m.serialize_entry("flags", &Named(&self.flags))?;
+        m.end()
+    }
+}
+
 /// The definition document of `env` for `flags` (in key order), reflecting audit event `seq`.
-pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
-    let plans: Vec<Plan<'_>> = flags
+pub fn document<'a>(flags: &[FlagSource<'a>], env: &'a str, seq: i64) -> Document<'a> {
+    let plans: Vec<Plan<'a>> = flags
         .iter()
         .filter_map(|s| {
             let state = s.flag.envs.get(env)?;
             let rollout = s.rollouts.iter().find(|r| r.env == env);
             let targeted = state.pinned_variant.is_none()
                 && state.enabled
-                && (!state.rules.is_empty() || rollout.is_some());
+                && (!state.rules.is_empty() || rollout.is_some() || state.prerequisite.is_some());
             Some(Plan {
                 flag: s.flag,
                 state,
@@ -49,7 +123,7 @@ pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
             })
         })
         .collect();
-    let conditions: Vec<Vec<Value>> = plans
+    let conditions: Vec<Vec<Logic>> = plans
         .iter()
         .map(|p| match p.targeted {
             true => p
@@ -61,55 +135,79 @@ pub fn document(flags: &[FlagSource<'_>], env: &str, seq: i64) -> Value {
             false => Vec::new(),
         })
         .collect();
-    let (conditions, shared) = evaluators::lift(conditions);
-    let mut entries = Map::new();
-    for (plan, conditions) in plans.iter().zip(conditions) {
-        entries.insert(plan.flag.key.as_str().to_owned(), entry(plan, conditions));
+    let (conditions, evaluators) = evaluators::lift(conditions);
+    let chains: Vec<Option<Logic>> = plans
+        .iter()
+        .zip(conditions)
+        .map(|(p, conditions)| {
+            p.targeted
+                .then(|| targeting::chain(&p.flag.salt, &p.state.rules, conditions, p.rollout))
+        })
+        .collect();
+    let answers: Vec<prerequisites::Answer<'_>> = plans
+        .iter()
+        .zip(&chains)
+        .map(|(p, chain)| prerequisites::Answer {
+            key: p.flag.key.as_str(),
+            prerequisite: p.state.prerequisite.as_ref(),
+            off: p.flag.off_variant.as_str(),
+            chain: chain.as_ref(),
+            default: default_variant(p),
+        })
+        .collect();
+    let flags = plans
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let targeting = prerequisites::targeting(&answers, i);
+            (plan.flag.key.as_str(), entry(plan, targeting))
+        })
+        .collect();
+    Document {
+        metadata: SetMetadata {
+            flag_set_id: env,
+            version: seq.to_string(),
+        },
+        evaluators,
+        flags,
     }
-    let mut doc = Map::new();
-    doc.insert("$schema".into(), SCHEMA_URL.into());
-    doc.insert(
-        "metadata".into(),
-        json!({"flagSetId": env, "version": seq.to_string()}),
-    );
-    if !shared.is_empty() {
-        doc.insert("$evaluators".into(), Value::Object(shared));
-    }
-    doc.insert("flags".into(), Value::Object(entries));
-    Value::Object(doc)
 }
 
-fn entry(plan: &Plan<'_>, conditions: Vec<Value>) -> Value {
+/// The entry's default variant: a running canary's last-known-good, else what `evaluate` serves
+/// when nothing matched.
+fn default_variant<'a>(plan: &Plan<'a>) -> &'a str {
+    match plan.rollout.filter(|_| plan.targeted) {
+        Some(r) => r.lkg.as_str(),
+        None => plan.state.served_default(plan.flag),
+    }
+}
+
+fn entry<'a>(plan: &Plan<'a>, targeting: Option<Logic>) -> Entry<'a> {
     let (flag, state) = (plan.flag, plan.state);
-    let variants: Map<String, Value> = flag
-        .variants
-        .iter()
-        .map(|(n, v)| (n.to_owned(), v.clone()))
-        .collect();
     let served = match (&state.pinned_variant, state.enabled) {
         (Some(_), _) => "pinned",
         (None, false) => "disabled",
         (None, true) => "enabled",
     };
-    let mut metadata = Map::new();
-    metadata.insert("flagwardenState".into(), served.into());
-    metadata.insert("flagVersion".into(), flag.version.into());
-    let mut entry = Map::new();
-    entry.insert("state".into(), "ENABLED".into());
-    entry.insert("variants".into(), Value::Object(variants));
-    let default = match plan.rollout.filter(|_| plan.targeted) {
-        Some(r) => {
-            metadata.insert("canaryPercent".into(), r.percent.as_f64().into());
-            metadata.insert("canaryVariant".into(), r.candidate.clone().into());
-            r.lkg.as_str()
-        }
-        None => state.served_default(flag),
-    };
-    entry.insert("defaultVariant".into(), default.into());
-    if plan.targeted {
-        let t = targeting::chain(&flag.salt, &state.rules, conditions, plan.rollout);
-        entry.insert("targeting".into(), t);
+    let canary = plan.rollout.filter(|_| plan.targeted);
+    Entry {
+        state: "ENABLED",
+        variants: VariantMap(&flag.variants),
+        default_variant: default_variant(plan),
+        targeting,
+        metadata: EntryMetadata {
+            flagwarden_state: served,
+            flag_version: flag.version,
+            canary_percent: canary.map(|r| r.percent.as_f64()),
+            // A shadow run's candidate is served to nobody here (see `arms::rollout`).
+            canary_variant: canary
+                .filter(|r| r.shape != LiveShape::Shadow)
+                .map(|r| r.candidate.as_str()),
+            rollout_mode: canary.and_then(|r| match r.shape {
+                LiveShape::Canary => None,
+                LiveShape::Shadow => Some("shadow"),
+                LiveShape::Experiment(_) => Some("experiment"),
+            }),
+        },
     }
-    entry.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(entry)
 }

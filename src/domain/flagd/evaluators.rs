@@ -9,18 +9,23 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use super::logic::Logic;
 
 /// How many flags (at least) must share a condition before it is lifted.
 const SHARED_BY: usize = 2;
 
 /// The conditions of every flag (`per_flag[f][r]` is flag f's rule r), with shared ones replaced by
 /// references, and the evaluators they refer to, named `shared-1`, `shared-2`, … in first-use order.
-pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, Value>) {
+pub(super) fn lift(per_flag: Vec<Vec<Logic>>) -> (Vec<Vec<Logic>>, Vec<(String, Logic)>) {
     // Each condition's text, written once: it is both the key that finds sharers and the check.
     let texts: Vec<Vec<String>> = per_flag
         .iter()
-        .map(|conditions| conditions.iter().map(Value::to_string).collect())
+        .map(|conditions| {
+            conditions
+                .iter()
+                .map(|c| serde_json::to_string(c).expect("JSONLogic serializes"))
+                .collect()
+        })
         .collect();
     let mut users: HashMap<&str, usize> = HashMap::new();
     for conditions in &texts {
@@ -31,13 +36,13 @@ pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, V
             *users.entry(t).or_default() += 1;
         }
     }
-    let liftable = |v: &Value, t: &str| {
-        v.is_object()
+    let liftable = |v: &Logic, t: &str| {
+        v.is_operator()
             && users.get(t).is_some_and(|n| *n >= SHARED_BY)
             && t.chars().all(|c| c.is_ascii() && c != '\\' && c != '$')
     };
     let mut names: HashMap<&str, String> = HashMap::new();
-    let mut evaluators = Map::new();
+    let mut evaluators = Vec::new();
     let lifted = per_flag
         .into_iter()
         .zip(&texts)
@@ -54,11 +59,11 @@ pub(super) fn lift(per_flag: Vec<Vec<Value>>) -> (Vec<Vec<Value>>, Map<String, V
                         .entry(t)
                         .or_insert_with(|| {
                             let name = format!("shared-{next}");
-                            evaluators.insert(name.clone(), v);
+                            evaluators.push((name.clone(), v));
                             name
                         })
                         .clone();
-                    json!({ "$ref": name })
+                    Logic::Unary("$ref", Box::new(Logic::lit(name)))
                 })
                 .collect()
         })

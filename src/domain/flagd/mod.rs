@@ -5,13 +5,16 @@
 //! The parts: `document.rs` the document and one flag's entry (state, variants, default variant,
 //! metadata); `targeting.rs` rules and their conditions as JSONLogic with flagd's operators;
 //! `arms.rs` splits and a running rollout's arms as `fractional`, bucketed as `bucket.rs` buckets;
-//! `evaluators.rs` conditions shared by several flags lifted into `$evaluators`. This file
+//! `evaluators.rs` conditions shared by several flags lifted into `$evaluators`; `logic.rs` the
+//! JSONLogic tree they are built of, which serializes straight to text. This file
 //! re-exports them.
 
 mod arms;
 mod document;
 mod evaluators;
+mod logic;
+mod prerequisites;
 mod targeting;
 
-pub use arms::{TARGETING_KEY_MISSING, bucketing_value};
+pub use arms::TARGETING_KEY_MISSING;
 pub use document::{SCHEMA_URL, document};

@@ -10,31 +10,32 @@
 //! `if` chain whose last branch is the running rollout, or `null` (the default variant, reason
 //! DEFAULT, as flagwarden answers when no rule matched).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::arms;
+use super::logic::Logic;
 use crate::domain::eval::LiveRollout;
 use crate::domain::rules::{ConditionSpec, Op, Rule, Serve};
 
 /// The condition part of one rule.
-pub(super) fn rule_condition(rule: &Rule) -> Value {
+pub(super) fn rule_condition(rule: &Rule) -> Logic {
     all_of(rule.conditions())
 }
 
 /// Conditions that must all match (a rule's, or a segment step's audience); none matches all.
-pub(super) fn all_of(conditions: &[ConditionSpec]) -> Value {
-    let mut all: Vec<Value> = conditions.iter().map(condition).collect();
+pub(super) fn all_of(conditions: &[ConditionSpec]) -> Logic {
+    let mut all: Vec<Logic> = conditions.iter().map(condition).collect();
     match all.len() {
-        0 => Value::Bool(true),
+        0 => Logic::lit(true),
         1 => all.remove(0),
-        _ => json!({ "and": all }),
+        _ => Logic::op("and", all),
     }
 }
 
 /// What a matching rule serves: a variant name, or the split as `fractional`.
-pub(super) fn rule_serve(salt: &str, rule: &Rule) -> Value {
+pub(super) fn rule_serve(salt: &str, rule: &Rule) -> Logic {
     match rule.serve() {
-        Serve::Variant(v) => Value::String(v.clone()),
+        Serve::Variant(v) => Logic::lit(v.as_str()),
         Serve::Split(split) => arms::split(salt, split),
     }
 }
@@ -44,13 +45,20 @@ pub(super) fn rule_serve(salt: &str, rule: &Rule) -> Value {
 pub(super) fn chain(
     salt: &str,
     rules: &[Rule],
-    conditions: Vec<Value>,
+    conditions: Vec<Logic>,
     rollout: Option<&LiveRollout>,
-) -> Value {
+) -> Logic {
     // A segment step's arms exist only inside its audience: everyone else falls through to the
     // last-known-good, as in `eval`.
-    let last = rollout.map_or(Value::Null, |r| match &r.audience {
-        Some(audience) => json!({"if": [all_of(audience), arms::rollout(salt, r), null]}),
+    let last = rollout.map_or(Logic::lit(Value::Null), |r| match &r.audience {
+        Some(audience) => Logic::op(
+            "if",
+            vec![
+                all_of(audience),
+                arms::rollout(salt, r),
+                Logic::lit(Value::Null),
+            ],
+        ),
         None => arms::rollout(salt, r),
     });
     if rules.is_empty() {
@@ -62,23 +70,19 @@ pub(super) fn chain(
         args.push(rule_serve(salt, rule));
     }
     args.push(last);
-    json!({ "if": args })
-}
-
-fn var(attribute: &str) -> Value {
-    json!({ "var": attribute })
+    Logic::op("if", args)
 }
 
 /// True only when the attribute is present and not null.
-fn present(attribute: &str) -> Value {
-    json!({"!=": [var(attribute), null]})
+fn present(attribute: &str) -> Logic {
+    Logic::op("!=", vec![Logic::var(attribute), Logic::lit(Value::Null)])
 }
 
-fn any(mut tests: Vec<Value>) -> Value {
+fn any(mut tests: Vec<Logic>) -> Logic {
     match tests.len() {
-        0 => Value::Bool(false),
+        0 => Logic::lit(false),
         1 => tests.remove(0),
-        _ => json!({ "or": tests }),
+        _ => Logic::op("or", tests),
     }
 }
 
@@ -94,31 +98,34 @@ fn version(c: &ConditionSpec) -> Option<String> {
         .map(|v| v.to_string())
 }
 
-fn condition(c: &ConditionSpec) -> Value {
+fn condition(c: &ConditionSpec) -> Logic {
     let a = c.attribute.as_str();
     let first = c.values.first().cloned().unwrap_or(Value::Null);
-    let guarded = |test: Value| json!({"and": [present(a), test]});
+    let var = || Logic::var(a);
+    let guarded = |test: Logic| Logic::op("and", vec![present(a), test]);
+    let compare = |name| guarded(Logic::op(name, vec![var(), Logic::lit(first.clone())]));
+    let one_of = || Logic::op("in", vec![var(), Logic::lit(c.values.clone())]);
     match c.op {
-        Op::Equals => json!({"===": [var(a), first]}),
-        Op::NotEquals => guarded(json!({"!==": [var(a), first]})),
-        Op::In => json!({"in": [var(a), c.values]}),
-        Op::NotIn => guarded(json!({"!": {"in": [var(a), c.values]}})),
+        Op::Equals => Logic::op("===", vec![var(), Logic::lit(first.clone())]),
+        Op::NotEquals => compare("!=="),
+        Op::In => one_of(),
+        Op::NotIn => guarded(Logic::Unary("!", Box::new(one_of()))),
         Op::StartsWith => any(strings(c)
-            .map(|p| json!({"starts_with": [var(a), p]}))
+            .map(|p| Logic::op("starts_with", vec![var(), Logic::lit(p)]))
             .collect()),
         Op::EndsWith => any(strings(c)
-            .map(|p| json!({"ends_with": [var(a), p]}))
+            .map(|p| Logic::op("ends_with", vec![var(), Logic::lit(p)]))
             .collect()),
         // JSONLogic `in` with a string haystack is a substring test.
         Op::Contains => guarded(any(strings(c)
-            .map(|p| json!({"in": [p, var(a)]}))
+            .map(|p| Logic::op("in", vec![Logic::lit(p), var()]))
             .collect())),
-        Op::Gt => guarded(json!({">": [var(a), first]})),
-        Op::Gte => guarded(json!({">=": [var(a), first]})),
-        Op::Lt => guarded(json!({"<": [var(a), first]})),
-        Op::Lte => guarded(json!({"<=": [var(a), first]})),
+        Op::Gt => compare(">"),
+        Op::Gte => compare(">="),
+        Op::Lt => compare("<"),
+        Op::Lte => compare("<="),
         Op::SemverEq | Op::SemverGt | Op::SemverGte | Op::SemverLt | Op::SemverLte => {
-            let op = match c.op {
+            let semver_op = match c.op {
                 Op::SemverEq => "=",
                 Op::SemverGt => ">",
                 Op::SemverGte => ">=",
@@ -126,9 +133,12 @@ fn condition(c: &ConditionSpec) -> Value {
                 _ => "<=",
             };
             match version(c) {
-                Some(v) => guarded(json!({"sem_ver": [var(a), op, v]})),
+                Some(v) => guarded(Logic::op(
+                    "sem_ver",
+                    vec![var(), Logic::lit(semver_op), Logic::lit(v)],
+                )),
                 // Validated rules always carry a version; anything else never matches, as there.
-                None => Value::Bool(false),
+                None => Logic::lit(false),
             }
         }
     }

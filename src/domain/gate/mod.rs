@@ -24,8 +24,8 @@ pub use input::{
 pub use judge::{check_breaker, metric_counts, score_moments, smoothed_rates};
 pub use preflight::{EvalPair, PreflightResult, preflight};
 pub use result::{
-    ArmValue, BreakerResult, GateEvaluation, GateResult, Label, MetricResult, PauseReason,
-    SrmResult, Verdict,
+    ArmValue, BreakerResult, GateEvaluation, GateLook, GateResult, Label, MetricResult,
+    PauseReason, SrmResult, Verdict,
 };
 pub use shadow::{SHADOW_AGREEMENT, ShadowConfig, evaluate_shadow, shadow_metric};
 pub use verdict::{GUARDRAIL, evaluate};

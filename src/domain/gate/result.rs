@@ -116,6 +116,14 @@ pub struct GateResult {
     pub config_sha256: String,
 }
 
+/// A stored look as the console draws it: when, and what came out, without what went in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateLook {
+    pub id: i64,
+    pub evaluated_at: String,
+    pub result: GateResult,
+}
+
 /// A stored gate evaluation: what went in, what came out, under which config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateEvaluation {
