@@ -6,7 +6,8 @@ set_targeting's `prerequisite = {flag, variant}` and runs its own 50 % canary. O
 users, the prompt's candidate goes only to users who get the model's candidate; the prompt's control
 is drawn from those users too; everyone else gets the prompt's off variant. A rollback of the model
 takes the prompt's candidate from everyone at once. A prerequisite cycle, an unknown flag or variant
-and a flag naming itself are refused by name and change nothing; `null` clears a prerequisite.
+and a flag naming itself are refused by name and change nothing; `null` clears a prerequisite, and a
+flag another waits on is not archived until it is cleared.
 
     FLAGWARDEN_BIN=target/debug/flagwarden .venv/bin/python -m pytest -q tests/python/test_prerequisites.py
 """
@@ -115,11 +116,16 @@ async def clearing(ws: Workspace, base: str) -> None:
             kept = await ok(c, "set_targeting", {"key": "b", **PROD, "rules": [], "default_variant": "on", **meta})
             assert kept["flag"]["environments"][0]["prerequisite"] == {"flag": "a", "variant": "on"}, kept
             assert bulk(s, base, 1)["b"]["value"] is False
+            # A flag another waits on is not archived from under it.
+            refusal = await ws.cli("archive", "a", "--reason", "retire a", "--yes")
+            assert refusal.returncode != 0 and b"b in production has a as a prerequisite" in refusal.stderr, refusal
             cleared = await ok(c, "set_targeting", {"key": "b", **PROD, "rules": [], "default_variant": "on",
                                                     "prerequisite": None, **meta})
             assert "prerequisite" not in cleared["flag"]["environments"][0], cleared
             assert bulk(s, base, 1)["b"]["value"] is True
         assert out["flag"]["version"] < cleared["flag"]["version"]
+        archived = await ws.cli("archive", "a", "--reason", "retire a", "--yes")
+        assert archived.returncode == 0, archived
 
 
 def test_prerequisite_over_ofrep(tmp_path, flagwarden_bin):

@@ -202,6 +202,25 @@ impl App {
                 return Err(AppError::Conflict(format!("{key} is already archived")).into());
             }
             no_rollout_running(tx.conn, &flag, "archiving")?;
+            // A flag others wait on would turn them off everywhere once it is gone: say which.
+            let waiting: Vec<String> = store::load_flags(tx.conn)?
+                .iter()
+                .filter(|f| f.status != FlagStatus::Archived)
+                .flat_map(|f| {
+                    f.envs
+                        .iter()
+                        .filter(|(_, s)| s.prerequisite.as_ref().is_some_and(|p| p.flag == key))
+                        .map(move |(env, _)| format!("{} in {env}", f.key))
+                })
+                .collect();
+            if !waiting.is_empty() {
+                return Err(AppError::Conflict(format!(
+                    "{} {} {key} as a prerequisite: clear it there first (set_targeting prerequisite null), then archive",
+                    waiting.join(", "),
+                    if waiting.len() == 1 { "has" } else { "have" }
+                ))
+                .into());
+            }
             let live = store::usage_facts(tx.conn, key)?.live_refs;
             if live > 0 && !force {
                 return Err(AppError::Conflict(format!(
