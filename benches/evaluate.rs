@@ -91,6 +91,7 @@ fn flag(key: &str, rules: Value) -> Flag {
         default_variant: "on".into(),
         rules,
         pinned_variant: None,
+        prerequisite: None,
         updated_at: t,
     };
     Flag {

@@ -50,6 +50,7 @@ fn flag(i: usize) -> (Flag, Option<LiveRollout>) {
         default_variant: if i % 10 < 4 { "on" } else { "off" }.into(),
         rules: Rule::parse_all(&specs, &variants).expect("valid rules"),
         pinned_variant: None,
+        prerequisite: None,
         updated_at: t,
     };
     let rollout = (i % 10 == 8).then(|| LiveRollout {
@@ -60,6 +61,7 @@ fn flag(i: usize) -> (Flag, Option<LiveRollout>) {
         percent: Percent::from_basis_points(1000).unwrap(),
         audience: None,
         salt: None,
+        shape: Default::default(),
     });
     let flag = Flag {
         key: FlagKey::parse(&key).expect("valid key"),

@@ -65,6 +65,7 @@ fn arm(rng: &mut StdRng) -> ArmData {
         task_successes: b(tasks, 0.9),
         safety_checks: safety,
         safety_passes: b(safety, 0.998),
+        ..ArmCounts::default()
     };
     let custom = CUSTOM
         .iter()

@@ -22,6 +22,9 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
         default_variant: env["default"].as_str().unwrap().into(),
         rules: Rule::parse_all(&rules, &variants).unwrap(),
         pinned_variant: env["pinned"].as_str().map(Into::into),
+        prerequisite: env
+            .get("prerequisite")
+            .map(|p| serde_json::from_value(p.clone()).unwrap()),
         updated_at: Timestamp::UNIX_EPOCH,
     };
     let rollout = spec.get("rollout").map(|r| LiveRollout {
@@ -32,6 +35,7 @@ fn build(spec: &Value) -> (Flag, Option<LiveRollout>) {
         percent: Percent::from_percent(r["percent"].as_f64().unwrap()).unwrap(),
         audience: None,
         salt: None,
+        shape: Default::default(),
     });
     let flag = Flag {
         key: FlagKey::parse(key).unwrap(),
@@ -261,4 +265,96 @@ fn evaluation_counts_follow_variant_names_across_recompiles() {
         count(&third),
         BTreeMap::from([("on".into(), 4), ("off".into(), 0), ("maybe".into(), 0)])
     );
+}
+
+/// A prerequisite: flag B's candidate only where flag A's candidate is, B's control drawn from the
+/// same units, and B off (its off variant, in neither arm) everywhere else; a pin or `enabled =
+/// false` on B still wins, and A itself unmet (off) turns B off for everyone.
+#[test]
+fn a_prerequisite_serves_bs_candidate_only_where_a_serves_its_own() {
+    let spec = |key: &str, env: Value, percent: f64| {
+        serde_json::json!({"key": key, "variants": {"on": true, "off": false}, "off": "off", "env": env,
+            "rollout": {"candidate": "on", "lkg": "off", "percent": percent}})
+    };
+    let (a, ra) = build(&spec(
+        "model",
+        serde_json::json!({"enabled": true, "default": "off", "rules": []}),
+        25.0,
+    ));
+    let (b, rb) = build(&spec(
+        "prompt",
+        serde_json::json!({"enabled": true, "default": "off", "rules": [],
+            "prerequisite": {"flag": "model", "variant": "on"}}),
+        50.0,
+    ));
+    let snap = Snapshot::compile(
+        &[a.clone(), b.clone()],
+        &[ra.clone().unwrap(), rb.clone().unwrap()],
+        None,
+    );
+    let (mut both, mut b_control, mut outside) = (0, 0, 0);
+    for i in 0..10_000 {
+        let ctx = Context::with_key(&format!("user-{i}"));
+        let ra = evaluate(&snap, "model", "production", &ctx, None);
+        let rb = evaluate(&snap, "prompt", "production", &ctx, None);
+        let a_on = ra.variant == Some("on");
+        if rb.variant == Some("on") {
+            assert!(a_on, "user-{i} got prompt's candidate without model's");
+            both += 1;
+        }
+        match (a_on, rb.arm) {
+            (false, arm) => {
+                assert_eq!(
+                    arm,
+                    Some(Arm::Excluded),
+                    "user-{i}: unmet is in neither arm"
+                );
+                assert_eq!(rb.variant, Some("off"));
+                outside += 1;
+            }
+            (true, Some(Arm::Control)) => b_control += 1,
+            _ => {}
+        }
+    }
+    // Inside model's canary (about 25 %), prompt's 50 % canary and control split it.
+    assert!((1_000..1_500).contains(&both), "{both} in both canaries");
+    assert!(
+        (1_000..1_500).contains(&b_control),
+        "{b_control} in prompt's control"
+    );
+    assert!(outside > 7_000, "{outside} outside model's canary");
+
+    // model off: prompt is off for everyone; a pin on prompt still wins.
+    let mut a_off = a.clone();
+    a_off.envs.get_mut("production").unwrap().enabled = false;
+    let snap = Snapshot::compile(&[a_off, b.clone()], &[rb.clone().unwrap()], None);
+    for i in 0..500 {
+        let ctx = Context::with_key(&format!("user-{i}"));
+        assert_eq!(
+            evaluate(&snap, "prompt", "production", &ctx, None).variant,
+            Some("off")
+        );
+    }
+    let mut b_pinned = b.clone();
+    b_pinned.envs.get_mut("production").unwrap().pinned_variant = Some("on".into());
+    let snap = Snapshot::compile(&[a.clone(), b_pinned], &[ra.unwrap()], None);
+    let r = evaluate(
+        &snap,
+        "prompt",
+        "production",
+        &Context::with_key("user-1"),
+        None,
+    );
+    assert_eq!(r.variant, Some("on"), "a pin is a person's answer");
+
+    // A missing prerequisite flag is never met, and nothing panics.
+    let snap = Snapshot::compile(std::slice::from_ref(&b), &[], None);
+    let r = evaluate(
+        &snap,
+        "prompt",
+        "production",
+        &Context::with_key("user-1"),
+        None,
+    );
+    assert_eq!(r.variant, Some("off"));
 }

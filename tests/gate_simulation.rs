@@ -450,6 +450,7 @@ fn arm_with(rng: &mut StdRng, n: &[u64]) -> ArmData {
             task_successes: binomial(rng, n[1], 0.95),
             safety_checks: n[2],
             safety_passes: binomial(rng, n[2], 0.995),
+            ..ArmCounts::default()
         },
         latency_ms: latencies(rng, n[3], &LATENCY),
         scores: ScoreSummary::of(&scores).expect("scores in [0, 1]"),

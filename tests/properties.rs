@@ -333,6 +333,7 @@ fn flag(rules: Vec<Rule>, enabled: bool) -> Flag {
             default_variant: "off".into(),
             rules,
             pinned_variant: None,
+            prerequisite: None,
             updated_at: now,
         },
     );

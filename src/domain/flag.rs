@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::invalid::InvalidFlag;
 use super::invalid::check_name;
+use super::prerequisite::Prerequisite;
 use super::rules::Rule;
 pub use super::variant::{FlagType, Variants, check_variant_name};
 
@@ -170,6 +171,9 @@ pub struct EnvState {
     /// Set by a rollback: every evaluation in this environment serves this variant until someone
     /// changes targeting or starts a new rollout. A rollback is one write of this pointer.
     pub pinned_variant: Option<String>,
+    /// On only where another flag serves a named variant (`domain::prerequisite`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prerequisite: Option<Prerequisite>,
     pub updated_at: jiff::Timestamp,
 }
 
@@ -181,6 +185,7 @@ impl EnvState {
             default_variant: flag_default.to_owned(),
             rules: Vec::new(),
             pinned_variant: None,
+            prerequisite: None,
             updated_at: now,
         }
     }

@@ -7,8 +7,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::bucket::Percent;
-use super::eval::LiveRollout;
-use super::gate::GateConfig;
+use super::eval::{LiveRollout, LiveShape};
+use super::experiment::{ExperimentConfig, ExperimentResult};
+use super::gate::{GateConfig, MetricResult, ShadowConfig};
+use super::mode::Mode;
 use super::segment::{SEGMENT_SHARE_BP, Segment};
 
 #[derive(
@@ -84,6 +86,24 @@ pub struct Analysis {
     /// the same units are in the canary arm of every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// The rollout's shape: canary, shadow run or experiment.
+    #[serde(default, skip_serializing_if = "Mode::is_canary")]
+    pub mode: Mode,
+    /// A shadow run's margin, frozen at its start (kept once it became a canary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowConfig>,
+    /// When a shadow run became a live canary: the canary's gate reads only the periods after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_ended_at: Option<Timestamp>,
+    /// The shadow run's `shadow_agreement` result at the moment it became a canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_result: Option<MetricResult>,
+    /// An experiment's split, metrics and stated sample, frozen at its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentConfig>,
+    /// A decided experiment's outcome, kept when it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ExperimentResult>,
 }
 
 /// How a new rollout opens.
@@ -191,6 +211,8 @@ impl Rollout {
     /// The share of users now served the candidate.
     pub fn percent(&self) -> Percent {
         match (self.state, self.step) {
+            // A finished experiment hands everyone back to the last-known-good.
+            (RolloutState::Completed, _) if self.analysis.mode == Mode::Experiment => Percent::ZERO,
             (RolloutState::Completed, _) => Percent::FULL,
             (RolloutState::RolledBack | RolloutState::Aborted, _) | (_, None) => Percent::ZERO,
             (_, Some(i)) => self.steps[i],
@@ -255,6 +277,11 @@ impl Rollout {
                 },
                 audience: segment.map(|s| s.conditions.clone()),
                 salt: self.analysis.salt.clone(),
+                shape: match (&self.analysis.mode, &self.analysis.experiment) {
+                    (Mode::Shadow, _) => LiveShape::Shadow,
+                    (Mode::Experiment, Some(e)) => LiveShape::Experiment(e.split_bp()),
+                    _ => LiveShape::Canary,
+                },
             }
         })
     }

@@ -66,14 +66,14 @@ impl Op {
     expecting = r#"an object such as {"attribute": "plan", "op": "equals", "values": ["pro"]}"#
 )]
 pub struct ConditionSpec {
-    /// Context attribute, e.g. "email" or "targetingKey".
+    /// E.g. "email", "targetingKey".
     pub attribute: String,
     pub op: Op,
     /// String operands (semver_* too: "2.4.0"); any match.
     #[serde(default)]
     #[schemars(schema_with = "string_or_bool_array")]
     pub values: Vec<Value>,
-    /// Number operands, for gt/gte/lt/lte (or equals/in a number).
+    /// For gt/gte/lt/lte (or equals/in a number).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<serde_json::Number>,
 }
@@ -93,7 +93,7 @@ fn string_or_bool_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[serde(expecting = r#"an object such as {"variant": "on", "percent": 50}"#)]
 pub struct SplitSpec {
     pub variant: String,
-    /// 0-100, two decimals; a split sums to 100.
+    /// 0-100, 2 decimals; sums to 100.
     pub percent: f64,
 }
 

@@ -23,6 +23,9 @@ pub enum Reason {
     ReadyForCodeRemoval,
     ReadyToArchive,
     Stale,
+    /// An experiment on it reached its outcome: its split is over, and the winner (or the
+    /// last-known-good) waits to be shipped or kept, the other variants to be removed.
+    ExperimentDecided,
 }
 
 /// What one environment serves, as far as staleness cares.
@@ -49,6 +52,18 @@ pub struct Facts {
     /// When the repository was last scanned; `None` if never, so "no references" is not yet known.
     pub last_scan: Option<Timestamp>,
     pub pending_removal: bool,
+    /// Experiments decided on it (with no rollout since), per environment.
+    pub decided_experiments: Vec<DecidedExperiment>,
+}
+
+/// An experiment that reached its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecidedExperiment {
+    pub env: String,
+    pub rollout_id: i64,
+    /// The winning variant; `None` when no variant could be told apart from the others.
+    pub winner: Option<String>,
+    pub decided_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,11 +168,39 @@ pub fn assess(key: &str, f: &Facts, now: Timestamp) -> Option<Assessment> {
             ),
         );
     }
+    for e in &f.decided_experiments {
+        note(
+            Reason::ExperimentDecided,
+            match &e.winner {
+                Some(w) => format!(
+                    "experiment {} in {} decided on {}: {w:?} won",
+                    e.rollout_id,
+                    e.env,
+                    e.decided_at.strftime("%Y-%m-%d")
+                ),
+                None => format!(
+                    "experiment {} in {} decided on {}: no detectable difference",
+                    e.rollout_id,
+                    e.env,
+                    e.decided_at.strftime("%Y-%m-%d")
+                ),
+            },
+        );
+    }
     if findings.is_empty() {
         return None;
     }
     let has = |r| findings.iter().any(|f| f.reason == r);
-    let action = if has(Reason::ReadyToArchive) {
+    // A decided experiment comes first: its winner is the variant that stays.
+    let action = if let Some(e) = f.decided_experiments.first() {
+        match &e.winner {
+            Some(w) => format!(
+                "ship the winner: start_canary with candidate_variant {w:?} in {}, then cleanup_flag keeping {w:?}",
+                e.env
+            ),
+            None => "no variant won: cleanup_flag keeping the last-known-good, or run a new experiment with a larger sample".to_owned(),
+        }
+    } else if has(Reason::ReadyToArchive) {
         if f.last_scan.is_none() {
             format!(
                 "run `flagwarden scan` to confirm no code references {key}; then a human archives it (`flagwarden archive {key} --reason ...`)"
@@ -224,6 +267,7 @@ mod tests {
             live_refs: 2,
             last_scan: Some(at(9)),
             pending_removal: false,
+            decided_experiments: Vec::new(),
         }
     }
 
@@ -301,5 +345,25 @@ mod tests {
                 .action
                 .contains("cleanup_flag")
         );
+    }
+
+    #[test]
+    fn a_decided_experiment_is_debt_with_its_winner_to_ship() {
+        let mut f = facts();
+        f.decided_experiments.push(DecidedExperiment {
+            env: "production".into(),
+            rollout_id: 4,
+            winner: Some("b".into()),
+            decided_at: Timestamp::from_second(1_800_000_000).unwrap(),
+        });
+        let a = assess("f", &f, Timestamp::from_second(1_800_000_100).unwrap()).unwrap();
+        assert!(
+            a.findings
+                .iter()
+                .any(|x| x.reason == Reason::ExperimentDecided && x.evidence.contains("\"b\" won")),
+            "{:?}",
+            a.findings
+        );
+        assert!(a.action.contains("candidate_variant \"b\""), "{}", a.action);
     }
 }

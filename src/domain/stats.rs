@@ -27,6 +27,15 @@ pub fn cs_halfwidth(se2: f64, n: f64, alpha: f64, tuning_n: f64) -> f64 {
     (s2 * spread * (1.0 + (n * rho2 + 1.0).sqrt() / (2.0 * alpha)).ln()).sqrt()
 }
 
+/// Half the width of the two-sided `1 - alpha` confidence sequence (the same asymptotic sequence,
+/// GrowthBook's two-sided form): an experiment's comparison, where either arm may be the better one.
+pub fn cs_halfwidth_two_sided(se2: f64, n: f64, alpha: f64, tuning_n: f64) -> f64 {
+    let rho2 = (-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / tuning_n;
+    let s2 = n * se2;
+    let spread = 2.0 * (n * rho2 + 1.0) / (n * n * rho2);
+    (s2 * spread * ((n * rho2 + 1.0).sqrt() / alpha).ln()).sqrt()
+}
+
 /// An estimated difference (canary worse when positive), its variance, and the samples behind it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Diff {

@@ -39,6 +39,12 @@ struct Metadata<'a> {
     environment: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     arm: Option<&'static str>,
+    /// A shadow run's shadow arm: the candidate to run unseen beside the served value, and its
+    /// value where OFREP metadata can carry it (a string, number or boolean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow_variant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow_value: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +78,11 @@ fn item<'a>(key: &'a str, env: &'a str, r: &Resolution<'a>) -> Item<'a> {
             metadata: Metadata {
                 environment: env,
                 arm: r.arm.map(|a| a.as_str()),
+                shadow_variant: r.shadow.map(|(name, _)| name),
+                shadow_value: r
+                    .shadow
+                    .map(|(_, v)| v)
+                    .filter(|v| !(v.is_object() || v.is_array() || v.is_null())),
             },
         }),
     }

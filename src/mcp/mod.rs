@@ -130,7 +130,7 @@ impl Server {
 #[tool_router]
 impl Server {
     #[tool(
-        description = "List flags and who gets what per environment; filter by environment, change_type, status, text.",
+        description = "Flags and who gets what where; filter by environment, change_type, status, text.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -146,7 +146,7 @@ impl Server {
     }
 
     #[tool(
-        description = "One flag in full: variants, rules, rollouts, evaluation counts, code refs, versions.",
+        description = "One flag in full: variants, rules, rollouts, counts, code refs, versions.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -162,7 +162,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Evaluate a flag for a context as an app would: value, variant, reason, error, arm.",
+        description = "Evaluate as an app would: value, variant, reason, error, arm.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -178,7 +178,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The policy bounds you work under, in words and as data. Read it first.",
+        description = "Your policy bounds, in words and data. Read it first.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -194,7 +194,7 @@ impl Server {
     }
 
     #[tool(
-        description = "A rollout's state, step, gate verdict, evidence per arm, what is missing. wait_s (max 60) waits for a change after since (a seq).",
+        description = "Rollout state, verdict, evidence per arm, what is missing. wait_s (max 60) waits for a change after seq since.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -210,7 +210,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Flags that are debt: reasons with evidence, the variant to keep, the next action, code refs.",
+        description = "Flags that are debt: why, variant to keep, next action, code refs.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -226,7 +226,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Approval requests (pending by default): what waits for a human and why.",
+        description = "What waits for a human and why.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -242,7 +242,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The audit trail, newest first: who did what, the policy decision and rule, the reason.",
+        description = "Audit trail: who did what, the decision, rule and reason.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -258,7 +258,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Create a flag, off in every environment. Boolean on/off unless you give variants.",
+        description = "Create a flag, off everywhere; on/off unless variants given.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -276,7 +276,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Put a change behind a flag (created if needed): OpenFeature setup, guard, a diff, how to test both paths.",
+        description = "Put a change behind a flag (created if needed): OpenFeature setup, guard, diff, test plan.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -294,7 +294,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Replace a flag's targeting in one environment (ordered rules, first match serves) and turn it on or off.",
+        description = "Replace a flag's rules in one environment (first match serves); on or off.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -312,7 +312,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Start a canary at its first step, or an approval request if a human must start it.",
+        description = "Start a rollout at its first step, or ask a human to start it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -336,7 +336,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Move a rollout on per gate and policy: advances, holds (why), proposes a rollback or asks a human.",
+        description = "Next step per gate and policy: advance, hold (why), roll back or ask a human.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -360,7 +360,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Report evidence for a rollout arm (requests, errors, tasks, safety checks, eval pairs).",
+        description = "Report a rollout arm's evidence.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -378,7 +378,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Roll back to last-known-good: now where policy allows, else a proposal for a human. Freezes never block it.",
+        description = "Back to last-known-good: now if policy allows, else proposed to a human. Freezes never block it.",
         output_schema = schema_for_output::<CanaryOutput>(),
         annotations(
             read_only_hint = false,
@@ -402,7 +402,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Retire a flag: marks it for removal; gives each code reference's edit keeping keep_variant.",
+        description = "Retire a flag: marks it for removal; each code ref's edit keeping keep_variant.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -420,7 +420,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Add an immutable prompt or model version as a new variant; the first creates the flag.",
+        description = "Add an immutable prompt/model version as a variant; the first creates the flag.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,

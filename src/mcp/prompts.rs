@@ -136,7 +136,11 @@ impl Server {
             "Run a canary of flag {key} (candidate variant {candidate:?}) in {env} with flagwarden.\n\n\
              The policy in {env}:\n{bounds}\n\
              1. Call get_flag {key} and check nothing else is rolling out there.\n\
-             2. Call start_canary (dry_run first). If it opens an approval request, tell the user its id and the command a human runs, and stop.\n\
+             2. Call start_canary (dry_run first). If it opens an approval request, tell the user its id and the command a human runs, and stop. \
+             The same call takes other shapes: steps may name policy segments before percentages; group {{name, members}} moves several flags as one; \
+             mode \"shadow\" serves everyone the last-known-good while the shadow arm runs the candidate unseen (report shadow_agreements and shadow_divergences); \
+             mode \"experiment\" splits traffic % over variants by one of the policy's weights and judges a primary metric until one wins (report each variant's evidence with variant). \
+             A prerequisite (set_targeting prerequisite {{flag, variant}}) keeps one flag's candidate where another's is.\n\
              3. Evidence arrives from the application (POST /api/v1/signals) or from record_signals for both arms. \
              Read canary_status: each metric's label, the samples still missing and the ETA.\n\
              4. Watch, do not poll: call canary_status with since (the seq of your last answer) and wait_s (at most 60); \

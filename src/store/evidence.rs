@@ -25,8 +25,8 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
     let d = row.data;
     let c = &d.counts;
     conn.prepare_cached(
-        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO signals (rollout_id, arm, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, batch_id, recorded_at, latency_ms, eval_scores, custom, source, shadow_agreements, shadow_divergences)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         row.rollout_id,
@@ -44,17 +44,21 @@ pub fn insert_signals(conn: &Connection, row: &SignalRow, at: Timestamp) -> Resu
         (d.scores.n > 0).then(|| to_json(&d.scores)),
         (!d.custom.is_empty()).then(|| to_json(&d.custom)),
         row.source.as_str(),
+        c.shadow_agreements as i64,
+        c.shadow_divergences as i64,
     ])?;
     // The report just written, added to its arm's running totals for its source.
     conn.prepare_cached(
-        "INSERT INTO signal_totals (rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes)
-         SELECT rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes
+        "INSERT INTO signal_totals (rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, shadow_agreements, shadow_divergences)
+         SELECT rollout_id, arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes, shadow_agreements, shadow_divergences
          FROM signals WHERE id = ?1
          ON CONFLICT (rollout_id, arm, source) DO UPDATE SET
            exposures = exposures + excluded.exposures, requests = requests + excluded.requests,
            errors = errors + excluded.errors, task_attempts = task_attempts + excluded.task_attempts,
            task_successes = task_successes + excluded.task_successes,
-           safety_checks = safety_checks + excluded.safety_checks, safety_passes = safety_passes + excluded.safety_passes",
+           safety_checks = safety_checks + excluded.safety_checks, safety_passes = safety_passes + excluded.safety_passes,
+           shadow_agreements = shadow_agreements + excluded.shadow_agreements,
+           shadow_divergences = shadow_divergences + excluded.shadow_divergences",
     )?
     .execute([conn.last_insert_rowid()])?;
     add_to_period(conn, row.rollout_id, row.arm, d, at)
@@ -91,7 +95,8 @@ fn add_to_period(
 /// Summed counts of one arm of a rollout.
 pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCounts> {
     Ok(conn.prepare_cached("SELECT COALESCE(SUM(exposures),0), COALESCE(SUM(requests),0), COALESCE(SUM(errors),0), COALESCE(SUM(task_attempts),0),
-                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0)
+                COALESCE(SUM(task_successes),0), COALESCE(SUM(safety_checks),0), COALESCE(SUM(safety_passes),0),
+                COALESCE(SUM(shadow_agreements),0), COALESCE(SUM(shadow_divergences),0)
          FROM signal_totals WHERE rollout_id = ?1 AND arm = ?2")?
 .query_row(
         params![rollout_id, arm],
@@ -104,6 +109,8 @@ pub fn arm_totals(conn: &Connection, rollout_id: i64, arm: &str) -> Result<ArmCo
                 task_successes: r.get::<_, i64>(4)? as u64,
                 safety_checks: r.get::<_, i64>(5)? as u64,
                 safety_passes: r.get::<_, i64>(6)? as u64,
+                shadow_agreements: r.get::<_, i64>(7)? as u64,
+                shadow_divergences: r.get::<_, i64>(8)? as u64,
             })
         },
     )?)
@@ -115,7 +122,8 @@ pub fn arm_totals_by_source(
     rollout_id: i64,
 ) -> Result<Vec<(String, Source, ArmCounts)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes
+        "SELECT arm, source, exposures, requests, errors, task_attempts, task_successes, safety_checks, safety_passes,
+                shadow_agreements, shadow_divergences
          FROM signal_totals WHERE rollout_id = ?1 ORDER BY arm, source",
     )?;
     let mut rows = stmt.query([rollout_id])?;
@@ -136,6 +144,8 @@ pub fn arm_totals_by_source(
                 task_successes: n(6)?,
                 safety_checks: n(7)?,
                 safety_passes: n(8)?,
+                shadow_agreements: n(9)?,
+                shadow_divergences: n(10)?,
             },
         ));
     }

@@ -76,10 +76,10 @@ pub fn append_variant(conn: &Connection, key: &str, name: &str, value: &Value) -
 pub fn upsert_env(conn: &Connection, key: &str, env: &str, s: &EnvState) -> Result<()> {
     let rules: Vec<&RuleSpec> = s.rules.iter().map(Rule::spec).collect();
     conn.execute(
-        "INSERT INTO flag_envs (flag_key, env, enabled, default_variant, rules, pinned_variant, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (flag_key, env) DO UPDATE SET enabled = ?3, default_variant = ?4, rules = ?5, pinned_variant = ?6, updated_at = ?7",
-        params![key, env, s.enabled, s.default_variant, serde_json::to_string(&rules).expect("rules serialize"), s.pinned_variant, ts_text(s.updated_at)],
+        "INSERT INTO flag_envs (flag_key, env, enabled, default_variant, rules, pinned_variant, updated_at, prerequisite)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (flag_key, env) DO UPDATE SET enabled = ?3, default_variant = ?4, rules = ?5, pinned_variant = ?6, updated_at = ?7, prerequisite = ?8",
+        params![key, env, s.enabled, s.default_variant, serde_json::to_string(&rules).expect("rules serialize"), s.pinned_variant, ts_text(s.updated_at), s.prerequisite.as_ref().map(|p| serde_json::to_string(p).expect("a prerequisite serializes"))],
     )?;
     Ok(())
 }
@@ -115,7 +115,8 @@ fn read_flag(row: &rusqlite::Row) -> Result<Flag> {
     })
 }
 
-const ENV_COLUMNS: &str = "env, enabled, default_variant, rules, pinned_variant, updated_at";
+const ENV_COLUMNS: &str =
+    "env, enabled, default_variant, rules, pinned_variant, updated_at, prerequisite";
 
 /// One `flag_envs` row (its columns from `i` on, in `ENV_COLUMNS` order) as `flag`'s state there.
 fn read_env(flag: &Flag, r: &rusqlite::Row, i: usize) -> Result<(String, EnvState)> {
@@ -129,6 +130,10 @@ fn read_env(flag: &Flag, r: &rusqlite::Row, i: usize) -> Result<(String, EnvStat
         rules,
         pinned_variant: r.get(i + 4)?,
         updated_at: parse_ts(&r.get::<_, String>(i + 5)?)?,
+        prerequisite: r
+            .get::<_, Option<String>>(i + 6)?
+            .map(|t| parse_json("prerequisite", &t))
+            .transpose()?,
     };
     Ok((env, state))
 }

@@ -377,6 +377,15 @@ INSERT INTO otlp_claims (newest_at, keys)
     SELECT CAST(strftime('%s', 'now') AS INTEGER) + 1, key FROM otlp_exposures;
 DROP TABLE otlp_exposures;
 "#,
+    // Release shapes (issue 18). Shadow runs: each report's count of units whose unseen candidate agreed with the served answer,
+    // and of those whose did not (the per-period sums carry them in their JSON already).
+    r#"
+ALTER TABLE signals ADD COLUMN shadow_agreements INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE signals ADD COLUMN shadow_divergences INTEGER NOT NULL DEFAULT 0;
+-- Prerequisites: a flag on in an environment only where another flag serves a named variant
+-- there, as JSON {"flag", "variant"}; NULL for none.
+ALTER TABLE flag_envs ADD COLUMN prerequisite TEXT;
+"#,
     r#"
 -- Each arm's running totals per source, kept beside the append-only `signals` as each report is
 -- added, so the totals an ingest answers with and canary_status shows are one row each, not a sum
@@ -392,11 +401,14 @@ CREATE TABLE signal_totals (
     task_successes INTEGER NOT NULL,
     safety_checks  INTEGER NOT NULL,
     safety_passes  INTEGER NOT NULL,
+    shadow_agreements  INTEGER NOT NULL,
+    shadow_divergences INTEGER NOT NULL,
     PRIMARY KEY (rollout_id, arm, source)
 ) STRICT, WITHOUT ROWID;
 INSERT INTO signal_totals
     SELECT rollout_id, arm, source, SUM(exposures), SUM(requests), SUM(errors), SUM(task_attempts),
-           SUM(task_successes), SUM(safety_checks), SUM(safety_passes)
+           SUM(task_successes), SUM(safety_checks), SUM(safety_passes), SUM(shadow_agreements),
+           SUM(shadow_divergences)
     FROM signals GROUP BY rollout_id, arm, source;
 "#,
 ];

@@ -12,9 +12,11 @@ use crate::domain::telemetry::{SpanFact, SpanKey};
 /// One claimed exposure: 16 bytes derived from the span and the flag.
 pub type ClaimKey = [u8; 16];
 
-/// The packing of `otlp_held.facts`: this version byte, then each fact (see `pack_facts`). A
-/// row moved from the old one-span-per-row table holds that span's JSON instead.
+/// The packing of `otlp_held.facts`: a version byte, then each fact (see `pack_facts`). Version 2
+/// adds a second bit set (the shadow agreement); rows of version 1 still read, as spans without
+/// one. A row moved from the old one-span-per-row table holds that span's JSON instead.
 const PACKED_V1: u8 = 1;
+const PACKED_V2: u8 = 2;
 
 /// One export's held spans.
 #[derive(Debug, Clone)]
@@ -38,11 +40,12 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 /// Facts as bytes: per fact the trace and span ids (24 bytes), a bit set (parent, root, error,
-/// latency, task known, task ok, safety known, safety ok), the parent span id and the latency when
+/// latency, task known, task ok, safety known, safety ok), a second (shadow agreement known,
+/// agreed), the parent span id and the latency when
 /// present, the sampling label (u16 length) and the scores (u32 count, f64 each), little-endian.
 fn pack_facts(facts: &[SpanFact]) -> Vec<u8> {
     let mut b = Vec::with_capacity(1 + facts.len() * 48);
-    b.push(PACKED_V1);
+    b.push(PACKED_V2);
     for f in facts {
         b.extend_from_slice(&f.key.bytes());
         let bits = u8::from(f.parent.is_some())
@@ -54,6 +57,7 @@ fn pack_facts(facts: &[SpanFact]) -> Vec<u8> {
             | u8::from(f.safety.is_some()) << 6
             | u8::from(f.safety == Some(true)) << 7;
         b.push(bits);
+        b.push(u8::from(f.shadow.is_some()) | u8::from(f.shadow == Some(true)) << 1);
         if let Some(p) = f.parent {
             b.extend_from_slice(&p);
         }
@@ -87,14 +91,14 @@ fn take_array<const N: usize>(b: &mut &[u8]) -> Result<[u8; N]> {
 }
 
 fn unpack_facts(blob: &[u8]) -> Result<Vec<SpanFact>> {
-    match blob.first() {
-        Some(&PACKED_V1) => {}
+    let version = match blob.first() {
+        Some(&v @ (PACKED_V1 | PACKED_V2)) => v,
         Some(b'{') => {
             let text = std::str::from_utf8(blob).map_err(|_| corrupt("not UTF-8"))?;
             return Ok(vec![parse_json("otlp_held.facts", text)?]);
         }
         _ => return Err(corrupt("unknown packing")),
-    }
+    };
     let mut b = &blob[1..];
     let mut out = Vec::new();
     while !b.is_empty() {
@@ -102,6 +106,11 @@ fn unpack_facts(blob: &[u8]) -> Result<Vec<SpanFact>> {
         let span: [u8; 8] = take_array(&mut b)?;
         let bits = take(&mut b, 1)?[0];
         let bit = |i: u8| bits & (1 << i) != 0;
+        let more = if version >= PACKED_V2 {
+            take(&mut b, 1)?[0]
+        } else {
+            0
+        };
         let parent = if bit(0) {
             Some(take_array::<8>(&mut b)?)
         } else {
@@ -128,6 +137,7 @@ fn unpack_facts(blob: &[u8]) -> Result<Vec<SpanFact>> {
             latency_ms,
             task: bit(4).then(|| bit(5)),
             safety: bit(6).then(|| bit(7)),
+            shadow: (more & 1 != 0).then_some(more & 2 != 0),
             scores,
             sampling,
         });
@@ -361,6 +371,7 @@ mod tests {
             latency_ms: (n != 4).then_some(f64::from(n) * 1.5),
             task: [None, Some(true), Some(false)][usize::from(n % 3)],
             safety: [Some(false), None, Some(true)][usize::from(n % 3)],
+            shadow: [Some(true), Some(false), None][usize::from(n % 3)],
             scores: (0..n % 3).map(|i| f64::from(i) / 4.0).collect(),
             sampling: if n.is_multiple_of(2) {
                 "p=0.25"
@@ -382,6 +393,17 @@ mod tests {
             unpack_facts(json.as_bytes()).unwrap(),
             vec![facts[3].clone()]
         );
+    }
+
+    #[test]
+    fn a_version_1_row_reads_as_spans_without_a_shadow_agreement() {
+        let mut f = fact(2);
+        f.shadow = None;
+        let mut v1 = pack_facts(std::slice::from_ref(&f));
+        // Version 1 had no second bit set: drop it and the byte says 1.
+        v1.remove(1 + 24 + 1);
+        v1[0] = PACKED_V1;
+        assert_eq!(unpack_facts(&v1).unwrap(), vec![f]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 A corpus of flags of every shape (static on, disabled, pinned by a rollback, targeting rules with every
 operator, splits, a split after a rule, a canary at 1, 5→25, 10, 12.34, 50 and 75 %, a canary behind a
-rule, a canary at a segment step, a release group of two flags; boolean, string, number and object variants) is set up through the MCP tools on a running
+rule, a canary at a segment step, a release group of two flags, a shadow run, a three-way experiment, prerequisites (one, behind a rule and a canary, a chain); boolean, string, number and object variants) is set up through the MCP tools on a running
 `flagwarden serve`. Its definition document (`GET /flagd/v1/development`) must validate against flagd's
 published schema (tests/data/flagd-schemas/). Then, for 10,000 targeting keys with varied attributes,
 every flag's variant and value is compared with flagwarden's own OFREP bulk answer:
@@ -61,6 +61,9 @@ conditions = [{ attribute = "email", op = "ends_with", values = ["@corp.com"] }]
 agent_may = ["set_targeting", "start_canary", "advance_canary", "record_signals", "rollback"]
 agent_rollback = "allow"
 steps = [1, 5, 10, 12.34, 20, 25, 50, 75, 100]
+[environments.development.experiments]
+weights = [[50, 50], [34, 33, 33]]
+max_traffic = 30
 """
 
 CORP = {"attribute": "email", "op": "ends_with", "values": ["@corp.com"]}
@@ -157,6 +160,30 @@ FLAGS: dict[str, dict[str, Any]] = {
     "canary-group-b": {"type": "boolean", "rules": []},
     "canary-group-a": {"type": "boolean", "rules": [], "canary": ([25, 100], 0),
                        "group": {"name": "checkout-v2", "members": {"canary-group-b": "on"}}},
+    # Prerequisites (flagd has none: the other flag's targeting is inlined as the condition): on only
+    # where canary-10 serves "on"; a canary behind a rule behind one; and a chain of two.
+    "prereq-on": {"type": "boolean", "rules": [], "default": "on",
+                  "prerequisite": {"flag": "canary-10", "variant": "on"}},
+    "prereq-canary": {"type": "boolean", "rules": [{"conditions": [CORP], "serve": {"variant": "on"}}],
+                      "canary": ([50, 100], 0), "prerequisite": {"flag": "split-50", "variant": "on"}},
+    "prereq-chain": {"type": "string",
+                     "create": {"variants": {"a": "A", "b": "B"}, "off_variant": "a"},
+                     "rules": [split(("a", 50), ("b", 50))],
+                     "prerequisite": {"flag": "prereq-on", "variant": "on"}},
+    # A shadow run: its shadow arm is served the last-known-good everywhere (flagd cannot be told to
+    # run the candidate unseen), so a flagd engine exposes nobody, as flagwarden does.
+    "shadow-10": {"type": "boolean", "rules": [], "canary": ([10, 100], 0), "start": {"mode": "shadow"}},
+    # An experiment: 30 % of the units split over three variants by the policy's weights.
+    "experiment-3": {
+        "type": "string",
+        "create": {"variants": {"a": "A", "b": "B", "c": "C"}, "off_variant": "a"},
+        "rules": [],
+        "default": "a",
+        "candidate": "b",
+        "canary": (None, 0),
+        "start": {"mode": "experiment", "variants": ["a", "b", "c"], "weights": [34, 33, 33], "traffic": 30,
+                  "primary": "error_rate"},
+    },
 }
 
 ENGINE_REASON = {"SPLIT": "TARGETING_MATCH", "DISABLED": "STATIC", "STATIC": "STATIC",
@@ -174,12 +201,16 @@ async def set_up(ws: Workspace) -> None:
             args: dict[str, Any] = {"key": key, "environment": "development", "rules": spec["rules"], **meta}
             if "default" in spec:
                 args["default_variant"] = spec["default"]
+            if "prerequisite" in spec:
+                args["prerequisite"] = spec["prerequisite"]
             await ok(c, "set_targeting", args)
             if "canary" not in spec:
                 continue
             steps, advances = spec["canary"]
             env = {"key": key, "environment": "development", **meta}
-            start = {**env, "candidate_variant": spec.get("candidate", "on"), "steps": steps}
+            start = {**env, "candidate_variant": spec.get("candidate", "on"), **spec.get("start", {})}
+            if steps is not None:
+                start["steps"] = steps
             if "group" in spec:
                 start["group"] = spec["group"]
             out = await ok(c, "start_canary", start)
@@ -346,6 +377,21 @@ def test_python_engine_agrees_with_flagwarden_everywhere(corpus: Corpus) -> None
     arms = [(row[ga][0], row[ga][2]) for row in answers]
     assert arms == [(row[gb][0], row[gb][2]) for row in answers], "group members disagree on a unit's arm"
     assert set(arms) == kinds, set(arms)
+    # A prerequisite: on only where the other flag serves its variant, in every engine.
+    pa, pb, pc = (list(FLAGS).index(k) for k in ("canary-10", "prereq-on", "prereq-chain"))
+    for row in answers:
+        assert (row[pb][0] == "on") == (row[pa][0] == "on"), row
+        if row[pb][0] != "on":
+            assert row[pc][0] == "a", row
+    assert {row[pc][0] for row in answers if row[pb][0] == "on"} == {"a", "b"}
+    # A shadow run exposes nobody; an experiment serves each of its variants inside its share only.
+    shadow = list(FLAGS).index("shadow-10")
+    assert {(row[shadow][0], row[shadow][2]) for row in answers} == \
+        {("off", "TARGETING_MATCH"), ("off", "DEFAULT")}
+    exp = list(FLAGS).index("experiment-3")
+    served = {(row[exp][0], row[exp][2]) for row in answers}
+    assert served == {("a", "TARGETING_MATCH"), ("b", "TARGETING_MATCH"), ("c", "TARGETING_MATCH"),
+                      ("a", "DEFAULT")}, served
 
 
 def raw_string_fractional(data: dict, *args: Any) -> Any:
@@ -414,7 +460,9 @@ def test_javascript_engine_departs_from_the_spec_exactly_as_predicted(corpus: Co
           f"{KEYS * len(FLAGS)} answers differ from flagwarden's; by flag: {by_flag}")
     assert len(wrong) == len(expected), (len(wrong), len(expected))
     # It departs only where `fractional` decides, and there by a lot: it is not safe for rollouts.
-    assert set(by_flag) <= {k for k in FLAGS if k.startswith(("split", "canary"))}, by_flag
+    # (a prerequisite's flags inline a canary or split, so they depart with it)
+    assert set(by_flag) <= {k for k in FLAGS if k.startswith(("split", "canary", "shadow", "experiment", "prereq"))}, \
+        by_flag
     assert len(wrong) > KEYS // 10, "the raw-string hash should move many users"
 
 

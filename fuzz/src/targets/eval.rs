@@ -66,6 +66,7 @@ pub fn run(data: &[u8]) {
             default_variant: first.clone(),
             rules,
             pinned_variant: pinned,
+            prerequisite: None,
             updated_at: now,
         },
     );
@@ -99,6 +100,7 @@ pub fn run(data: &[u8]) {
                 percent: Percent::from_percent(p).ok()?,
                 audience: None,
                 salt: None,
+                shape: Default::default(),
             })
         })
         .collect();

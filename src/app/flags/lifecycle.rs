@@ -31,6 +31,7 @@ impl App {
                     continue;
                 }
                 let mut envs = Vec::new();
+                let mut decided = Vec::new();
                 for (env, s) in &f.envs {
                     if q.environment.as_ref().is_some_and(|e| e != env) {
                         continue;
@@ -39,6 +40,20 @@ impl App {
                         || (s.enabled && s.rules.is_empty()))
                     .then(|| s.served_default(&f).to_owned());
                     let rollout_active = active.contains_key(&(f.key.to_string(), env.clone()));
+                    // The latest rollout here a decided experiment: its outcome waits on someone.
+                    if !rollout_active
+                        && let Some(r) = store::latest_rollout(conn, f.key.as_str(), env)?
+                        && r.analysis.mode == crate::domain::mode::Mode::Experiment
+                        && r.state == crate::domain::rollout::RolloutState::Completed
+                        && let Some(o) = &r.analysis.outcome
+                    {
+                        decided.push(stale::DecidedExperiment {
+                            env: env.clone(),
+                            rollout_id: r.id,
+                            winner: o.winner.clone(),
+                            decided_at: r.updated_at,
+                        });
+                    }
                     envs.push(stale::EnvFacts {
                         env: env.clone(),
                         everyone,
@@ -56,6 +71,7 @@ impl App {
                     live_refs: usage.live_refs,
                     last_scan: usage.last_scan,
                     pending_removal: f.status == FlagStatus::PendingRemoval,
+                    decided_experiments: decided,
                 };
                 let Some(a) = stale::assess(f.key.as_str(), &facts, now) else {
                     continue;
@@ -186,6 +202,25 @@ impl App {
                 return Err(AppError::Conflict(format!("{key} is already archived")).into());
             }
             no_rollout_running(tx.conn, &flag, "archiving")?;
+            // A flag others wait on would turn them off everywhere once it is gone: say which.
+            let waiting: Vec<String> = store::load_flags(tx.conn)?
+                .iter()
+                .filter(|f| f.status != FlagStatus::Archived)
+                .flat_map(|f| {
+                    f.envs
+                        .iter()
+                        .filter(|(_, s)| s.prerequisite.as_ref().is_some_and(|p| p.flag == key))
+                        .map(move |(env, _)| format!("{} in {env}", f.key))
+                })
+                .collect();
+            if !waiting.is_empty() {
+                return Err(AppError::Conflict(format!(
+                    "{} {} {key} as a prerequisite: clear it there first (set_targeting prerequisite null), then archive",
+                    waiting.join(", "),
+                    if waiting.len() == 1 { "has" } else { "have" }
+                ))
+                .into());
+            }
             let live = store::usage_facts(tx.conn, key)?.live_refs;
             if live > 0 && !force {
                 return Err(AppError::Conflict(format!(

@@ -33,6 +33,7 @@ pub(crate) fn rollout_view(r: &crate::domain::rollout::Rollout) -> RolloutView {
     RolloutView {
         id: r.id,
         state: r.state,
+        mode: (!r.analysis.mode.is_canary()).then(|| r.analysis.mode.as_str().to_owned()),
         candidate: r.candidate.clone(),
         lkg: r.lkg.clone(),
         percent: r.percent().as_f64(),
@@ -77,7 +78,14 @@ fn serving(flag: &Flag, s: &EnvState, rollout: Option<&crate::domain::rollout::R
         }),
         None => parts.push(format!("everyone else gets {:?}", s.default_variant)),
     }
-    parts.join("; ")
+    let said = parts.join("; ");
+    match &s.prerequisite {
+        Some(p) => format!(
+            "only where {} serves {:?} (everyone else gets {:?}): {said}",
+            p.flag, p.variant, flag.off_variant
+        ),
+        None => said,
+    }
 }
 
 pub(crate) fn flag_view(
@@ -103,6 +111,7 @@ pub(crate) fn flag_view(
             default_variant: s.default_variant.clone(),
             pinned_variant: s.pinned_variant.clone(),
             rules: s.rules.iter().map(|r| r.spec().clone()).collect(),
+            prerequisite: s.prerequisite.clone(),
             serving: serving(flag, s, rollout.as_ref()),
             rollout: rollout.as_ref().map(rollout_view),
             evaluations,

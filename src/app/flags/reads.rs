@@ -82,6 +82,7 @@ impl App {
             error_code: r.error.map(|(c, _)| c),
             error_message: r.error.map(|(_, m)| m.to_owned()),
             arm: r.arm,
+            shadow_variant: r.shadow.map(|(name, _)| name.to_owned()),
         })
     }
 }

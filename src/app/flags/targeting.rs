@@ -17,6 +17,9 @@ impl App {
                 flag.variants.require("default_variant", d)?;
             }
             tx.check_version(&flag, req.expected_version)?;
+            if let Some(Some(p)) = &req.prerequisite {
+                check_prerequisite(tx, flag.key.as_str(), &req.environment, p)?;
+            }
             let active = store::active_rollout(tx.conn, flag.key.as_str(), &req.environment)?;
             if let Some(r) = &active {
                 let changes_default = req.default_variant.as_ref().is_some_and(|d| *d != r.lkg) || req.enabled == Some(false);
@@ -45,6 +48,9 @@ impl App {
             if let Some(d) = &req.default_variant {
                 s.default_variant = d.clone();
             }
+            if let Some(p) = &req.prerequisite {
+                s.prerequisite = p.clone();
+            }
             // Changing targeting on purpose lifts a rollback's pin: the human or agent is now saying who gets what.
             s.pinned_variant = None;
             s.updated_at = tx.now;
@@ -59,4 +65,26 @@ impl App {
             Ok(Done { output: FlagOutput { outcome: outcome(tx, &decision, flag.version, summary), flag: view }, audit })
         })
     }
+}
+
+/// A new prerequisite of `key` in `env`: the flag and variant exist, and no cycle of prerequisites
+/// comes back to `key` (each flag on the way named in the refusal).
+fn check_prerequisite(
+    tx: &Tx,
+    key: &str,
+    env: &str,
+    p: &crate::domain::prerequisite::Prerequisite,
+) -> std::result::Result<(), Failure> {
+    use crate::domain::prerequisite::{Known, check};
+    let flags = store::load_flags(tx.conn)?;
+    let lookup = |k: &str| {
+        let f = flags.iter().find(|f| {
+            f.key.as_str() == k && f.status != crate::domain::flag::FlagStatus::Archived
+        })?;
+        Some(Known {
+            variants: f.variants.iter().map(|(n, _)| n).collect(),
+            prerequisite: f.envs.get(env).and_then(|s| s.prerequisite.as_ref()),
+        })
+    };
+    check("prerequisite", key, p, &lookup).map_err(|e| Failure::Error(invalid(&e.field, e.message)))
 }

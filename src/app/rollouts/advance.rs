@@ -10,6 +10,7 @@ use super::start::open_draft;
 use super::*;
 use crate::domain::bucket::Percent;
 use crate::domain::gate::{self, GateInput, PauseReason, Verdict};
+use crate::domain::mode::Mode;
 use crate::domain::policy::fmt_duration;
 use crate::domain::policy::{Action, decide};
 use crate::domain::rollout::{Event, Rollout, RolloutState};
@@ -198,8 +199,27 @@ impl App {
                 let summary = format!("pause rollout {} at {}: {why}; exposure stays as it is until a human runs `flagwarden resume {}`", r.id, r.percent(), r.id);
                 return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), None), audit });
             }
-            let from = r.percent();
-            let target = r.next_step();
+            if r.analysis.mode == Mode::Experiment {
+                // An experiment does not step: decided, it ends and everyone gets the
+                // last-known-good again (less exposure, so nothing to ask); otherwise it holds.
+                if gate.verdict == Verdict::Promote {
+                    let (_, result) = experiment::judge(tx.conn, &r, &input)?;
+                    let result = result.expect("an experiment has its config");
+                    let (next, summary) = experiment::end(tx, &mut flag, &r, result)?;
+                    audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
+                    audit.decision = Some(Decision::Allow);
+                    return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&next), Some(gate), None), audit });
+                }
+                let summary = format!("hold experiment {}: {}", r.id, gate.reasons.join("; "));
+                audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
+                audit.decision = Some(Decision::Allow);
+                return Ok(Done { output: canary(outcome(tx, &Decision::Allow, flag.version, summary), Some(&r), Some(gate), None), audit });
+            }
+            let shadow_run = r.analysis.mode == Mode::Shadow;
+            let (from, target) = match shadow_run {
+                true => (shadow::conversion_move(&r).0, r.step),
+                false => (r.percent(), r.next_step()),
+            };
             let to = target.map_or(Percent::FULL, |i| r.steps[i]);
             let from_label = r.exposure_label();
             let dwell = tx.now.duration_since(r.step_started_at.unwrap_or(r.created_at));
@@ -212,11 +232,18 @@ impl App {
             }
             if gate.verdict == Verdict::Hold {
                 let eta = gate.eta_secs.map(|s| format!(" (about {} at the current rate)", fmt_duration(SignedDuration::from_secs(s)))).unwrap_or_default();
-                let summary = format!("hold at {from_label}: {}{eta}", gate.reasons.join("; "));
+                let summary = match shadow_run {
+                    true => format!("hold shadow run {} (nobody exposed): {}{eta}", r.id, gate.reasons.join("; ")),
+                    false => format!("hold at {from_label}: {}{eta}", gate.reasons.join("; ")),
+                };
                 audit.after = json!({"rollout": r, "gate_evaluation_id": evaluation});
                 return Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&r), Some(gate), None), audit });
             }
-            let (next, approval_id, summary) = take_step(tx, &mut flag, &r, &input, &decision, &m.reason)?;
+            let (next, approval_id, summary) = if shadow_run {
+                shadow::convert(tx, &mut flag, &r, &gate, &decision, &m.reason, evaluation)?
+            } else {
+                take_step(tx, &mut flag, &r, &input, &decision, &m.reason)?
+            };
             audit.approval_id = approval_id;
             audit.after = json!({"rollout": next, "gate_evaluation_id": evaluation});
             Ok(Done { output: canary(outcome(tx, &decision, flag.version, summary), Some(&next), Some(gate), approval_id), audit })

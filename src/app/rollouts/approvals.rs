@@ -159,9 +159,15 @@ impl App {
                     }
                     _ => {
                         let r = rollout.as_ref().expect("checked above");
-                        let next = r
+                        let mut next = r
                             .apply(Event::Approve, tx.now)
                             .map_err(|e| AppError::Conflict(e.0))?;
+                        // The approved step of a shadow run is its turn into a live canary.
+                        if a.kind == "advance_canary"
+                            && r.analysis.mode == crate::domain::mode::Mode::Shadow
+                        {
+                            next = super::shadow::converted(&next, tx.now);
+                        }
                         store::save_rollout(tx.conn, &next)?;
                         tx.expose(&mut flag, &next)?;
                         tx.bump(&mut flag)?;

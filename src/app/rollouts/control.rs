@@ -122,7 +122,11 @@ fn look(tx: &Tx, id: i64) -> Result<std::result::Result<Look, String>> {
         && ask(&Action::Pause { env }, &Usage::default()) == Decision::Allow
     {
         Plan::Pause(reason, Decision::Allow)
-    } else if gate.verdict == Verdict::Promote && r.state == RolloutState::Running {
+    } else if gate.verdict == Verdict::Promote
+        && r.state == RolloutState::Running
+        // Turning a shadow run into a canary, or ending an experiment, is an explicit call.
+        && r.analysis.mode.is_canary()
+    {
         let from = r.percent();
         let to = r.next_step().map_or(Percent::FULL, |i| r.steps[i]);
         let dwell = now.duration_since(r.step_started_at.unwrap_or(r.created_at));

@@ -242,22 +242,20 @@ impl App {
                 counts: *c,
                 ..ArmData::default()
             };
+            let arm = super::experiment::stored_arm(&r, req.arm, req.variant.as_deref(), c, "")?;
             let row = store::SignalRow {
                 rollout_id: r.id,
-                arm: req.arm.as_str(),
+                arm: &arm,
                 data: &data,
                 batch_id: None,
                 source: Source::Agent,
             };
             store::insert_signals(tx.conn, &row, tx.now)?;
-            let totals = store::arm_totals(tx.conn, r.id, req.arm.as_str())?;
+            let totals = store::arm_totals(tx.conn, r.id, &arm)?;
             audit.after = state(&totals);
             let mut summary = format!(
                 "record {} requests / {} errors on the {} arm of rollout {}",
-                c.requests,
-                c.errors,
-                req.arm.as_str(),
-                r.id
+                c.requests, c.errors, arm, r.id
             );
             if let Some(what) = react_to_evidence(tx, r.id)? {
                 summary = format!("{summary}; {what}");
@@ -366,7 +364,7 @@ impl App {
             if decision != Decision::Allow {
                 return tx.refuse(audit, &decision);
             }
-            let mut touched: Vec<(String, i64, Arm)> = Vec::new();
+            let mut touched: Vec<(String, i64, Arm, String)> = Vec::new();
             for (i, (s, summary)) in batch.signals.iter().zip(&scores).enumerate() {
                 let r = store::active_rollout(tx.conn, &s.flag, env)?.ok_or_else(|| {
                     invalid(
@@ -379,17 +377,18 @@ impl App {
                 })?;
                 let part = format!("{id}#{i}");
                 let data = ArmData { counts: s.counts, latency_ms: s.latency_ms, scores: *summary, custom: s.custom.clone() };
-                let row = store::SignalRow { rollout_id: r.id, arm: s.arm.as_str(), data: &data, batch_id: Some(&part), source: Source::Api };
+                let arm = super::experiment::stored_arm(&r, s.arm, s.variant.as_deref(), &s.counts, &format!("signals[{i}]."))?;
+                let row = store::SignalRow { rollout_id: r.id, arm: &arm, data: &data, batch_id: Some(&part), source: Source::Api };
                 store::insert_signals(tx.conn, &row, tx.now)?;
-                if !touched.iter().any(|(_, rid, arm)| *rid == r.id && *arm == s.arm) {
-                    touched.push((s.flag.clone(), r.id, s.arm));
+                if !touched.iter().any(|(_, rid, _, stored)| *rid == r.id && *stored == arm) {
+                    touched.push((s.flag.clone(), r.id, s.arm, arm));
                 }
             }
             let rollouts = touched
                 .into_iter()
-                .map(|(flag, rollout_id, arm)| {
+                .map(|(flag, rollout_id, arm, stored)| {
                     Ok(IngestedArm {
-                        totals: store::arm_totals(tx.conn, rollout_id, arm.as_str())?,
+                        totals: store::arm_totals(tx.conn, rollout_id, &stored)?,
                         flag,
                         rollout_id,
                         arm,

@@ -244,6 +244,7 @@ mod tests {
             latency_ms: Some(1.0),
             task: None,
             safety: None,
+            shadow: None,
             scores: Vec::new(),
             sampling: "undeclared".into(),
         }

@@ -3,7 +3,9 @@
 //! (record_signals, ingest_signals, preflights, the system's reaction to harm), `prometheus`
 //! (evidence the Prometheus query worker reads: targets, window claims, windows and gaps), `rollback`,
 //! `approvals` (approve, reject), `steer` (a human's direct hand: resume, abort, promote, break-glass)
-//! and `control` (the controller's look at a rollout, as the system).
+//! `control` (the controller's look at a rollout, as the system), and the shapes beside the canary:
+//! `shadow` (shadow runs and their conversion to a canary) and `experiment` (fixed splits judged
+//! by a two-sided comparison).
 //! This file holds what they share: running and storing the gate, opening approvals, exposing and
 //! rolling back a rollout inside the use case's transaction.
 
@@ -13,6 +15,7 @@ mod checklist;
 mod control;
 mod emergency;
 mod evidence;
+mod experiment;
 mod group;
 mod joins;
 mod prometheus;
@@ -20,6 +23,7 @@ pub(crate) use emergency::under_break_glass;
 mod postmortem;
 mod rehearse;
 mod rollback;
+mod shadow;
 mod start;
 mod status;
 mod steer;
@@ -50,9 +54,13 @@ fn gate_input(
     now: Timestamp,
 ) -> Result<GateInput> {
     let reported = store::signal_periods(conn, r.id)?;
+    // A canary that was a shadow run reads only the periods that began after it became one: no
+    // shadow report counts as canary evidence (they stay on record under the same rollout).
+    let after = r.analysis.shadow_ended_at.map(gate::slot);
     let rows: Vec<(Timestamp, Arm, ArmData)> = reported
         .rows
         .into_iter()
+        .filter(|(at, _, _)| after.is_none_or(|s| gate::slot(*at) > s))
         .filter_map(|(at, arm, d)| {
             let arm = match arm.as_str() {
                 "canary" => Arm::Canary,
@@ -85,9 +93,40 @@ fn gate_input(
 /// or to `traced` when the evaluation is not stored, so its span says which.
 fn run_gate(tx: &Tx, r: &Rollout) -> Result<(GateInput, GateResult, Started)> {
     let started = Started(crate::telemetry_out::gate_started());
-    let input = gate_input(tx.conn, tx.policy, r, tx.now)?;
-    let result = gate::evaluate(&r.analysis.config, &input);
+    let (input, result, _) = judged(tx.conn, tx.policy, r, tx.now)?;
     Ok((input, result, started))
+}
+
+/// The gate for the rollout's shape: the canary gate, a shadow run's divergence against its
+/// margin, or an experiment's comparison (with its outcome so far).
+fn judged(
+    conn: &rusqlite::Connection,
+    policy: &Policy,
+    r: &Rollout,
+    now: Timestamp,
+) -> Result<(
+    GateInput,
+    GateResult,
+    Option<crate::domain::experiment::ExperimentResult>,
+)> {
+    use crate::domain::mode::Mode;
+    let input = gate_input(conn, policy, r, now)?;
+    let cfg = &r.analysis.config;
+    Ok(match r.analysis.mode {
+        Mode::Canary => {
+            let g = gate::evaluate(cfg, &input);
+            (input, g, None)
+        }
+        Mode::Shadow => {
+            let shadow = r.analysis.shadow.clone().unwrap_or_default();
+            let g = gate::evaluate_shadow(cfg, &shadow, &input);
+            (input, g, None)
+        }
+        Mode::Experiment => {
+            let (g, e) = experiment::judge(conn, r, &input)?;
+            (input, g, e)
+        }
+    })
 }
 
 /// When a gate evaluation began, for its span (nothing when traces are off).

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::domain::flag::ChangeType;
+use crate::domain::mode::Mode;
 use crate::domain::policy::{Action, Attested, ChecklistFacts, decide};
 use crate::domain::rollout::{Analysis, Event, Opening, Rollout};
 use crate::domain::segment::Plan;
@@ -84,10 +85,13 @@ pub(super) fn open_draft(
         .into());
     }
     let usage = tx.usage(env, None)?;
-    let decision = decide(
-        tx.policy,
-        tx.actor,
-        &Action::StartCanary {
+    let action = match r.analysis.mode {
+        Mode::Experiment => Action::StartExperiment {
+            env,
+            traffic: r.steps[0],
+            checklist: None,
+        },
+        _ => Action::StartCanary {
             env,
             steps: &r.steps[r.analysis.audiences.len()..],
             segments: &r
@@ -99,9 +103,8 @@ pub(super) fn open_draft(
             change_type: flag.change_type,
             checklist: None,
         },
-        &usage,
-        tx.now,
-    );
+    };
+    let decision = decide(tx.policy, tx.actor, &action, &usage, tx.now);
     audit.decision = Some(decision.clone());
     if let Decision::Deny { .. } = decision {
         return tx.refuse(audit, &decision);
@@ -219,6 +222,7 @@ fn member(
     key: &str,
     candidate: &str,
     env: &str,
+    mode: Mode,
 ) -> std::result::Result<Member, Failure> {
     let flag = tx.flag(key).map_err(|e| match e {
         Failure::Error(AppError::NotFound(m)) if !field.is_empty() => {
@@ -242,7 +246,11 @@ fn member(
         .into());
     }
     let lkg = flag.envs[env].served_default(&flag).to_owned();
-    if lkg == candidate {
+    if mode == Mode::Shadow {
+        shadow::check_shadow(&flag, candidate, &lkg)?;
+    }
+    // An experiment may name the last-known-good as its candidate: its variants are what it compares.
+    if lkg == candidate && mode != Mode::Experiment {
         return Err(invalid(&variant_field, format!("{lkg:?} is already what everyone in {env} gets on {key}; pick the variant to roll out")).into());
     }
     Ok(Member {
@@ -254,8 +262,13 @@ fn member(
 
 /// The flags a start moves: `key`, then a group's other members, each checked; a group needs a
 /// name and at least one other flag, each named once.
-fn members(tx: &Tx, req: &StartCanary, env: &str) -> std::result::Result<Vec<Member>, Failure> {
-    let mut out = vec![member(tx, "", &req.key, &req.candidate_variant, env)?];
+fn members(
+    tx: &Tx,
+    req: &StartCanary,
+    env: &str,
+    mode: Mode,
+) -> std::result::Result<Vec<Member>, Failure> {
+    let mut out = vec![member(tx, "", &req.key, &req.candidate_variant, env, mode)?];
     let Some(g) = &req.group else {
         return Ok(out);
     };
@@ -282,7 +295,7 @@ fn members(tx: &Tx, req: &StartCanary, env: &str) -> std::result::Result<Vec<Mem
             )
             .into());
         }
-        out.push(member(tx, &field, key, candidate, env)?);
+        out.push(member(tx, &field, key, candidate, env, mode)?);
     }
     Ok(out)
 }
@@ -330,17 +343,41 @@ impl App {
         self.mutate(actor, "start_canary", req, m, |tx| {
             tx.env(&req.environment)?;
             let env = req.environment.as_str();
-            let plan = parse_plan(tx.policy, env, req.steps.as_deref())?;
-            let mut members = members(tx, req, env)?;
+            let mode = req.mode.unwrap_or_default();
+            let experiment_only = [("variants", req.variants.is_some()), ("weights", req.weights.is_some()), ("traffic", req.traffic.is_some()), ("primary", req.primary.is_some()), ("sample", req.sample.is_some())];
+            if let Some((field, _)) = experiment_only.iter().find(|(_, given)| *given && mode != Mode::Experiment) {
+                return Err(invalid(field, format!("only an experiment takes {field}: pass mode \"experiment\", or leave it out for a {}", mode.as_str())).into());
+            }
+            if mode == Mode::Experiment && req.steps.is_some() {
+                return Err(invalid("steps", "an experiment is a fixed split, not steps: give traffic and weights instead").into());
+            }
+            if mode != Mode::Canary && req.group.is_some() {
+                return Err(invalid("group", format!("a release group moves as one canary; start a {} per flag, or leave out mode", mode.as_str())).into());
+            }
+            let env_policy = tx.policy.env(env).expect("checked");
+            let mut members = members(tx, req, env, mode)?;
             tx.check_version(&members[0].flag, req.expected_version)?;
             let group = req.group.as_ref().map(|g| g.name.clone());
+            // An experiment is one fixed split at its traffic share; the other shapes follow a plan.
+            let experiment = match mode {
+                Mode::Experiment => Some(experiment::build(&members[0].flag, req, &members[0].lkg, env_policy)?),
+                _ => None,
+            };
+            let plan = match &experiment {
+                Some((_, traffic)) => Plan { segments: Vec::new(), percents: vec![*traffic] },
+                None => parse_plan(tx.policy, env, req.steps.as_deref())?,
+            };
             let usage = tx.usage(env, None)?;
             let mut audit = Audit { flag: Some(req.key.clone()), env: Some(env.into()), ..Audit::default() };
             // Every member passes the policy (its own change type's bounds), or none starts.
             let mut decision = Decision::Allow;
             for mb in &members {
                 let facts = checklist_facts(tx, &mb.flag, env, req, evaluated_now(mb.flag.key.as_str()))?;
-                let d = decide(tx.policy, tx.actor, &Action::StartCanary { env, steps: &plan.percents, segments: &plan.segments, change_type: mb.flag.change_type, checklist: facts.as_ref() }, &usage, tx.now);
+                let action = match &experiment {
+                    Some((_, traffic)) => Action::StartExperiment { env, traffic: *traffic, checklist: facts.as_ref() },
+                    None => Action::StartCanary { env, steps: &plan.percents, segments: &plan.segments, change_type: mb.flag.change_type, checklist: facts.as_ref() },
+                };
+                let d = decide(tx.policy, tx.actor, &action, &usage, tx.now);
                 match d {
                     Decision::Deny { .. } => {
                         audit.decision = Some(d.clone());
@@ -352,7 +389,6 @@ impl App {
             }
             audit.decision = Some(decision.clone());
             let gated = matches!(decision, Decision::NeedsApproval { .. });
-            let env_policy = tx.policy.env(env).expect("checked");
             let mut drafts = Vec::new();
             for mb in &members {
                 if env_policy.preflight.required
@@ -377,9 +413,20 @@ impl App {
             };
             let audiences = plan.segments.iter().map(|n| tx.policy.segments[n].clone()).collect::<Vec<_>>();
             let salt = group.as_ref().map(|g| format!("group/{g}"));
+            let experiment = experiment.map(|(e, _)| e);
             let mut started = Vec::new();
             for mb in &members {
-                let analysis = Analysis { config: env_policy.gate.clone(), latency_threshold_ms: None, audiences: audiences.clone(), group: group.clone(), salt: salt.clone() };
+                let analysis = Analysis {
+                    config: env_policy.gate.clone(),
+                    latency_threshold_ms: None,
+                    audiences: audiences.clone(),
+                    group: group.clone(),
+                    salt: salt.clone(),
+                    mode,
+                    shadow: (mode == Mode::Shadow).then(|| env_policy.shadow.clone()),
+                    experiment: experiment.clone(),
+                    ..Analysis::default()
+                };
                 let id = store::next_rollout_id(tx.conn)?;
                 let r = Rollout::start(id, mb.flag.key.as_str(), env, &mb.candidate, &mb.lkg, plan.rollout_steps(), opening, analysis, tx.now);
                 store::save_rollout(tx.conn, &r)?;
@@ -410,7 +457,11 @@ impl App {
                     for (mb, r) in members.iter_mut().zip(&started) {
                         tx.expose(&mut mb.flag, r)?;
                     }
-                    format!("start {what}: {} of {env} get the candidate ({}); record signals, then advance_canary", r.exposure_label(), plan.describe())
+                    match mode {
+                        Mode::Canary => format!("start {what}: {} of {env} get the candidate ({}); record signals, then advance_canary", r.exposure_label(), plan.describe()),
+                        Mode::Shadow => format!("start shadow run {id}: everyone in {env} gets {:?}; the shadow arm ({}) also runs {:?} unseen (OFREP metadata shadow_variant); report shadow_agreements and shadow_divergences, then advance_canary", r.lkg, r.exposure_label(), r.candidate),
+                        Mode::Experiment => format!("start experiment {id}: {} of {env} split over {:?}; report each variant's evidence (variant), then advance_canary to see whether it is decided", r.percent(), r.analysis.experiment.as_ref().map(|e| e.variants.clone()).unwrap_or_default()),
+                    }
                 }
             };
             for mb in &mut members {

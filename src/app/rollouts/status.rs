@@ -64,13 +64,16 @@ impl App {
                 Default::default();
             let mut last_evaluation = None;
             let mut gaps = Vec::new();
+            let mut shape = None;
             let pending: Vec<i64> = store::pending_approvals_for(conn, key, env)?
                 .iter()
                 .map(|a| a.id)
                 .collect();
             if let Some(r) = &r {
                 let started = Started(crate::telemetry_out::gate_started());
-                let input = gate_input(conn, &self.policy.policy, r, now)?;
+                let (input, g, experiment) = judged(conn, &self.policy.policy, r, now)?;
+                shape =
+                    experiment::record(r, experiment.as_ref()).or_else(|| shadow::shadow_record(r));
                 let totals = gate::totals(&input.periods);
                 canary_counts = arm_view(&totals.canary);
                 control_counts = arm_view(&totals.control);
@@ -82,7 +85,6 @@ impl App {
                     };
                     view.by_source.insert(source, counts);
                 }
-                let g = gate::evaluate(&r.analysis.config, &input);
                 traced(started, r, &g, None);
                 last_evaluation = store::gate_evaluations(conn, r.id, 1)?
                     .first()
@@ -129,6 +131,7 @@ impl App {
                 gaps,
                 pending_approvals: pending,
                 last_evaluation,
+                shape,
             })
         }
     }

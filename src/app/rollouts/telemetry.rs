@@ -40,6 +40,7 @@ struct Plan {
     candidate: String,
     lkg: String,
     history: Vec<(jiff::Timestamp, crate::domain::bucket::Percent)>,
+    shadow: bool,
 }
 
 /// Where the walk from an evaluation's span to its request's span ended.
@@ -107,6 +108,7 @@ fn load_plan(
     Ok(Ok(Plan {
         rollout_id: r.id,
         history: store::rollout_steps(conn, r.id)?,
+        shadow: r.analysis.mode == crate::domain::mode::Mode::Shadow,
         // A release group's members bucket by the group's salt, as evaluation does.
         salt: r.analysis.salt.clone().unwrap_or(f.salt),
         candidate: r.candidate,
@@ -324,6 +326,7 @@ impl App {
                     candidate: &plan.candidate,
                     lkg: &plan.lkg,
                     history: &plan.history,
+                    shadow: plan.shadow,
                 };
                 let arm = match telemetry::attribute(e, &view, tx.now) {
                     Ok(a) => a,

@@ -8,7 +8,7 @@ use crate::domain::approval::Approval;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListApprovals {
-    /// pending (default), approved, rejected, superseded or all.
+    /// pending (default), approved, rejected, superseded, all.
     #[serde(default)]
     #[schemars(with = "String")]
     pub status: Option<String>,

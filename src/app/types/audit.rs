@@ -12,7 +12,7 @@ pub struct AuditQuery {
     #[serde(default)]
     #[schemars(with = "String")]
     pub environment: Option<String>,
-    /// Newest first; default 50, max 500.
+    /// Default 50, max 500.
     #[serde(default)]
     #[schemars(with = "u32")]
     pub limit: Option<u32>,

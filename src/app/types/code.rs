@@ -11,25 +11,24 @@ use crate::domain::flag::ChangeType;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WrapChange {
-    /// Flag key; created (boolean, off) if new.
+    /// Created (on/off, off) if new.
     pub key: String,
     /// rust, typescript, javascript, python, go, java or csharp.
     pub language: String,
-    /// What the new code path does.
     pub change_description: String,
-    /// File with the old code: records the reference; with lines, a diff.
+    /// Old code's file: records the ref; with lines, a diff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub file: Option<String>,
-    /// First line (1-based) of the old code to wrap.
+    /// First line (1-based) to wrap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     pub start_line: Option<u32>,
-    /// Last line (inclusive) of the old code to wrap.
+    /// Last line (inclusive) to wrap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     pub end_line: Option<u32>,
-    /// For a new flag, as in create_flag. Default code.
+    /// New flag's, as create_flag. Default code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub change_type: Option<ChangeType>,
@@ -41,7 +40,7 @@ pub struct WrapChange {
 #[serde(deny_unknown_fields)]
 pub struct CleanupFlag {
     pub key: String,
-    /// The variant whose code path stays, e.g. "on".
+    /// Variant whose code stays.
     pub keep_variant: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
@@ -56,7 +55,7 @@ pub struct ListStale {
     #[serde(default)]
     #[schemars(with = "String")]
     pub environment: Option<String>,
-    /// Minimum age in days. Default 0.
+    /// Default 0.
     #[serde(default)]
     #[schemars(with = "u32")]
     pub min_age_days: Option<u32>,

@@ -18,7 +18,11 @@ pub struct RecordSignals {
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
-    /// Preflight: per eval item, candidate and LKG scores in [0, 1].
+    /// Experiment: variant served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub variant: Option<String>,
+    /// Preflight: per item, candidate and LKG scores in [0, 1].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_pairs: Vec<EvalPair>,
     /// Evidence source, e.g. a suite run.
@@ -93,6 +97,9 @@ pub struct ArmReport {
     pub arm: Arm,
     #[serde(flatten)]
     pub counts: ArmCounts,
+    /// An experiment's variant the report is for (the arm is then ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Per-bucket latency counts keyed by upper bound in ms: {"10": 5, "25": 3, "+Inf": 1}.
     #[serde(default, skip_serializing_if = "LatencyHistogram::is_empty")]
     pub latency_ms: LatencyHistogram,
@@ -105,8 +112,14 @@ pub struct ArmReport {
 }
 
 /// The fields of an `ArmReport` besides its counts.
-pub const ARM_REPORT_OTHER_FIELDS: &[&str] =
-    &["flag", "arm", "latency_ms", "eval_scores", "custom"];
+pub const ARM_REPORT_OTHER_FIELDS: &[&str] = &[
+    "flag",
+    "arm",
+    "variant",
+    "latency_ms",
+    "eval_scores",
+    "custom",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestOutput {

@@ -19,15 +19,15 @@ pub struct CreateFlag {
     /// What it guards.
     pub description: String,
     pub change_type: ChangeType,
-    /// name -> value, one type. Default {"on": true, "off": false}.
+    /// name -> value, one type. Default {"on":true,"off":false}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub variants: Option<serde_json::Map<String, Value>>,
-    /// Served when off. Default: the false variant, else the last.
+    /// Served when off. Default: the false variant, else last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub off_variant: Option<String>,
-    /// Served when on and no rule matches. Default: off_variant.
+    /// Served when on, no rule matching. Default: off_variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub default_variant: Option<String>,
@@ -50,7 +50,6 @@ pub struct CreateFlag {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagRef {
-    /// Flag key.
     pub key: String,
 }
 
@@ -60,13 +59,14 @@ pub struct ListFlags {
     #[serde(default)]
     #[schemars(with = "String")]
     pub environment: Option<String>,
+    // The values are create_flag's: named there once (tools/list is paid per call).
     #[serde(default)]
-    #[schemars(with = "ChangeType")]
+    #[schemars(with = "String")]
     pub change_type: Option<ChangeType>,
     #[serde(default)]
     #[schemars(with = "FlagStatus")]
     pub status: Option<FlagStatus>,
-    /// Substring of key, description, owner or tags.
+    /// Substring of key, description, owner, tags.
     #[serde(default)]
     #[schemars(with = "String")]
     pub query: Option<String>,
@@ -77,7 +77,7 @@ pub struct ListFlags {
 pub struct EvaluateFlag {
     pub key: String,
     pub environment: String,
-    /// OpenFeature context, e.g. {"targetingKey":"user-1","email":"a@corp.com"}.
+    /// E.g. {"targetingKey":"user-1","email":"a@corp.com"}.
     #[serde(default = "empty_object")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub context: Value,
@@ -92,7 +92,7 @@ fn empty_object() -> Value {
 pub struct SetTargeting {
     pub key: String,
     pub environment: String,
-    /// Replaces the rules, e.g. [{"conditions":[{"attribute":"email","op":"ends_with","values":["@corp.com"]}],"serve":{"variant":"on"}}]
+    /// E.g. [{"conditions":[{"attribute":"email","op":"ends_with","values":["@corp.com"]}],"serve":{"variant":"on"}}]
     pub rules: Vec<RuleSpec>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,12 +102,29 @@ pub struct SetTargeting {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub default_variant: Option<String>,
-    /// Version you read; stale is refused.
+    /// On only where flag serves variant; null clears.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_or_null"
+    )]
+    #[schemars(with = "Prerequisite")]
+    pub prerequisite: Option<Option<Prerequisite>>,
+    /// Version you read; stale refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
     #[serde(flatten)]
     pub meta: Meta,
+}
+
+pub use crate::domain::prerequisite::Prerequisite;
+
+/// A field given as `null` (`Some(None)`: clear it) rather than left out (`None`: keep it).
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<Prerequisite>>, D::Error> {
+    Option::<Prerequisite>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -118,6 +135,8 @@ pub struct EnvView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_variant: Option<String>,
     pub rules: Vec<RuleSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prerequisite: Option<Prerequisite>,
     /// Plain words: who gets what.
     pub serving: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,4 +209,7 @@ pub struct Evaluation {
     /// canary/control/excluded while a rollout runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm: Option<Arm>,
+    // A shadow run's shadow arm: the candidate to run unseen (no doc comment: the schema is paid per session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_variant: Option<String>,
 }

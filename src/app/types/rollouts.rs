@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::domain::gate::GateResult;
+use crate::domain::mode::Mode;
 use crate::domain::rollout::RolloutState;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -13,16 +14,35 @@ use crate::domain::rollout::RolloutState;
 pub struct StartCanary {
     pub key: String,
     pub environment: String,
-    /// Variant to roll out.
     pub candidate_variant: String,
-    /// Segments, then percents to 100, e.g. ["internal", 1, 100].
+    /// Segments, then percents to 100: ["internal", 1, 100].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "step_array")]
     pub steps: Option<Vec<StepSpec>>,
-    /// Release with other flags as one: {name, members: {flag: variant}}.
+    /// Release flags as one: {name, members: {flag: variant}}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "GroupSpec")]
     pub group: Option<GroupSpec>,
+    /// shadow: all get LKG, shadow arm runs candidate unseen. experiment: variants (default LKG,
+    /// candidate), policy weights, traffic %, primary metric, sample/variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Mode")]
+    pub mode: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
+    pub variants: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<u64>")]
+    pub weights: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f64")]
+    pub traffic: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub primary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
+    pub sample: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "i64")]
     pub expected_version: Option<i64>,
@@ -91,6 +111,9 @@ pub struct RollbackFlag {
 pub struct RolloutView {
     pub id: i64,
     pub state: RolloutState,
+    /// shadow or experiment; absent for a canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     pub candidate: String,
     pub lkg: String,
     pub percent: f64,
@@ -165,6 +188,10 @@ pub struct CanaryStatus {
     /// The stored gate evaluation behind the last decision (`flagwarden canary show` prints it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation: Option<i64>,
+    /// Experiment outcome, or the shadow run a canary came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub shape: Option<serde_json::Value>,
 }
 
 /// What a human does to a rollout directly.

@@ -11,11 +11,10 @@ use crate::domain::flag::ChangeType;
 #[serde(deny_unknown_fields)]
 pub struct AddVersion {
     pub key: String,
-    /// The prompt text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub content: Option<String>,
-    /// Instead of content, when the text lives in the repo.
+    /// Instead of content: text in the repo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub content_sha256: Option<String>,
@@ -26,7 +25,7 @@ pub struct AddVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "serde_json::Map<String, Value>")]
     pub parameters: Option<serde_json::Map<String, Value>>,
-    /// For a new flag: prompt (default) or model.
+    /// New flag: prompt (default) or model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub change_type: Option<ChangeType>,

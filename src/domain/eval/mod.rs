@@ -17,11 +17,12 @@ mod snapshot;
 
 pub use context::{Context, InvalidContext};
 pub use resolution::{Arm, ErrorCode, Reason, Resolution};
-pub use snapshot::{Counts, FlagSource, LiveRollout, Snapshot};
+pub use snapshot::{Counts, FlagSource, LiveRollout, LiveShape, Snapshot};
 
 use super::bucket::bucket;
+use super::prerequisite::MAX_DEPTH;
 use super::variant::FlagType;
-use snapshot::CompiledServe;
+use snapshot::{CompiledServe, CompiledShape};
 
 /// Evaluates flag `key` in `env` for `ctx`. When `expected` is given and the flag's type differs, the
 /// answer is TYPE_MISMATCH, as OpenFeature's typed getters expect.
@@ -32,6 +33,18 @@ pub fn evaluate<'s>(
     env: &str,
     ctx: &Context,
     expected: Option<FlagType>,
+) -> Resolution<'s> {
+    evaluate_at(snapshot, key, env, ctx, expected, 0)
+}
+
+/// `evaluate` for a flag reached through `depth` prerequisites.
+fn evaluate_at<'s>(
+    snapshot: &'s Snapshot,
+    key: &str,
+    env: &str,
+    ctx: &Context,
+    expected: Option<FlagType>,
+    depth: usize,
 ) -> Resolution<'s> {
     let Some(flag) = snapshot.flags.get(key) else {
         return Resolution::error(ErrorCode::FlagNotFound, "flag not found");
@@ -56,12 +69,24 @@ pub fn evaluate<'s>(
             reason,
             error: None,
             arm,
-
+            shadow: None,
             counter: state.counts.get(idx),
         }
     };
     if let Some((variant, reason)) = state.fixed {
         return serve(variant, reason, None);
+    }
+    // A prerequisite not met: the flag is off for this unit, and the unit in neither arm of its
+    // rollout (TARGETING_MATCH, as a flagd engine answers the same condition).
+    if let Some((other, variant)) = &state.prerequisite {
+        let met = depth < MAX_DEPTH
+            && evaluate_at(snapshot, other, env, ctx, None, depth + 1)
+                .variant
+                .is_some_and(|v| v == &**variant);
+        if !met {
+            let arm = state.rollout.as_ref().map(|_| Arm::Excluded);
+            return serve(state.off, Reason::TargetingMatch, arm);
+        }
     }
     let matches = |conditions: &[condition::CompiledCondition]| {
         conditions
@@ -102,7 +127,20 @@ pub fn evaluate<'s>(
             );
         };
         let salt = r.salt.as_deref().unwrap_or(&flag.salt);
+        if let CompiledShape::Experiment(split) = &r.shape {
+            return match experiment_variant(salt, tk, r.canary_bp, split) {
+                Some(idx) => serve(idx, Reason::Split, None),
+                None => serve(r.lkg, Reason::Default, Some(Arm::Excluded)),
+            };
+        }
         return match rollout_arm(salt, tk, r.canary_bp) {
+            Arm::Canary if matches!(r.shape, CompiledShape::Shadow) => {
+                let (name, value) = &flag.variants[r.candidate];
+                Resolution {
+                    shadow: Some((name, value)),
+                    ..serve(r.lkg, Reason::Split, Some(Arm::Canary))
+                }
+            }
             Arm::Canary => serve(r.candidate, Reason::Split, Some(Arm::Canary)),
             Arm::Control => serve(r.lkg, Reason::Split, Some(Arm::Control)),
             Arm::Excluded => serve(r.lkg, Reason::Default, Some(Arm::Excluded)),
@@ -126,4 +164,27 @@ pub fn rollout_arm(salt: &str, targeting_key: &str, canary_bp: u16) -> Arm {
     } else {
         Arm::Excluded
     }
+}
+
+/// The variant an experiment serves a unit, if the unit is in it: units whose bucket is below the
+/// experiment's traffic share take part, and their place within that share falls into the split's
+/// cumulative weights, so a unit keeps its variant for the experiment's life. `split` holds each
+/// variant's exclusive cumulative upper bound in basis points of the experiment, and its index.
+pub fn experiment_variant(
+    salt: &str,
+    targeting_key: &str,
+    traffic_bp: u16,
+    split: &[(u16, usize)],
+) -> Option<usize> {
+    let b = bucket(salt, targeting_key);
+    if b >= traffic_bp || split.is_empty() {
+        return None;
+    }
+    let at = (u32::from(b) * 10_000 / u32::from(traffic_bp.max(1))) as u16;
+    Some(
+        split
+            .iter()
+            .find(|(upper, _)| at < *upper)
+            .map_or(split[split.len() - 1].1, |(_, v)| *v),
+    )
 }

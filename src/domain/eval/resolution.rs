@@ -64,6 +64,11 @@ pub struct Resolution<'s> {
     pub error: Option<(ErrorCode, &'static str)>,
     /// Set while a rollout runs in this environment.
     pub arm: Option<Arm>,
+    /// In a shadow run's shadow arm: the candidate variant and value to run unseen beside the
+    /// served one. The reason stays SPLIT: OpenFeature providers read reasons as a closed set (the
+    /// Python OFREP provider fails an evaluation whose reason it does not know), so the instruction
+    /// travels in the metadata, which every provider passes through.
+    pub shadow: Option<(&'s str, &'s Value)>,
     pub(super) counter: Option<&'s AtomicU64>,
 }
 
@@ -75,7 +80,7 @@ impl<'s> Resolution<'s> {
             reason: Reason::Error,
             error: Some((code, message)),
             arm: None,
-
+            shadow: None,
             counter: None,
         }
     }

@@ -27,6 +27,8 @@ pub struct LiveRollout {
     pub audience: Option<Vec<ConditionSpec>>,
     /// The bucketing salt when not the flag's own (a coordinated release's).
     pub salt: Option<String>,
+    /// What the units in it are served (canary, shadow run, experiment).
+    pub shape: LiveShape,
 }
 
 impl LiveRollout {
@@ -37,6 +39,19 @@ impl LiveRollout {
     pub fn bucket_salt<'a>(&'a self, flag_salt: &'a str) -> &'a str {
         self.salt.as_deref().unwrap_or(flag_salt)
     }
+}
+
+/// What the rollout's units are served, beside who is in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LiveShape {
+    /// The canary arm gets the candidate.
+    #[default]
+    Canary,
+    /// Everyone gets the last-known-good; the canary arm is told to run the candidate unseen.
+    Shadow,
+    /// The units within `percent` are split over these variants by weight (basis points of the
+    /// experiment, summing to 10 000).
+    Experiment(Vec<(String, u16)>),
 }
 
 /// Evaluation counts per (flag, environment, variant), shared by every snapshot compiled from the
@@ -88,6 +103,9 @@ pub(super) struct CompiledEnv {
     pub(super) default: usize,
     pub(super) rules: Vec<CompiledRule>,
     pub(super) rollout: Option<CompiledRollout>,
+    /// (flag, variant): on only where that flag serves that variant here; elsewhere `off`.
+    pub(super) prerequisite: Option<(Box<str>, Box<str>)>,
+    pub(super) off: usize,
     pub(super) counts: Counts,
 }
 
@@ -99,6 +117,15 @@ pub(super) struct CompiledRollout {
     /// A segment step's audience: outside it, a unit is in neither arm.
     pub(super) audience: Option<Vec<CompiledCondition>>,
     pub(super) salt: Option<Box<str>>,
+    pub(super) shape: CompiledShape,
+}
+
+#[derive(Debug)]
+pub(super) enum CompiledShape {
+    Canary,
+    Shadow,
+    /// (exclusive cumulative upper bound in basis points of the experiment, variant index)
+    Experiment(Vec<(u16, usize)>),
 }
 
 #[derive(Debug)]
@@ -283,13 +310,32 @@ fn compile_flag(
                         .as_ref()
                         .map(|cs| cs.iter().map(compile_condition).collect()),
                     salt: r.salt.as_deref().map(Box::from),
+                    shape: match &r.shape {
+                        LiveShape::Canary => CompiledShape::Canary,
+                        LiveShape::Shadow => CompiledShape::Shadow,
+                        LiveShape::Experiment(arms) => {
+                            let mut upper = 0u16;
+                            CompiledShape::Experiment(
+                                arms.iter()
+                                    .map(|(v, w)| {
+                                        upper = upper.saturating_add(*w);
+                                        (upper, index(v))
+                                    })
+                                    .collect(),
+                            )
+                        }
+                    },
                 });
             let counts = carried_counts(flag, env, previous);
             let default = index(&state.default_variant);
             let fixed = match (state.pinned_variant.as_deref(), state.enabled) {
                 (Some(pin), _) => Some((index(pin), Reason::Static)),
                 (None, false) => Some((off, Reason::Disabled)),
-                (None, true) if state.rules.is_empty() && rollout.is_none() => {
+                (None, true)
+                    if state.rules.is_empty()
+                        && rollout.is_none()
+                        && state.prerequisite.is_none() =>
+                {
                     Some((default, Reason::Static))
                 }
                 (None, true) => None,
@@ -299,6 +345,11 @@ fn compile_flag(
                 default,
                 rules,
                 rollout,
+                prerequisite: state
+                    .prerequisite
+                    .as_ref()
+                    .map(|p| (Box::from(p.flag.as_str()), Box::from(p.variant.as_str()))),
+                off,
                 counts,
             };
             (Box::<str>::from(env.as_str()), compiled)

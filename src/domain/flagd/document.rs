@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::logic::Logic;
-use super::{evaluators, targeting};
-use crate::domain::eval::{FlagSource, LiveRollout};
+use super::{evaluators, prerequisites, targeting};
+use crate::domain::eval::{FlagSource, LiveRollout, LiveShape};
 use crate::domain::flag::{EnvState, Flag};
 use crate::domain::variant::Variants;
 
@@ -68,6 +68,9 @@ struct EntryMetadata<'a> {
     canary_percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     canary_variant: Option<&'a str>,
+    /// A shadow run or an experiment (absent for a canary): what the rollout's share means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout_mode: Option<&'static str>,
 }
 
 /// A flag's variants as a JSON object, in the flag's order.
@@ -111,7 +114,7 @@ pub fn document<'a>(flags: &[FlagSource<'a>], env: &'a str, seq: i64) -> Documen
             let rollout = s.rollouts.iter().find(|r| r.env == env);
             let targeted = state.pinned_variant.is_none()
                 && state.enabled
-                && (!state.rules.is_empty() || rollout.is_some());
+                && (!state.rules.is_empty() || rollout.is_some() || state.prerequisite.is_some());
             Some(Plan {
                 flag: s.flag,
                 state,
@@ -133,10 +136,32 @@ pub fn document<'a>(flags: &[FlagSource<'a>], env: &'a str, seq: i64) -> Documen
         })
         .collect();
     let (conditions, evaluators) = evaluators::lift(conditions);
-    let flags = plans
+    let chains: Vec<Option<Logic>> = plans
         .iter()
         .zip(conditions)
-        .map(|(plan, conditions)| (plan.flag.key.as_str(), entry(plan, conditions)))
+        .map(|(p, conditions)| {
+            p.targeted
+                .then(|| targeting::chain(&p.flag.salt, &p.state.rules, conditions, p.rollout))
+        })
+        .collect();
+    let answers: Vec<prerequisites::Answer<'_>> = plans
+        .iter()
+        .zip(&chains)
+        .map(|(p, chain)| prerequisites::Answer {
+            key: p.flag.key.as_str(),
+            prerequisite: p.state.prerequisite.as_ref(),
+            off: p.flag.off_variant.as_str(),
+            chain: chain.as_ref(),
+            default: default_variant(p),
+        })
+        .collect();
+    let flags = plans
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let targeting = prerequisites::targeting(&answers, i);
+            (plan.flag.key.as_str(), entry(plan, targeting))
+        })
         .collect();
     Document {
         metadata: SetMetadata {
@@ -148,7 +173,16 @@ pub fn document<'a>(flags: &[FlagSource<'a>], env: &'a str, seq: i64) -> Documen
     }
 }
 
-fn entry<'a>(plan: &Plan<'a>, conditions: Vec<Logic>) -> Entry<'a> {
+/// The entry's default variant: a running canary's last-known-good, else what `evaluate` serves
+/// when nothing matched.
+fn default_variant<'a>(plan: &Plan<'a>) -> &'a str {
+    match plan.rollout.filter(|_| plan.targeted) {
+        Some(r) => r.lkg.as_str(),
+        None => plan.state.served_default(plan.flag),
+    }
+}
+
+fn entry<'a>(plan: &Plan<'a>, targeting: Option<Logic>) -> Entry<'a> {
     let (flag, state) = (plan.flag, plan.state);
     let served = match (&state.pinned_variant, state.enabled) {
         (Some(_), _) => "pinned",
@@ -159,18 +193,21 @@ fn entry<'a>(plan: &Plan<'a>, conditions: Vec<Logic>) -> Entry<'a> {
     Entry {
         state: "ENABLED",
         variants: VariantMap(&flag.variants),
-        default_variant: match canary {
-            Some(r) => r.lkg.as_str(),
-            None => state.served_default(flag),
-        },
-        targeting: plan
-            .targeted
-            .then(|| targeting::chain(&flag.salt, &state.rules, conditions, plan.rollout)),
+        default_variant: default_variant(plan),
+        targeting,
         metadata: EntryMetadata {
             flagwarden_state: served,
             flag_version: flag.version,
             canary_percent: canary.map(|r| r.percent.as_f64()),
-            canary_variant: canary.map(|r| r.candidate.as_str()),
+            // A shadow run's candidate is served to nobody here (see `arms::rollout`).
+            canary_variant: canary
+                .filter(|r| r.shape != LiveShape::Shadow)
+                .map(|r| r.candidate.as_str()),
+            rollout_mode: canary.and_then(|r| match r.shape {
+                LiveShape::Canary => None,
+                LiveShape::Shadow => Some("shadow"),
+                LiveShape::Experiment(_) => Some("experiment"),
+            }),
         },
     }
 }

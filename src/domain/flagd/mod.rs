@@ -13,6 +13,7 @@ mod arms;
 mod document;
 mod evaluators;
 mod logic;
+mod prerequisites;
 mod targeting;
 
 pub use arms::TARGETING_KEY_MISSING;

@@ -29,11 +29,17 @@ pub struct ArmCounts {
     pub safety_checks: u64,
     #[serde(default)]
     pub safety_passes: u64,
+    // Shadow run: units whose unseen candidate agreed with the served answer, and those whose did
+    // not (plain comments: a doc comment would be the tool schema's description, paid per session).
+    #[serde(default)]
+    pub shadow_agreements: u64,
+    #[serde(default)]
+    pub shadow_divergences: u64,
 }
 
 impl ArmCounts {
     /// The field names, in the order of `values`.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "exposures",
         "requests",
         "errors",
@@ -41,9 +47,11 @@ impl ArmCounts {
         "task_successes",
         "safety_checks",
         "safety_passes",
+        "shadow_agreements",
+        "shadow_divergences",
     ];
 
-    pub fn values(&self) -> [u64; 7] {
+    pub fn values(&self) -> [u64; 9] {
         [
             self.exposures,
             self.requests,
@@ -52,6 +60,8 @@ impl ArmCounts {
             self.task_successes,
             self.safety_checks,
             self.safety_passes,
+            self.shadow_agreements,
+            self.shadow_divergences,
         ]
     }
 
@@ -63,6 +73,8 @@ impl ArmCounts {
         self.task_successes += o.task_successes;
         self.safety_checks += o.safety_checks;
         self.safety_passes += o.safety_passes;
+        self.shadow_agreements += o.shadow_agreements;
+        self.shadow_divergences += o.shadow_divergences;
     }
 
     pub fn is_empty(&self) -> bool {

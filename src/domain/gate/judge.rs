@@ -26,6 +26,26 @@ fn rate_counts(m: &Metric, a: &ArmData, cfg: &MetricConfig, tau: Option<u32>) ->
     }
 }
 
+/// Bad outcomes and trials of a rate metric for one arm, as the gate counts them: what an
+/// experiment compares between variants. `None` for the mean score and for tail latency, which
+/// needs a control's P95 that an experiment does not have.
+pub fn metric_counts(cfg: &MetricConfig, a: &ArmData) -> Option<(u64, u64)> {
+    match cfg.metric {
+        Metric::EvalScore | Metric::LatencyP95 => None,
+        ref m => Some(rate_counts(m, a, cfg, None)),
+    }
+}
+
+/// An eval score summary's count, mean and (smoothed) variance, as the gate tests means.
+pub fn score_moments(s: &ScoreSummary) -> Option<(u64, f64, f64)> {
+    mean_and_var(s)
+}
+
+/// One breaker on one arm, with no latency threshold (an experiment has no control arm).
+pub fn check_breaker(b: &Breaker, arm: &ArmData) -> BreakerResult {
+    breaker(b, arm, None)
+}
+
 /// `rate_counts` for period `i`'s arm `a`, a custom counter read from the arm's table (`Counters`).
 fn period_counts(
     m: &Metric,
@@ -253,7 +273,7 @@ pub(super) fn test_metric(
 
 /// A difference of rates whose variance never collapses to zero: with no events in an arm the plain
 /// estimate claims certainty it does not have, so each arm's variance uses (x + 1) / (n + 2).
-fn smoothed_rates(bt: u64, nt: u64, bc: u64, nc: u64) -> Option<Diff> {
+pub fn smoothed_rates(bt: u64, nt: u64, bc: u64, nc: u64) -> Option<Diff> {
     let d = Diff::of_rates(bt, nt, bc, nc)?;
     let v = |x: u64, n: u64| {
         let p = (x as f64 + 1.0) / (n as f64 + 2.0);

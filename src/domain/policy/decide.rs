@@ -121,6 +121,10 @@ pub fn decide(
             Action::StartCanary {
                 checklist: Some(facts),
                 ..
+            }
+            | Action::StartExperiment {
+                checklist: Some(facts),
+                ..
             },
             Some((name, env)),
         ) = (action, env)
@@ -200,6 +204,51 @@ pub fn decide(
                 ),
             ),
         },
+        Action::StartExperiment {
+            traffic,
+            checklist: facts,
+            ..
+        } => {
+            if let Some(limit) = env.rate_limits.rollouts_per_day
+                && usage.rollouts_started_last_day >= limit
+            {
+                return deny(
+                    format!("{name}.rate_limits.rollouts_per_day"),
+                    format!(
+                        "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
+                        usage.rollouts_started_last_day
+                    ),
+                );
+            }
+            let most = env.experiments.max_traffic;
+            if *traffic > most {
+                return deny(
+                    format!("{name}.experiments.max_traffic"),
+                    if most == Percent::ZERO {
+                        format!(
+                            "experiments are not allowed for agents in {name}; a human sets experiments.max_traffic in the policy"
+                        )
+                    } else {
+                        format!(
+                            "an agent may put at most {most} of {name} into an experiment, not {traffic}; use traffic {} or less",
+                            most.as_f64()
+                        )
+                    },
+                );
+            }
+            if let Some(facts) = facts
+                && let Some(d) = checklist(name, env, facts, now)
+            {
+                return d;
+            }
+            if env.requires_start_approval {
+                return human_gate(
+                    format!("{name}.requires_start_approval"),
+                    format!("starting a rollout in {name} needs a human's approval"),
+                );
+            }
+            Decision::Allow
+        }
         Action::StartCanary {
             steps,
             checklist: facts,

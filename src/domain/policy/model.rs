@@ -140,6 +140,14 @@ pub enum Action<'a> {
         segments: &'a [String],
         change_type: ChangeType,
     },
+    /// An experiment putting `traffic` of the environment's units into a fixed split. An agent
+    /// needs `start_canary` here, and may put at most `experiments.max_traffic` into it.
+    StartExperiment {
+        env: &'a str,
+        traffic: Percent,
+        /// As for `StartCanary`: an experiment exposes people too.
+        checklist: Option<&'a ChecklistFacts>,
+    },
     /// `from == to == 100 %` is the final bake: completing the rollout.
     AdvanceCanary {
         env: &'a str,
@@ -187,7 +195,7 @@ impl Action<'_> {
             Action::WrapChange { .. } => ActionKind::WrapChange,
             Action::AddVersion { .. } => ActionKind::AddVersion,
             Action::SetTargeting { .. } => ActionKind::SetTargeting,
-            Action::StartCanary { .. } => ActionKind::StartCanary,
+            Action::StartCanary { .. } | Action::StartExperiment { .. } => ActionKind::StartCanary,
             Action::AdvanceCanary { .. } => ActionKind::AdvanceCanary,
             Action::RecordSignals { .. } => ActionKind::RecordSignals,
             Action::Rollback { .. } | Action::AutoRollback { .. } => ActionKind::Rollback,
@@ -206,6 +214,7 @@ impl Action<'_> {
         match self {
             Action::SetTargeting { env }
             | Action::StartCanary { env, .. }
+            | Action::StartExperiment { env, .. }
             | Action::AdvanceCanary { env, .. }
             | Action::RecordSignals { env }
             | Action::Rollback { env }
@@ -559,6 +568,10 @@ pub struct EnvPolicy {
     /// The span attributes OTLP ingest reads as task success and safety checks (booleans).
     #[serde(skip)]
     pub telemetry: crate::domain::telemetry::Knobs,
+    /// A shadow run's divergence margin here (`[environments.E.shadow]`).
+    pub shadow: crate::domain::gate::ShadowConfig,
+    /// The splits experiments may use here and how much traffic an agent may put into one.
+    pub experiments: crate::domain::experiment::ExperimentBounds,
 }
 
 /// The offline eval gate for prompt and model flags: candidate against last-known-good on the same

@@ -21,6 +21,7 @@ use super::parse_controller::{RawController, parse_controller};
 use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
 use super::parse_segments::{RawSegment, parse_plan, parse_segments, parse_segments_first};
+use super::parse_shapes::{RawExperiments, RawShadow, parse_experiments, parse_shadow};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
@@ -100,6 +101,8 @@ struct RawEnv {
     freezes: Vec<Spanned<RawFreeze>>,
     telemetry: Option<Spanned<RawTelemetry>>,
     checklist: Option<RawChecklist>,
+    shadow: Option<RawShadow>,
+    experiments: Option<RawExperiments>,
 }
 
 /// Span attributes OTLP ingest reads as task success and safety checks.
@@ -679,8 +682,18 @@ fn parse_env(
         None => Default::default(),
         Some(c) => parse_checklist(cx, &format!("environments.{name}"), c)?,
     };
+    let shadow = match raw.shadow {
+        Some(r) => parse_shadow(cx, &f("shadow"), r)?,
+        None => Default::default(),
+    };
+    let experiments = match raw.experiments {
+        Some(r) => parse_experiments(cx, &f("experiments"), r)?,
+        None => Default::default(),
+    };
     Ok(EnvPolicy {
         checklist,
+        shadow,
+        experiments,
         agent_may: raw.agent_may,
         human_only: raw.human_only,
         steps,

@@ -35,6 +35,9 @@ pub struct ArmPlan<'a> {
     pub lkg: &'a str,
     /// The canary share from each change on, oldest first.
     pub history: &'a [(Timestamp, Percent)],
+    /// A shadow run: its canary arm is served the last-known-good (reason SPLIT, the shadow variant
+    /// in the metadata, which the hooks do not record).
+    pub shadow: bool,
 }
 
 /// The canary share in force at `t`; `None` before the rollout's first entry.
@@ -62,6 +65,7 @@ pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<A
         percent_at(plan.history, at).ok_or_else(|| Rejection::BeforeRollout { flag: flag() })?;
     let arm = rollout_arm(plan.salt, tk, share.basis_points());
     let expected = match arm {
+        Arm::Canary if plan.shadow => plan.lkg,
         Arm::Canary => plan.candidate,
         Arm::Control => plan.lkg,
         Arm::Excluded => return Err(Rejection::OutsideArms { flag: flag() }),
@@ -142,6 +146,7 @@ mod tests {
             candidate: "on",
             lkg: "off",
             history: &history,
+            shadow: false,
         };
         let now = ts(200);
         let (c, k, x) = (
@@ -231,5 +236,33 @@ mod tests {
         let mut no_key = eval(&c, None, None, 10);
         no_key.context_id = None;
         assert!(matches!(ok(no_key), Err(Rejection::NoTargetingKey { .. })));
+    }
+
+    #[test]
+    fn a_shadow_runs_canary_arm_is_served_the_lkg() {
+        let history = [(ts(0), Percent::from_basis_points(1000).unwrap())];
+        let plan = ArmPlan {
+            salt: "salt",
+            candidate: "on",
+            lkg: "off",
+            history: &history,
+            shadow: true,
+        };
+        let (c, k) = (units(Arm::Canary), units(Arm::Control));
+        let ok = |e: FlagEvaluation| attribute(&e, &plan, ts(200));
+        assert_eq!(
+            ok(eval(&c, Some("off"), Some("split"), 10)),
+            Ok(Arm::Canary)
+        );
+        assert_eq!(
+            ok(eval(&k, Some("off"), Some("split"), 10)),
+            Ok(Arm::Control)
+        );
+        for wrong in [
+            eval(&c, Some("on"), Some("split"), 10),
+            eval(&c, Some("off"), Some("default"), 10),
+        ] {
+            assert!(matches!(ok(wrong), Err(Rejection::Disagrees { .. })));
+        }
     }
 }

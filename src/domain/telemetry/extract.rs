@@ -97,6 +97,10 @@ fn evaluation(
     })
 }
 
+/// The span attribute a shadow run's application sets on the request span: `true` when the
+/// candidate it ran unseen agreed with the served answer, `false` when it diverged.
+pub const SHADOW_AGREEMENT: &str = "flagwarden.shadow.agreement";
+
 fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -> SpanFact {
     const SERVER: i32 = 2;
     const STATUS_ERROR: i32 = 2;
@@ -129,6 +133,7 @@ fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -
         latency_ms,
         task: knobs.and_then(|k| read(&k.task_success_attribute)),
         safety: knobs.and_then(|k| read(&k.safety_check_attribute)),
+        shadow: attrs::flag(&s.attributes, &[SHADOW_AGREEMENT]),
         scores,
         sampling: declared_sampling(&s.trace_state),
     }

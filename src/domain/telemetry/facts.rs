@@ -56,6 +56,10 @@ pub struct SpanFact {
     /// The policy-named safety-check attribute, when the span carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safety: Option<bool>,
+    /// `flagwarden.shadow.agreement`: in a shadow run, whether the candidate run unseen agreed with
+    /// the served answer for this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<bool>,
     /// `gen_ai.evaluation.result` scores recorded on the span, in [0, 1].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<f64>,

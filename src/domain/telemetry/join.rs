@@ -51,6 +51,10 @@ pub fn exposure_data(own: Option<&SpanFact>, outcome: Option<&SpanFact>) -> ArmD
         d.counts.safety_checks = 1;
         d.counts.safety_passes = u64::from(ok);
     }
+    if let Some(agreed) = pick(|s| s.shadow) {
+        d.counts.shadow_agreements = u64::from(agreed);
+        d.counts.shadow_divergences = u64::from(!agreed);
+    }
     let mut scores: Vec<f64> = req.scores.clone();
     if let Some(o) = own.filter(|o| o.key != req.key) {
         scores.extend(&o.scores);
@@ -76,6 +80,7 @@ mod tests {
             latency_ms: Some(ms),
             task: None,
             safety: None,
+            shadow: None,
             scores: Vec::new(),
             sampling: "undeclared".into(),
         }
