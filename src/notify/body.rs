@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::Notice;
+use super::{Notice, note_lines};
 use crate::domain::policy::{NotifyEvent, WebhookFormat};
 
 /// The body a webhook of `format` receives for `n`.
@@ -21,7 +21,13 @@ pub fn slack_body(n: &Notice) -> Value {
         (NotifyEvent::ApprovalRequested, _) => "Approval requested".to_owned(),
         (NotifyEvent::ApprovalDecided, Some(d)) => format!("Approval {d}"),
         (NotifyEvent::ApprovalDecided, None) => "Approval decided".to_owned(),
+        (NotifyEvent::Started, _) => "Rollout started".to_owned(),
+        (NotifyEvent::Advanced, _) => "Rollout advanced".to_owned(),
+        (NotifyEvent::Held, _) => "Rollout held".to_owned(),
+        (NotifyEvent::Paused, _) => "Rollout paused".to_owned(),
+        (NotifyEvent::Completed, _) => "Rollout completed".to_owned(),
         (NotifyEvent::RolledBack, _) => "Rolled back".to_owned(),
+        (NotifyEvent::Emergency, _) => "Emergency change".to_owned(),
     };
     let mut lines = vec![format!("*{title}*: {}", slack_escape(&n.summary))];
     if let Some(reason) = n.reason.as_deref().filter(|r| !r.trim().is_empty()) {
@@ -35,6 +41,9 @@ pub fn slack_body(n: &Notice) -> Value {
         lines.push(format!(
             "Decide: `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`"
         ));
+    }
+    if let Some(note) = &n.release_note {
+        lines.extend(note_lines(note).iter().map(|l| slack_escape(l)));
     }
     json!({
         "text": format!("flagwarden: {}", slack_escape(&n.summary)),
@@ -95,6 +104,9 @@ mod tests {
                 "reason",
                 "summary",
                 "how_to_decide",
+                "exposure",
+                "gate_evaluation_id",
+                "release_note",
                 "audit_seq",
                 "at"
             ]

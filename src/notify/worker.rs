@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use super::cursor::{
     Turn, cursor_key, format_name, init_cursors, json_text, read_cursor, settle, take_turn,
 };
-use super::{Notice, body, classify};
+use super::{Notice, body, classify, release_note, worth_telling};
 use crate::app::{App, AppError};
-use crate::domain::policy::{NotifyEvent, Webhook};
+use crate::domain::gate::GateResult;
+use crate::domain::policy::Webhook;
 
 // ---- how to retry --------------------------------------------------------------------------------
 
@@ -55,14 +56,6 @@ impl Retry {
     pub fn longest(&self) -> Duration {
         let waits: Duration = (1..self.attempts).map(|n| self.backoff(n)).sum();
         waits + self.timeout * self.attempts
-    }
-}
-
-fn event_name(e: NotifyEvent) -> &'static str {
-    match e {
-        NotifyEvent::ApprovalRequested => "approval_requested",
-        NotifyEvent::ApprovalDecided => "approval_decided",
-        NotifyEvent::RolledBack => "rolled_back",
     }
 }
 
@@ -316,10 +309,11 @@ impl Worker {
                 .blocking(move |app| app.audit_after(after, PAGE))
                 .await?;
             for e in &events {
-                let notices: Vec<Notice> = classify(e)
+                let wanted: Vec<Notice> = classify(e)
                     .into_iter()
-                    .filter(|n| self.hook.wants(n.event))
+                    .filter(|n| self.hook.wants(n.event, n.environment.as_deref()))
                     .collect();
+                let notices = self.enrich(wanted).await;
                 if !notices.is_empty() {
                     match self.take_turn(e.seq).await? {
                         Turn::Done => {}
@@ -342,6 +336,58 @@ impl Worker {
                 return Ok(Flow::CaughtUp);
             }
         }
+    }
+
+    /// Adds each notice's release note, read through `App` now (outside any commit), and drops a
+    /// hold that is no news (`worth_telling`). A note that cannot be read is left out, not waited
+    /// for: the notice itself still goes.
+    async fn enrich(&self, notices: Vec<Notice>) -> Vec<Notice> {
+        if notices.is_empty() {
+            return notices;
+        }
+        let mut out = Vec::with_capacity(notices.len());
+        for mut n in notices {
+            let (flag, rollout, evaluation) = (n.flag.clone(), n.rollout_id, n.gate_evaluation_id);
+            let read = self
+                .blocking(move |app| {
+                    let Some(key) = flag else { return Ok(None) };
+                    let flag = app.get_flag(&key)?;
+                    let status = rollout.map(|id| app.rollout_status(id)).transpose()?;
+                    let gate = match (rollout, evaluation) {
+                        (Some(r), Some(id)) => app
+                            .gate_evaluations(r, 50)?
+                            .into_iter()
+                            .find(|g| g.id == id)
+                            .and_then(|g| serde_json::from_value::<GateResult>(g.result).ok()),
+                        _ => None,
+                    };
+                    Ok(Some((flag, status, gate)))
+                })
+                .await;
+            match read {
+                Ok(Some((flag, status, gate))) => {
+                    if !worth_telling(&n, gate.as_ref()) {
+                        continue;
+                    }
+                    let note = release_note(&flag, status.as_ref(), gate.as_ref());
+                    if n.exposure
+                        .as_deref()
+                        .is_none_or(|e| e.starts_with("segment step"))
+                    {
+                        n.exposure = note.exposure.clone().or(n.exposure);
+                    }
+                    n.release_note = Some(note);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(
+                    "webhook {}: no release note for event {}: {e}",
+                    self.name,
+                    n.audit_seq
+                ),
+            }
+            out.push(n);
+        }
+        out
     }
 
     /// Claims event `seq` for this worker unless it was sent or another process is sending it.
@@ -383,7 +429,7 @@ impl Worker {
         } else {
             self.retry.attempts.max(1)
         };
-        let what = format!("{} of event {}", event_name(n.event), n.audit_seq);
+        let what = format!("{} of event {}", n.event.as_str(), n.audit_seq);
         let mut attempt = 1;
         loop {
             let why = match self.post(&body).await {
