@@ -218,7 +218,7 @@ fn emergency(e: &AuditEvent) -> Option<Notice> {
     let after: Value = serde_json::from_str(&e.after).unwrap_or(Value::Null);
     let summary = match (e.action.as_str(), e.approval_id) {
         ("break_glass", _) => format!(
-            "{who} broke the glass in {env} until {}: change windows, freezes and dwell are lifted, and every flag change opens a follow-up review",
+            "{who} broke the glass in {env} until {}: freezes and change windows are lifted, and every flag change opens a follow-up review",
             after["until"].as_str().unwrap_or("an unknown time")
         ),
         ("open_follow_up", Some(id)) => format!(
@@ -487,7 +487,7 @@ mod tests {
                 .map(|n| (n.event, n.summary))
                 .collect()
         };
-        assert_eq!(summaries(&glass), [(NotifyEvent::Emergency, "human:alice broke the glass in production until 2026-11-23T11:00:00Z: change windows, freezes and dwell are lifted, and every flag change opens a follow-up review".into())]);
+        assert_eq!(summaries(&glass), [(NotifyEvent::Emergency, "human:alice broke the glass in production until 2026-11-23T11:00:00Z: freezes and change windows are lifted, and every flag change opens a follow-up review".into())]);
         assert_eq!(summaries(&opened), [(NotifyEvent::Emergency, "follow-up review #8 opened for the emergency change (set_targeting) of pay in production; a second person closes it with `flagwarden approve 8 --reason NOTE`".into())]);
         let n = classify(&opened).remove(0);
         assert_eq!(

@@ -20,7 +20,7 @@ mod lifecycle;
 mod release_note;
 mod worker;
 
-pub use body::{body, slack_body};
+pub use body::{body, digest_body, slack_body};
 pub use classify::{Notice, classify};
 pub use release_note::{ReleaseNote, note_lines, release_note, worth_telling};
 pub use worker::{Deliveries, Notifier, Retry, StartError};
