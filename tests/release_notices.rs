@@ -461,3 +461,28 @@ fn bad_webhook_fields_are_refused_by_name_and_change_nothing() {
     }
     assert_eq!(t.p.db_bytes(), before, "a refused policy changed nothing");
 }
+
+#[test]
+fn explain_says_per_environment_whether_release_notices_are_on() {
+    let t = Setup::new(&format!(
+        "{POLICY}{}{}",
+        hook(
+            "https://hooks.example/secret-path",
+            "format = \"slack\"\nenvironments = [\"production\"]\ndigest = \"10m\"\nevents = [\"started\", \"rolled_back\"]"
+        ),
+        hook("http://127.0.0.1:9/hook", "environments = [\"production\"]"),
+    ));
+    let out = t.cli_as("alice", &["policy", "check", "--explain"]);
+    assert!(
+        out.contains("release notices: webhooks[0] (slack: started, rolled_back, digest every 10m (urgent ones at once)); webhooks[1] (json: every event)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("release notices: none (nobody is told of approvals, steps, rollbacks or emergencies; no webhook names this environment)"),
+        "development is left out: {out}"
+    );
+    assert!(
+        !out.contains("secret-path"),
+        "a webhook URL is a secret: {out}"
+    );
+}
