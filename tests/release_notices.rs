@@ -486,3 +486,130 @@ fn explain_says_per_environment_whether_release_notices_are_on() {
         "a webhook URL is a secret: {out}"
     );
 }
+
+/// Reads server-sent events from `res` until `n` have arrived: (id, SSE type, data).
+async fn sse(res: &mut reqwest::Response, buf: &mut String, n: usize) -> Vec<(i64, String, Value)> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while out.len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} events within the patience: {out:?}"
+        );
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(str::to_owned))
+            };
+            if let (Some(id), Some(data)) = (field("id: "), field("data: ")) {
+                let kind = field("event: ").unwrap_or_else(|| "message".into());
+                out.push((
+                    id.parse().unwrap(),
+                    kind,
+                    serde_json::from_str(&data).unwrap(),
+                ));
+            }
+            if out.len() == n {
+                return out;
+            }
+        }
+        let chunk = tokio::time::timeout(PATIENCE, res.chunk())
+            .await
+            .expect("an event within the patience")
+            .unwrap()
+            .expect("stream open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_stream_carries_the_release_notices_after_each_change() {
+    let t = Setup::new(POLICY);
+    let s = t.serve();
+    let agent = connect_http(&s.url, "claude", None).await;
+    create_pay(&agent).await;
+    let open = |from: Option<i64>| {
+        let mut req = reqwest::Client::new().get(format!(
+            "{}/api/v1/stream?environment=production&notices=true",
+            s.url
+        ));
+        if let Some(id) = from {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        req.send()
+    };
+    let mut stream = open(None).await.unwrap();
+    let mut buf = String::new();
+    let rollout = start_pay(&agent).await;
+    let proposal = agent
+        .call(
+            "rollback",
+            json!({"key": "pay", "environment": "production", "reason": "errors up"}),
+        )
+        .await
+        .ok();
+    let got = sse(&mut stream, &mut buf, 3).await;
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(_, kind, data)| {
+            (
+                kind.as_str(),
+                data["type"].as_str().or(data["event"].as_str()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("message", "refetchEvaluation"),
+            ("release", "started"),
+            ("release", "approval_requested"),
+        ],
+        "a proposal changes no evaluation: only its notice"
+    );
+    assert_eq!(
+        got[0].0, got[1].0,
+        "the change and its notice are one audit event"
+    );
+    let started = &got[1].2;
+    assert_eq!(started["rollout_id"], rollout);
+    assert_eq!(started["release_note"]["owner"], "payments");
+    assert_eq!(got[2].0, proposal["audit_seq"].as_i64().unwrap());
+    drop(stream);
+
+    // Resuming after the start replays the proposal's notice, then goes on live.
+    let mut resumed = open(Some(got[1].0)).await.unwrap();
+    let mut buf = String::new();
+    let replay = sse(&mut resumed, &mut buf, 1).await;
+    assert_eq!((replay[0].0, replay[0].1.as_str()), (got[2].0, "release"));
+    assert_eq!(replay[0].2, got[2].2, "the same body live and replayed");
+    t.cli_as("alice", &["approve", "1", "--yes", "--reason", "agreed"]);
+    let live = sse(&mut resumed, &mut buf, 3).await;
+    let kinds: Vec<&str> = live
+        .iter()
+        .map(|(_, _, d)| d["type"].as_str().or(d["event"].as_str()).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["refetchEvaluation", "approval_decided", "rolled_back"]
+    );
+    // Without `notices=true` a subscriber hears only changes, as before.
+    let mut plain = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream?environment=production", s.url))
+        .header("Last-Event-ID", got[0].0.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let only = sse(&mut plain, &mut buf, 1).await;
+    assert_eq!(only[0].2["type"], "refetchEvaluation", "{only:?}");
+    assert!(
+        only[0].0 > got[2].0,
+        "the proposal's notice is not sent: {only:?}"
+    );
+    agent.close().await;
+    s.stop();
+}

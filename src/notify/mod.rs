@@ -22,7 +22,7 @@ mod worker;
 
 pub use body::{body, digest_body, slack_body};
 pub use classify::{Notice, classify};
-pub use release_note::{ReleaseNote, note_lines, release_note, worth_telling};
+pub use release_note::{ReleaseNote, note_lines, release_note, with_release_note, worth_telling};
 pub use worker::{Deliveries, Notifier, Retry, StartError};
 
 /// What the unit tests of more than one file here share: a policy with approvals and a breaker,

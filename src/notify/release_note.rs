@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::Notice;
+use crate::app::App;
 use crate::app::types::{CanaryStatus, FlagView, RolloutView};
 use crate::domain::gate::{GateResult, Label, MetricResult};
 use crate::domain::policy::NotifyEvent;
@@ -27,6 +28,47 @@ pub struct ReleaseNote {
     pub verdict: Option<String>,
     /// Each metric's estimate in words, then the gate's reasons.
     pub evidence: Vec<String>,
+}
+
+/// `n` with its release note, read through `App` now (outside any commit; blocking, so call it on
+/// the blocking pool), or `None` when it is a hold that is no news (`worth_telling`). A note that
+/// cannot be read is left out, not waited for: the notice itself still goes. `who` names the
+/// reader in logs.
+pub fn with_release_note(app: &App, mut n: Notice, who: &str) -> Option<Notice> {
+    let Some(key) = n.flag.clone() else {
+        return Some(n); // a notice about no flag (a break-glass) has no release to describe
+    };
+    let read = (|| -> Result<_, crate::app::AppError> {
+        let flag = app.get_flag(&key)?;
+        let status = n.rollout_id.map(|id| app.rollout_status(id)).transpose()?;
+        let gate = match (n.rollout_id, n.gate_evaluation_id) {
+            (Some(r), Some(id)) => app
+                .gate_evaluations(r, 50)?
+                .into_iter()
+                .find(|g| g.id == id)
+                .and_then(|g| serde_json::from_value::<GateResult>(g.result).ok()),
+            _ => None,
+        };
+        Ok((flag, status, gate))
+    })();
+    match read {
+        Ok((flag, status, gate)) => {
+            if !worth_telling(&n, gate.as_ref()) {
+                return None;
+            }
+            let note = release_note(&flag, status.as_ref(), gate.as_ref());
+            // A segment step is named by the rollout now; the audit event records only its index.
+            if n.exposure
+                .as_deref()
+                .is_none_or(|e| e.starts_with("segment step"))
+            {
+                n.exposure = note.exposure.clone().or(n.exposure);
+            }
+            n.release_note = Some(note);
+        }
+        Err(e) => tracing::debug!("{who}: no release note for event {}: {e}", n.audit_seq),
+    }
+    Some(n)
 }
 
 /// The release note for `flag`, its rollout now (`status`) and the gate result behind the event

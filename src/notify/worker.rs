@@ -15,9 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::cursor::{
     Turn, cursor_key, format_name, init_cursors, json_text, read_cursor, settle, take_turn,
 };
-use super::{Notice, body, classify, digest_body, release_note, worth_telling};
+use super::{Notice, body, classify, digest_body, with_release_note};
 use crate::app::{App, AppError};
-use crate::domain::gate::GateResult;
 use crate::domain::policy::Webhook;
 
 // ---- how to retry --------------------------------------------------------------------------------
@@ -400,56 +399,24 @@ impl Worker {
         self.post_retrying(&body, &what, draining).await
     }
 
-    /// Adds each notice's release note, read through `App` now (outside any commit), and drops a
-    /// hold that is no news (`worth_telling`). A note that cannot be read is left out, not waited
-    /// for: the notice itself still goes.
+    /// Adds each notice's release note (`with_release_note`, on the blocking pool) and drops a
+    /// hold that is no news.
     async fn enrich(&self, notices: Vec<Notice>) -> Vec<Notice> {
         if notices.is_empty() {
             return notices;
         }
-        let mut out = Vec::with_capacity(notices.len());
-        for mut n in notices {
-            let (flag, rollout, evaluation) = (n.flag.clone(), n.rollout_id, n.gate_evaluation_id);
-            let read = self
-                .blocking(move |app| {
-                    let Some(key) = flag else { return Ok(None) };
-                    let flag = app.get_flag(&key)?;
-                    let status = rollout.map(|id| app.rollout_status(id)).transpose()?;
-                    let gate = match (rollout, evaluation) {
-                        (Some(r), Some(id)) => app
-                            .gate_evaluations(r, 50)?
-                            .into_iter()
-                            .find(|g| g.id == id)
-                            .and_then(|g| serde_json::from_value::<GateResult>(g.result).ok()),
-                        _ => None,
-                    };
-                    Ok(Some((flag, status, gate)))
-                })
-                .await;
-            match read {
-                Ok(Some((flag, status, gate))) => {
-                    if !worth_telling(&n, gate.as_ref()) {
-                        continue;
-                    }
-                    let note = release_note(&flag, status.as_ref(), gate.as_ref());
-                    if n.exposure
-                        .as_deref()
-                        .is_none_or(|e| e.starts_with("segment step"))
-                    {
-                        n.exposure = note.exposure.clone().or(n.exposure);
-                    }
-                    n.release_note = Some(note);
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(
-                    "webhook {}: no release note for event {}: {e}",
-                    self.name,
-                    n.audit_seq
-                ),
-            }
-            out.push(n);
-        }
-        out
+        let name = self.name.clone();
+        self.blocking(move |app| {
+            Ok(notices
+                .into_iter()
+                .filter_map(|n| with_release_note(app, n, &name))
+                .collect())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("webhook {}: release notes not read: {e}", self.name);
+            Vec::new()
+        })
     }
 
     /// Claims event `seq` for this worker unless it was sent or another process is sending it.
