@@ -99,6 +99,16 @@ impl Hanging {
     }
 }
 
+/// A generic body without its release note (read when it was sent, so checked on its own).
+fn without_note(mut body: Value) -> Value {
+    let note = body
+        .as_object_mut()
+        .and_then(|o| o.remove("release_note"))
+        .expect("every body has a release_note key");
+    assert!(note.is_null() || note["description"].is_string(), "{note}");
+    body
+}
+
 /// A URL nothing listens on.
 async fn closed_port() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -198,7 +208,17 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
     let id = proposal["approval_id"].as_i64().unwrap();
     let proposed_at = proposal["audit_seq"].as_i64().unwrap();
 
-    let asked = generic.next().await;
+    let told = generic.next().await;
+    assert_eq!(
+        (
+            &told["event"],
+            &told["exposure"],
+            &told["release_note"]["description"]
+        ),
+        (&json!("started"), &json!("5%"), &json!("d")),
+        "{told}"
+    );
+    let asked = without_note(generic.next().await);
     let at = asked["at"].as_str().unwrap().to_owned();
     assert!(at.parse::<jiff::Timestamp>().is_ok(), "{at}");
     assert_eq!(
@@ -216,11 +236,25 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
             "reason": "p95 <2s> & rising",
             "summary": format!("agent:claude proposes rolling back pay in production (approval #{id}); exposure is frozen until a human decides"),
             "how_to_decide": format!("a human runs `flagwarden approve {id}` or `flagwarden reject {id} --reason TEXT`, or POSTs /api/v1/approvals/{id}/approve with a human token"),
+            "exposure": "5%",
+            "gate_evaluation_id": null,
             "audit_seq": proposed_at,
             "at": at,
         })
     );
-    let asked = slack.next().await;
+    let mut asked = slack.next().await;
+    let section = asked["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (event, note) = section
+        .split_once("\nd (code change, owner not set)\n")
+        .unwrap_or_else(|| panic!("the release note follows the event: {section}"));
+    assert!(
+        note.starts_with("plan 5% → 25% → 50% → 100%; now 5%\n"),
+        "{note}"
+    );
+    asked["blocks"][0]["text"]["text"] = json!(event);
     assert_eq!(
         asked,
         json!({
@@ -245,7 +279,7 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
     )
     .await;
     assert_eq!(decided["executed"], true, "{decided}");
-    let decision = generic.next().await;
+    let decision = without_note(generic.next().await);
     let seq = decision["audit_seq"].as_i64().unwrap();
     assert!(seq > proposed_at, "{decision}");
     let at = decision["at"].as_str().unwrap().to_owned();
@@ -267,11 +301,13 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
             "reason": "confirmed",
             "summary": summary,
             "how_to_decide": null,
+            "exposure": "0%",
+            "gate_evaluation_id": null,
             "audit_seq": seq,
             "at": at,
         })
     );
-    let rolled = generic.next().await;
+    let rolled = without_note(generic.next().await);
     let summary =
         format!("rolled back pay in production: human:alice-token approved the rollback (#{id})");
     assert_eq!(
@@ -289,6 +325,8 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
             "reason": "confirmed",
             "summary": summary,
             "how_to_decide": null,
+            "exposure": "0%",
+            "gate_evaluation_id": null,
             "audit_seq": seq,
             "at": at,
         }),
@@ -300,9 +338,14 @@ async fn a_proposal_its_approval_and_the_rollback_reach_both_formats() {
         format!("flagwarden: {summary}"),
         "Slack hears no decision: it asked for requests and rollbacks only"
     );
-    assert_eq!(
-        rolled["blocks"][0]["text"]["text"],
-        format!("*Rolled back*: {summary}\n>confirmed")
+    assert!(
+        rolled["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "*Rolled back*: {summary}\n>confirmed\nd (code change, owner not set)\n"
+            )),
+        "{rolled}"
     );
     assert_eq!(
         rolled["blocks"][1]["elements"][0]["text"],
@@ -383,6 +426,7 @@ async fn a_dead_receiver_does_not_delay_a_rollback() {
         .await
         .ok();
     bounded("the hanging receiver's request", hanging.arrived.recv()).await;
+    assert_eq!(alive.next().await["event"], "started");
     assert_eq!(alive.next().await["event"], "approval_requested");
 
     // While that delivery hangs, a rollback returns, takes effect, and is told to the live receiver.

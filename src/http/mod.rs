@@ -38,7 +38,6 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Caller;
 use crate::app::Tokens;
 use crate::app::{App, AppError};
-use crate::domain::audit::Change;
 use auth::HostRules;
 use metrics::{Metrics, Route};
 
@@ -82,7 +81,7 @@ struct Shared {
     /// clients are given the path, resolved against the URL they already use.
     public_stream_url: Option<Arc<str>>,
     seal: Arc<crate::mcp::StateSeal>,
-    changes: broadcast::Sender<Arc<Change>>,
+    changes: broadcast::Sender<Arc<stream::Item>>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     /// Random per process: bulk ETags from an earlier run never match.

@@ -1,10 +1,13 @@
 //! What to tell: `classify` reads one audit event as zero or more notices, by the events the use
-//! cases write (approval requests, decisions, rollbacks). Pure: no I/O and no clock, so a worker that
-//! reads an event twice (after a restart) tells the same thing twice, never something else.
+//! cases write: approval requests, decisions and rollbacks here, a rollout's life and emergency
+//! changes in `lifecycle.rs`. Pure: no I/O and no clock, so a worker that reads an event twice
+//! (after a restart) tells the same thing twice, never something else.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ReleaseNote;
+use super::lifecycle::lifecycle;
 use crate::domain::audit::AuditEvent;
 use crate::domain::policy::NotifyEvent;
 
@@ -29,6 +32,13 @@ pub struct Notice {
     pub summary: String,
     /// For `approval_requested`: what a human runs to decide.
     pub how_to_decide: Option<String>,
+    /// For a rollout's life: the exposure it serves now (`25%`, or `segment "staff"` once the
+    /// release note says which).
+    pub exposure: Option<String>,
+    /// The stored gate evaluation behind the event, when it had one (`flagwarden canary show`).
+    pub gate_evaluation_id: Option<i64>,
+    /// What the release is and what the evidence says, read when the notice is sent (`ReleaseNote`).
+    pub release_note: Option<ReleaseNote>,
     pub audit_seq: i64,
     pub at: String,
 }
@@ -52,12 +62,22 @@ struct ApprovalAfter {
 /// - `rolled_back`: a rollback that took effect: an allowed `rollback` by anyone (a human, an agent
 ///   the policy lets roll back alone, the system), or the `approve` that executed a rollback request.
 ///
+/// Then a rollout's life and emergency changes (`lifecycle`), after the approval notices of the
+/// same event: an approval decided comes before the start it lets happen.
+///
 /// Denials, dry runs (never written) and everything else tell nobody anything.
 pub fn classify(e: &AuditEvent) -> Vec<Notice> {
     if e.decision == "deny" {
         return Vec::new();
     }
-    let notice = |event: NotifyEvent, summary: String| Notice {
+    let mut out = approvals(e);
+    out.extend(lifecycle(e));
+    out
+}
+
+/// A notice of `event` about `e`, saying `summary`; the caller fills in what only it knows.
+pub(super) fn notice(e: &AuditEvent, event: NotifyEvent, summary: String) -> Notice {
+    Notice {
         event,
         flag: e.flag.clone(),
         environment: e.env.clone(),
@@ -70,14 +90,26 @@ pub fn classify(e: &AuditEvent) -> Vec<Notice> {
         reason: e.reason.clone(),
         summary,
         how_to_decide: None,
+        exposure: None,
+        gate_evaluation_id: None,
+        release_note: None,
         audit_seq: e.seq,
         at: e.ts.clone(),
-    };
-    let what = format!(
+    }
+}
+
+/// `pay in production`, as summaries name what an event is about.
+pub(super) fn what(e: &AuditEvent) -> String {
+    format!(
         "{} in {}",
         e.flag.as_deref().unwrap_or("a flag"),
         e.env.as_deref().unwrap_or("every environment")
-    );
+    )
+}
+
+fn approvals(e: &AuditEvent) -> Vec<Notice> {
+    let notice = |event: NotifyEvent, summary: String| notice(e, event, summary);
+    let what = what(e);
     let who = actor(e);
     match (e.action.as_str(), e.decision.as_str(), e.approval_id) {
         ("approve" | "reject", "allow", Some(id)) => {
@@ -126,6 +158,7 @@ pub fn classify(e: &AuditEvent) -> Vec<Notice> {
                 format!("{who} rolled back {what}{now}"),
             )]
         }
+        ("open_follow_up" | "break_glass", ..) => Vec::new(), // emergencies: `lifecycle`
         (action, "allow" | "needs_approval", Some(id)) => {
             let kind = if action == "rollback" || proposes_rollback(&e.after) {
                 "rollback"
@@ -172,7 +205,7 @@ fn proposes_rollback(after: &str) -> bool {
         .any(|s| s.as_str() == Some("ROLLBACK_PENDING"))
 }
 
-fn actor(e: &AuditEvent) -> String {
+pub(super) fn actor(e: &AuditEvent) -> String {
     if e.actor_kind == "system" {
         "system".into()
     } else {
@@ -258,7 +291,7 @@ mod tests {
             .collect();
         let want = [
             "claude create_flag: ",
-            "claude start_canary: ",
+            "claude start_canary: Started - / agent:claude started rollout 1 of pay in production: 5% get \"on\" instead of \"off\" (plan 5% → 25% → 100%)",
             "claude rollback: ApprovalRequested rollback / agent:claude proposes rolling back pay in production (approval #1); exposure is frozen until a human decides",
             "alice reject: ApprovalDecided rollback / human:alice rejected approval #1 (rollback of pay in production) via http",
             "claude advance_canary: ApprovalRequested rollback / the canary gate proposes rolling back pay in production (approval #2); exposure is frozen until a human decides",
@@ -266,8 +299,9 @@ mod tests {
             "bob approve: ApprovalDecided rollback / human:bob approved approval #2 (rollback of pay in production) via elicitation \
              + RolledBack rollback / rolled back pay in production: human:bob approved the rollback (#2)",
             "claude start_canary: ApprovalRequested start_canary / agent:claude asks to start a rollout of pay in gated (approval #3)",
-            "alice approve: ApprovalDecided start_canary / human:alice approved approval #3 (start_canary of pay in gated) via cli",
-            "claude start_canary: ",
+            "alice approve: ApprovalDecided start_canary / human:alice approved approval #3 (start_canary of pay in gated) via cli \
+             + Started - / rollout 2 of pay in gated started at 1%: human:alice approved the start",
+            "claude start_canary: Started - / agent:claude started rollout 3 of pay in development: 1% get \"on\" instead of \"off\" (plan 1% → 5% → 25% → 50% → 100%)",
             "claude rollback: RolledBack - / agent:claude rolled back pay in development: everyone gets \"off\"",
             "carol rollback: RolledBack - / human:carol rolled back pay in gated: everyone gets \"off\"",
         ];

@@ -1,10 +1,12 @@
 //! Webhook notifications, outbox style. The audit trail is the outbox: every approval request,
-//! human decision and rollback is already an audit event, committed with the change it describes.
+//! human decision, step of a rollout, rollback and emergency change is already an audit event,
+//! committed with the change it describes.
 //! One worker per webhook follows the trail from a cursor kept in the store's `meta` table, reads
 //! each event as zero or more [`Notice`]s ([`classify`], a pure function), and POSTs them in order
 //! with a short timeout, retrying with capped exponential backoff and giving up after a bounded
 //! number of attempts (logged and counted). Nothing here runs inside a commit, so a dead or hanging
-//! receiver delays no rollback, no other commit and no other receiver.
+//! receiver delays no rollback, no other commit and no other receiver. A worker adds each notice's
+//! release note ([`release_note`], pure) from what it reads through `App` before it sends.
 //!
 //! Delivery is at least once: the cursor moves only after a notice was delivered (or given up on),
 //! so a restart neither loses an event nor sends the old ones again, except one cut off mid-flight.
@@ -14,10 +16,13 @@
 mod body;
 mod classify;
 mod cursor;
+mod lifecycle;
+mod release_note;
 mod worker;
 
-pub use body::{body, slack_body};
+pub use body::{body, digest_body, slack_body};
 pub use classify::{Notice, classify};
+pub use release_note::{ReleaseNote, note_lines, release_note, with_release_note, worth_telling};
 pub use worker::{Deliveries, Notifier, Retry, StartError};
 
 /// What the unit tests of more than one file here share: a policy with approvals and a breaker,

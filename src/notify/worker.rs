@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::cursor::{
     Turn, cursor_key, format_name, init_cursors, json_text, read_cursor, settle, take_turn,
 };
-use super::{Notice, body, classify};
+use super::{Notice, body, classify, digest_body, with_release_note};
 use crate::app::{App, AppError};
-use crate::domain::policy::{NotifyEvent, Webhook};
+use crate::domain::policy::Webhook;
 
 // ---- how to retry --------------------------------------------------------------------------------
 
@@ -55,14 +55,6 @@ impl Retry {
     pub fn longest(&self) -> Duration {
         let waits: Duration = (1..self.attempts).map(|n| self.backoff(n)).sum();
         waits + self.timeout * self.attempts
-    }
-}
-
-fn event_name(e: NotifyEvent) -> &'static str {
-    match e {
-        NotifyEvent::ApprovalRequested => "approval_requested",
-        NotifyEvent::ApprovalDecided => "approval_decided",
-        NotifyEvent::RolledBack => "rolled_back",
     }
 }
 
@@ -181,6 +173,8 @@ impl Notifier {
                 stop: stop.clone(),
                 deliveries: deliveries.clone(),
                 position,
+                pending: Vec::new(),
+                pending_since: None,
             };
             tasks.spawn(worker.run());
         }
@@ -277,6 +271,9 @@ struct Worker {
     deliveries: Arc<Deliveries>,
     /// The last audit event looked at.
     position: i64,
+    /// A digest webhook's notices not yet sent, oldest first, and since when the first waits.
+    pending: Vec<Notice>,
+    pending_since: Option<jiff::Timestamp>,
 }
 
 impl Worker {
@@ -308,7 +305,10 @@ impl Worker {
         Ok(tokio::task::spawn_blocking(move || f(&app)).await??)
     }
 
-    /// Sends what was committed since `position`, in order.
+    /// Sends what was committed since `position`, in order. A digest webhook holds the notices that
+    /// are not urgent in `pending` until its interval is up; an urgent one sends the pending digest
+    /// first, then itself, so order holds. The cursor moves past a held notice only once the digest
+    /// carrying it was delivered, so a restart mid-digest reads those events again.
     async fn catch_up(&mut self, draining: bool) -> Result<Flow, Pause> {
         loop {
             let after = self.position;
@@ -316,15 +316,31 @@ impl Worker {
                 .blocking(move |app| app.audit_after(after, PAGE))
                 .await?;
             for e in &events {
-                let notices: Vec<Notice> = classify(e)
+                let wanted: Vec<Notice> = classify(e)
                     .into_iter()
-                    .filter(|n| self.hook.wants(n.event))
+                    .filter(|n| self.hook.wants(n.event, n.environment.as_deref()))
                     .collect();
+                let notices = self.enrich(wanted).await;
                 if !notices.is_empty() {
+                    if self.hook.digest.is_some() && !notices.iter().any(|n| n.event.urgent()) {
+                        if self.pending.is_empty() {
+                            self.pending_since = Some(self.app.now());
+                        }
+                        self.pending.extend(notices);
+                        self.position = e.seq;
+                        continue;
+                    }
                     match self.take_turn(e.seq).await? {
-                        Turn::Done => {}
+                        Turn::Done => self.pending.clear(), // sent by another process, digest and all
                         Turn::Busy => return Ok(Flow::Busy),
                         Turn::Mine => {
+                            if !self.pending.is_empty() {
+                                if self.deliver_digest(draining).await == Sent::Interrupted {
+                                    self.settle(None).await?;
+                                    return Ok(Flow::Stopped);
+                                }
+                                self.pending.clear();
+                            }
                             for n in &notices {
                                 if self.deliver(n, draining).await == Sent::Interrupted {
                                     self.settle(None).await?;
@@ -339,9 +355,68 @@ impl Worker {
             }
             self.position = self.position.max(through);
             if events.len() < PAGE as usize {
-                return Ok(Flow::CaughtUp);
+                return self.flush_due(draining).await;
             }
         }
+    }
+
+    /// Sends the pending digest when its interval is up (or at shutdown), claiming the last event
+    /// it carries; the cursor then moves past every event in it.
+    async fn flush_due(&mut self, draining: bool) -> Result<Flow, Pause> {
+        let (Some(every), Some(since)) = (self.hook.digest, self.pending_since) else {
+            return Ok(Flow::CaughtUp);
+        };
+        if self.pending.is_empty() || (!draining && self.app.now() < since + every) {
+            return Ok(Flow::CaughtUp);
+        }
+        let last = self.pending.last().map_or(0, |n| n.audit_seq);
+        match self.take_turn(last).await? {
+            Turn::Done => {}
+            Turn::Busy => return Ok(Flow::Busy),
+            Turn::Mine => {
+                if self.deliver_digest(draining).await == Sent::Interrupted {
+                    self.settle(None).await?;
+                    return Ok(Flow::Stopped);
+                }
+                self.settle(Some(last)).await?;
+            }
+        }
+        self.pending.clear();
+        self.pending_since = None;
+        Ok(Flow::CaughtUp)
+    }
+
+    async fn deliver_digest(&self, draining: bool) -> Sent {
+        let body = digest_body(self.hook.format, &self.pending);
+        let (first, last) = (
+            self.pending.first().map_or(0, |n| n.audit_seq),
+            self.pending.last().map_or(0, |n| n.audit_seq),
+        );
+        let what = format!(
+            "a digest of {} notices (events {first} to {last})",
+            self.pending.len()
+        );
+        self.post_retrying(&body, &what, draining).await
+    }
+
+    /// Adds each notice's release note (`with_release_note`, on the blocking pool) and drops a
+    /// hold that is no news.
+    async fn enrich(&self, notices: Vec<Notice>) -> Vec<Notice> {
+        if notices.is_empty() {
+            return notices;
+        }
+        let name = self.name.clone();
+        self.blocking(move |app| {
+            Ok(notices
+                .into_iter()
+                .filter_map(|n| with_release_note(app, n, &name))
+                .collect())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("webhook {}: release notes not read: {e}", self.name);
+            Vec::new()
+        })
     }
 
     /// Claims event `seq` for this worker unless it was sent or another process is sending it.
@@ -378,15 +453,19 @@ impl Worker {
     /// Sends one notice, retrying; while draining, once.
     async fn deliver(&self, n: &Notice, draining: bool) -> Sent {
         let body = body(self.hook.format, n);
+        let what = format!("{} of event {}", n.event.as_str(), n.audit_seq);
+        self.post_retrying(&body, &what, draining).await
+    }
+
+    async fn post_retrying(&self, body: &Value, what: &str, draining: bool) -> Sent {
         let attempts = if draining {
             1
         } else {
             self.retry.attempts.max(1)
         };
-        let what = format!("{} of event {}", event_name(n.event), n.audit_seq);
         let mut attempt = 1;
         loop {
-            let why = match self.post(&body).await {
+            let why = match self.post(body).await {
                 Ok(()) => {
                     self.deliveries.delivered.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!("webhook {}: sent {what}", self.name);

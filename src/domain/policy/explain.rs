@@ -4,7 +4,7 @@
 use jiff::SignedDuration;
 
 use super::checklist::ChecklistItem;
-use super::model::{AgentRollback, AutoRollback, EnvPolicy, Policy};
+use super::model::{AgentRollback, AutoRollback, EnvPolicy, Policy, WebhookFormat};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::fmt_duration;
 use crate::domain::flag::ChangeType;
@@ -163,13 +163,51 @@ pub fn protections(policy: &Policy, name: &str, env: &EnvPolicy) -> Vec<(bool, S
         true,
         "an emergency change (break-glass) opens a follow-up review a second person closes".into(),
     ));
-    out.push((
-        !policy.webhooks.is_empty(),
-        if policy.webhooks.is_empty() {
-            "webhooks: none (nobody is told of approvals and rollbacks; add [[webhooks]])".into()
-        } else {
-            format!("webhooks: {}", policy.webhooks.len())
-        },
-    ));
+    out.push(release_notices(policy, name));
     out
+}
+
+/// Whether release notices reach anyone in `env`: which webhooks (by position and format; the URL
+/// is a secret), which events and whether they are batched into a digest.
+fn release_notices(policy: &Policy, env: &str) -> (bool, String) {
+    let hooks: Vec<String> = policy
+        .webhooks
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.environments.is_empty() || w.environments.iter().any(|e| e == env))
+        .map(|(i, w)| {
+            let format = match w.format {
+                WebhookFormat::Slack => "slack",
+                WebhookFormat::Json => "json",
+            };
+            let events = if w.events.is_empty() {
+                "every event".to_owned()
+            } else {
+                w.events
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let digest = match w.digest {
+                Some(d) => format!(", digest every {} (urgent ones at once)", fmt_duration(d)),
+                None => String::new(),
+            };
+            format!("webhooks[{i}] ({format}: {events}{digest})")
+        })
+        .collect();
+    if hooks.is_empty() {
+        let why = if policy.webhooks.is_empty() {
+            "add [[webhooks]]"
+        } else {
+            "no webhook names this environment"
+        };
+        return (
+            false,
+            format!(
+                "release notices: none (nobody is told of approvals, steps, rollbacks or emergencies; {why})"
+            ),
+        );
+    }
+    (true, format!("release notices: {}", hooks.join("; ")))
 }

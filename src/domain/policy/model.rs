@@ -467,16 +467,21 @@ pub struct Policy {
     pub notes: Vec<String>,
 }
 
-/// Where to tell people that something needs or got a human decision, or that a flag rolled back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Where to tell people about a release: approvals asked for and decided, a rollout's life (started,
+/// advanced, held, paused, completed, rolled back) and emergency changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Webhook {
     pub url: String,
-    #[serde(default)]
     pub format: WebhookFormat,
     /// Which events to send; all of them when empty.
-    #[serde(default)]
     pub events: Vec<NotifyEvent>,
+    /// Which environments' notices to send; all of them when empty. A notice about no one
+    /// environment (a flag-wide change) goes to every webhook.
+    pub environments: Vec<String>,
+    /// Batch the notices that are not urgent into one message per this interval; `None` sends
+    /// each at once. Urgent ones ([`NotifyEvent::urgent`]) always go at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<SignedDuration>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,13 +502,73 @@ pub enum NotifyEvent {
     ApprovalRequested,
     /// A human approved or rejected a request.
     ApprovalDecided,
+    /// A rollout started exposing people (or was created as a draft waiting for its preflight).
+    Started,
+    /// A rollout took a step: a larger percentage or the next segment.
+    Advanced,
+    /// The gate held a rollout at its step on evidence that is not just still coming in.
+    Held,
+    /// A rollout paused: exposure is frozen until it resumes.
+    Paused,
+    /// A rollout reached everyone: the candidate is the new last-known-good.
+    Completed,
     /// A flag rolled back (by a human, an allowed agent, or the system on a tripped breaker).
     RolledBack,
+    /// A break-glass was opened, a change was made under one, or its follow-up review opened or closed.
+    Emergency,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 9] = [
+        NotifyEvent::ApprovalRequested,
+        NotifyEvent::ApprovalDecided,
+        NotifyEvent::Started,
+        NotifyEvent::Advanced,
+        NotifyEvent::Held,
+        NotifyEvent::Paused,
+        NotifyEvent::Completed,
+        NotifyEvent::RolledBack,
+        NotifyEvent::Emergency,
+    ];
+
+    /// The name in the policy file and in the generic body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::ApprovalRequested => "approval_requested",
+            NotifyEvent::ApprovalDecided => "approval_decided",
+            NotifyEvent::Started => "started",
+            NotifyEvent::Advanced => "advanced",
+            NotifyEvent::Held => "held",
+            NotifyEvent::Paused => "paused",
+            NotifyEvent::Completed => "completed",
+            NotifyEvent::RolledBack => "rolled_back",
+            NotifyEvent::Emergency => "emergency",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotifyEvent> {
+        NotifyEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Sent at once even to a digest webhook: someone must act, or exposure just changed for the worse.
+    pub fn urgent(self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::ApprovalRequested | NotifyEvent::RolledBack | NotifyEvent::Emergency
+        )
+    }
 }
 
 impl Webhook {
-    pub fn wants(&self, e: NotifyEvent) -> bool {
-        self.events.is_empty() || self.events.contains(&e)
+    /// Whether this webhook is told of `e` in `env` (`None`: a flag-wide notice).
+    pub fn wants(&self, e: NotifyEvent, env: Option<&str>) -> bool {
+        (self.events.is_empty() || self.events.contains(&e))
+            && match env {
+                Some(env) => {
+                    self.environments.is_empty() || self.environments.iter().any(|w| w == env)
+                }
+                None => true,
+            }
     }
 }
 

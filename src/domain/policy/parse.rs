@@ -14,7 +14,7 @@ use super::calendar::{
 use super::error::{Ctx, PolicyError, field_at};
 use super::model::{
     ActionKind, Advance, AgentRollback, AutoRollback, ClientTrust, ControllerConfig, EnvPolicy,
-    FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits, Webhook,
+    FlagBounds, MinDwell, Policy, PreflightConfig, RateLimits,
 };
 use super::parse_checklist::{RawChecklist, parse_checklist};
 use super::parse_controller::{RawController, parse_controller};
@@ -22,6 +22,7 @@ use super::parse_gate::{RawGate, parse_gate};
 use super::parse_prometheus::{RawPrometheus, parse_prometheus};
 use super::parse_segments::{RawSegment, parse_plan, parse_segments, parse_segments_first};
 use super::parse_shapes::{RawExperiments, RawShadow, parse_experiments, parse_shadow};
+use super::parse_webhooks::{RawWebhook, parse_webhooks};
 use crate::domain::bucket::Percent;
 use crate::domain::duration::parse_duration;
 use crate::domain::flag::{ChangeType, check_environment_name};
@@ -40,7 +41,7 @@ struct RawPolicy {
     #[serde(default)]
     segments: BTreeMap<String, Spanned<RawSegment>>,
     #[serde(default)]
-    webhooks: Vec<Spanned<Webhook>>,
+    webhooks: Vec<Spanned<RawWebhook>>,
 }
 
 #[derive(Deserialize)]
@@ -225,21 +226,7 @@ impl Policy {
                 "declare at least one environment, e.g. [environments.development]",
             ));
         }
-        let mut webhooks = Vec::new();
-        for (i, w) in raw.webhooks.into_iter().enumerate() {
-            let span = w.span();
-            let w = w.into_inner();
-            let ok = ["http://", "https://"].iter().any(|p| w.url.starts_with(p))
-                && w.url.len() > "https://".len();
-            if !ok {
-                return Err(cx.err(
-                    span,
-                    format!("webhooks[{i}].url"),
-                    "an http:// or https:// URL, e.g. a Slack incoming-webhook URL",
-                ));
-            }
-            webhooks.push(w);
-        }
+        let webhooks = parse_webhooks(&cx, raw.webhooks, &environments)?;
         Ok(Policy {
             version: raw.version.into_inner(),
             controller,
