@@ -271,7 +271,7 @@ struct Worker {
     deliveries: Arc<Deliveries>,
     /// The last audit event looked at.
     position: i64,
-    /// A digest webhook's notices not yet sent, oldest first, and since when the first waits.
+    /// A digest webhook's notices not yet sent, oldest first, and when the first of them happened.
     pending: Vec<Notice>,
     pending_since: Option<jiff::Timestamp>,
 }
@@ -324,7 +324,10 @@ impl Worker {
                 if !notices.is_empty() {
                     if self.hook.digest.is_some() && !notices.iter().any(|n| n.event.urgent()) {
                         if self.pending.is_empty() {
-                            self.pending_since = Some(self.app.now());
+                            // From the event's own time, not from when this process read it: a
+                            // restart mid-digest (which reads the events again) keeps the interval.
+                            self.pending_since =
+                                Some(e.ts.parse().unwrap_or_else(|_| self.app.now()));
                         }
                         self.pending.extend(notices);
                         self.position = e.seq;

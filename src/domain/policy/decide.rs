@@ -209,16 +209,8 @@ pub fn decide(
             checklist: facts,
             ..
         } => {
-            if let Some(limit) = env.rate_limits.rollouts_per_day
-                && usage.rollouts_started_last_day >= limit
-            {
-                return deny(
-                    format!("{name}.rate_limits.rollouts_per_day"),
-                    format!(
-                        "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
-                        usage.rollouts_started_last_day
-                    ),
-                );
+            if let Some(d) = rollouts_per_day(name, env, usage) {
+                return d;
             }
             let most = env.experiments.max_traffic;
             if *traffic > most {
@@ -256,16 +248,8 @@ pub fn decide(
             change_type,
             ..
         } => {
-            if let Some(limit) = env.rate_limits.rollouts_per_day
-                && usage.rollouts_started_last_day >= limit
-            {
-                return deny(
-                    format!("{name}.rate_limits.rollouts_per_day"),
-                    format!(
-                        "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
-                        usage.rollouts_started_last_day
-                    ),
-                );
+            if let Some(d) = rollouts_per_day(name, env, usage) {
+                return d;
             }
             if let Some(bad) = steps.iter().find(|s| !env.steps.contains(s)) {
                 return deny(
@@ -333,6 +317,20 @@ pub fn decide(
         } => advance_bounds(name, env, *from, *to, *dwell, usage),
         _ => Decision::Allow,
     }
+}
+
+/// The environment's bound on rollouts started a day (canaries and experiments alike), if reached.
+fn rollouts_per_day(name: &str, env: &EnvPolicy, usage: &Usage) -> Option<Decision> {
+    let limit = env.rate_limits.rollouts_per_day?;
+    (usage.rollouts_started_last_day >= limit).then(|| {
+        deny(
+            format!("{name}.rate_limits.rollouts_per_day"),
+            format!(
+                "{} rollouts started in {name} in the last 24 h, the limit is {limit}; wait or ask a human",
+                usage.rollouts_started_last_day
+            ),
+        )
+    })
 }
 
 /// The pre-release checklist: a refusal naming every missing item and how to supply it.
