@@ -117,15 +117,10 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use jiff::Timestamp;
     use serde_json::json;
 
     use crate::app::types::RecordSignals;
-    use crate::app::{App, Config, LoadedPolicy};
     use crate::domain::policy::Actor;
-    use crate::store::Store;
 
     fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
         serde_json::from_value(v).unwrap()
@@ -136,16 +131,7 @@ mod tests {
     #[test]
     fn a_page_reads_through_the_reports_no_watcher_is_told_about() {
         let policy = "version = 1\n[environments.development]\nagent_may = [\"start_canary\", \"record_signals\"]\n";
-        let app = App::new(
-            Store::open_in_memory().unwrap(),
-            LoadedPolicy::parse("flagwarden.toml", policy).unwrap(),
-            Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
-            Config {
-                ofrep_base_url: "http://127.0.0.1:7070".into(),
-                project_root: ".".into(),
-            },
-        )
-        .unwrap();
+        let app = crate::app::for_tests(policy);
         let agent = Actor::Agent("claude".into());
         let flag = json!({"key": "pay", "environment": "development", "reason": "r"});
         app.create_flag(

@@ -619,3 +619,18 @@ pub fn not_found_flag(key: &str) -> AppError {
 pub(crate) fn state<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
+
+/// An `App` for unit tests: an in-memory store under `policy`, at a fixed time.
+#[cfg(test)]
+pub(crate) fn for_tests(policy: &str) -> App {
+    App::new(
+        Store::open_in_memory().unwrap(),
+        LoadedPolicy::parse("flagwarden.toml", policy).unwrap(),
+        Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
+        Config {
+            ofrep_base_url: "http://127.0.0.1:7070".into(),
+            project_root: ".".into(),
+        },
+    )
+    .unwrap()
+}

@@ -31,13 +31,11 @@ pub use worker::{Deliveries, Notifier, Retry, StartError};
 mod fixtures {
     use std::sync::Arc;
 
-    use jiff::Timestamp;
     use serde_json::Value;
 
-    use crate::app::{App, Config, LoadedPolicy};
+    use crate::app::App;
     use crate::domain::audit::AuditEvent;
     use crate::domain::policy::Actor;
-    use crate::store::Store;
 
     pub const POLICY: &str = concat!(
         r#"
@@ -59,18 +57,7 @@ requires_start_approval = true
     );
 
     pub fn app(policy: &str) -> Arc<App> {
-        Arc::new(
-            App::new(
-                Store::open_in_memory().unwrap(),
-                LoadedPolicy::parse("flagwarden.toml", policy).unwrap(),
-                Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
-                Config {
-                    ofrep_base_url: "http://127.0.0.1:7070".into(),
-                    project_root: ".".into(),
-                },
-            )
-            .unwrap(),
-        )
+        Arc::new(crate::app::for_tests(policy))
     }
 
     pub fn req<T: serde::de::DeserializeOwned>(v: Value) -> T {

@@ -236,13 +236,9 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
-    use crate::app::{Config, LoadedPolicy};
-    use crate::store::Store;
 
     const POLICY: &str = r#"version = 1
 [environments.production]
@@ -260,16 +256,7 @@ above = 0.05
 "#;
 
     fn app() -> (App, i64, Timestamp) {
-        let app = App::new(
-            Store::open_in_memory().unwrap(),
-            LoadedPolicy::parse("flagwarden.toml", POLICY).unwrap(),
-            Arc::new(|| Timestamp::from_second(1_800_000_000).unwrap()),
-            Config {
-                ofrep_base_url: "http://127.0.0.1:7070".into(),
-                project_root: ".".into(),
-            },
-        )
-        .unwrap();
+        let app = crate::app::for_tests(POLICY);
         let agent = Actor::Agent("claude".into());
         fn req<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
             serde_json::from_value(v).unwrap()
