@@ -228,16 +228,8 @@ pub fn decide(
                     },
                 );
             }
-            if let Some(facts) = facts
-                && let Some(d) = checklist(name, env, facts, now)
-            {
+            if let Some(d) = before_a_start(name, env, *facts, now) {
                 return d;
-            }
-            if env.requires_start_approval {
-                return human_gate(
-                    format!("{name}.requires_start_approval"),
-                    format!("starting a rollout in {name} needs a human's approval"),
-                );
             }
             Decision::Allow
         }
@@ -290,16 +282,8 @@ pub fn decide(
                     ),
                 );
             }
-            if let Some(facts) = facts
-                && let Some(d) = checklist(name, env, facts, now)
-            {
+            if let Some(d) = before_a_start(name, env, *facts, now) {
                 return d;
-            }
-            if env.requires_start_approval {
-                return human_gate(
-                    format!("{name}.requires_start_approval"),
-                    format!("starting a rollout in {name} needs a human's approval"),
-                );
             }
             if first > env.max_auto_percent {
                 return human_gate(
@@ -317,6 +301,25 @@ pub fn decide(
         } => advance_bounds(name, env, *from, *to, *dwell, usage),
         _ => Decision::Allow,
     }
+}
+
+/// What every start (a canary or an experiment) meets before anyone is exposed: the pre-release
+/// checklist, then a human's approval where the environment asks for one.
+fn before_a_start(
+    name: &str,
+    env: &EnvPolicy,
+    facts: Option<&ChecklistFacts>,
+    now: Timestamp,
+) -> Option<Decision> {
+    if let Some(d) = facts.and_then(|f| checklist(name, env, f, now)) {
+        return Some(d);
+    }
+    env.requires_start_approval.then(|| {
+        human_gate(
+            format!("{name}.requires_start_approval"),
+            format!("starting a rollout in {name} needs a human's approval"),
+        )
+    })
 }
 
 /// The environment's bound on rollouts started a day (canaries and experiments alike), if reached.
