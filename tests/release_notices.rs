@@ -12,10 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Project, Served, connect_http};
+use common::{Project, Receiver, Served, connect_http};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const TUESDAY: &str = "2027-01-12T10:00:00Z";
@@ -33,39 +32,6 @@ breakers = [{ metric = "error_rate", above = 0.05, min_samples = 100 }]
 margin = 0.01
 "#
 );
-
-/// A receiver that records every body and answers 200.
-struct Receiver {
-    url: String,
-    bodies: UnboundedReceiver<Value>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let (tx, bodies) = unbounded_channel();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(body);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { url, bodies }
-    }
-
-    async fn next(&mut self) -> Value {
-        tokio::time::timeout(PATIENCE, self.bodies.recv())
-            .await
-            .expect("a webhook within the patience")
-            .expect("the receiver runs")
-    }
-}
 
 fn set_clock(clock: &Path, at: &str) {
     let tmp = clock.with_extension("tmp");
@@ -166,9 +132,9 @@ async fn start_pay(agent: &common::Client) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_rollout_and_an_emergency_reach_both_formats_in_order() {
-    let mut generic = Receiver::start().await;
-    let mut slack = Receiver::start().await;
-    let mut development = Receiver::start().await;
+    let mut generic = Receiver::start(0).await;
+    let mut slack = Receiver::start(0).await;
+    let mut development = Receiver::start(0).await;
     let refused = {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         format!("http://{}/hook", l.local_addr().unwrap())
@@ -366,8 +332,8 @@ fn events_of(digest: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_batches_per_interval_flushes_before_urgent_notices_and_survives_a_crash() {
-    let mut digest = Receiver::start().await;
-    let mut live = Receiver::start().await;
+    let mut digest = Receiver::start(0).await;
+    let mut live = Receiver::start(0).await;
     let policy = format!(
         "{POLICY}{}{}",
         hook(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Project, Served, TEST_POLICY, connect_http};
+use common::{Project, Receiver, Served, TEST_POLICY, connect_http};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -17,44 +17,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 const AGENT: &str = "fw_agent_secret_000000000000";
 const HUMAN: &str = "fw_human_secret_000000000000";
-
-/// A webhook receiver: records every body it is sent, and answers 500 to the first `fail_first`.
-struct Receiver {
-    url: String,
-    bodies: UnboundedReceiver<Value>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let (tx, bodies) = unbounded_channel();
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let (tx, seen) = (tx.clone(), seen.clone());
-                async move {
-                    let _ = tx.send(body);
-                    if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail_first {
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        axum::http::StatusCode::OK
-                    }
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { url, bodies }
-    }
-
-    async fn next(&mut self) -> Value {
-        tokio::time::timeout(PATIENCE, self.bodies.recv())
-            .await
-            .expect("a webhook within the patience")
-            .expect("the receiver runs")
-    }
-}
 
 /// A receiver that takes the request and never answers: says when a request has arrived, and when
 /// the sender gives up on the connection.
