@@ -43,6 +43,17 @@ fn share(
     }
 }
 
+/// A section's `alpha`, the error level of its anytime-valid test.
+fn alpha(cx: &Ctx, v: Option<Spanned<f64>>, field: &str) -> Result<Option<f64>, PolicyError> {
+    share(
+        cx,
+        v,
+        format!("{field}.alpha"),
+        |a| a > 0.0 && a <= 0.2,
+        "an error level above 0 and at most 0.2, e.g. 0.05",
+    )
+}
+
 /// `[environments.E.shadow]`: `field` names it as `environments.E.shadow`.
 pub(super) fn parse_shadow(
     cx: &Ctx,
@@ -59,13 +70,7 @@ pub(super) fn parse_shadow(
     )? {
         c.margin = m;
     }
-    if let Some(a) = share(
-        cx,
-        raw.alpha,
-        format!("{field}.alpha"),
-        |a| a > 0.0 && a <= 0.2,
-        "an error level above 0 and at most 0.2, e.g. 0.05",
-    )? {
+    if let Some(a) = alpha(cx, raw.alpha, field)? {
         c.alpha = a;
     }
     if let Some(n) = raw.min_samples {
@@ -127,13 +132,7 @@ pub(super) fn parse_experiments(
         }
         b.guardrails = out;
     }
-    if let Some(a) = share(
-        cx,
-        raw.alpha,
-        format!("{field}.alpha"),
-        |a| a > 0.0 && a <= 0.2,
-        "an error level above 0 and at most 0.2, e.g. 0.05",
-    )? {
+    if let Some(a) = alpha(cx, raw.alpha, field)? {
         b.alpha = a;
     }
     if let Some(n) = raw.sample {
