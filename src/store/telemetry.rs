@@ -139,7 +139,7 @@ fn unpack_facts(blob: &[u8]) -> Result<Vec<SpanFact>> {
             safety: bit(6).then(|| bit(7)),
             shadow: (more & 1 != 0).then_some(more & 2 != 0),
             scores,
-            sampling,
+            sampling: sampling.into(),
         });
     }
     Ok(out)

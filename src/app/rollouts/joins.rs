@@ -20,6 +20,9 @@ use crate::app::Result;
 use crate::domain::telemetry::{SpanFact, SpanKey};
 use crate::store::{self, ClaimKey};
 
+/// Span keys and claims are random ids: a fast hash serves them.
+type Hasher = foldhash::fast::RandomState;
+
 /// How long a part of a trace waits for its partner.
 pub(super) const JOIN_WINDOW_SECS: i64 = 600;
 pub(super) const MAX_HELD_SPANS: usize = 200_000;
@@ -40,11 +43,11 @@ pub(crate) struct Joins {
     max_claims: usize,
     loaded: bool,
     /// Each held span with the row that holds it longest.
-    held: HashMap<SpanKey, (i64, SpanFact)>,
+    held: HashMap<SpanKey, (i64, SpanFact), Hasher>,
     /// The held rows oldest first, with the spans each holds (to forget them).
     held_rows: VecDeque<(RowIndex, Vec<SpanKey>)>,
     held_upto: i64,
-    claims: HashSet<ClaimKey>,
+    claims: HashSet<ClaimKey, Hasher>,
     claim_rows: VecDeque<RowIndex>,
     claim_count: usize,
     claims_upto: i64,
@@ -72,10 +75,10 @@ impl Joins {
             max_held,
             max_claims,
             loaded: false,
-            held: HashMap::new(),
+            held: HashMap::default(),
             held_rows: VecDeque::new(),
             held_upto: 0,
-            claims: HashSet::new(),
+            claims: HashSet::default(),
             claim_rows: VecDeque::new(),
             claim_count: 0,
             claims_upto: 0,

@@ -28,6 +28,10 @@ use crate::domain::telemetry::{
 };
 use crate::store::ClaimKey;
 
+/// Span keys and claims are random ids: a fast hash serves them (SipHash was a tenth of an
+/// export's cost).
+type Hasher = foldhash::fast::RandomState;
+
 /// How many evaluations wait at most (how long: `JOIN_WINDOW_SECS`).
 const MAX_WAITING: i64 = 100_000;
 /// Spans deeper than this below their request's span are taken at the active span.
@@ -44,14 +48,14 @@ struct Plan {
 }
 
 /// Where the walk from an evaluation's span to its request's span ended.
-enum Walk {
+enum Walk<'a> {
     Done {
-        own: Option<SpanFact>,
-        outcome: Option<SpanFact>,
+        own: Option<&'a SpanFact>,
+        outcome: Option<&'a SpanFact>,
     },
     Waiting {
         for_key: SpanKey,
-        own: Option<SpanFact>,
+        own: Option<&'a SpanFact>,
     },
 }
 
@@ -69,7 +73,12 @@ impl Gathered {
     fn add(&mut self, rollout_id: i64, arm: Arm, d: ArmData, sampling: &str) {
         let e = self.arms.entry((rollout_id, arm.as_str())).or_default();
         e.0.add(&d);
-        *e.1.entry(sampling.to_owned()).or_default() += 1;
+        match e.1.get_mut(sampling) {
+            Some(n) => *n += 1,
+            None => {
+                e.1.insert(sampling.to_owned(), 1);
+            }
+        }
         self.counted += 1;
     }
 }
@@ -117,32 +126,30 @@ fn load_plan(
 }
 
 /// The span `key`, from this export or held from an earlier one.
-fn lookup(joins: &Joins, batch: &HashMap<SpanKey, &SpanFact>, key: &SpanKey) -> Option<SpanFact> {
-    batch.get(key).copied().or_else(|| joins.span(key)).cloned()
+fn lookup<'a>(
+    joins: &'a Joins,
+    batch: &HashMap<SpanKey, &'a SpanFact, Hasher>,
+    key: &SpanKey,
+) -> Option<&'a SpanFact> {
+    batch.get(key).copied().or_else(|| joins.span(key))
 }
 
 /// Walks from `start` (whose fact is `own` when already known) up to the request's span.
-fn walk(
-    joins: &Joins,
-    batch: &HashMap<SpanKey, &SpanFact>,
+fn walk<'a>(
+    joins: &'a Joins,
+    batch: &HashMap<SpanKey, &'a SpanFact, Hasher>,
     start: SpanKey,
-    own: Option<SpanFact>,
-) -> Walk {
-    let own = match own {
-        Some(o) => o,
-        None => match lookup(joins, batch, &start) {
-            Some(o) => o,
-            None => {
-                return Walk::Waiting {
-                    for_key: start,
-                    own: None,
-                };
-            }
-        },
+    own: Option<&'a SpanFact>,
+) -> Walk<'a> {
+    let Some(own) = own.or_else(|| lookup(joins, batch, &start)) else {
+        return Walk::Waiting {
+            for_key: start,
+            own: None,
+        };
     };
-    let mut at = own.clone();
+    let mut at = own;
     for _ in 0..MAX_DEPTH {
-        match telemetry::next_link(&at) {
+        match telemetry::next_link(at) {
             Link::Outcome => {
                 return Walk::Done {
                     own: Some(own),
@@ -199,7 +206,7 @@ impl App {
         let mut item_used: HashMap<u64, bool> = HashMap::new();
         for (item, e) in evaluations {
             item_used.entry(item).or_insert(false);
-            let env = e.environment.as_str();
+            let env = &*e.environment;
             let refused = if check_env(&self.policy.policy, env).is_err() {
                 Some(Rejection::UnknownEnvironment { env: env.into() })
             } else {
@@ -286,16 +293,17 @@ impl App {
                 }
             }
 
-            let batch: HashMap<SpanKey, &SpanFact> = spans.iter().map(|s| (s.key, s)).collect();
+            let batch: HashMap<SpanKey, &SpanFact, Hasher> =
+                spans.iter().map(|s| (s.key, s)).collect();
             let mut decisions: HashMap<String, Decision> = HashMap::new();
             let mut plans: HashMap<(String, String), std::result::Result<Plan, Rejection>> =
                 HashMap::new();
             let mut waiting = 0u64;
             let mut claims: Vec<ClaimKey> = Vec::new();
-            let mut claimed_here: HashSet<ClaimKey> = HashSet::new();
+            let mut claimed_here: HashSet<ClaimKey, Hasher> = HashSet::default();
             let mut newest_at = i64::MIN;
             for (item, e) in &usable {
-                let env = e.environment.as_str();
+                let env = &*e.environment;
                 let decision = decisions
                     .entry(env.to_owned())
                     .or_insert_with(|| may_record(tx, env));
@@ -359,8 +367,8 @@ impl App {
                     Walk::Done { own, outcome } => got.add(
                         plan.rollout_id,
                         arm,
-                        telemetry::exposure_data(own.as_ref(), outcome.as_ref()),
-                        own.as_ref().map_or(&e.sampling, |o| &o.sampling),
+                        telemetry::exposure_data(own, outcome),
+                        own.map_or(&e.sampling, |o| &o.sampling),
                     ),
                     Walk::Waiting { for_key, own } => {
                         waiting += 1;
@@ -371,10 +379,8 @@ impl App {
                                 rollout_id: plan.rollout_id,
                                 arm: arm.as_str().into(),
                                 waiting: for_key.bytes().to_vec(),
-                                sampling: own
-                                    .as_ref()
-                                    .map_or_else(|| e.sampling.clone(), |o| o.sampling.clone()),
-                                own,
+                                sampling: own.map_or(&e.sampling, |o| &o.sampling).to_string(),
+                                own: own.cloned(),
                             },
                             now_s,
                         )?;
@@ -395,15 +401,14 @@ impl App {
                     let Some(arm) = arm_named(&p.arm) else {
                         continue;
                     };
-                    let own = p.own.clone().unwrap_or_else(|| s.clone());
-                    let start = own.key;
-                    match walk(joins, &batch, start, Some(own)) {
+                    let own = p.own.as_ref().unwrap_or(s);
+                    match walk(joins, &batch, own.key, Some(own)) {
                         Walk::Done { own, outcome } => {
                             if is_active(conn, p.rollout_id)? {
                                 got.add(
                                     p.rollout_id,
                                     arm,
-                                    telemetry::exposure_data(own.as_ref(), outcome.as_ref()),
+                                    telemetry::exposure_data(own, outcome),
                                     &p.sampling,
                                 );
                             }
@@ -414,7 +419,9 @@ impl App {
                                 conn,
                                 &store::Pending {
                                     waiting: for_key.bytes().to_vec(),
-                                    own,
+                                    own: own.cloned(),
+                                    arm: p.arm.clone(),
+                                    sampling: p.sampling.clone(),
                                     ..p
                                 },
                                 now_s,
@@ -453,7 +460,7 @@ impl App {
             }
             let out = finish(&tally, &item_used, got.counted, waiting);
             let flags: HashSet<&str> = usable.iter().map(|(_, e)| e.flag.as_str()).collect();
-            let envs: HashSet<&str> = usable.iter().map(|(_, e)| e.environment.as_str()).collect();
+            let envs: HashSet<&str> = usable.iter().map(|(_, e)| &*e.environment).collect();
             let audit = Audit {
                 flag: (flags.len() == 1).then(|| flags.iter().next().expect("one").to_string()),
                 env: (envs.len() == 1).then(|| envs.iter().next().expect("one").to_string()),

@@ -11,6 +11,7 @@
 //! `gen_ai.evaluation.score.value` in [0, 1]) become eval scores of the span they are on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -22,7 +23,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use super::attrs;
 use super::facts::{FlagEvaluation, SpanFact, SpanKey};
 use super::rejection::{Rejection, Tally};
-use super::sampling::declared_sampling;
+use super::sampling::{Sampling, declared_sampling};
 
 const EVALUATION_EVENTS: [&str; 2] = ["feature_flag.evaluation", "feature_flag"];
 const KEY: &[&str] = &["feature_flag.key"];
@@ -78,8 +79,8 @@ fn evaluation(
     a: &[KeyValue],
     span: SpanKey,
     at: u64,
-    env: &str,
-    sampling: &str,
+    env: &Arc<str>,
+    sampling: &Sampling,
 ) -> Option<FlagEvaluation> {
     let flag = attrs::text(a, KEY)?;
     let reason = attrs::text(a, REASON).map(|r| r.to_ascii_lowercase());
@@ -91,8 +92,8 @@ fn evaluation(
         failed: attrs::find(a, ERROR_TYPE).is_some() || reason.as_deref() == Some("error"),
         reason,
         at: nanos(at),
-        environment: env.to_owned(),
-        sampling: sampling.to_owned(),
+        environment: env.clone(),
+        sampling: sampling.clone(),
         provider: attrs::text(a, PROVIDER),
     })
 }
@@ -148,8 +149,8 @@ pub fn extract_traces(
 ) -> Extracted {
     let mut out = Extracted::default();
     for rs in &req.resource_spans {
-        let env = environment(rs.resource.as_ref(), fallback_env);
-        let k = knobs.get(&env);
+        let env: Arc<str> = environment(rs.resource.as_ref(), fallback_env).into();
+        let k = knobs.get(&*env);
         for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
             let item = out.items;
             out.items += 1;
@@ -198,7 +199,7 @@ pub fn extract_traces(
 pub fn extract_logs(req: &ExportLogsServiceRequest, fallback_env: &str) -> Extracted {
     let mut out = Extracted::default();
     for rl in &req.resource_logs {
-        let env = environment(rl.resource.as_ref(), fallback_env);
+        let env: Arc<str> = environment(rl.resource.as_ref(), fallback_env).into();
         for r in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
             let item = out.items;
             out.items += 1;
@@ -219,7 +220,7 @@ pub fn extract_logs(req: &ExportLogsServiceRequest, fallback_env: &str) -> Extra
                 r.observed_time_unix_nano
             };
             // Logs are not sampled; the span they join says how it was.
-            if let Some(e) = evaluation(&r.attributes, key, at, &env, "logs") {
+            if let Some(e) = evaluation(&r.attributes, key, at, &env, &Sampling::Borrowed("logs")) {
                 out.evaluations.push((item, e));
             }
         }

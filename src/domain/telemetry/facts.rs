@@ -2,8 +2,12 @@
 //! one flag evaluation says about the unit it served. Both are small and serializable, because the
 //! parts of a trace that arrive before their partner are held in the store until it comes.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use super::sampling::Sampling;
 
 /// A span's identity: its trace id and span id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,7 +68,7 @@ pub struct SpanFact {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores: Vec<f64>,
     /// The sampling the exporter declared for the span (see `sampling.rs`).
-    pub sampling: String,
+    pub sampling: Sampling,
 }
 
 /// One feature-flag evaluation, as the OpenFeature OTel hooks record it.
@@ -83,8 +87,8 @@ pub struct FlagEvaluation {
     /// When the evaluation happened.
     pub at: Option<Timestamp>,
     /// `deployment.environment.name` of the resource that sent it, else the request's.
-    pub environment: String,
-    pub sampling: String,
+    pub environment: Arc<str>,
+    pub sampling: Sampling,
     /// `feature_flag.provider.name`: which provider evaluated it (a flagd engine reports arms as
     /// `targeting_match`, see attribution.rs).
     pub provider: Option<String>,

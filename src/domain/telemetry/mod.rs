@@ -24,4 +24,4 @@ pub use extract::{Extracted, Knobs, extract_logs, extract_traces};
 pub use facts::{FlagEvaluation, SpanFact, SpanKey};
 pub use join::{Link, exposure_data, next_link};
 pub use rejection::{Rejection, Tally};
-pub use sampling::declared_sampling;
+pub use sampling::{Sampling, declared_sampling};

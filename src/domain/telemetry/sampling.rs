@@ -7,12 +7,16 @@
 //! errors does not (it inflates both arms' error rates, and unequally when traffic differs), and no
 //! span says it was tail-sampled: the README warns about it.
 
+use std::borrow::Cow;
+
+/// A sampling label. Nearly every span declares nothing, and that label is never allocated.
+pub type Sampling = Cow<'static, str>;
+
 /// `"p=0.25"` for a declared threshold, `"undeclared"` otherwise.
-pub fn declared_sampling(trace_state: &str) -> String {
-    threshold(trace_state).map_or_else(
-        || "undeclared".to_owned(),
-        |p| format!("p={}", (p * 1e6).round() / 1e6),
-    )
+pub fn declared_sampling(trace_state: &str) -> Sampling {
+    threshold(trace_state).map_or(Cow::Borrowed("undeclared"), |p| {
+        Cow::Owned(format!("p={}", (p * 1e6).round() / 1e6))
+    })
 }
 
 /// The sampling probability the `ot=th:` entry declares.
