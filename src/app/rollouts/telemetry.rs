@@ -203,7 +203,7 @@ impl App {
         // Evaluations for environments the policy does not declare, or the token may not report
         // for, are refused before anything is opened.
         let mut usable: Vec<(u64, FlagEvaluation)> = Vec::with_capacity(evaluations.len());
-        let mut item_used: HashMap<u64, bool> = HashMap::new();
+        let mut item_used: HashMap<u64, bool, Hasher> = HashMap::default();
         for (item, e) in evaluations {
             item_used.entry(item).or_insert(false);
             let env = &*e.environment;
@@ -230,7 +230,7 @@ impl App {
                 ignored_scores,
             );
         }
-        let finish = |tally: &Tally, item_used: &HashMap<u64, bool>, counted, waiting| {
+        let finish = |tally: &Tally, item_used: &HashMap<u64, bool, Hasher>, counted, waiting| {
             let unused = item_used.values().filter(|u| !**u).count() as u64;
             TelemetryOutput {
                 signal: signal.into(),
@@ -295,8 +295,8 @@ impl App {
 
             let batch: HashMap<SpanKey, &SpanFact, Hasher> =
                 spans.iter().map(|s| (s.key, s)).collect();
-            let mut decisions: HashMap<String, Decision> = HashMap::new();
-            let mut plans: HashMap<(String, String), std::result::Result<Plan, Rejection>> =
+            let mut decisions: HashMap<&str, Decision> = HashMap::new();
+            let mut plans: HashMap<(&str, &str), std::result::Result<Plan, Rejection>> =
                 HashMap::new();
             let mut waiting = 0u64;
             let mut claims: Vec<ClaimKey> = Vec::new();
@@ -304,12 +304,10 @@ impl App {
             let mut newest_at = i64::MIN;
             for (item, e) in &usable {
                 let env = &*e.environment;
-                let decision = decisions
-                    .entry(env.to_owned())
-                    .or_insert_with(|| may_record(tx, env));
+                let decision = decisions.entry(env).or_insert_with(|| may_record(tx, env));
                 if *decision != Decision::Allow {
                     tally.add(&Rejection::Disagrees {
-                        flag: e.flag.clone(),
+                        flag: e.flag.to_string(),
                         detail: format!(
                             "the policy refuses evidence in {env}: {}",
                             decision.label()
@@ -317,10 +315,10 @@ impl App {
                     });
                     continue;
                 }
-                let key = (e.flag.clone(), env.to_owned());
+                let key = (&*e.flag, env);
                 if !plans.contains_key(&key) {
                     let p = load_plan(conn, &e.flag, env)?;
-                    plans.insert(key.clone(), p);
+                    plans.insert(key, p);
                 }
                 let plan = match &plans[&key] {
                     Ok(p) => p,
@@ -348,14 +346,14 @@ impl App {
                     && at_s < before
                 {
                     tally.add(&Rejection::BeyondReplayHorizon {
-                        flag: e.flag.clone(),
+                        flag: e.flag.to_string(),
                     });
                     continue;
                 }
                 let claim = exposure_key(&e.span, &e.flag);
                 if joins.is_claimed(&claim) || !claimed_here.insert(claim) {
                     tally.add(&Rejection::Duplicate {
-                        flag: e.flag.clone(),
+                        flag: e.flag.to_string(),
                     });
                     continue;
                 }
@@ -459,7 +457,7 @@ impl App {
                 reactions.extend(react_to_evidence(tx, rid)?);
             }
             let out = finish(&tally, &item_used, got.counted, waiting);
-            let flags: HashSet<&str> = usable.iter().map(|(_, e)| e.flag.as_str()).collect();
+            let flags: HashSet<&str> = usable.iter().map(|(_, e)| &*e.flag).collect();
             let envs: HashSet<&str> = usable.iter().map(|(_, e)| &*e.environment).collect();
             let audit = Audit {
                 flag: (flags.len() == 1).then(|| flags.iter().next().expect("one").to_string()),

@@ -49,7 +49,7 @@ pub fn percent_at(history: &[(Timestamp, Percent)], t: Timestamp) -> Option<Perc
 /// The arm `e` served under `plan`, or why it does not count. An evaluation without a timestamp
 /// is taken at `now`, when it was received.
 pub fn attribute(e: &FlagEvaluation, plan: &ArmPlan, now: Timestamp) -> Result<Arm, Rejection> {
-    let flag = || e.flag.clone();
+    let flag = || e.flag.to_string();
     if e.failed {
         return Err(Rejection::EvaluationFailed { flag: flag() });
     }
@@ -109,7 +109,12 @@ mod tests {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
     }
 
-    fn eval(tk: &str, variant: Option<&str>, reason: Option<&str>, at: i64) -> FlagEvaluation {
+    fn eval<'a>(
+        tk: &'a str,
+        variant: Option<&'a str>,
+        reason: Option<&'a str>,
+        at: i64,
+    ) -> FlagEvaluation<'a> {
         FlagEvaluation {
             span: SpanKey {
                 trace: [1; 16],
@@ -186,10 +191,10 @@ mod tests {
         ));
         // flagd's engines report a `fractional` arm as TARGETING_MATCH; a rule that matched first
         // is told apart by the variant it served.
-        let from_flagd = |mut e: FlagEvaluation, provider: &str| {
+        fn from_flagd<'a>(mut e: FlagEvaluation<'a>, provider: &'a str) -> FlagEvaluation<'a> {
             e.provider = Some(provider.into());
             e
-        };
+        }
         assert_eq!(
             ok(from_flagd(
                 eval(&k, Some("off"), Some("targeting_match"), 10),

@@ -2,6 +2,8 @@
 //! (`feature_flag.variant` became `feature_flag.result.variant`, and so on) and hooks in the wild
 //! still send the old names, so every read takes the current name first, then the deprecated ones.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
@@ -17,12 +19,12 @@ pub fn find<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<&'a Value> {
 }
 
 /// A string attribute; numbers and booleans are read as their text (a targeting key may be sent
-/// as an integer), anything else is absent.
-pub fn text(attrs: &[KeyValue], names: &[&str]) -> Option<String> {
+/// as an integer), anything else is absent. A string is borrowed from the export, not copied.
+pub fn text<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<Cow<'a, str>> {
     match find(attrs, names)? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::BoolValue(b) => Some(b.to_string()),
+        Value::StringValue(s) => Some(Cow::Borrowed(s.as_str())),
+        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
+        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
     .filter(|s| !s.is_empty())

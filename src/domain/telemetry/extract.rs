@@ -10,6 +10,7 @@
 //! id. GenAI evaluation results (`gen_ai.evaluation.result` span events with
 //! `gen_ai.evaluation.score.value` in [0, 1]) become eval scores of the span they are on.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -50,12 +51,12 @@ pub struct Knobs {
 
 /// What one export holds.
 #[derive(Debug, Default)]
-pub struct Extracted {
+pub struct Extracted<'a> {
     /// How many spans or log records the export carried.
     pub items: u64,
     pub spans: Vec<SpanFact>,
     /// Each evaluation with the index of the item (span or log record) it came from.
-    pub evaluations: Vec<(u64, FlagEvaluation)>,
+    pub evaluations: Vec<(u64, FlagEvaluation<'a>)>,
     /// Items refused as they were read (bad ids, a log evaluation without its span).
     pub rejected: Tally,
     /// GenAI scores outside [0, 1], which were left out.
@@ -71,19 +72,25 @@ fn nanos(n: u64) -> Option<Timestamp> {
 fn environment(resource: Option<&Resource>, fallback: &str) -> String {
     resource
         .and_then(|r| attrs::text(&r.attributes, ENVIRONMENT))
-        .unwrap_or_else(|| fallback.to_owned())
+        .map_or_else(|| fallback.to_owned(), Cow::into_owned)
 }
 
 /// An evaluation from the attributes of an event, log record or span.
-fn evaluation(
-    a: &[KeyValue],
+fn evaluation<'a>(
+    a: &'a [KeyValue],
     span: SpanKey,
     at: u64,
     env: &Arc<str>,
     sampling: &Sampling,
-) -> Option<FlagEvaluation> {
+) -> Option<FlagEvaluation<'a>> {
     let flag = attrs::text(a, KEY)?;
-    let reason = attrs::text(a, REASON).map(|r| r.to_ascii_lowercase());
+    let reason = attrs::text(a, REASON).map(|r| {
+        if r.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(r.to_ascii_lowercase())
+        } else {
+            r
+        }
+    });
     Some(FlagEvaluation {
         span,
         flag,
@@ -142,11 +149,11 @@ fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -
 
 /// Spans and the evaluations recorded on them. `fallback_env` is the environment of resources
 /// that do not name one.
-pub fn extract_traces(
-    req: &ExportTraceServiceRequest,
+pub fn extract_traces<'a>(
+    req: &'a ExportTraceServiceRequest,
     fallback_env: &str,
     knobs: &BTreeMap<String, Knobs>,
-) -> Extracted {
+) -> Extracted<'a> {
     let mut out = Extracted::default();
     for rs in &req.resource_spans {
         let env: Arc<str> = environment(rs.resource.as_ref(), fallback_env).into();
@@ -196,7 +203,7 @@ pub fn extract_traces(
 
 /// Log records that are feature-flag evaluation events. Other records are not evidence and are
 /// neither used nor rejected.
-pub fn extract_logs(req: &ExportLogsServiceRequest, fallback_env: &str) -> Extracted {
+pub fn extract_logs<'a>(req: &'a ExportLogsServiceRequest, fallback_env: &str) -> Extracted<'a> {
     let mut out = Extracted::default();
     for rl in &req.resource_logs {
         let env: Arc<str> = environment(rl.resource.as_ref(), fallback_env).into();

@@ -2,6 +2,7 @@
 //! one flag evaluation says about the unit it served. Both are small and serializable, because the
 //! parts of a trace that arrive before their partner are held in the store until it comes.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -71,17 +72,18 @@ pub struct SpanFact {
     pub sampling: Sampling,
 }
 
-/// One feature-flag evaluation, as the OpenFeature OTel hooks record it.
+/// One feature-flag evaluation, as the OpenFeature OTel hooks record it; its texts are borrowed
+/// from the export they were read from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FlagEvaluation {
+pub struct FlagEvaluation<'a> {
     /// The span that was active at evaluation.
     pub span: SpanKey,
-    pub flag: String,
+    pub flag: Cow<'a, str>,
     /// `feature_flag.context.id`: the targeting key the evaluation was made for.
-    pub context_id: Option<String>,
-    pub variant: Option<String>,
+    pub context_id: Option<Cow<'a, str>>,
+    pub variant: Option<Cow<'a, str>>,
     /// Lowercased, as the conventions write it (`split`, `default`, `cached`, ...).
-    pub reason: Option<String>,
+    pub reason: Option<Cow<'a, str>>,
     /// The hook recorded an error (`error.type`, or reason `error`).
     pub failed: bool,
     /// When the evaluation happened.
@@ -91,5 +93,5 @@ pub struct FlagEvaluation {
     pub sampling: Sampling,
     /// `feature_flag.provider.name`: which provider evaluated it (a flagd engine reports arms as
     /// `targeting_match`, see attribution.rs).
-    pub provider: Option<String>,
+    pub provider: Option<Cow<'a, str>>,
 }
