@@ -12,6 +12,7 @@
 //! requests, counts once. Held spans and claims are looked up in memory (`joins.rs`), so the
 //! cost of an export is a few rows, not a few per span.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::json;
@@ -315,12 +316,11 @@ impl App {
                     });
                     continue;
                 }
-                let key = (&*e.flag, env);
-                if !plans.contains_key(&key) {
-                    let p = load_plan(conn, &e.flag, env)?;
-                    plans.insert(key, p);
-                }
-                let plan = match &plans[&key] {
+                let plan = match plans.entry((&*e.flag, env)) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => v.insert(load_plan(conn, &e.flag, env)?),
+                };
+                let plan = match plan {
                     Ok(p) => p,
                     Err(r) => {
                         tally.add(r);
