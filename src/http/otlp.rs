@@ -36,6 +36,7 @@ use super::{ApiError, Shared, environment};
 use crate::app::types::{OtlpExport, TelemetryIngest};
 use crate::app::{AppError, Caller};
 use crate::domain::policy::Actor;
+use crate::domain::telemetry::wire::{LogsExport, TracesExport};
 
 /// The largest body accepted, compressed or not (the spec recommends a limit; one export is one
 /// transaction, so it is kept well under the spec's 64 MiB example).
@@ -62,8 +63,8 @@ pub enum Encoding {
 /// A decoded export.
 #[derive(Debug)]
 pub enum Decoded {
-    Traces(ExportTraceServiceRequest),
-    Logs(ExportLogsServiceRequest),
+    Traces(TracesExport),
+    Logs(LogsExport),
     /// Metrics are decoded (so a malformed body is still a 400) and counted, not used.
     Metrics {
         data_points: u64,
@@ -103,12 +104,12 @@ pub fn encoding_of(content_type: Option<&str>) -> Result<Encoding, OtlpError> {
 }
 
 /// The body after `Content-Encoding`, never longer than `limit`.
-fn decompress(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, OtlpError> {
+fn decompress(encoding: Option<&str>, body: Bytes, limit: usize) -> Result<Bytes, OtlpError> {
     match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("identity") => Ok(body.to_vec()),
+        None | Some("") | Some("identity") => Ok(body),
         Some("gzip") => {
             let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let read = flate2::read::GzDecoder::new(body)
+            let read = flate2::read::GzDecoder::new(&body[..])
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out);
             match read {
@@ -117,7 +118,7 @@ fn decompress(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u
                     format!("the gzip body is truncated or corrupt: {e}"),
                 )),
                 Ok(_) if out.len() > limit => Err(too_large(limit)),
-                Ok(_) => Ok(out),
+                Ok(_) => Ok(out.into()),
             }
         }
         Some(other) => Err(refuse(
@@ -137,12 +138,13 @@ fn too_large(limit: usize) -> OtlpError {
     )
 }
 
-fn decode<T: Message + Default + serde::de::DeserializeOwned>(
+/// The body as the complete `opentelemetry-proto` message `P`.
+fn decode_full<P: Message + Default + serde::de::DeserializeOwned>(
     enc: Encoding,
     body: &[u8],
-) -> Result<T, OtlpError> {
+) -> Result<P, OtlpError> {
     match enc {
-        Encoding::Protobuf => T::decode(body).map_err(|e| {
+        Encoding::Protobuf => P::decode(body).map_err(|e| {
             refuse(
                 StatusCode::BAD_REQUEST,
                 format!("the body is not a valid OTLP protobuf message: {e}"),
@@ -157,13 +159,32 @@ fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
+/// The body as `W`, the parts the receiver reads of the message `P` (`domain::telemetry::wire`):
+/// protobuf straight from the request's bytes, JSON through `P` and its protobuf encoding.
+fn decode_wire<P, W>(enc: Encoding, body: Bytes) -> Result<W, OtlpError>
+where
+    P: Message + Default + serde::de::DeserializeOwned,
+    W: Message + Default,
+{
+    let body = match enc {
+        Encoding::Protobuf => body,
+        Encoding::Json => decode_full::<P>(enc, &body)?.encode_to_vec().into(),
+    };
+    W::decode(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a valid OTLP protobuf message: {e}"),
+        )
+    })
+}
+
 /// Everything `POST /v1/<signal>` does to a body before the app sees it. Pure and public so the
 /// fuzzer drives exactly the endpoint's decoding.
 pub fn parse_otlp_body(
     signal: Signal,
     content_type: Option<&str>,
     content_encoding: Option<&str>,
-    body: &[u8],
+    body: Bytes,
 ) -> Result<Decoded, OtlpError> {
     let enc = encoding_of(content_type)?;
     if body.len() > OTLP_BODY_LIMIT {
@@ -171,10 +192,14 @@ pub fn parse_otlp_body(
     }
     let raw = decompress(content_encoding, body, OTLP_BODY_LIMIT)?;
     Ok(match signal {
-        Signal::Traces => Decoded::Traces(decode(enc, &raw)?),
-        Signal::Logs => Decoded::Logs(decode(enc, &raw)?),
+        Signal::Traces => Decoded::Traces(decode_wire::<ExportTraceServiceRequest, TracesExport>(
+            enc, raw,
+        )?),
+        Signal::Logs => Decoded::Logs(decode_wire::<ExportLogsServiceRequest, LogsExport>(
+            enc, raw,
+        )?),
         Signal::Metrics => {
-            let m: ExportMetricsServiceRequest = decode(enc, &raw)?;
+            let m: ExportMetricsServiceRequest = decode_full(enc, &raw)?;
             let data_points = m
                 .resource_metrics
                 .iter()
@@ -355,7 +380,7 @@ async fn export(
         signal,
         text(header::CONTENT_TYPE),
         text(header::CONTENT_ENCODING),
-        &body,
+        body.clone(),
     ) {
         Ok(d) => d,
         Err(e) => return fail((e.status, e.message)),

@@ -32,7 +32,7 @@ pub fn run(data: &[u8]) {
     } else {
         (None, body.to_vec())
     };
-    let decoded = match parse_otlp_body(signal, Some(content_type), encoding, &body) {
+    let decoded = match parse_otlp_body(signal, Some(content_type), encoding, body.into()) {
         Ok(d) => d,
         Err(e) => {
             assert!(e.status.is_client_error(), "{}: {}", e.status, e.message);

@@ -204,9 +204,10 @@ impl App {
         // Evaluations for environments the policy does not declare, or the token may not report
         // for, are refused before anything is opened.
         let mut usable: Vec<(u64, FlagEvaluation)> = Vec::with_capacity(evaluations.len());
-        let mut item_used: HashMap<u64, bool, Hasher> = HashMap::default();
+        // Per item (span or log record) with evaluations: whether any of them counted.
+        let mut item_used: Vec<Option<bool>> = vec![None; items as usize];
         for (item, e) in evaluations {
-            item_used.entry(item).or_insert(false);
+            item_used[item as usize].get_or_insert(false);
             let env = &*e.environment;
             let refused = if check_env(&self.policy.policy, env).is_err() {
                 Some(Rejection::UnknownEnvironment { env: env.into() })
@@ -231,8 +232,8 @@ impl App {
                 ignored_scores,
             );
         }
-        let finish = |tally: &Tally, item_used: &HashMap<u64, bool, Hasher>, counted, waiting| {
-            let unused = item_used.values().filter(|u| !**u).count() as u64;
+        let finish = |tally: &Tally, item_used: &[Option<bool>], counted, waiting| {
+            let unused = item_used.iter().filter(|u| **u == Some(false)).count() as u64;
             TelemetryOutput {
                 signal: signal.into(),
                 items,
@@ -300,8 +301,9 @@ impl App {
             let mut plans: HashMap<(&str, &str), std::result::Result<Plan, Rejection>> =
                 HashMap::new();
             let mut waiting = 0u64;
-            let mut claims: Vec<ClaimKey> = Vec::new();
-            let mut claimed_here: HashSet<ClaimKey, Hasher> = HashSet::default();
+            let mut claims: Vec<ClaimKey> = Vec::with_capacity(usable.len());
+            let mut claimed_here: HashSet<ClaimKey, Hasher> =
+                HashSet::with_capacity_and_hasher(usable.len(), Hasher::default());
             let mut newest_at = i64::MIN;
             for (item, e) in &usable {
                 let env = &*e.environment;
@@ -360,7 +362,7 @@ impl App {
                 claims.push(claim);
                 // Rounded up: once this claim is forgotten, nothing as old may count.
                 newest_at = newest_at.max(at_s + 1);
-                item_used.insert(*item, true);
+                item_used[*item as usize] = Some(true);
                 match walk(joins, &batch, e.span, None) {
                     Walk::Done { own, outcome } => got.add(
                         plan.rollout_id,

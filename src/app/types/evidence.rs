@@ -155,8 +155,8 @@ pub struct PromRecorded {
 /// A decoded OTLP export, as `POST /v1/traces` and `/v1/logs` received it.
 #[derive(Debug, Clone)]
 pub enum OtlpExport {
-    Traces(opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest),
-    Logs(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest),
+    Traces(crate::domain::telemetry::wire::TracesExport),
+    Logs(crate::domain::telemetry::wire::LogsExport),
 }
 
 /// One OTLP export and where it may report.

@@ -4,15 +4,14 @@
 
 use std::borrow::Cow;
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use super::wire::{KeyValue, Value, text as utf8};
 
 /// The value of the first of `names` present in `attrs`.
 pub fn find<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<&'a Value> {
     names.iter().find_map(|n| {
         attrs
             .iter()
-            .find(|kv| kv.key == *n)
+            .find(|kv| kv.key == n.as_bytes())
             .and_then(|kv| kv.value.as_ref())
             .and_then(|v| v.value.as_ref())
     })
@@ -22,7 +21,7 @@ pub fn find<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<&'a Value> {
 /// as an integer), anything else is absent. A string is borrowed from the export, not copied.
 pub fn text<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<Cow<'a, str>> {
     match find(attrs, names)? {
-        Value::StringValue(s) => Some(Cow::Borrowed(s.as_str())),
+        Value::StringValue(s) => utf8(s).map(Cow::Borrowed),
         Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
         Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
@@ -34,7 +33,7 @@ pub fn text<'a>(attrs: &'a [KeyValue], names: &[&str]) -> Option<Cow<'a, str>> {
 pub fn int(attrs: &[KeyValue], names: &[&str]) -> Option<i64> {
     match find(attrs, names)? {
         Value::IntValue(i) => Some(*i),
-        Value::StringValue(s) => s.trim().parse().ok(),
+        Value::StringValue(s) => utf8(s)?.trim().parse().ok(),
         Value::DoubleValue(d) if d.fract() == 0.0 && d.is_finite() => Some(*d as i64),
         _ => None,
     }
@@ -45,7 +44,7 @@ pub fn number(attrs: &[KeyValue], names: &[&str]) -> Option<f64> {
     match find(attrs, names)? {
         Value::DoubleValue(d) => Some(*d),
         Value::IntValue(i) => Some(*i as f64),
-        Value::StringValue(s) => s.trim().parse().ok(),
+        Value::StringValue(s) => utf8(s)?.trim().parse().ok(),
         _ => None,
     }
     .filter(|d: &f64| d.is_finite())
@@ -58,8 +57,8 @@ pub fn flag(attrs: &[KeyValue], names: &[&str]) -> Option<bool> {
         Value::BoolValue(b) => Some(*b),
         Value::IntValue(0) => Some(false),
         Value::IntValue(1) => Some(true),
-        Value::StringValue(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::StringValue(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Value::StringValue(s) if s.eq_ignore_ascii_case(b"true") => Some(true),
+        Value::StringValue(s) if s.eq_ignore_ascii_case(b"false") => Some(false),
         _ => None,
     }
 }

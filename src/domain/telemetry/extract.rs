@@ -15,16 +15,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::attrs;
 use super::facts::{FlagEvaluation, SpanFact, SpanKey};
 use super::rejection::{Rejection, Tally};
 use super::sampling::{Sampling, declared_sampling};
+use super::wire::{KeyValue, LogsExport, Resource, Span, TracesExport, text};
 
 const EVALUATION_EVENTS: [&str; 2] = ["feature_flag.evaluation", "feature_flag"];
 const KEY: &[&str] = &["feature_flag.key"];
@@ -115,7 +111,7 @@ fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -
     // Bits 8 and 9 of `flags`: whether the parent's remoteness is known, and whether it is remote.
     const HAS_IS_REMOTE: u32 = 0x100;
     const IS_REMOTE: u32 = 0x200;
-    let parent: Option<[u8; 8]> = s.parent_span_id.as_slice().try_into().ok();
+    let parent: Option<[u8; 8]> = s.parent_span_id[..].try_into().ok();
     let remote_parent = s.flags & HAS_IS_REMOTE != 0 && s.flags & IS_REMOTE != 0;
     let status_error = s.status.as_ref().is_some_and(|st| st.code == STATUS_ERROR);
     let http_error = attrs::int(&s.attributes, HTTP_STATUS).is_some_and(|c| c >= 500);
@@ -126,7 +122,11 @@ fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -
             .and_then(|n| attrs::flag(&s.attributes, &[n]))
     };
     let mut scores = Vec::new();
-    for ev in s.events.iter().filter(|e| e.name == GENAI_RESULT) {
+    for ev in s
+        .events
+        .iter()
+        .filter(|e| e.name == GENAI_RESULT.as_bytes())
+    {
         match attrs::number(&ev.attributes, GENAI_SCORE) {
             Some(x) if (0.0..=1.0).contains(&x) => scores.push(x),
             Some(_) => *ignored += 1,
@@ -143,14 +143,14 @@ fn span_fact(s: &Span, key: SpanKey, knobs: Option<&Knobs>, ignored: &mut u64) -
         safety: knobs.and_then(|k| read(&k.safety_check_attribute)),
         shadow: attrs::flag(&s.attributes, &[SHADOW_AGREEMENT]),
         scores,
-        sampling: declared_sampling(&s.trace_state),
+        sampling: declared_sampling(text(&s.trace_state).unwrap_or_default()),
     }
 }
 
 /// Spans and the evaluations recorded on them. `fallback_env` is the environment of resources
 /// that do not name one.
 pub fn extract_traces<'a>(
-    req: &'a ExportTraceServiceRequest,
+    req: &'a TracesExport,
     fallback_env: &str,
     knobs: &BTreeMap<String, Knobs>,
 ) -> Extracted<'a> {
@@ -170,7 +170,7 @@ pub fn extract_traces<'a>(
             for ev in s
                 .events
                 .iter()
-                .filter(|e| EVALUATION_EVENTS.contains(&e.name.as_str()))
+                .filter(|e| EVALUATION_EVENTS.iter().any(|n| e.name == n.as_bytes()))
             {
                 let at = if ev.time_unix_nano > 0 {
                     ev.time_unix_nano
@@ -183,7 +183,7 @@ pub fn extract_traces<'a>(
             }
             // JS `SpanHook`: a span of its own whose attributes are the evaluation's; the request
             // it belongs to is its parent's.
-            if s.name == EVALUATION_EVENTS[0]
+            if s.name == EVALUATION_EVENTS[0].as_bytes()
                 && let Some(p) = fact.parent
                 && let Some(e) = evaluation(
                     &s.attributes,
@@ -203,14 +203,14 @@ pub fn extract_traces<'a>(
 
 /// Log records that are feature-flag evaluation events. Other records are not evidence and are
 /// neither used nor rejected.
-pub fn extract_logs<'a>(req: &'a ExportLogsServiceRequest, fallback_env: &str) -> Extracted<'a> {
+pub fn extract_logs<'a>(req: &'a LogsExport, fallback_env: &str) -> Extracted<'a> {
     let mut out = Extracted::default();
     for rl in &req.resource_logs {
         let env: Arc<str> = environment(rl.resource.as_ref(), fallback_env).into();
         for r in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
             let item = out.items;
             out.items += 1;
-            let is_evaluation = r.event_name == EVALUATION_EVENTS[0]
+            let is_evaluation = r.event_name == EVALUATION_EVENTS[0].as_bytes()
                 || attrs::text(&r.attributes, &["event.name"]).as_deref()
                     == Some(EVALUATION_EVENTS[0]);
             if !is_evaluation {

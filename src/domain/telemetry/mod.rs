@@ -18,6 +18,7 @@ mod facts;
 mod join;
 mod rejection;
 mod sampling;
+pub mod wire;
 
 pub use attribution::{ArmPlan, attribute, percent_at};
 pub use extract::{Extracted, Knobs, extract_logs, extract_traces};
