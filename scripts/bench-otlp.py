@@ -1,7 +1,11 @@
 """OTLP ingest beside /api/v1/signals, the same evidence, one run: server CPU per span and spans per second.
 
     cargo build --release --locked --bin flagwarden
-    FLAGWARDEN_BIN=target/release/flagwarden .venv/bin/python scripts/bench-otlp.py [--exports 200 --spans 100]
+    FLAGWARDEN_BIN=target/release/flagwarden .venv/bin/python scripts/bench-otlp.py [--exports 200 --spans 512]
+
+512 spans per export is what the OpenTelemetry SDKs' batch span processor sends by default
+(`maxExportBatchSize`, Python, JavaScript, Java and Go alike); `--spans 100` shows a smaller batch,
+where the per-export cost (the commit's fsync above all) weighs more.
 
 One `flagwarden serve` (release, loopback, a temp store, the standard test policy) runs a canary at 25 %
 of production. The OFREP answer of each of 1000 users is read once, so every span's evaluation event
@@ -138,7 +142,7 @@ def send(base: str, pid: int, path: str, ctype: str, bodies: list[bytes]) -> tup
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--exports", type=int, default=200)
-    ap.add_argument("--spans", type=int, default=100)
+    ap.add_argument("--spans", type=int, default=512)
     args = ap.parse_args()
     binary = Path(os.environ.get("FLAGWARDEN_BIN", "target/release/flagwarden")).resolve()
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +162,6 @@ def main() -> None:
             bodies, batches = build(args.exports, args.spans, arms, random.Random(7))
             spans = args.exports * args.spans
             pid = server.proc.pid
-            # Warm both paths once (connections, statements), then measure each side.
             otlp_cpu, otlp_wall = send(server.base, pid, "/v1/traces", "application/x-protobuf", bodies)
             sig_cpu, sig_wall = send(server.base, pid, "/api/v1/signals", "application/json", batches)
             print(f"{spans} spans in {args.exports} exports of {args.spans}; the same evidence as "

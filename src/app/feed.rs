@@ -1,5 +1,6 @@
-//! Following the audit trail: the commit signal, the committed flag changes the change stream sends,
-//! and the events the webhook workers turn into notices. The trail is durable and ordered, so a
+//! Following the audit trail: the commit signals (every commit, and those with more than evidence
+//! reports), the committed flag changes the change stream sends, and the events the webhook
+//! workers turn into notices. The trail is durable and ordered, so a
 //! follower keeps only the last sequence number it saw and resumes from it, in this process or after
 //! a restart. `follow` broadcasts what watchers (MCP resource subscriptions, `canary_status`
 //! waits) are told about: each one subscribes to the broadcast before it reads, so nothing
@@ -47,6 +48,20 @@ impl App {
         self.committed.subscribe()
     }
 
+    /// Changes after each commit this process makes that has an audit event besides evidence
+    /// reports: what a follower of the trail's changes and notices waits on.
+    pub fn told(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.told.subscribe()
+    }
+
+    /// After a commit: every commit wakes `commits`, one that `tells` also wakes `told`.
+    pub(super) fn bump(&self, tells: bool) {
+        self.committed.send_modify(|n| *n = n.wrapping_add(1));
+        if tells {
+            self.told.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// Committed changes watchers are told about after audit event `after` (from any process),
     /// oldest first: `store::watched_since`, and the sequence number read through.
     pub fn watched_since(&self, after: i64, limit: u32) -> Result<Page> {
@@ -64,7 +79,7 @@ impl App {
     /// miss a change committed in between. Each read is short and on the blocking pool; between
     /// reads it holds nothing.
     pub async fn follow(self: Arc<Self>, mut last: i64, stop: CancellationToken) {
-        let mut commits = self.commits();
+        let mut commits = self.told();
         loop {
             loop {
                 let app = self.clone();
@@ -169,5 +184,35 @@ mod tests {
         // A full page is read through its last change only: what follows it is read next.
         let first = app.watched_since(0, 1).unwrap();
         assert_eq!((first.changes.len(), first.through), (1, start_seq - 1));
+    }
+
+    /// A commit of evidence reports alone wakes what follows evidence (the controller), not what
+    /// follows the trail's changes; a change wakes both.
+    #[test]
+    fn reports_wake_the_evidence_followers_only() {
+        let policy = "version = 1\n[environments.development]\nagent_may = [\"start_canary\", \"record_signals\"]\n";
+        let app = crate::app::for_tests(policy);
+        let agent = Actor::Agent("claude".into());
+        let (mut commits, mut told) = (app.commits(), app.told());
+        app.create_flag(
+            &agent,
+            &req(json!({"key": "pay", "description": "d", "change_type": "code", "reason": "r"})),
+        )
+        .unwrap();
+        assert!(commits.has_changed().unwrap() && told.has_changed().unwrap());
+        commits.mark_unchanged();
+        told.mark_unchanged();
+        app.start_canary(
+                &agent,
+                &req(json!({"key": "pay", "environment": "development", "candidate_variant": "on", "reason": "r"})),
+            )
+            .unwrap();
+        told.mark_unchanged();
+        commits.mark_unchanged();
+        let signals = json!({"key": "pay", "environment": "development", "reason": "r", "arm": "canary", "requests": 10});
+        app.record_signals(&agent, &req::<RecordSignals>(signals))
+            .unwrap();
+        assert!(commits.has_changed().unwrap(), "the controller looks");
+        assert!(!told.has_changed().unwrap(), "nothing to tell a watcher");
     }
 }

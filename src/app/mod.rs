@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::domain::audit::AuditEvent;
+use crate::domain::audit::{AuditEvent, REPORTS};
 use crate::domain::eval::Snapshot;
 use crate::domain::flag::{Flag, InvalidFlag};
 use crate::domain::policy::{Actor, Decision, Policy};
@@ -113,9 +113,13 @@ pub struct App {
     data_version: Mutex<i64>,
     clock: Clock,
     config: Config,
-    /// Bumped after every commit, so the change stream and the webhook workers look at once rather
-    /// than at their next poll. A watch, not a `Notify`: every follower sees every bump.
+    /// Bumped after every commit, so the controller looks at new evidence at once rather than at
+    /// its next poll. A watch, not a `Notify`: every follower sees every bump.
     committed: tokio::sync::watch::Sender<u64>,
+    /// Bumped after a commit with an audit event other than an evidence report
+    /// (`domain::audit::REPORTS`): what the change stream, the watch feed and the webhook workers
+    /// follow. An OTLP export or a signal batch wakes none of them.
+    told: tokio::sync::watch::Sender<u64>,
     /// Every committed change a watcher is told about (`feed.rs`), from this process or another:
     /// what MCP resource updates and `canary_status` waits follow.
     watched: tokio::sync::broadcast::Sender<Arc<crate::domain::audit::Change>>,
@@ -240,6 +244,7 @@ impl App {
             clock,
             config,
             committed: tokio::sync::watch::Sender::new(0),
+            told: tokio::sync::watch::Sender::new(0),
             watched: tokio::sync::broadcast::Sender::new(1024),
             flagd: flagd::DefinitionCache::default(),
             joins: Mutex::new(rollouts::Joins::default()),
@@ -476,6 +481,9 @@ impl App {
                 let mut touched: Vec<String> = changed(&audit).into_iter().collect();
                 touched.extend(also_changed);
                 let action = audit.action.unwrap_or(tool);
+                let tells = std::iter::once(action)
+                    .chain(system_events.iter().map(|(a, _, _)| a.as_str()))
+                    .any(|a| !REPORTS.contains(&a));
                 let own = audit.message.clone().or_else(|| match &decision {
                     Decision::Allow => None,
                     Decision::Deny { message, .. } | Decision::NeedsApproval { message, .. } => {
@@ -516,7 +524,7 @@ impl App {
                         -1
                     });
                 *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = seen;
-                self.committed.send_modify(|n| *n = n.wrapping_add(1));
+                self.bump(tells);
                 Ok(output)
             }
             Err(Failure::Refused(refusal)) => {

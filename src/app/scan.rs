@@ -145,7 +145,7 @@ impl App {
         tx.commit().map_err(AppError::from)?;
         drop(store);
         if !audit_seqs.is_empty() {
-            self.committed.send_modify(|n| *n = n.wrapping_add(1));
+            self.bump(true);
         }
         let mut refs_per_flag = BTreeMap::new();
         for h in &outcome.hits {

@@ -9,6 +9,16 @@ use sha2::{Digest, Sha256};
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The actions of evidence reports. No follower of the audit trail (the change stream, the watch
+/// feed, the webhook workers) is told about them: the store's feed queries leave them out, and a
+/// commit of reports alone does not wake those followers.
+pub const REPORTS: [&str; 4] = [
+    "record_signals",
+    "ingest_signals",
+    "ingest_telemetry",
+    "ingest_prometheus",
+];
+
 /// A committed change to a flag, from the audit trail: what the change stream sends, and what the
 /// MCP resources of the flag and of its rollout (`rollout`) are updated by.
 #[derive(Debug, Clone, PartialEq, Serialize)]

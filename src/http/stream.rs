@@ -1,5 +1,5 @@
 //! `/api/v1/stream`: server-sent events of committed flag changes. One feed task reads the audit trail
-//! after each commit (and polls, to see what the CLI commits from another process) and broadcasts;
+//! after each commit that is not only evidence reports (and polls, to see what the CLI commits from another process) and broadcasts;
 //! each subscriber replays from `Last-Event-ID` out of the store, then follows the broadcast. Events
 //! use OFREP's form (ADR-0008): type `message`, data `{"type": "refetchEvaluation", ...}`, so OFREP
 //! providers refetch at once; the extra fields say what changed. Release notices (a rollout's
@@ -94,7 +94,7 @@ pub async fn feed(
     stop: CancellationToken,
     mut last: i64,
 ) {
-    let mut commits = app.commits();
+    let mut commits = app.told();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

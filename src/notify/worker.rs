@@ -278,7 +278,7 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self) {
-        let mut commits = self.app.commits();
+        let mut commits = self.app.told();
         loop {
             let draining = self.stop.is_cancelled();
             match self.catch_up(draining).await {
