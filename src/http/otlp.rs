@@ -144,12 +144,7 @@ fn decode_full<P: Message + Default + serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<P, OtlpError> {
     match enc {
-        Encoding::Protobuf => P::decode(body).map_err(|e| {
-            refuse(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a valid OTLP protobuf message: {e}"),
-            )
-        }),
+        Encoding::Protobuf => P::decode(body).map_err(not_protobuf),
         Encoding::Json => serde_json::from_slice(body).map_err(|e| {
             refuse(
                 StatusCode::BAD_REQUEST,
@@ -170,12 +165,14 @@ where
         Encoding::Protobuf => body,
         Encoding::Json => decode_full::<P>(enc, &body)?.encode_to_vec().into(),
     };
-    W::decode(body).map_err(|e| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a valid OTLP protobuf message: {e}"),
-        )
-    })
+    W::decode(body).map_err(not_protobuf)
+}
+
+fn not_protobuf(e: prost::DecodeError) -> OtlpError {
+    refuse(
+        StatusCode::BAD_REQUEST,
+        format!("the body is not a valid OTLP protobuf message: {e}"),
+    )
 }
 
 /// Everything `POST /v1/<signal>` does to a body before the app sees it. Pure and public so the

@@ -2,11 +2,32 @@
 //! whole chain for verification), and the change feed the stream sends, which is the trail's
 //! allowed flag changes. Events are never updated or deleted: triggers in the schema refuse it.
 
+use std::sync::LazyLock;
+
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, ts_text};
-use crate::domain::audit::{AuditEvent, Change, GENESIS};
+use crate::domain::audit::{AuditEvent, Change, GENESIS, REPORTS};
+
+/// SQL for "not an evidence report" (`audit::REPORTS`): what the watch feed leaves out.
+static NOT_A_REPORT: LazyLock<String> = LazyLock::new(|| not_in(&REPORTS));
+/// SQL for "neither an evidence report nor the gate's own record of a look, a rollback rehearsal or
+/// a checklist attestation": what the change stream and the webhook workers leave out.
+static NOT_EVIDENCE: LazyLock<String> = LazyLock::new(|| {
+    not_in(
+        &[
+            &REPORTS[..],
+            &["record_verdict", "rehearse_rollback", "attest_checklist"],
+        ]
+        .concat(),
+    )
+});
+
+fn not_in(actions: &[&str]) -> String {
+    let quoted: Vec<String> = actions.iter().map(|a| format!("'{a}'")).collect();
+    format!("action NOT IN ({})", quoted.join(", "))
+}
 
 /// Appends an event, chaining it to the last one. Returns its sequence number.
 pub fn append_audit(conn: &Connection, mut e: AuditEvent) -> Result<i64> {
@@ -86,8 +107,9 @@ pub fn audit_events_after(
 ) -> Result<Vec<AuditEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_events
-         WHERE seq > ?1 AND seq <= ?2 AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
-         ORDER BY seq LIMIT ?3"
+         WHERE seq > ?1 AND seq <= ?2 AND {}
+         ORDER BY seq LIMIT ?3",
+        *NOT_EVIDENCE
     ))?;
     let rows = stmt.query_map(params![after, through, limit], read_audit)?;
     Ok(rows
@@ -165,12 +187,12 @@ pub fn count_actions_since(
 /// Allowed, committed actions on flags after `after`, oldest first. Evidence reports change no
 /// evaluation and are left out.
 pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
-         WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL
-           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus', 'record_verdict', 'rehearse_rollback', 'attest_checklist')
+         WHERE seq > ?1 AND decision = 'allow' AND flag_key IS NOT NULL AND {}
          ORDER BY seq LIMIT ?2",
-    )?;
+        *NOT_EVIDENCE
+    ))?;
     let rows = stmt.query_map(params![after, limit], change_row)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
@@ -180,12 +202,13 @@ pub fn changes_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
 /// (`needs_approval`: the rollout waits for a human), which changes no evaluation but changes the
 /// rollout. Refusals and conflicts changed nothing; evidence reports are read live, not notified.
 pub fn watched_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Change>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT seq, flag_key, env, action, ts, rollout_id FROM audit_events
          WHERE seq > ?1 AND decision IN ('allow', 'needs_approval') AND flag_key IS NOT NULL
-           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')
+           AND {}
          ORDER BY seq LIMIT ?2",
-    )?;
+        *NOT_A_REPORT
+    ))?;
     let rows = stmt.query_map(params![after, limit], change_row)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
@@ -193,14 +216,14 @@ pub fn watched_since(conn: &Connection, after: i64, limit: u32) -> Result<Vec<Ch
 /// The newest change `watched_since` would report for flag `flag` in environment `env` (flag-wide
 /// changes count for every environment), or 0: the version a watcher of that rollout names.
 pub fn last_watched(conn: &Connection, flag: &str, env: &str) -> Result<i64> {
-    Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_events
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_events
          WHERE flag_key = ?1 AND (env = ?2 OR env IS NULL)
-           AND decision IN ('allow', 'needs_approval')
-           AND action NOT IN ('record_signals', 'ingest_signals', 'ingest_telemetry', 'ingest_prometheus')")?
-.query_row(
-        params![flag, env],
-        |r| r.get(0),
-    )?)
+           AND decision IN ('allow', 'needs_approval') AND {}",
+            *NOT_A_REPORT
+        ))?
+        .query_row(params![flag, env], |r| r.get(0))?)
 }
 
 fn change_row(r: &rusqlite::Row) -> rusqlite::Result<Change> {

@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, StoreError, parse_json, to_json};
-use crate::domain::telemetry::{SpanFact, SpanKey};
+use crate::domain::telemetry::{Sampling, SpanFact, SpanKey};
 
 /// One claimed exposure: 16 bytes derived from the span and the flag.
 pub type ClaimKey = [u8; 16];
@@ -270,7 +270,7 @@ pub struct Pending {
     pub waiting: Vec<u8>,
     /// The span active at evaluation, once it arrived.
     pub own: Option<SpanFact>,
-    pub sampling: String,
+    pub sampling: Sampling,
 }
 
 pub fn insert_pending(conn: &Connection, p: &Pending, now_s: i64) -> Result<()> {
@@ -282,7 +282,7 @@ pub fn insert_pending(conn: &Connection, p: &Pending, now_s: i64) -> Result<()> 
         p.arm,
         p.waiting,
         p.own.as_ref().map(to_json),
-        p.sampling,
+        &*p.sampling,
         now_s
     ])?;
     Ok(())
@@ -296,7 +296,7 @@ fn read_pending(r: &rusqlite::Row) -> rusqlite::Result<(Pending, Option<String>)
             arm: r.get(2)?,
             waiting: r.get(3)?,
             own: None,
-            sampling: r.get(5)?,
+            sampling: Sampling::Owned(r.get(5)?),
         },
         r.get(4)?,
     ))

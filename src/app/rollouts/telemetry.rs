@@ -379,7 +379,7 @@ impl App {
                                 rollout_id: plan.rollout_id,
                                 arm: arm.as_str().into(),
                                 waiting: for_key.bytes().to_vec(),
-                                sampling: own.map_or(&e.sampling, |o| &o.sampling).to_string(),
+                                sampling: own.map_or(&e.sampling, |o| &o.sampling).clone(),
                                 own: own.cloned(),
                             },
                             now_s,
